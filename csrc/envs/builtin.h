@@ -1,0 +1,13 @@
+/* The environments that ship with pufferlib (defined in csrc/envs/<name>.c). */
+#ifndef PUFFER_BUILTIN_H
+#define PUFFER_BUILTIN_H
+#include "../puffer_env.h"
+
+extern const PufferEnvDef cartpole_env_def;
+extern const PufferEnvDef squared_env_def;
+extern const PufferEnvDef noop_env_def;
+
+extern const PufferEnvDef* const puffer_builtin_envs[];
+extern const int puffer_num_builtin_envs;
+
+#endif

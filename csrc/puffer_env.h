@@ -1,0 +1,333 @@
+/* puffer_env.h: the C environment ABI of pufferlib.
+ *
+ * An environment is one C file that includes this header, defines a state struct and four static
+ * functions, and ends with PUFFER_DEFINE_ENV. The engine (pufferlib/_native) then steps any number
+ * of copies of it on OpenMP threads, straight into numpy buffers. Nothing here includes Python.h:
+ * an environment compiles and runs on its own (see puffer_run.c for a standalone driver).
+ *
+ * The four functions, for a state struct T and a prefix NAME:
+ *
+ *   static int  NAME_describe(const double* params, PufferSpec* spec, char* err, int errlen);
+ *       Fill the spaces for these parameters: agents per env, observation shape/dtype/bounds,
+ *       action kind and sizes. Return 0, or nonzero after writing a message into err.
+ *   static void NAME_init(T* env, const double* params, PufferRng rng);
+ *       Store parameters, keep the rng (already seeded from (seed, env index)). The struct is
+ *       zeroed before init. Called again on every reset(seed=...).
+ *   static void NAME_reset(T* env, PufferRows r);
+ *       Start a new episode: write the observations of the env's agents into r.obs.
+ *   static void NAME_step(T* env, PufferRows r);
+ *       Read the agents' actions from r.act, advance one step, write observations, rewards and
+ *       the terminal and truncation flags of every agent (0 or 1, always written). When the episode
+ *       ends, add the env's named statistics to r.log->stats[k] once per agent.
+ *       Never read or write outside the given rows, whatever the actions hold: the engine checks
+ *       actions before stepping, but can be told not to (and a C caller may not).
+ *
+ * Optional, passed to PUFFER_DEFINE_ENV_EXT: NAME_close (free what init allocated) and NAME_render
+ * (draw an RGB frame).
+ *
+ * Episodes and autoreset (same-step): after NAME_step, the engine adds each agent's reward to its
+ * episode return and length. When any agent of an env sets terminal or truncated, the episode ends
+ * for all of that env's agents (agents with neither flag are marked truncated), their observation
+ * rows are copied to the final-observation buffer (for bootstrapping truncated episodes), their
+ * return and length are folded into the log, and NAME_reset runs in the same step, so the returned
+ * observation already belongs to the new episode.
+ *
+ * Randomness: use only the PufferRng handed to init (puffer_rand_*). Never rand()/srand(): the
+ * same seed must give the same trajectories at any thread count.
+ */
+#ifndef PUFFER_ENV_H
+#define PUFFER_ENV_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define PUFFER_ABI_VERSION 1
+#define PUFFER_MAX_DIMS 4        /* observation shape rank */
+#define PUFFER_MAX_ACT_DIMS 16   /* MultiDiscrete dimensions or Box size */
+#define PUFFER_MAX_PARAMS 16
+#define PUFFER_MAX_STATS 8
+#define PUFFER_MAX_BOUNDS 16     /* per-element observation bounds, for small observations */
+
+/* Observation dtypes. */
+enum { PUFFER_FLOAT32 = 0, PUFFER_UINT8 = 1 };
+/* Action kinds: int32 indices (Discrete when act_dims == 1, else MultiDiscrete), or float32 Box. */
+enum { PUFFER_DISCRETE = 0, PUFFER_CONTINUOUS = 1 };
+
+/* A numeric parameter; values arrive as doubles in declaration order, already range-checked. */
+typedef struct {
+    const char* name;
+    double default_value;
+    double min, max;
+    int integer;          /* 1: must be a whole number */
+    const char* doc;
+} PufferParam;
+
+/* The spaces of one environment copy, filled by describe(). */
+typedef struct {
+    int num_agents;                      /* agents (buffer rows) per env */
+    int obs_dtype;                       /* PUFFER_FLOAT32 or PUFFER_UINT8 */
+    int obs_ndim;
+    int obs_shape[PUFFER_MAX_DIMS];
+    float obs_low, obs_high;             /* bounds of every element ... */
+    float obs_low_vec[PUFFER_MAX_BOUNDS];    /* ... or, when obs_bounds_per_element, of each */
+    float obs_high_vec[PUFFER_MAX_BOUNDS];   /*     (flat observations of up to 16 elements) */
+    int obs_bounds_per_element;
+    int act_kind;                        /* PUFFER_DISCRETE or PUFFER_CONTINUOUS */
+    int act_dims;                        /* number of int32 or float32 per agent */
+    int act_n[PUFFER_MAX_ACT_DIMS];      /* discrete: choices per dimension */
+    float act_low, act_high;             /* continuous: bounds (the env clips) */
+    int render_width, render_height;     /* RGB frame size, 0 when the env cannot render */
+} PufferSpec;
+
+/* Episode statistics of one block of envs, summed; the engine divides by episodes when read.
+ * Padded to two cache lines so that blocks stepped by different threads never share one. */
+typedef struct {
+    double episodes;                     /* agent-episodes finished */
+    double episode_return;
+    double episode_length;
+    double stats[PUFFER_MAX_STATS];      /* the env's named statistics, in declaration order */
+    double _pad[16 - 3 - PUFFER_MAX_STATS];
+} PufferLog;
+
+/* The engine's buffers, one row per agent, rows of env i start at i * num_agents. */
+typedef struct {
+    void* observations;                  /* [rows, obs_size] of obs_dtype */
+    const void* actions;                 /* [rows, act_dims] int32 or float32 */
+    float* rewards;                      /* [rows] */
+    uint8_t* terminals;                  /* [rows] */
+    uint8_t* truncations;                /* [rows] */
+    uint8_t* masks;                      /* [rows], 1 where the agent is present */
+    void* final_observations;            /* [rows, obs_size]: last obs of the episode just ended */
+    float* episode_return;               /* [rows] running sums, engine-owned */
+    int32_t* episode_length;             /* [rows] */
+    size_t obs_row_bytes;
+    int act_dims;
+    int num_agents;
+} PufferBuffers;
+
+/* What one env sees: the rows of its agents. */
+typedef struct {
+    void* obs;
+    const void* act;
+    float* rew;
+    uint8_t* term;
+    uint8_t* trunc;
+    uint8_t* mask;
+    PufferLog* log;
+    int num_agents;
+} PufferRows;
+
+/* ---- Random numbers: xorshift64*, one per env copy, seeded from (seed, env index) ---- */
+
+typedef struct { uint64_t s; } PufferRng;
+
+/* splitmix64: turns (seed, index) into well-mixed, never-zero generator states. */
+static inline uint64_t puffer_splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static inline PufferRng puffer_rng(uint64_t seed, uint64_t index) {
+    PufferRng r;
+    r.s = puffer_splitmix64(puffer_splitmix64(seed) ^ puffer_splitmix64(index + 0x632BE59BD9B4E019ull));
+    if (r.s == 0) r.s = 0x9E3779B97F4A7C15ull;
+    return r;
+}
+
+static inline uint32_t puffer_rand_u32(PufferRng* r) {
+    uint64_t x = r->s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->s = x;
+    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* Uniform in [0, 1). */
+static inline float puffer_rand_float(PufferRng* r) {
+    return (float)(puffer_rand_u32(r) >> 8) * (1.0f / 16777216.0f);
+}
+
+static inline float puffer_rand_uniform(PufferRng* r, float lo, float hi) {
+    return lo + (hi - lo) * puffer_rand_float(r);
+}
+
+/* Uniform integer in [0, n), n > 0 (Lemire's multiply-shift; bias below 2^-32 * n). */
+static inline int puffer_rand_int(PufferRng* r, int n) {
+    return (int)(((uint64_t)puffer_rand_u32(r) * (uint64_t)n) >> 32);
+}
+
+/* Standard normal (Box-Muller; only used off the hot path). */
+static inline float puffer_rand_normal(PufferRng* r) {
+    float u1 = ((float)(puffer_rand_u32(r) >> 8) + 1.0f) * (1.0f / 16777217.0f);
+    float u2 = puffer_rand_float(r);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
+/* ---- The table the engine loads ---- */
+
+typedef struct PufferEnvDef {
+    int abi_version;                     /* PUFFER_ABI_VERSION the env was compiled against */
+    const char* name;
+    const char* doc;                     /* spaces, rewards, episode end, what it tests */
+    const PufferParam* params;
+    int num_params;
+    const char* const* stat_names;
+    int num_stats;
+    size_t env_size;                     /* bytes of state per env copy */
+    int (*describe)(const double* params, PufferSpec* spec, char* err, int errlen);
+    /* Batched entry points over envs [start, end) of the array at `envs`. */
+    void (*init)(void* envs, int start, int end, const double* params, uint64_t seed);
+    void (*reset)(void* envs, int start, int end, const PufferBuffers* b);
+    void (*step)(void* envs, int start, int end, const PufferBuffers* b, PufferLog* log);
+    void (*close)(void* envs, int start, int end);
+    /* Draws env copy `env` into rgb[height][width][3]; returns -1 when the env cannot render. */
+    int (*render)(void* env, uint8_t* rgb, int width, int height);
+} PufferEnvDef;
+
+/* ---- Generating the batched entry points from the per-env functions ---- */
+
+static inline PufferRows puffer_rows(const PufferBuffers* b, int env_index, PufferLog* log) {
+    size_t row = (size_t)env_index * (size_t)b->num_agents;
+    PufferRows r;
+    r.obs = (char*)b->observations + row * b->obs_row_bytes;
+    r.act = (const char*)b->actions + row * (size_t)b->act_dims * 4;
+    r.rew = b->rewards + row;
+    r.term = b->terminals + row;
+    r.trunc = b->truncations + row;
+    r.mask = b->masks + row;
+    r.log = log;
+    r.num_agents = b->num_agents;
+    return r;
+}
+
+/* Ends the episode of env i (after a flag was seen on one of its agents): marks agents without a
+ * flag truncated, folds returns and lengths into the log, saves the final observations. The env is
+ * then reset by the caller. Shared by every environment, off the hot path. */
+#if defined(__GNUC__)
+#define PUFFER_COLD __attribute__((noinline, cold))
+#else
+#define PUFFER_COLD
+#endif
+
+static PUFFER_COLD void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* log) {
+    int n = b->num_agents;
+    size_t row = (size_t)i * (size_t)n;
+    for (int a = 0; a < n; a++) {
+        size_t k = row + (size_t)a;
+        b->truncations[k] |= (uint8_t)(!b->terminals[k] & !b->truncations[k]);
+        log->episodes += 1.0;
+        log->episode_return += b->episode_return[k];
+        log->episode_length += b->episode_length[k];
+        b->episode_return[k] = 0.0f;
+        b->episode_length[k] = 0;
+    }
+    memcpy((char*)b->final_observations + row * b->obs_row_bytes,
+           (char*)b->observations + row * b->obs_row_bytes, (size_t)n * b->obs_row_bytes);
+}
+
+#define PUFFER_ENV_AT(T, envs, i) (&((T*)(envs))[i])
+
+#define PUFFER_NO_CLOSE(T, NAME) \
+    static void NAME##_close(T* env) { (void)env; }
+
+/* PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, STATS, CLOSE, RENDER): emits `const PufferEnvDef
+ * NAME##_env_def`. PARAMS is a PufferParam array, STATS a const char* array (either may be NULL
+ * with a count of 0 via the _EMPTY helpers); CLOSE and RENDER are functions or NULL. */
+#define PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE, RENDER)  \
+    static void NAME##__init(void* envs, int start, int end, const double* params,              \
+                             uint64_t seed) {                                                   \
+        for (int i = start; i < end; i++) {                                                     \
+            T* e = PUFFER_ENV_AT(T, envs, i);                                                   \
+            memset(e, 0, sizeof(T));                                                            \
+            NAME##_init(e, params, puffer_rng(seed, (uint64_t)i));                              \
+        }                                                                                       \
+    }                                                                                           \
+    static void NAME##__reset(void* envs, int start, int end, const PufferBuffers* b) {         \
+        for (int i = start; i < end; i++) {                                                     \
+            PufferRows r = puffer_rows(b, i, NULL);                                             \
+            NAME##_reset(PUFFER_ENV_AT(T, envs, i), r);                                         \
+        }                                                                                       \
+    }                                                                                           \
+    /* Off the hot loop, so that its register needs do not spill the step's. */               \
+    static PUFFER_COLD void NAME##__restart(T* e, const PufferBuffers* b, int i, PufferRows r) { \
+        puffer_end_episode(b, i, r.log);                                                        \
+        NAME##_reset(e, r);                                                                     \
+    }                                                                                           \
+    static void NAME##__step(void* envs, int start, int end, const PufferBuffers* b,            \
+                             PufferLog* log) {                                                  \
+        /* The buffer fields are copied into locals: the flag stores are bytes, which may alias \
+         * anything, and would otherwise force a reload of every field after each of them. */  \
+        PufferBuffers bl = *b;                                                                  \
+        const int n = bl.num_agents;                                                            \
+        const size_t obs_bytes = bl.obs_row_bytes, act_bytes = (size_t)bl.act_dims * 4;       \
+        if (n == 1) {                                                                           \
+            PufferRows r;                                                                       \
+            r.obs = (char*)bl.observations + (size_t)start * obs_bytes;                         \
+            r.act = (const char*)bl.actions + (size_t)start * act_bytes;                        \
+            r.mask = bl.masks + start;                                                          \
+            r.log = log;                                                                        \
+            r.num_agents = 1;                                                                   \
+            for (int i = start; i < end; i++) {                                                 \
+                T* e = PUFFER_ENV_AT(T, envs, i);                                               \
+                r.rew = bl.rewards + i;                                                         \
+                r.term = bl.terminals + i;                                                      \
+                r.trunc = bl.truncations + i;                                                   \
+                NAME##_step(e, r);                                                              \
+                bl.episode_return[i] += bl.rewards[i];                                          \
+                bl.episode_length[i] += 1;                                                      \
+                if (bl.terminals[i] | bl.truncations[i]) NAME##__restart(e, &bl, i, r);         \
+                r.obs = (char*)r.obs + obs_bytes;                                               \
+                r.act = (const char*)r.act + act_bytes;                                         \
+                r.mask += 1;                                                                    \
+            }                                                                                   \
+            return;                                                                             \
+        }                                                                                       \
+        for (int i = start; i < end; i++) {                                                     \
+            T* e = PUFFER_ENV_AT(T, envs, i);                                                   \
+            PufferRows r = puffer_rows(&bl, i, log);                                            \
+            NAME##_step(e, r);                                                                  \
+            int done = 0;                                                                       \
+            for (int a = 0; a < n; a++) {                                                       \
+                size_t k = (size_t)i * (size_t)n + (size_t)a;                                   \
+                bl.episode_return[k] += bl.rewards[k];                                          \
+                bl.episode_length[k] += 1;                                                      \
+                done |= bl.terminals[k] | bl.truncations[k];                                    \
+            }                                                                                   \
+            if (done) NAME##__restart(e, &bl, i, r);                                            \
+        }                                                                                       \
+    }                                                                                           \
+    static void NAME##__close(void* envs, int start, int end) {                                 \
+        void (*fn)(T*) = (CLOSE);                                                               \
+        if (!fn) return;                                                                        \
+        for (int i = start; i < end; i++) fn(PUFFER_ENV_AT(T, envs, i));                        \
+    }                                                                                           \
+    static int NAME##__render(void* env, uint8_t* rgb, int width, int height) {                 \
+        int (*fn)(T*, uint8_t*, int, int) = (RENDER);                                           \
+        return fn ? fn((T*)env, rgb, width, height) : -1;                                       \
+    }                                                                                           \
+    const PufferEnvDef NAME##_env_def = {                                                       \
+        PUFFER_ABI_VERSION, #NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, sizeof(T),        \
+        NAME##_describe, NAME##__init, NAME##__reset, NAME##__step, NAME##__close,              \
+        NAME##__render,                                                                         \
+    };
+
+#define PUFFER_DEFINE_ENV(T, NAME, DOC, PARAMS, STATS)                                           \
+    PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, (int)(sizeof(PARAMS) / sizeof(PufferParam)),    \
+                          STATS, (int)(sizeof(STATS) / sizeof(const char*)), NULL, NULL)
+
+/* ---- Small helpers environments share ---- */
+
+static inline float puffer_clampf(float x, float lo, float hi) {
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* Writes a short formatted error message (describe() uses it). */
+#include <stdio.h>
+#define PUFFER_ERROR(err, errlen, ...) (snprintf((err), (size_t)(errlen), __VA_ARGS__), -1)
+
+#endif /* PUFFER_ENV_H */

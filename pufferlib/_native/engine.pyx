@@ -1,0 +1,620 @@
+"""The one vectorizer for every C environment.
+
+Environments are split into a fixed number of contiguous blocks (a function of num_envs only, so
+results never depend on the thread count); OpenMP threads step whole blocks with the GIL released,
+writing observations, rewards and flags straight into numpy arrays, and each block folds its
+finished episodes into its own statistics record, summed in block order when read.
+"""
+import numpy as np
+
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free
+from posix.stdlib cimport posix_memalign
+from libc.string cimport memset
+
+from pufferlib._native.abi cimport *
+from pufferlib.errors import APIUsageError, EnvironmentLoadError
+
+__all__ = ["EnvDef", "Engine", "builtin_envs", "openmp_enabled", "ABI_VERSION"]
+
+ABI_VERSION = PUFFER_ABI_VERSION
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    static int puffer_openmp_enabled(void) { return 1; }
+    #else
+    static int puffer_openmp_enabled(void) { return 0; }
+    #endif
+    """
+    int puffer_openmp_enabled() nogil
+
+# Blocks per vector env: enough for every core of a large machine to get several, few enough that
+# summing their statistics records on every read stays cheap.
+cdef int MAX_BLOCKS = 128
+
+# Protocol states of an Engine.
+cdef enum State:
+    NEW = 0        # created, reset() not called yet
+    READY = 1      # reset() done, no step pending
+    STEPPING = 2   # send() called, recv() pending
+    CLOSED = 3
+
+
+def openmp_enabled():
+    """Whether this build of pufferlib steps environments on OpenMP threads.
+
+    Returns:
+        True when the extension was compiled with OpenMP. Without it, everything works on one
+        thread and the build printed a warning.
+
+    Example:
+        >>> import pufferlib
+        >>> isinstance(pufferlib.openmp_enabled(), bool)
+        True
+    """
+    return bool(puffer_openmp_enabled())
+
+
+cdef str _text(const char* s):
+    return s.decode("utf-8") if s != NULL else ""
+
+
+cdef class EnvDef:
+    """A loaded C environment: its name, documentation, parameters and statistics.
+
+    Instances come from `builtin_envs()` (and, for user environments, from the loader); they are
+    validated on creation, so an Engine can trust them.
+    """
+    cdef const PufferEnvDef* ptr
+    cdef readonly str name
+    cdef readonly str doc
+    cdef readonly tuple params      # (name, default, min, max, integer, doc) per parameter
+    cdef readonly tuple stat_names
+    cdef readonly object owner      # keeps a shared library loaded while the def is in use
+
+    @staticmethod
+    cdef EnvDef wrap(const PufferEnvDef* ptr, object owner, str where):
+        cdef EnvDef d = EnvDef.__new__(EnvDef)
+        if ptr == NULL:
+            raise EnvironmentLoadError(f"{where}: the environment table is NULL")
+        if ptr.abi_version != PUFFER_ABI_VERSION:
+            raise EnvironmentLoadError(
+                f"{where}: compiled against pufferlib ABI version {ptr.abi_version}, but this "
+                f"pufferlib speaks version {PUFFER_ABI_VERSION}; rebuild it against the "
+                f"installed headers (pufferlib.get_include())")
+        missing = [name for name, fn in (
+            ("describe", ptr.describe != NULL), ("init", ptr.init != NULL),
+            ("reset", ptr.reset != NULL), ("step", ptr.step != NULL)) if not fn]
+        if missing:
+            raise EnvironmentLoadError(f"{where}: the environment defines no {', '.join(missing)}")
+        if not (0 <= ptr.num_params <= PUFFER_MAX_PARAMS) or (ptr.num_params and ptr.params == NULL):
+            raise EnvironmentLoadError(
+                f"{where}: expected 0 to {PUFFER_MAX_PARAMS} parameters, got {ptr.num_params}")
+        if not (0 <= ptr.num_stats <= PUFFER_MAX_STATS) or (ptr.num_stats and ptr.stat_names == NULL):
+            raise EnvironmentLoadError(
+                f"{where}: expected 0 to {PUFFER_MAX_STATS} statistics, got {ptr.num_stats}")
+        d.ptr = ptr
+        d.owner = owner
+        d.name = _text(ptr.name)
+        d.doc = _text(ptr.doc)
+        d.params = tuple(
+            (_text(ptr.params[i].name), ptr.params[i].default_value, ptr.params[i].min,
+             ptr.params[i].max, bool(ptr.params[i].integer), _text(ptr.params[i].doc))
+            for i in range(ptr.num_params))
+        d.stat_names = tuple(_text(ptr.stat_names[i]) for i in range(ptr.num_stats))
+        return d
+
+    def defaults(self):
+        """Returns {parameter name: default value}."""
+        return {p[0]: _as_number(p[1], p[4]) for p in self.params}
+
+    def resolve(self, dict params):
+        """Validates keyword parameters and returns all values, defaults filled in, in C order.
+
+        Raises:
+            TypeError: a parameter this environment does not have, or a non-numeric value.
+            ValueError: a value outside the parameter's range, or fractional for an integer one.
+        """
+        known = {p[0]: p for p in self.params}
+        for key in params:
+            if key not in known:
+                listing = ", ".join(f"{p[0]} (default {_as_number(p[1], p[4])})" for p in self.params)
+                raise TypeError(f"{self.name} has no parameter {key!r}; its parameters are: "
+                                f"{listing or 'none'}")
+        values = []
+        for name, default, lo, hi, integer, _ in self.params:
+            value = params.get(name, default)
+            kind = "an integer" if integer else "a number"
+            if isinstance(value, (bool, np.bool_)):
+                value = int(value)
+            if not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{self.name} parameter {name} must be {kind} in "
+                                f"[{_as_number(lo, integer)}, {_as_number(hi, integer)}], "
+                                f"got {type(value).__name__} {value!r}")
+            value = float(value)
+            if not (lo <= value <= hi) or (integer and value != int(value)):
+                raise ValueError(f"{self.name} parameter {name} must be {kind} in "
+                                 f"[{_as_number(lo, integer)}, {_as_number(hi, integer)}], "
+                                 f"got {params.get(name)!r}")
+            values.append(value)
+        return values
+
+    def spec(self, params=None):
+        """The spaces this environment has with these parameters, as a plain dict.
+
+        Raises:
+            EnvironmentLoadError: the environment describes spaces the engine cannot hold.
+        """
+        cdef double values[PUFFER_MAX_PARAMS]
+        cdef PufferSpec s
+        cdef char err[256]
+        for i, v in enumerate(self.resolve(dict(params or {}))):
+            values[i] = v
+        return _describe(self, values, &s, err)
+
+    def __repr__(self):
+        return f"EnvDef({self.name!r})"
+
+
+def _as_number(value, integer):
+    return int(value) if integer else value
+
+
+cdef dict _describe(EnvDef d, const double* values, PufferSpec* s, char* err):
+    """Calls the env's describe() and checks that its answer fits the engine."""
+    memset(s, 0, sizeof(PufferSpec))
+    err[0] = 0
+    if d.ptr.describe(values, s, err, 256) != 0:
+        raise ValueError(f"{d.name}: {_text(err) or 'invalid parameters'}")
+    where = f"{d.name}: describe()"
+    if s.num_agents < 1:
+        raise EnvironmentLoadError(f"{where} gave num_agents={s.num_agents}; expected >= 1")
+    if s.obs_dtype not in (PUFFER_FLOAT32, PUFFER_UINT8):
+        raise EnvironmentLoadError(f"{where} gave obs_dtype={s.obs_dtype}; expected "
+                                   f"PUFFER_FLOAT32 ({PUFFER_FLOAT32}) or PUFFER_UINT8 ({PUFFER_UINT8})")
+    if not (1 <= s.obs_ndim <= PUFFER_MAX_DIMS):
+        raise EnvironmentLoadError(f"{where} gave obs_ndim={s.obs_ndim}; expected 1 to {PUFFER_MAX_DIMS}")
+    shape = tuple(s.obs_shape[k] for k in range(s.obs_ndim))
+    if any(n < 1 for n in shape):
+        raise EnvironmentLoadError(f"{where} gave observation shape {shape}; every size must be >= 1")
+    size = int(np.prod(shape))
+    if s.obs_bounds_per_element and size > PUFFER_MAX_BOUNDS:
+        raise EnvironmentLoadError(f"{where} asks for per-element bounds on {size} elements; "
+                                   f"at most {PUFFER_MAX_BOUNDS} are supported, use obs_low/obs_high")
+    if s.act_kind not in (PUFFER_DISCRETE, PUFFER_CONTINUOUS):
+        raise EnvironmentLoadError(f"{where} gave act_kind={s.act_kind}; expected PUFFER_DISCRETE "
+                                   f"({PUFFER_DISCRETE}) or PUFFER_CONTINUOUS ({PUFFER_CONTINUOUS})")
+    if not (1 <= s.act_dims <= PUFFER_MAX_ACT_DIMS):
+        raise EnvironmentLoadError(f"{where} gave act_dims={s.act_dims}; expected 1 to {PUFFER_MAX_ACT_DIMS}")
+    nvec = tuple(s.act_n[k] for k in range(s.act_dims))
+    if s.act_kind == PUFFER_DISCRETE and any(n < 1 for n in nvec):
+        raise EnvironmentLoadError(f"{where} gave discrete action sizes {nvec}; each must be >= 1")
+    if s.act_kind == PUFFER_CONTINUOUS and not (s.act_low <= s.act_high):
+        raise EnvironmentLoadError(f"{where} gave action bounds [{s.act_low}, {s.act_high}]")
+    if s.obs_bounds_per_element:
+        low = np.array([s.obs_low_vec[k] for k in range(size)], np.float32).reshape(shape)
+        high = np.array([s.obs_high_vec[k] for k in range(size)], np.float32).reshape(shape)
+    else:
+        low, high = float(s.obs_low), float(s.obs_high)
+    return dict(
+        num_agents=s.num_agents,
+        obs_shape=shape,
+        obs_dtype=np.dtype(np.float32 if s.obs_dtype == PUFFER_FLOAT32 else np.uint8),
+        obs_low=low,
+        obs_high=high,
+        discrete=s.act_kind == PUFFER_DISCRETE,
+        act_dims=s.act_dims,
+        act_n=nvec if s.act_kind == PUFFER_DISCRETE else None,
+        act_low=float(s.act_low),
+        act_high=float(s.act_high),
+        render_size=(s.render_height, s.render_width),
+    )
+
+
+_BUILTIN = None
+
+
+def builtin_envs():
+    """Returns {name: EnvDef} of the environments compiled into pufferlib, in listing order."""
+    global _BUILTIN
+    if _BUILTIN is None:
+        _BUILTIN = {}
+        for i in range(puffer_num_builtin_envs):
+            d = EnvDef.wrap(puffer_builtin_envs[i], None, "built-in environment")
+            _BUILTIN[d.name] = d
+    return _BUILTIN
+
+
+# What one step needs, in a plain C struct so that a background thread can run it with no GIL.
+ctypedef struct StepJob:
+    const PufferEnvDef* defn
+    void* envs
+    PufferBuffers* bufs
+    PufferLog* logs
+    int* bounds          # block b holds envs [bounds[b], bounds[b + 1])
+    int num_blocks
+    int num_threads
+
+
+cdef void run_step(void* arg) noexcept nogil:
+    cdef StepJob* job = <StepJob*>arg
+    cdef const PufferEnvDef* defn = job.defn
+    cdef void* envs = job.envs
+    cdef PufferBuffers* bufs = job.bufs
+    cdef PufferLog* logs = job.logs
+    cdef int* bounds = job.bounds
+    cdef int b
+    if job.num_threads == 1:
+        for b in range(job.num_blocks):
+            defn.step(envs, bounds[b], bounds[b + 1], bufs, &logs[b])
+    else:
+        for b in prange(job.num_blocks, schedule='static', num_threads=job.num_threads):
+            defn.step(envs, bounds[b], bounds[b + 1], bufs, &logs[b])
+
+
+cdef void run_reset(StepJob* job, bint reseed, const double* params, uint64_t seed) noexcept nogil:
+    cdef const PufferEnvDef* defn = job.defn
+    cdef void* envs = job.envs
+    cdef PufferBuffers* bufs = job.bufs
+    cdef int* bounds = job.bounds
+    cdef int b
+    for b in prange(job.num_blocks, schedule='static', num_threads=job.num_threads):
+        if reseed:
+            defn.init(envs, bounds[b], bounds[b + 1], params, seed)
+        defn.reset(envs, bounds[b], bounds[b + 1], bufs)
+
+
+cdef void* _zalloc(size_t size) except NULL:
+    """Zeroed memory aligned to a cache line (so blocks never share one); free() releases it."""
+    cdef void* mem = NULL
+    if posix_memalign(&mem, 64, max(size, 64)) != 0:
+        raise MemoryError(f"cannot allocate {size} bytes")
+    memset(mem, 0, max(size, 64))
+    return mem
+
+
+cdef void* _data(object array):
+    """Address of a C-contiguous numpy array's first byte."""
+    cdef uint8_t[::1] raw = array.reshape(-1).view(np.uint8)
+    return <void*>&raw[0]
+
+
+cdef class Engine:
+    """Steps `num_envs` copies of a C environment on OpenMP threads, in place in numpy buffers.
+
+    This is the C-facing half of `pufferlib.vector.NativeVecEnv`, which adds the Gymnasium spaces;
+    use `pufferlib.make` rather than this class.
+    """
+    cdef readonly EnvDef env_def
+    cdef readonly int num_envs
+    cdef readonly int num_agents       # rows per step: num_envs * agents per env
+    cdef readonly int agents_per_env
+    cdef readonly int num_threads
+    cdef readonly int num_blocks
+    cdef readonly dict spec
+    cdef readonly object observations
+    cdef readonly object actions
+    cdef readonly object rewards
+    cdef readonly object terminals
+    cdef readonly object truncations
+    cdef readonly object masks
+    cdef readonly object final_observations
+    cdef object _episode_return
+    cdef object _episode_length
+    cdef object _actions_shape
+    cdef str _actions_text
+    cdef int act_typenum             # NPY_INT32 or NPY_FLOAT32
+    cdef bint discrete
+    cdef bint check_actions
+    cdef State state
+    cdef bint initialized
+    cdef uint64_t seed
+    cdef double params[PUFFER_MAX_PARAMS]
+    cdef int act_n[PUFFER_MAX_ACT_DIMS]
+    cdef void* envs
+    cdef PufferLog* logs
+    cdef int* bounds
+    cdef PufferBuffers bufs
+    cdef StepJob job
+    cdef PufferWorker worker
+
+    def __init__(self, EnvDef env_def, int num_envs, int num_threads, seed, dict params,
+                 bint check_actions=True):
+        cdef PufferSpec s
+        cdef char err[256]
+        if self.state != NEW or self.envs != NULL:
+            raise APIUsageError("an Engine cannot be initialised twice")
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs}")
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be a positive integer, got {num_threads}")
+        self.seed = _check_seed(seed)
+        self.env_def = env_def
+        self.job.defn = env_def.ptr
+        for i, v in enumerate(env_def.resolve(params)):
+            self.params[i] = v
+        self.spec = _describe(env_def, self.params, &s, err)
+        self.check_actions = check_actions
+        self.num_envs = num_envs
+        self.agents_per_env = s.num_agents
+        self.num_agents = num_envs * s.num_agents
+        self.num_blocks = min(num_envs, MAX_BLOCKS)
+        self.num_threads = min(num_threads if puffer_openmp_enabled() else 1, self.num_blocks)
+        for k in range(s.act_dims):
+            self.act_n[k] = s.act_n[k]
+
+        rows = self.num_agents
+        obs_shape = (rows,) + self.spec["obs_shape"]
+        self.observations = np.zeros(obs_shape, self.spec["obs_dtype"])
+        self.final_observations = np.zeros(obs_shape, self.spec["obs_dtype"])
+        self._actions_shape = (rows,) if s.act_dims == 1 and s.act_kind == PUFFER_DISCRETE else (rows, s.act_dims)
+        act_dtype = np.int32 if s.act_kind == PUFFER_DISCRETE else np.float32
+        self.actions = np.zeros(self._actions_shape, act_dtype)
+        self.discrete = s.act_kind == PUFFER_DISCRETE
+        self.act_typenum = cnp.NPY_INT32 if self.discrete else cnp.NPY_FLOAT32
+        self._actions_text = f"{np.dtype(act_dtype).name} of shape {self._actions_shape}"
+        self.rewards = np.zeros(rows, np.float32)
+        self.terminals = np.zeros(rows, np.bool_)
+        self.truncations = np.zeros(rows, np.bool_)
+        self.masks = np.ones(rows, np.bool_)
+        self._episode_return = np.zeros(rows, np.float32)
+        self._episode_length = np.zeros(rows, np.int32)
+
+        self.envs = _zalloc(<size_t>num_envs * env_def.ptr.env_size)
+        self.logs = <PufferLog*>_zalloc(self.num_blocks * sizeof(PufferLog))
+        self.bounds = <int*>_zalloc((self.num_blocks + 1) * sizeof(int))
+        for b in range(self.num_blocks + 1):
+            self.bounds[b] = <int>((<int64_t>b * num_envs) // self.num_blocks)
+
+        self.bufs.observations = _data(self.observations)
+        self.bufs.actions = cnp.PyArray_DATA(self.actions)
+        self.bufs.rewards = <float*>_data(self.rewards)
+        self.bufs.terminals = <uint8_t*>_data(self.terminals)
+        self.bufs.truncations = <uint8_t*>_data(self.truncations)
+        self.bufs.masks = <uint8_t*>_data(self.masks)
+        self.bufs.final_observations = _data(self.final_observations)
+        self.bufs.episode_return = <float*>_data(self._episode_return)
+        self.bufs.episode_length = <int32_t*>_data(self._episode_length)
+        self.bufs.obs_row_bytes = self.observations.itemsize * (self.observations.size // rows)
+        self.bufs.act_dims = s.act_dims
+        self.bufs.num_agents = s.num_agents
+
+        self.job.envs = self.envs
+        self.job.bufs = &self.bufs
+        self.job.logs = self.logs
+        self.job.bounds = self.bounds
+        self.job.num_blocks = self.num_blocks
+        self.job.num_threads = self.num_threads
+        self.state = NEW
+
+    def reset(self, seed=None):
+        """Starts a new episode in every environment.
+
+        Args:
+            seed: reseeds environment i from (seed, i). None keeps each environment's random
+                stream going (on the first reset, the seed given at construction is used).
+
+        Returns:
+            (observations, infos): the observation buffer and an empty dict.
+
+        Raises:
+            APIUsageError: the env is closed, or a send() is pending.
+            ValueError: seed is not a non-negative integer below 2**64.
+        """
+        self._require(False)
+        cdef bint reseed = seed is not None or not self.initialized
+        if seed is not None:
+            self.seed = _check_seed(seed)
+        cdef uint64_t s = self.seed
+        if reseed and self.initialized and self.env_def.ptr.close != NULL:
+            with nogil:
+                self.env_def.ptr.close(self.envs, 0, self.num_envs)
+        self._episode_return.fill(0)
+        self._episode_length.fill(0)
+        self.rewards.fill(0)
+        self.terminals.fill(False)
+        self.truncations.fill(False)
+        self.masks.fill(True)
+        memset(self.logs, 0, self.num_blocks * sizeof(PufferLog))
+        with nogil:
+            run_reset(&self.job, reseed, self.params, s)
+        self.initialized = True
+        self.state = READY
+        return self.observations, {}
+
+    def step(self, actions):
+        """Steps every environment once; finished episodes are reset in the same step.
+
+        Args:
+            actions: an array of the shape and dtype of `self.actions` (int32 indices or float32
+                values); the `actions` buffer itself may be passed after filling it in place.
+
+        Returns:
+            (observations, rewards, terminals, truncations, infos). The arrays are the engine's
+            buffers, overwritten by the next step. infos holds the means of the episode
+            statistics (episode_return, episode_length and the env's own) over the episodes that
+            finished since the last step/recv, and their count as `episodes`; it is empty when
+            none did. The last observation of each finished episode is in `final_observations`.
+
+        Raises:
+            APIUsageError: called before reset(), after close(), or while a send() is pending.
+            TypeError, ValueError: actions of the wrong dtype, shape or range (nothing is stepped).
+        """
+        # An int32/float32 array of the right shape is stepped from where it is, without a copy.
+        self.bufs.actions = self._load_actions(actions, False)
+        try:
+            with nogil:
+                run_step(&self.job)
+        finally:
+            self.bufs.actions = cnp.PyArray_DATA(self.actions)
+        return self.observations, self.rewards, self.terminals, self.truncations, self._read_infos()
+
+    def send(self, actions):
+        """Starts a step on a background thread and returns at once (results via recv()).
+
+        The observation and reward buffers are being written until recv() returns; the actions
+        are copied (or checked in place) before send() returns.
+
+        Raises:
+            The same errors as step(), before anything is stepped.
+        """
+        self._load_actions(actions, True)
+        if not self.worker.started:
+            rc = puffer_worker_start(&self.worker)
+            if rc != 0:
+                raise OSError(rc, "cannot start the stepping thread")
+        puffer_worker_submit(&self.worker, run_step, &self.job)
+        self.state = STEPPING
+
+    def recv(self):
+        """Waits (without using CPU) for the step started by send() and returns step()'s tuple.
+
+        Raises:
+            APIUsageError: no send() is pending.
+        """
+        if self.state != STEPPING:
+            self._require(False)
+            raise APIUsageError("recv() called without a pending send(); call send(actions) first")
+        with nogil:
+            puffer_worker_wait(&self.worker)
+        self.state = READY
+        return self.observations, self.rewards, self.terminals, self.truncations, self._read_infos()
+
+    def close(self):
+        """Stops the stepping thread and frees the environments. Calling it twice is harmless."""
+        self._free()
+        self.state = CLOSED
+
+    @property
+    def closed(self):
+        """Whether close() has been called."""
+        return self.state == CLOSED
+
+    cdef _require(self, bint need_reset):
+        if self.state == CLOSED:
+            raise APIUsageError(f"this {self.env_def.name} vector env is closed; make a new one")
+        if self.state == STEPPING:
+            raise APIUsageError("a send() is pending; call recv() before anything else")
+        if need_reset and self.state == NEW:
+            raise APIUsageError("call reset() before step() or send()")
+
+    cdef const void* _load_actions(self, actions, bint copy) except NULL:
+        """Validates actions and returns the address to step them from.
+
+        The fast path (an aligned, C-contiguous array of the buffer's dtype and shape) costs a few
+        comparisons; anything else is checked, converted and copied into the actions buffer. With
+        copy, the actions always end up in the buffer (send() must not read the caller's array
+        while it runs).
+        """
+        cdef int64_t bad
+        cdef cnp.ndarray array
+        cdef const void* data
+        self._require(True)
+        if (isinstance(actions, np.ndarray) and cnp.PyArray_TYPE(actions) == self.act_typenum
+                and cnp.PyArray_ISCARRAY_RO(actions) and actions.shape == self._actions_shape):
+            array = actions
+        else:
+            array = self._convert_actions(actions)
+        if copy and array is not self.actions:
+            np.copyto(self.actions, array)
+            array = self.actions
+        data = cnp.PyArray_DATA(array)
+        if self.check_actions:
+            if self.discrete:
+                with nogil:
+                    bad = puffer_check_discrete(<const int32_t*>data, self.num_agents,
+                                                self.bufs.act_dims, self.act_n)
+                if bad >= 0:
+                    self._raise_range(bad, array.reshape(-1)[bad])
+            else:
+                with nogil:
+                    bad = puffer_check_finite(<const float*>data,
+                                              <int64_t>self.num_agents * self.bufs.act_dims)
+                if bad >= 0:
+                    row, dim = divmod(int(bad), self.bufs.act_dims)
+                    raise ValueError(f"actions must be finite, got {array.reshape(-1)[bad]} at "
+                                     f"row {row}, dimension {dim}")
+        return data
+
+    cdef cnp.ndarray _convert_actions(self, actions):
+        """The slow path: any integer (discrete) or float (continuous) array of the right shape."""
+        array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+        kind_ok = array.dtype.kind in "iu" if self.discrete else array.dtype.kind == "f"
+        if not kind_ok or array.shape != self._actions_shape:
+            raise (ValueError if kind_ok else TypeError)(
+                f"actions must be {self._actions_text}, got {array.dtype} of shape {array.shape}")
+        if self.discrete and array.dtype != np.int32 and array.size:
+            self._check_wide_integers(array)
+        np.copyto(self.actions, array, casting="unsafe")
+        return self.actions
+
+    cdef _check_wide_integers(self, array):
+        """Range-checks integer actions of another dtype before they are narrowed to int32."""
+        flat = array.reshape(-1)
+        limits = np.tile(np.asarray([self.act_n[k] for k in range(self.bufs.act_dims)]),
+                         self.num_agents)
+        invalid = np.flatnonzero((flat < 0) | (flat >= limits))
+        if invalid.size:
+            self._raise_range(int(invalid[0]), flat[invalid[0]])
+
+    cdef _raise_range(self, int64_t index, value):
+        row, dim = divmod(int(index), self.bufs.act_dims)
+        n = self.act_n[dim]
+        where = f"row {row}" if self.bufs.act_dims == 1 else f"row {row}, dimension {dim}"
+        raise ValueError(f"action {value} at {where} is out of range: expected 0 <= action < {n}")
+
+    cdef dict _read_infos(self):
+        cdef double totals[3 + PUFFER_MAX_STATS]
+        cdef int b, k
+        cdef int nstats = self.env_def.ptr.num_stats
+        cdef PufferLog* log
+        memset(totals, 0, sizeof(totals))
+        for b in range(self.num_blocks):
+            log = &self.logs[b]
+            if log.episodes == 0:
+                continue
+            totals[0] += log.episodes
+            totals[1] += log.episode_return
+            totals[2] += log.episode_length
+            for k in range(nstats):
+                totals[3 + k] += log.stats[k]
+            memset(log, 0, sizeof(PufferLog))
+        if totals[0] == 0:
+            return {}
+        n = totals[0]
+        infos = {"episode_return": totals[1] / n, "episode_length": totals[2] / n,
+                 "episodes": int(n)}
+        for k in range(nstats):
+            infos[self.env_def.stat_names[k]] = totals[3 + k] / n
+        return infos
+
+    cdef void _free(self) noexcept:
+        # Only C fields here: __dealloc__ calls this when Python attributes may be gone.
+        if self.worker.started:
+            with nogil:
+                puffer_worker_stop(&self.worker)
+        if self.envs != NULL:
+            if self.initialized and self.job.defn.close != NULL:
+                self.job.defn.close(self.envs, 0, self.num_envs)
+            free(self.envs)
+            self.envs = NULL
+        free(self.logs)
+        self.logs = NULL
+        free(self.bounds)
+        self.bounds = NULL
+        self.initialized = False
+
+    def __dealloc__(self):
+        self._free()
+
+
+cdef uint64_t _check_seed(seed) except? 0:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) \
+            or not (0 <= seed < 2 ** 64):
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return <uint64_t>int(seed)

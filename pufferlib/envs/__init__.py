@@ -1,0 +1,55 @@
+"""The registry of environments by name, and `make`."""
+from pufferlib._native import builtin_envs
+from pufferlib.errors import UnknownEnvironmentError
+from pufferlib.vector.native import NativeVecEnv
+
+__all__ = ["env_def", "list_envs", "make"]
+
+
+def list_envs():
+    """Names of the built-in environments, in listing order."""
+    return list(builtin_envs())
+
+
+def env_def(name):
+    """The EnvDef (docs, parameters, statistics) of a built-in environment.
+
+    Raises:
+        UnknownEnvironmentError: no environment has this name (the message lists those that do).
+    """
+    envs = builtin_envs()
+    if not isinstance(name, str) or name not in envs:
+        raise UnknownEnvironmentError(
+            f"unknown environment {name!r}; the built-in environments are: {', '.join(envs)} "
+            "(run `puffer envs` to see them with their parameters)")
+    return envs[name]
+
+
+def make(name, num_envs=1, num_threads=None, seed=0, check_actions=True, **params):
+    """Creates a vector of `num_envs` copies of a C environment, stepped on OpenMP threads.
+
+    Args:
+        name: a built-in environment (`pufferlib.envs.list_envs()`, or `puffer envs`).
+        num_envs: copies to step together; each has `agents per env` rows in the buffers.
+        num_threads: threads to step on; None for OMP_NUM_THREADS or the cores available.
+        seed: environment i is seeded from (seed, i), so results do not depend on threads.
+        check_actions: validate actions before every step (cheap); when False, out-of-range
+            actions are still memory-safe but their effect is environment-defined.
+        **params: the environment's parameters (see `puffer envs`).
+
+    Returns:
+        A `pufferlib.vector.NativeVecEnv`. Call reset() before step().
+
+    Raises:
+        UnknownEnvironmentError: no environment has this name.
+        TypeError, ValueError: unknown parameters or invalid values, num_envs or num_threads < 1.
+
+    Example:
+        >>> import pufferlib
+        >>> env = pufferlib.make("squared", num_envs=4, size=7)
+        >>> env.single_observation_space.shape
+        (7, 7)
+        >>> env.close()
+    """
+    return NativeVecEnv(env_def(name), num_envs=num_envs, num_threads=num_threads, seed=seed,
+                        check_actions=check_actions, **params)

@@ -1,0 +1,58 @@
+"""Native vector environments: C environments stepped by the engine, with Gymnasium spaces."""
+import gymnasium
+import numpy as np
+
+from pufferlib._native import Engine, resolve_num_threads
+
+__all__ = ["NativeVecEnv"]
+
+
+class NativeVecEnv(Engine):
+    """`num_envs` copies of a C environment, stepped in parallel into shared numpy buffers.
+
+    Follows the vector protocol of pufferlib (see DESIGN.md): Gymnasium-style
+    `single_observation_space` / `observation_space`, `reset(seed=) -> (obs, infos)`, the 5-tuple
+    `step`, `send`/`recv`, `close`, and use as a context manager. Autoreset is same-step: the
+    observation returned for a finished episode already belongs to the next one, and the last
+    observation of the finished episode is in `final_observations`.
+
+    Buffers (numpy, reused every step, rows = `num_agents`): `observations`, `actions` (int32 or
+    float32), `rewards` (float32), `terminals`, `truncations`, `masks` (bool), `final_observations`.
+
+    Use `pufferlib.make(name, ...)` to create one.
+    """
+
+    def __init__(self, env_def, num_envs=1, num_threads=None, seed=0, check_actions=True, **params):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        super().__init__(env_def, int(num_envs), resolve_num_threads(num_threads), seed, params,
+                         check_actions)
+        spec = self.spec
+        self.single_observation_space = gymnasium.spaces.Box(
+            low=spec["obs_low"], high=spec["obs_high"], shape=spec["obs_shape"], dtype=spec["obs_dtype"])
+        if not spec["discrete"]:
+            self.single_action_space = gymnasium.spaces.Box(
+                spec["act_low"], spec["act_high"], (spec["act_dims"],), np.float32)
+        elif spec["act_dims"] == 1:
+            self.single_action_space = gymnasium.spaces.Discrete(spec["act_n"][0])
+        else:
+            self.single_action_space = gymnasium.spaces.MultiDiscrete(spec["act_n"])
+        self.observation_space = gymnasium.vector.utils.batch_space(
+            self.single_observation_space, self.num_agents)
+        self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_agents)
+
+    @property
+    def name(self):
+        """The environment's registered name."""
+        return self.env_def.name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return (f"NativeVecEnv({self.name!r}, num_envs={self.num_envs}, num_agents={self.num_agents}, "
+                f"num_threads={self.num_threads})")
