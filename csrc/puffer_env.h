@@ -10,9 +10,11 @@
  *   static int  NAME_describe(const double* params, PufferSpec* spec, char* err, int errlen);
  *       Fill the spaces for these parameters: agents per env, observation shape/dtype/bounds,
  *       action kind and sizes. Return 0, or nonzero after writing a message into err.
- *   static void NAME_init(T* env, const double* params, PufferRng rng);
- *       Store parameters, keep the rng (already seeded from (seed, env index)). The struct is
- *       zeroed before init. Called again on every reset(seed=...).
+ *   static void NAME_init(T* env, const double* params, PufferRng rng, PufferRng shared);
+ *       Store parameters, keep rng (seeded from (seed, env index)) for the env's own randomness.
+ *       shared is the same stream in every copy of one vector env (seeded from seed alone): draw
+ *       hidden task constants from it (the best arm, the password). The struct is zeroed before
+ *       init. Called again on every reset(seed=...).
  *   static void NAME_reset(T* env, PufferRows r);
  *       Start a new episode: write the observations of the env's agents into r.obs.
  *   static void NAME_step(T* env, PufferRows r);
@@ -131,11 +133,16 @@ static inline uint64_t puffer_splitmix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* The generator of env copy `index`; puffer_shared_rng(seed) is the one all copies share. */
 static inline PufferRng puffer_rng(uint64_t seed, uint64_t index) {
     PufferRng r;
     r.s = puffer_splitmix64(puffer_splitmix64(seed) ^ puffer_splitmix64(index + 0x632BE59BD9B4E019ull));
     if (r.s == 0) r.s = 0x9E3779B97F4A7C15ull;
     return r;
+}
+
+static inline PufferRng puffer_shared_rng(uint64_t seed) {
+    return puffer_rng(seed ^ 0x5DEECE66Dull, UINT64_MAX);
 }
 
 static inline uint32_t puffer_rand_u32(PufferRng* r) {
@@ -214,7 +221,7 @@ static inline PufferRows puffer_rows(const PufferBuffers* b, int env_index, Puff
 #define PUFFER_COLD
 #endif
 
-static PUFFER_COLD void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* log) {
+static inline PUFFER_COLD void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* log) {
     int n = b->num_agents;
     size_t row = (size_t)i * (size_t)n;
     for (int a = 0; a < n; a++) {
@@ -244,7 +251,7 @@ static PUFFER_COLD void puffer_end_episode(const PufferBuffers* b, int i, Puffer
         for (int i = start; i < end; i++) {                                                     \
             T* e = PUFFER_ENV_AT(T, envs, i);                                                   \
             memset(e, 0, sizeof(T));                                                            \
-            NAME##_init(e, params, puffer_rng(seed, (uint64_t)i));                              \
+            NAME##_init(e, params, puffer_rng(seed, (uint64_t)i), puffer_shared_rng(seed));     \
         }                                                                                       \
     }                                                                                           \
     static void NAME##__reset(void* envs, int start, int end, const PufferBuffers* b) {         \

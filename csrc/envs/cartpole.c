@@ -77,7 +77,8 @@ static int cartpole_describe(const double* p, PufferSpec* s, char* err, int errl
     return 0;
 }
 
-static void cartpole_init(CartPole* env, const double* p, PufferRng rng) {
+static void cartpole_init(CartPole* env, const double* p, PufferRng rng, PufferRng shared) {
+    (void)shared;
     env->max_steps = (int32_t)p[0];
     env->continuous = p[1] != 0.0;
     env->rng = rng;

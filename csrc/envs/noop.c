@@ -30,7 +30,8 @@ static int noop_describe(const double* p, PufferSpec* s, char* err, int errlen) 
     return 0;
 }
 
-static void noop_init(Noop* env, const double* p, PufferRng rng) {
+static void noop_init(Noop* env, const double* p, PufferRng rng, PufferRng shared) {
+    (void)shared;
     (void)rng;
     env->max_steps = (int32_t)p[0];
 }

@@ -44,7 +44,8 @@ static int squared_describe(const double* p, PufferSpec* s, char* err, int errle
     return 0;
 }
 
-static void squared_init(Squared* env, const double* p, PufferRng rng) {
+static void squared_init(Squared* env, const double* p, PufferRng rng, PufferRng shared) {
+    (void)shared;
     env->size = (int32_t)p[0];
     env->max_ticks = 3 * env->size;
     env->rng = rng;
