@@ -221,7 +221,7 @@ static inline PufferRows puffer_rows(const PufferBuffers* b, int env_index, Puff
 #define PUFFER_COLD
 #endif
 
-static inline PUFFER_COLD void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* log) {
+static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* log) {
     int n = b->num_agents;
     size_t row = (size_t)i * (size_t)n;
     for (int a = 0; a < n; a++) {
