@@ -8,7 +8,7 @@ only briefly and then sleep. libgomp reads this once, when it is loaded, hence h
 import os
 
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "20000"
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 from pufferlib._native.engine import ABI_VERSION, Engine, EnvDef, builtin_envs, openmp_enabled  # noqa: E402
 from pufferlib._native.threads import resolve_num_threads  # noqa: E402

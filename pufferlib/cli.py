@@ -1,0 +1,164 @@
+"""The `puffer` command: list environments and measure how fast they step.
+
+    puffer envs [NAME]
+    puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--param KEY=VALUE ...]
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def _parse_params(pairs):
+    """Turns ["size=7", "noise=0.5"] into {"size": 7, "noise": 0.5}."""
+    params = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = int(value)
+        except ValueError:
+            try:
+                params[key] = float(value)
+            except ValueError:
+                raise ValueError(f"--param {key} expects a number, got {value!r}") from None
+    return params
+
+
+def _space_text(space):
+    """A short description of a space: Box(float32, (4,), low..high) with bounds abbreviated."""
+    if not hasattr(space, "low"):
+        return str(space)
+
+    def bound(values):
+        flat = np.unique(values)
+        if flat.size == 1:
+            return f"{flat[0]:g}"
+        return "[" + ", ".join(f"{v:.4g}" for v in np.ravel(values)) + "]"
+
+    return f"Box({space.dtype}, {space.shape}, {bound(space.low)}..{bound(space.high)})"
+
+
+def _describe(name):
+    """The text `puffer envs NAME` prints: documentation, spaces with defaults, parameters."""
+    from pufferlib.envs import env_def, make
+
+    d = env_def(name)
+    with make(name, num_envs=1, num_threads=1) as env:
+        agents = env.num_agents
+        obs, act = env.single_observation_space, env.single_action_space
+    lines = [f"{name}", *("  " + line for line in d.doc.splitlines()),
+             f"  spaces with the default parameters: observation {_space_text(obs)}, "
+             f"action {_space_text(act)}, agents per env {agents}"]
+    if d.params:
+        lines.append("  parameters:")
+        for pname, default, lo, hi, integer, doc in d.params:
+            cast = int if integer else float
+            lines.append(f"    {pname} = {cast(default)}  [{cast(lo)}, {cast(hi)}]  {doc}")
+    return "\n".join(lines)
+
+
+def cmd_envs(args):
+    """Prints every built-in environment, or one, with its documentation and parameters."""
+    from pufferlib.envs import list_envs
+
+    names = [args.name] if args.name else list_envs()
+    print("\n\n".join(_describe(name) for name in names))
+    return 0
+
+
+def measure_steps_per_second(env, seconds, runs=3, cache=256, seed=0):
+    """Steps `env` with random valid actions; returns the agent-steps per second of each run.
+
+    Actions are drawn in advance (`cache` batches reused in turn) so that drawing them is not
+    timed; one warm-up run comes first.
+    """
+    space = env.single_action_space
+    rng = np.random.default_rng(seed)
+    if hasattr(space, "n"):
+        batches = rng.integers(0, space.n, (cache, env.num_agents), dtype=np.int32)
+    elif hasattr(space, "nvec"):
+        batches = rng.integers(0, space.nvec, (cache, env.num_agents, len(space.nvec)), dtype=np.int32)
+    else:
+        batches = rng.uniform(space.low, space.high, (cache, env.num_agents) + space.shape).astype(np.float32)
+    env.reset(seed=seed)
+    rates = []
+    block = 100
+    for run in range(runs + 1):
+        steps, start = 0, time.perf_counter()
+        while True:
+            for i in range(block):
+                env.step(batches[(steps + i) % cache])
+            steps += block
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                break
+        if run > 0:
+            rates.append(steps * env.num_agents / elapsed)
+    return rates
+
+
+def cmd_bench(args):
+    """Prints the steps per second of a built-in environment."""
+    import pufferlib
+
+    params = _parse_params(args.param)
+    with pufferlib.make(args.env, num_envs=args.num_envs, num_threads=args.threads, **params) as env:
+        rates = measure_steps_per_second(env, args.seconds, runs=args.runs)
+        threads = env.num_threads
+    median = statistics.median(rates)
+    runs = ", ".join(f"{r / 1e6:.2f}M" for r in rates)
+    print(f"{args.env}: {median / 1e6:.2f}M agent-steps/s ({1e9 / median:.2f} ns each), "
+          f"num_envs={args.num_envs}, threads={threads}, median of {len(rates)} runs ({runs})")
+    return 0
+
+
+def build_parser():
+    """The argument parser of `puffer` (subcommands envs and bench)."""
+    parser = argparse.ArgumentParser(prog="puffer", description="pufferlib: fast reinforcement learning.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    envs = sub.add_parser("envs", help="list the built-in environments with their parameters")
+    envs.add_argument("name", nargs="?", help="show only this environment")
+    envs.set_defaults(func=cmd_envs)
+
+    bench = sub.add_parser("bench", help="measure the steps per second of an environment")
+    bench.add_argument("env", help="a built-in environment name (see `puffer envs`)")
+    bench.add_argument("--num-envs", type=int, default=4096, help="environments stepped together")
+    bench.add_argument("--threads", type=int, default=None,
+                       help="threads (default: OMP_NUM_THREADS or the cores available)")
+    bench.add_argument("--seconds", type=float, default=1.0, help="length of each timed run")
+    bench.add_argument("--runs", type=int, default=3, help="timed runs (the median is printed)")
+    bench.add_argument("--param", action="append", metavar="KEY=VALUE",
+                       help="an environment parameter (repeatable)")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the `puffer` console command; returns the exit status."""
+    from pufferlib.errors import PufferError
+
+    args = build_parser().parse_args(argv)
+    if getattr(args, "seconds", 1.0) <= 0 or getattr(args, "runs", 1) < 1:
+        print("puffer: error: --seconds must be > 0 and --runs >= 1", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (PufferError, ValueError, TypeError) as error:
+        print(f"puffer: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `puffer envs | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

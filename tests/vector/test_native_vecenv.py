@@ -1,0 +1,390 @@
+"""The vector protocol, determinism, autoreset and error paths of native (C) environments."""
+import gc
+import time
+import weakref
+
+import gymnasium
+import numpy as np
+import pytest
+
+import pufferlib
+from pufferlib.envs import list_envs
+from pufferlib.errors import APIUsageError, UnknownEnvironmentError
+
+ENVS = [name for name in list_envs() if name != "noop"]
+
+
+def equal_rollouts(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+# ---- protocol ----
+
+@pytest.mark.parametrize("name", list_envs())
+def test_spaces_and_buffers_follow_the_protocol(name):
+    with pufferlib.make(name, num_envs=5, num_threads=2) as env:
+        rows = env.num_agents
+        assert rows % 5 == 0 and env.num_envs == 5
+        assert env.observation_space.shape == (rows,) + env.single_observation_space.shape
+        assert env.observations.shape == env.observation_space.shape
+        assert env.observations.dtype == env.single_observation_space.dtype
+        assert env.action_space.shape[0] == rows
+        assert env.rewards.shape == (rows,) and env.rewards.dtype == np.float32
+        for flags in (env.terminals, env.truncations, env.masks):
+            assert flags.shape == (rows,) and flags.dtype == np.bool_
+        assert env.final_observations.shape == env.observations.shape
+        obs, infos = env.reset(seed=3)
+        assert obs is env.observations and infos == {}
+        assert env.masks.all()
+
+
+@pytest.mark.parametrize("name", list_envs())
+def test_observations_stay_inside_their_space(name, random_actions):
+    rng = np.random.default_rng(0)
+    with pufferlib.make(name, num_envs=16) as env:
+        obs, _ = env.reset(seed=0)
+        for _ in range(300):
+            assert env.observation_space.contains(obs)
+            obs, *_ = env.step(random_actions(env, rng))
+
+
+def test_step_returns_the_same_buffers_every_time():
+    with pufferlib.make("cartpole", num_envs=8) as env:
+        env.reset()
+        first = env.step(np.zeros(8, np.int32))
+        second = env.step(np.ones(8, np.int32))
+        for a, b in zip(first[:4], second[:4]):
+            assert a is b
+        for buffer in (env.observations, env.rewards, env.terminals, env.truncations):
+            assert buffer.flags.c_contiguous and buffer.flags.writeable
+
+
+def test_actions_buffer_can_be_filled_in_place():
+    with pufferlib.make("cartpole", num_envs=4, seed=0) as a, pufferlib.make("cartpole", num_envs=4, seed=0) as b:
+        a.reset()
+        b.reset()
+        actions = np.array([0, 1, 1, 0], np.int32)
+        a.actions[:] = actions
+        assert np.array_equal(a.step(a.actions)[0], b.step(actions)[0])
+
+
+def test_torch_reads_the_buffers_without_copying():
+    torch = pytest.importorskip("torch")
+    with pufferlib.make("cartpole", num_envs=4) as env:
+        obs, _ = env.reset(seed=0)
+        tensor = torch.from_numpy(obs)
+        env.step(np.ones(4, np.int32))
+        assert np.array_equal(tensor.numpy(), env.observations)
+        assert tensor.data_ptr() == env.observations.ctypes.data
+
+
+def test_infos_report_means_of_finished_episodes_once():
+    with pufferlib.make("cartpole", num_envs=64, max_steps=10) as env:
+        env.reset(seed=0)
+        finished, returns = 0, []
+        for _ in range(10):
+            *_, infos = env.step(np.ones(64, np.int32))
+            if infos:
+                finished += infos["episodes"]
+                returns.append(infos["episode_return"])
+                assert infos["episode_return"] == infos["episode_length"]  # reward 1 per step
+        assert finished == 64  # every env finished exactly one episode within 10 steps
+        *_, infos = env.step(np.ones(64, np.int32))
+        assert infos == {} or infos["episodes"] < 64
+
+
+def test_statistics_match_a_python_count(random_actions):
+    rng = np.random.default_rng(5)
+    with pufferlib.make("squared", num_envs=32, size=5) as env:
+        env.reset(seed=1)
+        running = np.zeros(32)
+        lengths = np.zeros(32)
+        ended_returns, ended_lengths, reached = [], [], []
+        n, ret, length, hits = 0, 0.0, 0.0, 0.0
+        for _ in range(200):
+            _, rew, term, trunc, infos = env.step(random_actions(env, rng))
+            running += rew
+            lengths += 1
+            done = term | trunc
+            ended_returns += list(running[done])
+            ended_lengths += list(lengths[done])
+            reached += list(rew[done] == 1.0)
+            running[done] = 0
+            lengths[done] = 0
+            if infos:
+                n += infos["episodes"]
+                ret += infos["episode_return"] * infos["episodes"]
+                length += infos["episode_length"] * infos["episodes"]
+                hits += infos["reached"] * infos["episodes"]
+        assert n == len(ended_returns) > 0
+        assert ret == pytest.approx(sum(ended_returns))
+        assert length == pytest.approx(sum(ended_lengths))
+        assert hits == pytest.approx(sum(reached))
+
+
+# ---- autoreset ----
+
+def test_autoreset_is_same_step_and_keeps_the_final_observation():
+    with pufferlib.make("cartpole", num_envs=32, max_steps=500) as env:
+        env.reset(seed=2)
+        previous = env.observations.copy()
+        for _ in range(100):
+            obs, _, term, trunc, _ = env.step(np.ones(32, np.int32))  # always push right: falls
+            done = term | trunc
+            if done.any():
+                break
+            previous = obs.copy()
+        assert done.any()
+        final = env.final_observations[done]
+        # the final observation is where the pole fell; the returned one is a fresh start
+        assert (np.abs(final[:, 2]) > 0.2094).any() or (np.abs(final[:, 0]) > 2.4).any()
+        assert np.all(np.abs(obs[done]) <= 0.05)
+        assert not np.array_equal(previous[done], obs[done])
+
+
+def test_truncation_is_distinct_from_termination():
+    with pufferlib.make("cartpole", num_envs=16, max_steps=3) as env:
+        env.reset(seed=0)
+        for step in range(3):
+            _, _, term, trunc, _ = env.step(np.tile(np.array([0, 1], np.int32), 8))
+        assert trunc.all() and not term.any()
+
+
+# ---- determinism ----
+
+@pytest.mark.parametrize("name", ENVS)
+def test_same_seed_same_trajectory_different_seed_differs(name, rollout):
+    with pufferlib.make(name, num_envs=8) as a, pufferlib.make(name, num_envs=8) as b:
+        first, infos_a = rollout(a, 60, seed=7)
+        second, infos_b = rollout(b, 60, seed=7)
+        assert equal_rollouts(first, second) and infos_a == infos_b
+        if name in ("cartpole", "squared"):
+            other, _ = rollout(b, 60, seed=8)
+            assert not equal_rollouts(first, other)
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_one_thread_and_two_threads_are_bit_identical(name, rollout):
+    with pufferlib.make(name, num_envs=300, num_threads=1) as a, \
+            pufferlib.make(name, num_envs=300, num_threads=2) as b:
+        assert b.num_threads == 2 or not pufferlib.openmp_enabled()
+        first, infos_a = rollout(a, 80, seed=11)
+        second, infos_b = rollout(b, 80, seed=11)
+        assert equal_rollouts(first, second)
+        assert infos_a == infos_b
+
+
+def test_send_recv_equals_step(rollout):
+    rng = np.random.default_rng(3)
+    with pufferlib.make("squared", num_envs=64) as a, pufferlib.make("squared", num_envs=64) as b:
+        a.reset(seed=4)
+        b.reset(seed=4)
+        for _ in range(50):
+            actions = rng.integers(0, 5, 64, dtype=np.int32)
+            stepped = a.step(actions)
+            b.send(actions)
+            received = b.recv()
+            for x, y in zip(stepped[:4], received[:4]):
+                assert np.array_equal(x, y)
+            assert stepped[4] == received[4]
+
+
+def test_send_returns_before_the_step_finishes_and_copies_the_actions():
+    with pufferlib.make("cartpole", num_envs=4, seed=0) as a, pufferlib.make("cartpole", num_envs=4, seed=0) as b:
+        a.reset()
+        b.reset()
+        actions = np.ones(4, np.int32)
+        a.send(actions)
+        actions[:] = 0  # too late to change what was sent
+        obs_async = a.recv()[0]
+        assert np.array_equal(obs_async, b.step(np.ones(4, np.int32))[0])
+
+
+def test_reset_without_seed_continues_the_random_stream():
+    with pufferlib.make("cartpole", num_envs=4) as env:
+        first = env.reset(seed=1)[0].copy()
+        second = env.reset()[0].copy()
+        again = env.reset(seed=1)[0].copy()
+        assert not np.array_equal(first, second)
+        assert np.array_equal(first, again)
+
+
+def test_make_seed_is_used_on_first_reset():
+    with pufferlib.make("cartpole", num_envs=4, seed=9) as a, pufferlib.make("cartpole", num_envs=4) as b:
+        assert np.array_equal(a.reset()[0], b.reset(seed=9)[0])
+
+
+# ---- threads ----
+
+def test_num_threads_follows_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with pufferlib.make("cartpole", num_envs=64) as env:
+        assert env.num_threads == 1
+
+
+def test_num_threads_is_capped_by_the_work():
+    with pufferlib.make("cartpole", num_envs=1, num_threads=2) as env:
+        assert env.num_threads == 1
+
+
+def test_idle_threads_do_not_burn_cpu():
+    with pufferlib.make("cartpole", num_envs=4096, num_threads=2) as env:
+        env.reset()
+        for _ in range(50):
+            env.step(np.zeros(4096, np.int32))
+        env.send(np.zeros(4096, np.int32))
+        env.recv()
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
+        time.sleep(0.5)
+        used = time.process_time() - start_cpu
+        assert used < 0.1 * (time.perf_counter() - start_wall)
+
+
+# ---- errors ----
+
+@pytest.mark.parametrize("actions, error, match", [
+    (np.zeros(8, np.float64), TypeError, r"actions must be int32 of shape \(8,\), got float64 of shape \(8,\)"),
+    (np.zeros((8, 1), np.int32), ValueError, r"actions must be int32 of shape \(8,\), got int32 of shape \(8, 1\)"),
+    (np.zeros(7, np.int32), ValueError, r"of shape \(8,\), got int32 of shape \(7,\)"),
+    (np.array([0, 1, 2, 0, 0, 0, 0, 0], np.int32), ValueError, r"action 2 at row 2 is out of range: expected 0 <= action < 2"),
+    (np.array([0, 0, 0, 0, 0, 0, 0, -1], np.int64), ValueError, r"action -1 at row 7 is out of range"),
+    (np.array([0, 0, 0, 2**40, 0, 0, 0, 0], np.int64), ValueError, r"at row 3 is out of range"),
+    (np.zeros(8, np.bool_), TypeError, r"got bool"),
+    ("left", TypeError, r"actions must be int32"),
+])
+def test_bad_actions_are_rejected_before_anything_steps(actions, error, match):
+    with pufferlib.make("cartpole", num_envs=8) as env:
+        env.reset(seed=0)
+        before = env.observations.copy()
+        with pytest.raises(error, match=match):
+            env.step(actions)
+        with pytest.raises(error, match=match):
+            env.send(actions)
+        assert np.array_equal(env.observations, before)
+        env.step(np.zeros(8, np.int32))  # still usable
+
+
+def test_other_integer_dtypes_and_lists_are_accepted():
+    with pufferlib.make("cartpole", num_envs=3, seed=0) as a, pufferlib.make("cartpole", num_envs=3, seed=0) as b:
+        a.reset()
+        b.reset()
+        assert np.array_equal(a.step([1, 0, 1])[0], b.step(np.array([1, 0, 1], np.uint8))[0])
+
+
+def test_continuous_actions_must_be_finite_floats():
+    with pufferlib.make("cartpole", num_envs=4, continuous=1) as env:
+        env.reset()
+        assert isinstance(env.single_action_space, gymnasium.spaces.Box)
+        env.step(np.array([[0.5], [-3.0], [1.0], [0.0]], np.float64))  # out of bounds: clipped
+        with pytest.raises(ValueError, match=r"actions must be finite, got nan at row 2, dimension 0"):
+            env.step(np.array([[0.5], [0.5], [np.nan], [0.0]], np.float32))
+        with pytest.raises(TypeError, match=r"actions must be float32 of shape \(4, 1\), got int64"):
+            env.step(np.zeros((4, 1), np.int64))
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_unchecked_garbage_actions_are_memory_safe(name):
+    rng = np.random.default_rng(0)
+    with pufferlib.make(name, num_envs=32, check_actions=False) as env:
+        env.reset()
+        for _ in range(100):
+            if env.actions.dtype == np.int32:
+                env.actions[...] = rng.integers(-2**31, 2**31 - 1, env.actions.shape, dtype=np.int64)
+            else:
+                env.actions[...] = rng.choice([np.nan, np.inf, -np.inf, 1e30], env.actions.shape)
+            env.step(env.actions)
+        assert np.isfinite(env.observations.astype(np.float64)).all()
+
+
+def test_unknown_environment_lists_the_known_ones():
+    with pytest.raises(UnknownEnvironmentError, match=r"unknown environment 'cartpol'.*cartpole, squared"):
+        pufferlib.make("cartpol")
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"gravity": 3}, TypeError, r"cartpole has no parameter 'gravity'; its parameters are: max_steps \(default 500\)"),
+    ({"max_steps": 0}, ValueError, r"cartpole parameter max_steps must be an integer in \[1, 1000000000\], got 0"),
+    ({"max_steps": 2.5}, ValueError, r"max_steps must be an integer"),
+    ({"max_steps": "10"}, TypeError, r"max_steps must be an integer .* got str '10'"),
+    ({"continuous": 2}, ValueError, r"continuous must be an integer in \[0, 1\], got 2"),
+])
+def test_invalid_parameters_are_named(params, error, match):
+    with pytest.raises(error, match=match):
+        pufferlib.make("cartpole", **params)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"num_envs": 0}, r"num_envs must be a positive integer, got 0"),
+    ({"num_envs": -3}, r"num_envs must be a positive integer, got -3"),
+    ({"num_envs": 2.0}, r"num_envs must be a positive integer, got 2.0"),
+    ({"num_threads": 0}, r"num_threads must be a positive integer or None, got 0"),
+    ({"num_threads": -1}, r"num_threads must be a positive integer or None, got -1"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*64\), got -1"),
+    ({"seed": 1.5}, r"seed must be an integer"),
+])
+def test_invalid_sizes_and_seeds(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        pufferlib.make("cartpole", **kwargs)
+
+
+def test_bad_omp_num_threads_is_reported(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match=r"OMP_NUM_THREADS must be a positive integer, got 'many'"):
+        pufferlib.make("cartpole")
+
+
+def test_invalid_reset_seed():
+    with pufferlib.make("cartpole") as env:
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\), got 'a'"):
+            env.reset(seed="a")
+
+
+def test_step_before_reset():
+    with pufferlib.make("cartpole", num_envs=2) as env:
+        with pytest.raises(APIUsageError, match=r"call reset\(\) before step\(\) or send\(\)"):
+            env.step(np.zeros(2, np.int32))
+        with pytest.raises(APIUsageError, match=r"call reset\(\) before"):
+            env.send(np.zeros(2, np.int32))
+
+
+def test_use_after_close_and_close_twice():
+    env = pufferlib.make("cartpole", num_envs=2)
+    env.reset()
+    env.close()
+    env.close()
+    assert env.closed
+    for call in (lambda: env.step(np.zeros(2, np.int32)), env.reset, env.recv,
+                 lambda: env.send(np.zeros(2, np.int32))):
+        with pytest.raises(APIUsageError, match=r"this cartpole vector env is closed; make a new one"):
+            call()
+
+
+def test_recv_without_send_and_double_send():
+    with pufferlib.make("cartpole", num_envs=2) as env:
+        env.reset()
+        with pytest.raises(APIUsageError, match=r"recv\(\) called without a pending send\(\)"):
+            env.recv()
+        env.send(np.zeros(2, np.int32))
+        for call in (lambda: env.send(np.zeros(2, np.int32)), lambda: env.step(np.zeros(2, np.int32)),
+                     env.reset):
+            with pytest.raises(APIUsageError, match=r"a send\(\) is pending; call recv\(\)"):
+                call()
+        env.recv()
+
+
+def test_close_with_a_pending_send_finishes_it():
+    env = pufferlib.make("cartpole", num_envs=4096, num_threads=2)
+    env.reset()
+    env.send(np.zeros(4096, np.int32))
+    env.close()
+    assert env.closed
+
+
+def test_garbage_collection_frees_the_engine():
+    env = pufferlib.make("squared", num_envs=64)
+    env.reset()
+    env.send(np.zeros(64, np.int32))  # a live stepping thread must not keep it alive
+    ref = weakref.ref(env)
+    del env
+    gc.collect()
+    assert ref() is None
