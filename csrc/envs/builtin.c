@@ -4,6 +4,12 @@
 const PufferEnvDef* const puffer_builtin_envs[] = {
     &cartpole_env_def,
     &squared_env_def,
+    &bandit_env_def,
+    &memory_env_def,
+    &password_env_def,
+    &stochastic_env_def,
+    &multiagent_env_def,
+    &continuous_env_def,
     &noop_env_def,
 };
 

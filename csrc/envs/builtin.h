@@ -5,6 +5,12 @@
 
 extern const PufferEnvDef cartpole_env_def;
 extern const PufferEnvDef squared_env_def;
+extern const PufferEnvDef bandit_env_def;
+extern const PufferEnvDef memory_env_def;
+extern const PufferEnvDef password_env_def;
+extern const PufferEnvDef stochastic_env_def;
+extern const PufferEnvDef multiagent_env_def;
+extern const PufferEnvDef continuous_env_def;
 extern const PufferEnvDef noop_env_def;
 
 extern const PufferEnvDef* const puffer_builtin_envs[];

@@ -1,0 +1,135 @@
+/* continuous: steer a point mass to a target in the square [-1, 1]^2 with continuous actions.
+ *
+ * Observation: Box(float32, (6,)) = [px, py, vx, vy, tx - px, ty - py]; bounds [-1, 1] for the
+ *   first four, [-2, 2] for the offset to the target.
+ * Action: Box(float32, (2,), [-1, 1]): the acceleration, clipped (NaN counts as -1).
+ * Dynamics: v = 0.9 v + 0.1 a, then each component clipped to [-1, 1]; p += 0.1 v, clipped to the
+ *   square, and a velocity component that hits a wall is zeroed.
+ * Reward: the progress made towards the target (previous distance - new distance), plus 1 when the
+ *   new distance is within radius.
+ * Episode end: terminated within radius of the target; truncated after max_steps (only when not
+ *   terminated on the same step).
+ * Statistics: reached (1 when the episode ended at the target).
+ * Tests: continuous (Box) actions; a proportional controller solves it.
+ *
+ * Reset draws the position and the target uniformly in [-0.9, 0.9]^2 until they are more than
+ * 2 * radius apart. That almost always takes one or two draws; it can take hundreds for radius
+ * near 1, so the loop is capped and then falls back to opposite corners (2.5 apart).
+ */
+#include "../puffer_env.h"
+
+#define CT_MAX_DRAWS 1000
+
+typedef struct {
+    float px, py, vx, vy, tx, ty;
+    float dist;          /* current distance to the target */
+    float radius;
+    int32_t steps;
+    int32_t max_steps;
+    PufferRng rng;
+} Continuous;
+
+static const PufferParam continuous_params[] = {
+    {"max_steps", 100, 1, 1e6, 1, "steps after which the episode is truncated"},
+    {"radius", 0.1, 0.01, 1.0, 0, "distance to the target that counts as reaching it, in (0.01, 1]"},
+};
+static const char* const continuous_stats[] = {"reached"};
+
+static int continuous_describe(const double* p, PufferSpec* s, char* err, int errlen) {
+    if (!(p[1] > 0.01))
+        return PUFFER_ERROR(err, errlen, "parameter radius must be in (0.01, 1], got %g", p[1]);
+    const float high[6] = {1.0f, 1.0f, 1.0f, 1.0f, 2.0f, 2.0f};
+    s->num_agents = 1;
+    s->obs_dtype = PUFFER_FLOAT32;
+    s->obs_ndim = 1;
+    s->obs_shape[0] = 6;
+    s->obs_bounds_per_element = 1;
+    for (int k = 0; k < 6; k++) {
+        s->obs_low_vec[k] = -high[k];
+        s->obs_high_vec[k] = high[k];
+    }
+    s->act_kind = PUFFER_CONTINUOUS;
+    s->act_dims = 2;
+    s->act_low = -1.0f;
+    s->act_high = 1.0f;
+    return 0;
+}
+
+static void continuous_init(Continuous* env, const double* p, PufferRng rng, PufferRng shared) {
+    (void)shared;
+    env->max_steps = (int32_t)p[0];
+    env->radius = (float)p[1];
+    env->rng = rng;
+}
+
+static void continuous_write_obs(const Continuous* env, float* obs) {
+    obs[0] = env->px;
+    obs[1] = env->py;
+    obs[2] = env->vx;
+    obs[3] = env->vy;
+    obs[4] = env->tx - env->px;
+    obs[5] = env->ty - env->py;
+}
+
+static void continuous_reset(Continuous* env, PufferRows r) {
+    PufferRng* rng = &env->rng;
+    float min_dist = 2.0f * env->radius;
+    int ok = 0;
+    for (int k = 0; k < CT_MAX_DRAWS && !ok; k++) {
+        env->px = puffer_rand_uniform(rng, -0.9f, 0.9f);
+        env->py = puffer_rand_uniform(rng, -0.9f, 0.9f);
+        env->tx = puffer_rand_uniform(rng, -0.9f, 0.9f);
+        env->ty = puffer_rand_uniform(rng, -0.9f, 0.9f);
+        ok = hypotf(env->tx - env->px, env->ty - env->py) > min_dist;
+    }
+    if (!ok) {
+        /* opposite corners, on a random diagonal in a random direction */
+        float sx = puffer_rand_int(rng, 2) ? 0.9f : -0.9f;
+        float sy = puffer_rand_int(rng, 2) ? 0.9f : -0.9f;
+        env->px = sx; env->py = sy;
+        env->tx = -sx; env->ty = -sy;
+    }
+    env->vx = 0.0f;
+    env->vy = 0.0f;
+    env->steps = 0;
+    env->dist = hypotf(env->tx - env->px, env->ty - env->py);
+    continuous_write_obs(env, (float*)r.obs);
+}
+
+/* Clips x to [-1, 1]; NaN becomes -1. */
+static inline float ct_clip(float x) {
+    x = x > -1.0f ? x : -1.0f;
+    return x < 1.0f ? x : 1.0f;
+}
+
+static inline void continuous_step(Continuous* env, PufferRows r) {
+    const float* act = (const float*)r.act;
+    float vx = ct_clip(0.9f * env->vx + 0.1f * ct_clip(act[0]));
+    float vy = ct_clip(0.9f * env->vy + 0.1f * ct_clip(act[1]));
+    float px = env->px + 0.1f * vx;
+    float py = env->py + 0.1f * vy;
+    if (px < -1.0f || px > 1.0f) { px = puffer_clampf(px, -1.0f, 1.0f); vx = 0.0f; }
+    if (py < -1.0f || py > 1.0f) { py = puffer_clampf(py, -1.0f, 1.0f); vy = 0.0f; }
+    float dist = hypotf(env->tx - px, env->ty - py);
+    int reached = dist <= env->radius;
+    int timeout = ++env->steps >= env->max_steps;
+
+    r.rew[0] = (env->dist - dist) + (reached ? 1.0f : 0.0f);
+    env->px = px; env->py = py;
+    env->vx = vx; env->vy = vy;
+    env->dist = dist;
+    continuous_write_obs(env, (float*)r.obs);
+    r.term[0] = (uint8_t)reached;
+    r.trunc[0] = (uint8_t)(timeout & !reached);
+    if (reached | timeout) r.log->stats[0] += (double)reached;
+}
+
+PUFFER_DEFINE_ENV_EXT(Continuous, continuous,
+    "Steer a point mass to a target in the square [-1, 1]^2 with a continuous acceleration.\n"
+    "observation: Box(float32, (6,)) position, velocity (in [-1, 1]), target - position (in [-2, 2])\n"
+    "action: Box(-1, 1, (2,)) acceleration, clipped\n"
+    "reward: progress towards the target (distance decrease), +1 on reaching it\n"
+    "episode end: terminated within radius of the target, truncated after max_steps\n"
+    "statistics: reached (fraction of episodes that reached the target)\n"
+    "tests: continuous actions (a proportional controller solves it)",
+    continuous_params, 2, continuous_stats, 1, NULL, NULL)

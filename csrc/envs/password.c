@@ -1,0 +1,85 @@
+/* password: guess a hidden string one symbol per step, rewarded only when all of it is right.
+ *
+ * Observation: Box(float32, (length + 1,), [0, 1]): one-hot of the current position t. Positions
+ *   0..length-1 are played; position `length` only appears as the terminal observation (in
+ *   final_observations), since the episode has ended by then.
+ * Action: Discrete(choices): the symbol guessed at position t.
+ * Reward: 1 on the last step if every guess matched the password, else 0 everywhere.
+ * Episode end: terminated after exactly `length` steps.
+ * Statistics: solved (1 when the whole password was guessed).
+ * Tests: exploration under a sparse reward (a uniform policy solves it with probability
+ *   choices^-length).
+ *
+ * The password is drawn from the shared generator, so it is the same in every copy of one vector
+ * env (and usually differs between seeds). An invalid action is a wrong guess.
+ */
+#include "../puffer_env.h"
+
+#define PW_MAX_LENGTH 30
+
+typedef struct {
+    int32_t length;
+    int32_t tick;
+    int32_t matched;     /* every guess so far was right */
+    uint8_t password[PW_MAX_LENGTH];
+} Password;
+
+static const PufferParam password_params[] = {
+    {"length", 5, 1, PW_MAX_LENGTH, 1, "symbols in the password (= steps per episode)"},
+    {"choices", 2, 2, 16, 1, "symbols to choose from at each position (actions)"},
+};
+static const char* const password_stats[] = {"solved"};
+
+static int password_describe(const double* p, PufferSpec* s, char* err, int errlen) {
+    (void)err; (void)errlen;
+    s->num_agents = 1;
+    s->obs_dtype = PUFFER_FLOAT32;
+    s->obs_ndim = 1;
+    s->obs_shape[0] = (int)p[0] + 1;
+    s->obs_low = 0.0f;
+    s->obs_high = 1.0f;
+    s->act_kind = PUFFER_DISCRETE;
+    s->act_dims = 1;
+    s->act_n[0] = (int)p[1];
+    return 0;
+}
+
+static void password_init(Password* env, const double* p, PufferRng rng, PufferRng shared) {
+    (void)rng;
+    env->length = (int32_t)p[0];
+    for (int k = 0; k < env->length; k++)
+        env->password[k] = (uint8_t)puffer_rand_int(&shared, (int)p[1]);
+}
+
+static void password_reset(Password* env, PufferRows r) {
+    float* obs = (float*)r.obs;
+    env->tick = 0;
+    env->matched = 1;
+    memset(obs, 0, (size_t)(env->length + 1) * sizeof(float));
+    obs[0] = 1.0f;
+}
+
+static inline void password_step(Password* env, PufferRows r) {
+    float* obs = (float*)r.obs;
+    int t = env->tick;
+    env->matched &= ((const int32_t*)r.act)[0] == (int32_t)env->password[t];
+    env->tick = t + 1;
+    int done = env->tick >= env->length;
+    int solved = done & env->matched;
+    obs[t] = 0.0f;
+    obs[t + 1] = 1.0f;
+    r.rew[0] = (float)solved;
+    r.term[0] = (uint8_t)done;
+    r.trunc[0] = 0;
+    if (done) r.log->stats[0] += (double)solved;
+}
+
+PUFFER_DEFINE_ENV_EXT(Password, password,
+    "Guess a hidden password (the same in every copy) one symbol per step; only a full match pays.\n"
+    "observation: Box(float32, (length + 1,), [0, 1]) one-hot of the current position\n"
+    "action: Discrete(choices) the symbol guessed at this position\n"
+    "reward: 1 on the last step if every guess was right, else 0\n"
+    "episode end: terminated after length steps\n"
+    "statistics: solved (fraction of episodes that guessed the whole password)\n"
+    "tests: exploration under a sparse reward",
+    password_params, 2, password_stats, 1, NULL, NULL)
