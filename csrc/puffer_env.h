@@ -16,13 +16,17 @@
  *       hidden task constants from it (the best arm, the password). The struct is zeroed before
  *       init. Called again on every reset(seed=...).
  *   static void NAME_reset(T* env, PufferRows r);
- *       Start a new episode: write the observations of the env's agents into r.obs.
+ *       Start a new episode: write the observations of the env's agents into r.obs. (r.log may
+ *       be NULL here: statistics are only added by step.)
  *   static void NAME_step(T* env, PufferRows r);
  *       Read the agents' actions from r.act, advance one step, write observations, rewards and
  *       the terminal and truncation flags of every agent (0 or 1, always written). When the episode
- *       ends, add the env's named statistics to r.log->stats[k] once per agent.
+ *       ends, add each of the env's named statistics to r.log->stats[k] once (they are averaged
+ *       over finished env episodes; returns and lengths over agent episodes).
  *       Never read or write outside the given rows, whatever the actions hold: the engine checks
- *       actions before stepping, but can be told not to (and a C caller may not).
+ *       actions before stepping (discrete in range, continuous finite), but can be told not to
+ *       (and a C caller may not). Continuous actions are clipped by the env (puffer_clampf maps
+ *       NaN to the lower bound).
  *
  * Optional, passed to PUFFER_DEFINE_ENV_EXT: NAME_close (free what init allocated) and NAME_render
  * (draw an RGB frame).
@@ -89,8 +93,9 @@ typedef struct {
     double episodes;                     /* agent-episodes finished */
     double episode_return;
     double episode_length;
+    double env_episodes;                 /* env episodes finished (the stats' denominator) */
     double stats[PUFFER_MAX_STATS];      /* the env's named statistics, in declaration order */
-    double _pad[16 - 3 - PUFFER_MAX_STATS];
+    double _pad[16 - 4 - PUFFER_MAX_STATS];
 } PufferLog;
 
 /* The engine's buffers, one row per agent, rows of env i start at i * num_agents. */
@@ -233,6 +238,7 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
         b->episode_return[k] = 0.0f;
         b->episode_length[k] = 0;
     }
+    log->env_episodes += 1.0;
     memcpy((char*)b->final_observations + row * b->obs_row_bytes,
            (char*)b->observations + row * b->obs_row_bytes, (size_t)n * b->obs_row_bytes);
 }
@@ -242,9 +248,11 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
 #define PUFFER_NO_CLOSE(T, NAME) \
     static void NAME##_close(T* env) { (void)env; }
 
-/* PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, STATS, CLOSE, RENDER): emits `const PufferEnvDef
- * NAME##_env_def`. PARAMS is a PufferParam array, STATS a const char* array (either may be NULL
- * with a count of 0 via the _EMPTY helpers); CLOSE and RENDER are functions or NULL. */
+/* PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE, RENDER) emits
+ * `const PufferEnvDef NAME##_env_def`. PARAMS is a PufferParam array and STATS a const char*
+ * array (either may be NULL with a count of 0); CLOSE (void (*)(T*)) and RENDER
+ * (int (*)(T*, uint8_t*, int, int)) are functions or NULL. PUFFER_DEFINE_ENV is the short form for
+ * an env with parameters and statistics and neither close nor render. */
 #define PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE, RENDER)  \
     static void NAME##__init(void* envs, int start, int end, const double* params,              \
                              uint64_t seed) {                                                   \
@@ -329,8 +337,10 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
 
 /* ---- Small helpers environments share ---- */
 
+/* Clamps to [lo, hi]; NaN becomes lo, so bad input cannot poison an env's state. */
 static inline float puffer_clampf(float x, float lo, float hi) {
-    return x < lo ? lo : (x > hi ? hi : x);
+    x = x > lo ? x : lo;
+    return x < hi ? x : hi;
 }
 
 /* Writes a short formatted error message (describe() uses it). */

@@ -103,11 +103,7 @@ static void cartpole_reset(CartPole* env, PufferRows r) {
 static inline void cartpole_step(CartPole* env, PufferRows r) {
     float force;
     if (env->continuous) {
-        /* written so that NaN maps to -1: bad input cannot poison the state */
-        float a = ((const float*)r.act)[0];
-        a = a > -1.0f ? a : -1.0f;
-        a = a < 1.0f ? a : 1.0f;
-        force = CP_FORCE_MAG * a;
+        force = CP_FORCE_MAG * puffer_clampf(((const float*)r.act)[0], -1.0f, 1.0f);
     } else {
         force = ((const int32_t*)r.act)[0] == 1 ? CP_FORCE_MAG : -CP_FORCE_MAG;
     }

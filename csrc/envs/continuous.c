@@ -96,16 +96,10 @@ static void continuous_reset(Continuous* env, PufferRows r) {
     continuous_write_obs(env, (float*)r.obs);
 }
 
-/* Clips x to [-1, 1]; NaN becomes -1. */
-static inline float ct_clip(float x) {
-    x = x > -1.0f ? x : -1.0f;
-    return x < 1.0f ? x : 1.0f;
-}
-
 static inline void continuous_step(Continuous* env, PufferRows r) {
     const float* act = (const float*)r.act;
-    float vx = ct_clip(0.9f * env->vx + 0.1f * ct_clip(act[0]));
-    float vy = ct_clip(0.9f * env->vy + 0.1f * ct_clip(act[1]));
+    float vx = puffer_clampf(0.9f * env->vx + 0.1f * puffer_clampf(act[0], -1.0f, 1.0f), -1.0f, 1.0f);
+    float vy = puffer_clampf(0.9f * env->vy + 0.1f * puffer_clampf(act[1], -1.0f, 1.0f), -1.0f, 1.0f);
     float px = env->px + 0.1f * vx;
     float py = env->py + 0.1f * vy;
     if (px < -1.0f || px > 1.0f) { px = puffer_clampf(px, -1.0f, 1.0f); vx = 0.0f; }

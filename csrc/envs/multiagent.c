@@ -5,7 +5,7 @@
  * Action: Discrete(2) per agent.
  * Reward: 1 to both agents if their actions differ, else 0.
  * Episode end: terminated after every step (one-step episodes), for both agents.
- * Statistics: coordinated (1 when the actions differed), counted once per agent.
+ * Statistics: coordinated (1 when the actions differed).
  * Tests: the multi-agent path of the engine and learner (rows per env, per-agent observations).
  *   Independent learners solve it by breaking the symmetry through their observations.
  *
@@ -58,7 +58,7 @@ static inline void multiagent_step(Multiagent* env, PufferRows r) {
         r.term[a] = 1;
         r.trunc[a] = 0;
     }
-    r.log->stats[0] += 2.0 * (double)coordinated;
+    r.log->stats[0] += (double)coordinated;
 }
 
 PUFFER_DEFINE_ENV_EXT(Multiagent, multiagent,

@@ -45,6 +45,7 @@ cdef extern from "puffer_env.h" nogil:
         double episodes
         double episode_return
         double episode_length
+        double env_episodes
         double stats[PUFFER_MAX_STATS]
 
     ctypedef struct PufferBuffers:

@@ -569,7 +569,7 @@ cdef class Engine:
         raise ValueError(f"action {value} at {where} is out of range: expected 0 <= action < {n}")
 
     cdef dict _read_infos(self):
-        cdef double totals[3 + PUFFER_MAX_STATS]
+        cdef double totals[4 + PUFFER_MAX_STATS]
         cdef int b, k
         cdef int nstats = self.env_def.ptr.num_stats
         cdef PufferLog* log
@@ -581,8 +581,9 @@ cdef class Engine:
             totals[0] += log.episodes
             totals[1] += log.episode_return
             totals[2] += log.episode_length
+            totals[3] += log.env_episodes
             for k in range(nstats):
-                totals[3 + k] += log.stats[k]
+                totals[4 + k] += log.stats[k]
             memset(log, 0, sizeof(PufferLog))
         if totals[0] == 0:
             return {}
@@ -590,7 +591,7 @@ cdef class Engine:
         infos = {"episode_return": totals[1] / n, "episode_length": totals[2] / n,
                  "episodes": int(n)}
         for k in range(nstats):
-            infos[self.env_def.stat_names[k]] = totals[3 + k] / n
+            infos[self.env_def.stat_names[k]] = totals[4 + k] / totals[3]
         return infos
 
     cdef void _free(self) noexcept:
