@@ -245,34 +245,19 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
 
 #define PUFFER_ENV_AT(T, envs, i) (&((T*)(envs))[i])
 
-#define PUFFER_NO_CLOSE(T, NAME) \
-    static void NAME##_close(T* env) { (void)env; }
-
 /* PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE, RENDER) emits
- * `const PufferEnvDef NAME##_env_def`. PARAMS is a PufferParam array and STATS a const char*
- * array (either may be NULL with a count of 0); CLOSE (void (*)(T*)) and RENDER
- * (int (*)(T*, uint8_t*, int, int)) are functions or NULL. PUFFER_DEFINE_ENV is the short form for
- * an env with parameters and statistics and neither close nor render. */
+ * `const PufferEnvDef NAME##_env_def` from the per-env functions. PARAMS is a PufferParam array
+ * and STATS a const char* array (either may be NULL with a count of 0); CLOSE (void (*)(T*)) and
+ * RENDER (int (*)(T*, uint8_t*, int, int)) are functions or NULL. PUFFER_DEFINE_ENV is the short
+ * form for an env with parameters and statistics and neither close nor render.
+ *
+ * PUFFER_DEFINE_ENV_BATCHED takes the same arguments for an env that steps many copies at once
+ * (with SIMD, say): instead of NAME_step it defines
+ *   static void NAME_step_many(T* envs, int count, PufferRows r);
+ * which steps envs[0 .. count) whose rows start at r (row k of a buffer is r's pointer plus k
+ * rows; one agent per env). Autoreset and statistics are then done for it, as for NAME_step. */
 #define PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE, RENDER)  \
-    static void NAME##__init(void* envs, int start, int end, const double* params,              \
-                             uint64_t seed) {                                                   \
-        for (int i = start; i < end; i++) {                                                     \
-            T* e = PUFFER_ENV_AT(T, envs, i);                                                   \
-            memset(e, 0, sizeof(T));                                                            \
-            NAME##_init(e, params, puffer_rng(seed, (uint64_t)i), puffer_shared_rng(seed));     \
-        }                                                                                       \
-    }                                                                                           \
-    static void NAME##__reset(void* envs, int start, int end, const PufferBuffers* b) {         \
-        for (int i = start; i < end; i++) {                                                     \
-            PufferRows r = puffer_rows(b, i, NULL);                                             \
-            NAME##_reset(PUFFER_ENV_AT(T, envs, i), r);                                         \
-        }                                                                                       \
-    }                                                                                           \
-    /* Off the hot loop, so that its register needs do not spill the step's. */               \
-    static PUFFER_COLD void NAME##__restart(T* e, const PufferBuffers* b, int i, PufferRows r) { \
-        puffer_end_episode(b, i, r.log);                                                        \
-        NAME##_reset(e, r);                                                                     \
-    }                                                                                           \
+    PUFFER__DEFINE_COMMON(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE, RENDER)     \
     static void NAME##__step(void* envs, int start, int end, const PufferBuffers* b,            \
                              PufferLog* log) {                                                  \
         /* The buffer fields are copied into locals: the flag stores are bytes, which may alias \
@@ -281,12 +266,7 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
         const int n = bl.num_agents;                                                            \
         const size_t obs_bytes = bl.obs_row_bytes, act_bytes = (size_t)bl.act_dims * 4;       \
         if (n == 1) {                                                                           \
-            PufferRows r;                                                                       \
-            r.obs = (char*)bl.observations + (size_t)start * obs_bytes;                         \
-            r.act = (const char*)bl.actions + (size_t)start * act_bytes;                        \
-            r.mask = bl.masks + start;                                                          \
-            r.log = log;                                                                        \
-            r.num_agents = 1;                                                                   \
+            PufferRows r = puffer_rows(&bl, start, log);                                        \
             for (int i = start; i < end; i++) {                                                 \
                 T* e = PUFFER_ENV_AT(T, envs, i);                                               \
                 r.rew = bl.rewards + i;                                                         \
@@ -304,17 +284,60 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
         }                                                                                       \
         for (int i = start; i < end; i++) {                                                     \
             T* e = PUFFER_ENV_AT(T, envs, i);                                                   \
-            PufferRows r = puffer_rows(&bl, i, log);                                            \
-            NAME##_step(e, r);                                                                  \
-            int done = 0;                                                                       \
-            for (int a = 0; a < n; a++) {                                                       \
-                size_t k = (size_t)i * (size_t)n + (size_t)a;                                   \
-                bl.episode_return[k] += bl.rewards[k];                                          \
-                bl.episode_length[k] += 1;                                                      \
-                done |= bl.terminals[k] | bl.truncations[k];                                    \
-            }                                                                                   \
-            if (done) NAME##__restart(e, &bl, i, r);                                            \
+            NAME##_step(e, puffer_rows(&bl, i, log));                                           \
+            NAME##__account(e, &bl, i, log);                                                    \
         }                                                                                       \
+    }
+
+#define PUFFER_DEFINE_ENV_BATCHED(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE,      \
+                                  RENDER)                                                       \
+    PUFFER__DEFINE_COMMON(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE, RENDER)     \
+    static void NAME##__step(void* envs, int start, int end, const PufferBuffers* b,            \
+                             PufferLog* log) {                                                  \
+        PufferBuffers bl = *b;                                                                  \
+        NAME##_step_many(PUFFER_ENV_AT(T, envs, start), end - start,                            \
+                         puffer_rows(&bl, start, log));                                         \
+        for (int i = start; i < end; i++) NAME##__account(PUFFER_ENV_AT(T, envs, i), &bl, i, log); \
+    }
+
+#define PUFFER_DEFINE_ENV(T, NAME, DOC, PARAMS, STATS)                                           \
+    PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, (int)(sizeof(PARAMS) / sizeof(PufferParam)),    \
+                          STATS, (int)(sizeof(STATS) / sizeof(const char*)), NULL, NULL)
+
+/* What both variants share: the batched init/reset/close/render, the episode bookkeeping after a
+ * step, and the table. */
+#define PUFFER__DEFINE_COMMON(T, NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, CLOSE, RENDER)  \
+    static void NAME##__step(void* envs, int start, int end, const PufferBuffers* b,            \
+                             PufferLog* log);                                                   \
+    static void NAME##__init(void* envs, int start, int end, const double* params,              \
+                             uint64_t seed) {                                                   \
+        for (int i = start; i < end; i++) {                                                     \
+            T* e = PUFFER_ENV_AT(T, envs, i);                                                   \
+            memset(e, 0, sizeof(T));                                                            \
+            NAME##_init(e, params, puffer_rng(seed, (uint64_t)i), puffer_shared_rng(seed));     \
+        }                                                                                       \
+    }                                                                                           \
+    static void NAME##__reset(void* envs, int start, int end, const PufferBuffers* b) {         \
+        for (int i = start; i < end; i++) {                                                     \
+            NAME##_reset(PUFFER_ENV_AT(T, envs, i), puffer_rows(b, i, NULL));                   \
+        }                                                                                       \
+    }                                                                                           \
+    /* Off the hot loop, so that its register needs do not spill the step's. */               \
+    static PUFFER_COLD void NAME##__restart(T* e, const PufferBuffers* b, int i, PufferRows r) { \
+        puffer_end_episode(b, i, r.log);                                                        \
+        NAME##_reset(e, r);                                                                     \
+    }                                                                                           \
+    /* After env i stepped: fold rewards into the running episodes, restart it if it ended. */  \
+    static inline void NAME##__account(T* e, const PufferBuffers* b, int i, PufferLog* log) {   \
+        const int n = b->num_agents;                                                            \
+        int done = 0;                                                                           \
+        for (int a = 0; a < n; a++) {                                                           \
+            size_t k = (size_t)i * (size_t)n + (size_t)a;                                       \
+            b->episode_return[k] += b->rewards[k];                                              \
+            b->episode_length[k] += 1;                                                          \
+            done |= b->terminals[k] | b->truncations[k];                                        \
+        }                                                                                       \
+        if (done) NAME##__restart(e, b, i, puffer_rows(b, i, log));                             \
     }                                                                                           \
     static void NAME##__close(void* envs, int start, int end) {                                 \
         void (*fn)(T*) = (CLOSE);                                                               \
@@ -330,10 +353,6 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
         NAME##_describe, NAME##__init, NAME##__reset, NAME##__step, NAME##__close,              \
         NAME##__render,                                                                         \
     };
-
-#define PUFFER_DEFINE_ENV(T, NAME, DOC, PARAMS, STATS)                                           \
-    PUFFER_DEFINE_ENV_EXT(T, NAME, DOC, PARAMS, (int)(sizeof(PARAMS) / sizeof(PufferParam)),    \
-                          STATS, (int)(sizeof(STATS) / sizeof(const char*)), NULL, NULL)
 
 /* ---- Small helpers environments share ---- */
 
