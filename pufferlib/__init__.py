@@ -1,11 +1,11 @@
 """pufferlib: reinforcement learning whose environments step in C, on OpenMP threads.
 
-    >>> import pufferlib
-    >>> with pufferlib.make("cartpole", num_envs=8, seed=1) as env:
-    ...     obs, infos = env.reset()
-    ...     obs, rewards, terminals, truncations, infos = env.step(env.action_space.sample())
-    >>> obs.shape
-    (8, 4)
+>>> import pufferlib
+>>> with pufferlib.make("cartpole", num_envs=8, seed=1) as env:
+...     obs, infos = env.reset()
+...     obs, rewards, terminals, truncations, infos = env.step(env.action_space.sample())
+>>> obs.shape
+(8, 4)
 """
 from pufferlib import errors
 from pufferlib._native import ABI_VERSION, openmp_enabled

@@ -1,7 +1,7 @@
 """The `puffer` command: list environments and measure how fast they step.
 
-    puffer envs [NAME]
-    puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--param KEY=VALUE ...]
+puffer envs [NAME]
+puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--param KEY=VALUE ...]
 """
 import argparse
 import statistics

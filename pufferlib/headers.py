@@ -11,6 +11,7 @@ def get_include():
         >>> import os, pufferlib
         >>> os.path.exists(os.path.join(pufferlib.get_include(), "puffer_env.h"))
         True
+
     """
     here = os.path.dirname(os.path.abspath(__file__))
     for candidate in (os.path.join(here, "csrc"), os.path.join(os.path.dirname(here), "csrc")):

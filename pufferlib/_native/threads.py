@@ -29,6 +29,7 @@ def resolve_num_threads(num_threads=None):
     Example:
         >>> resolve_num_threads(2)
         2
+
     """
     if num_threads is None:
         setting = os.environ.get("OMP_NUM_THREADS", "").strip()

@@ -16,6 +16,7 @@ def env_def(name):
 
     Raises:
         UnknownEnvironmentError: no environment has this name (the message lists those that do).
+
     """
     envs = builtin_envs()
     if not isinstance(name, str) or name not in envs:
@@ -50,6 +51,7 @@ def make(name, num_envs=1, num_threads=None, seed=0, check_actions=True, **param
         >>> env.single_observation_space.shape
         (7, 7)
         >>> env.close()
+
     """
     return NativeVecEnv(env_def(name), num_envs=num_envs, num_threads=num_threads, seed=seed,
                         check_actions=check_actions, **params)

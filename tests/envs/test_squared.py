@@ -50,7 +50,7 @@ def test_leaving_the_grid_terminates_with_minus_one():
 def test_running_out_of_time_truncates_with_minus_one():
     with pufferlib.make("squared", num_envs=4, size=5) as env:
         env.reset(seed=0)
-        for t in range(15):
+        for _ in range(15):
             _, rew, term, trunc, infos = env.step(np.full(4, STAY, np.int32))
         assert trunc.all() and not term.any() and (rew == -1).all()
         assert infos["episode_length"] == 15 and infos["reached"] == 0

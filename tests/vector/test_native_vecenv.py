@@ -145,7 +145,7 @@ def test_autoreset_is_same_step_and_keeps_the_final_observation():
 def test_truncation_is_distinct_from_termination():
     with pufferlib.make("cartpole", num_envs=16, max_steps=3) as env:
         env.reset(seed=0)
-        for step in range(3):
+        for _ in range(3):
             _, _, term, trunc, _ = env.step(np.tile(np.array([0, 1], np.int32), 8))
         assert trunc.all() and not term.any()
 
