@@ -362,6 +362,41 @@ static inline float puffer_clampf(float x, float lo, float hi) {
     return x < hi ? x : hi;
 }
 
+/* describe() helpers for the common spaces. A flat observation of `size` elements of `dtype`
+ * (PUFFER_FLOAT32 or PUFFER_UINT8), each in [low, high]: */
+static inline void puffer_obs_box(PufferSpec* s, int dtype, int size, float low, float high) {
+    s->obs_dtype = dtype;
+    s->obs_ndim = 1;
+    s->obs_shape[0] = size;
+    s->obs_low = low;
+    s->obs_high = high;
+}
+
+/* A flat float32 observation of size <= PUFFER_MAX_BOUNDS with element k in [-high[k], high[k]]: */
+static inline void puffer_obs_symmetric(PufferSpec* s, int size, const float* high) {
+    puffer_obs_box(s, PUFFER_FLOAT32, size, 0.0f, 0.0f);
+    s->obs_bounds_per_element = 1;
+    for (int k = 0; k < size && k < PUFFER_MAX_BOUNDS; k++) {
+        s->obs_low_vec[k] = -high[k];
+        s->obs_high_vec[k] = high[k];
+    }
+}
+
+/* Discrete(n) actions: */
+static inline void puffer_act_discrete(PufferSpec* s, int n) {
+    s->act_kind = PUFFER_DISCRETE;
+    s->act_dims = 1;
+    s->act_n[0] = n;
+}
+
+/* Box(low, high, (dims,)) float32 actions: */
+static inline void puffer_act_box(PufferSpec* s, int dims, float low, float high) {
+    s->act_kind = PUFFER_CONTINUOUS;
+    s->act_dims = dims;
+    s->act_low = low;
+    s->act_high = high;
+}
+
 /* Writes a short formatted error message (describe() uses it). */
 #include <stdio.h>
 #define PUFFER_ERROR(err, errlen, ...) (snprintf((err), (size_t)(errlen), __VA_ARGS__), -1)

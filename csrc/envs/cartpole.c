@@ -44,22 +44,11 @@ static int cartpole_describe(const double* p, PufferSpec* s, char* err, int errl
     (void)err; (void)errlen;
     const float high[4] = {CP_X_THRESHOLD * 2.0f, FLT_MAX, CP_THETA_THRESHOLD * 2.0f, FLT_MAX};
     s->num_agents = 1;
-    s->obs_dtype = PUFFER_FLOAT32;
-    s->obs_ndim = 1;
-    s->obs_shape[0] = 4;
-    s->obs_bounds_per_element = 1;
-    for (int k = 0; k < 4; k++) {
-        s->obs_low_vec[k] = -high[k];
-        s->obs_high_vec[k] = high[k];
-    }
-    s->act_dims = 1;
+    puffer_obs_symmetric(s, 4, high);
     if (p[1] != 0.0) {
-        s->act_kind = PUFFER_CONTINUOUS;
-        s->act_low = -1.0f;
-        s->act_high = 1.0f;
+        puffer_act_box(s, 1, -1.0f, 1.0f);
     } else {
-        s->act_kind = PUFFER_DISCRETE;
-        s->act_n[0] = 2;
+        puffer_act_discrete(s, 2);
     }
     return 0;
 }

@@ -31,27 +31,16 @@ typedef struct {
 
 static const PufferParam continuous_params[] = {
     {"max_steps", 100, 1, 1e6, 1, "steps after which the episode is truncated"},
-    {"radius", 0.1, 0.01, 1.0, 0, "distance to the target that counts as reaching it, in (0.01, 1]"},
+    {"radius", 0.1, 0.01, 1.0, 0, "distance to the target that counts as reaching it"},
 };
 static const char* const continuous_stats[] = {"reached"};
 
 static int continuous_describe(const double* p, PufferSpec* s, char* err, int errlen) {
-    if (!(p[1] > 0.01))
-        return PUFFER_ERROR(err, errlen, "parameter radius must be in (0.01, 1], got %g", p[1]);
+    (void)p; (void)err; (void)errlen;
     const float high[6] = {1.0f, 1.0f, 1.0f, 1.0f, 2.0f, 2.0f};
     s->num_agents = 1;
-    s->obs_dtype = PUFFER_FLOAT32;
-    s->obs_ndim = 1;
-    s->obs_shape[0] = 6;
-    s->obs_bounds_per_element = 1;
-    for (int k = 0; k < 6; k++) {
-        s->obs_low_vec[k] = -high[k];
-        s->obs_high_vec[k] = high[k];
-    }
-    s->act_kind = PUFFER_CONTINUOUS;
-    s->act_dims = 2;
-    s->act_low = -1.0f;
-    s->act_high = 1.0f;
+    puffer_obs_symmetric(s, 6, high);
+    puffer_act_box(s, 2, -1.0f, 1.0f);
     return 0;
 }
 

@@ -28,14 +28,8 @@ static const char* const memory_stats[] = {"correct"};
 static int memory_describe(const double* p, PufferSpec* s, char* err, int errlen) {
     (void)p; (void)err; (void)errlen;
     s->num_agents = 1;
-    s->obs_dtype = PUFFER_FLOAT32;
-    s->obs_ndim = 1;
-    s->obs_shape[0] = 2;
-    s->obs_low = -1.0f;
-    s->obs_high = 1.0f;
-    s->act_kind = PUFFER_DISCRETE;
-    s->act_dims = 1;
-    s->act_n[0] = 2;
+    puffer_obs_box(s, PUFFER_FLOAT32, 2, -1.0f, 1.0f);
+    puffer_act_discrete(s, 2);
     return 0;
 }
 

@@ -22,14 +22,8 @@ static const char* const multiagent_stats[] = {"coordinated"};
 static int multiagent_describe(const double* p, PufferSpec* s, char* err, int errlen) {
     (void)p; (void)err; (void)errlen;
     s->num_agents = 2;
-    s->obs_dtype = PUFFER_FLOAT32;
-    s->obs_ndim = 1;
-    s->obs_shape[0] = 2;
-    s->obs_low = 0.0f;
-    s->obs_high = 1.0f;
-    s->act_kind = PUFFER_DISCRETE;
-    s->act_dims = 1;
-    s->act_n[0] = 2;
+    puffer_obs_box(s, PUFFER_FLOAT32, 2, 0.0f, 1.0f);
+    puffer_act_discrete(s, 2);
     return 0;
 }
 

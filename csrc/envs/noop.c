@@ -19,14 +19,8 @@ static const PufferParam noop_params[] = {
 static int noop_describe(const double* p, PufferSpec* s, char* err, int errlen) {
     (void)err; (void)errlen;
     s->num_agents = (int)p[1];
-    s->obs_dtype = PUFFER_FLOAT32;
-    s->obs_ndim = 1;
-    s->obs_shape[0] = 1;
-    s->obs_low = 0.0f;
-    s->obs_high = 0.0f;
-    s->act_kind = PUFFER_DISCRETE;
-    s->act_dims = 1;
-    s->act_n[0] = 2;
+    puffer_obs_box(s, PUFFER_FLOAT32, 1, 0.0f, 0.0f);
+    puffer_act_discrete(s, 2);
     return 0;
 }
 

@@ -33,14 +33,8 @@ static const char* const password_stats[] = {"solved"};
 static int password_describe(const double* p, PufferSpec* s, char* err, int errlen) {
     (void)err; (void)errlen;
     s->num_agents = 1;
-    s->obs_dtype = PUFFER_FLOAT32;
-    s->obs_ndim = 1;
-    s->obs_shape[0] = (int)p[0] + 1;
-    s->obs_low = 0.0f;
-    s->obs_high = 1.0f;
-    s->act_kind = PUFFER_DISCRETE;
-    s->act_dims = 1;
-    s->act_n[0] = (int)p[1];
+    puffer_obs_box(s, PUFFER_FLOAT32, (int)p[0] + 1, 0.0f, 1.0f);
+    puffer_act_discrete(s, (int)p[1]);
     return 0;
 }
 

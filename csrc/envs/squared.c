@@ -32,15 +32,11 @@ static int squared_describe(const double* p, PufferSpec* s, char* err, int errle
     (void)err; (void)errlen;
     int size = (int)p[0];
     s->num_agents = 1;
-    s->obs_dtype = PUFFER_UINT8;
+    puffer_obs_box(s, PUFFER_UINT8, size * size, 0.0f, 2.0f);
     s->obs_ndim = 2;
     s->obs_shape[0] = size;
     s->obs_shape[1] = size;
-    s->obs_low = 0.0f;
-    s->obs_high = 2.0f;
-    s->act_kind = PUFFER_DISCRETE;
-    s->act_dims = 1;
-    s->act_n[0] = 5;
+    puffer_act_discrete(s, 5);
     return 0;
 }
 

@@ -133,7 +133,7 @@ def test_checked_invalid_actions_raise(name):
     ("stochastic", {"p": 1.5}, "p"),
     ("stochastic", {"horizon": 0}, "horizon"),
     ("continuous", {"max_steps": 0}, "max_steps"),
-    ("continuous", {"radius": 0.01}, "radius"),
+    ("continuous", {"radius": 0.005}, "radius"),
     ("continuous", {"radius": 1.5}, "radius"),
 ])
 def test_out_of_range_parameter_raises(name, params, param):
