@@ -43,6 +43,7 @@ cdef enum State:
     READY = 1      # reset() done, no step pending
     STEPPING = 2   # send() called, recv() pending
     CLOSED = 3
+    BUSY = 4       # step() running (in another Python thread, when anyone else can look)
 
 
 def openmp_enabled():
@@ -447,11 +448,13 @@ cdef class Engine:
         """
         # An int32/float32 array of the right shape is stepped from where it is, without a copy.
         self.bufs.actions = self._load_actions(actions, False)
+        self.state = BUSY
         try:
             with nogil:
                 run_step(&self.job)
         finally:
             self.bufs.actions = cnp.PyArray_DATA(self.actions)
+            self.state = READY
         return self.observations, self.rewards, self.terminals, self.truncations, self._read_infos()
 
     def send(self, actions):
@@ -486,7 +489,14 @@ cdef class Engine:
         return self.observations, self.rewards, self.terminals, self.truncations, self._read_infos()
 
     def close(self):
-        """Stops the stepping thread and frees the environments. Calling it twice is harmless."""
+        """Stops the stepping thread and frees the environments. Calling it twice is harmless.
+
+        Raises:
+            APIUsageError: another thread is inside step() on this env.
+        """
+        if self.state == BUSY:
+            raise APIUsageError("close() called while another thread is inside step(); "
+                                "close after it returns")
         self._free()
         self.state = CLOSED
 
@@ -500,6 +510,9 @@ cdef class Engine:
             raise APIUsageError(f"this {self.env_def.name} vector env is closed; make a new one")
         if self.state == STEPPING:
             raise APIUsageError("a send() is pending; call recv() before anything else")
+        if self.state == BUSY:
+            raise APIUsageError("another thread is inside step() on this env; a vector env is "
+                                "stepped by one thread at a time")
         if need_reset and self.state == NEW:
             raise APIUsageError("call reset() before step() or send()")
 

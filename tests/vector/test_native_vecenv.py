@@ -388,3 +388,30 @@ def test_garbage_collection_frees_the_engine():
     del env
     gc.collect()
     assert ref() is None
+
+
+def test_stepping_from_two_threads_at_once_is_refused():
+    import threading
+
+    with pufferlib.make("squared", num_envs=100_000, num_threads=1) as env:
+        env.reset()
+        actions = np.zeros(100_000, np.int32)
+        errors, done = [], threading.Event()
+
+        def other():
+            while not done.is_set() and not errors:
+                time.sleep(0.0003)  # land inside one of the main thread's steps
+                try:
+                    env.step(actions)
+                except APIUsageError as error:
+                    errors.append(str(error))
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        for _ in range(2000):
+            if errors:
+                break
+            env.step(actions)
+        done.set()
+        thread.join()
+        assert errors and "another thread is inside step() on this env" in errors[0]
