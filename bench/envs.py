@@ -52,6 +52,8 @@ import warnings
 
 import numpy as np
 
+from pufferlib.benchmark import time_steps
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ACTION_CACHE = 256
@@ -75,58 +77,6 @@ def draw_actions(n_actions, num_envs, dtype, seed=0):
     """Returns ACTION_CACHE contiguous action arrays of shape (num_envs,), drawn before any timing."""
     table = np.random.default_rng(seed).integers(0, n_actions, (ACTION_CACHE, num_envs)).astype(dtype)
     return list(table)  # contiguous row views, made once: picking one in the loop creates no view
-
-
-def _run_block(step, actions, start, count):
-    """Calls step() `count` times with the cached actions, from step number `start`."""
-    for i in range(start, start + count):
-        step(actions[i % ACTION_CACHE])
-
-
-def _warm_up(step, actions, seconds):
-    """Steps for about seconds / 4 (at least once); returns (steps taken, steps per clock read).
-
-    The block grows by doubling until one block lasts seconds / 20, so that reading the clock costs
-    nothing measurable and a run overshoots --seconds by little.
-    """
-    block, done, begin = 1, 0, time.perf_counter()
-    while True:
-        t0 = time.perf_counter()
-        _run_block(step, actions, done, block)
-        done += block
-        now = time.perf_counter()
-        if now - begin >= seconds / 4:
-            return done, block
-        if now - t0 < seconds / 20:
-            block *= 2
-
-
-def time_steps(step, actions, num_rows, seconds, runs):
-    """Steps per second of `step`: one warm-up, then `runs` runs of at least `seconds` each.
-
-    Args:
-        step: a callable taking one action array (a library's `env.step`).
-        actions: the cache from draw_actions.
-        num_rows: environment-steps (agent rows) that one call advances.
-        seconds: the least duration of a run.
-        runs: how many runs to time.
-
-    Returns:
-        A list with one steps-per-second figure per run.
-    """
-    done, block = _warm_up(step, actions, seconds)
-    rates = []
-    for _ in range(runs):
-        calls, t0 = 0, time.perf_counter()
-        while True:
-            _run_block(step, actions, done + calls, block)
-            calls += block
-            elapsed = time.perf_counter() - t0
-            if elapsed >= seconds:
-                break
-        done += calls
-        rates.append(calls * num_rows / elapsed)
-    return rates
 
 
 def result(library, env, num_envs, threads, rates, **extra):

@@ -6,7 +6,6 @@ puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--param KEY=VALUE .
 import argparse
 import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -72,44 +71,15 @@ def cmd_envs(args):
     return 0
 
 
-def measure_steps_per_second(env, seconds, runs=3, cache=256, seed=0):
-    """Steps `env` with random valid actions; returns the agent-steps per second of each run.
-
-    Actions are drawn in advance (`cache` batches reused in turn) so that drawing them is not
-    timed; one warm-up run comes first.
-    """
-    space = env.single_action_space
-    rng = np.random.default_rng(seed)
-    if hasattr(space, "n"):
-        batches = rng.integers(0, space.n, (cache, env.num_agents), dtype=np.int32)
-    elif hasattr(space, "nvec"):
-        batches = rng.integers(0, space.nvec, (cache, env.num_agents, len(space.nvec)), dtype=np.int32)
-    else:
-        batches = rng.uniform(space.low, space.high, (cache, env.num_agents) + space.shape).astype(np.float32)
-    env.reset(seed=seed)
-    rates = []
-    block = 100
-    for run in range(runs + 1):
-        steps, start = 0, time.perf_counter()
-        while True:
-            for i in range(block):
-                env.step(batches[(steps + i) % cache])
-            steps += block
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                break
-        if run > 0:
-            rates.append(steps * env.num_agents / elapsed)
-    return rates
-
-
 def cmd_bench(args):
     """Prints the steps per second of a built-in environment."""
     import pufferlib
+    from pufferlib.benchmark import random_action_batches, time_steps
 
     params = _parse_params(args.param)
     with pufferlib.make(args.env, num_envs=args.num_envs, num_threads=args.threads, **params) as env:
-        rates = measure_steps_per_second(env, args.seconds, runs=args.runs)
+        env.reset(seed=0)
+        rates = time_steps(env.step, random_action_batches(env), env.num_agents, args.seconds, args.runs)
         threads = env.num_threads
     median = statistics.median(rates)
     runs = ", ".join(f"{r / 1e6:.2f}M" for r in rates)

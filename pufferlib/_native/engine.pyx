@@ -34,8 +34,10 @@ cdef extern from *:
     int puffer_openmp_enabled() nogil
 
 # Blocks per vector env: enough for every core of a large machine to get several, few enough that
-# summing their statistics records on every read stays cheap.
+# summing their statistics records on every read stays cheap; and large enough (at least
+# MIN_BLOCK envs, boundaries on multiples of 4) that an env stepping SIMD groups fills its lanes.
 cdef int MAX_BLOCKS = 128
+cdef int MIN_BLOCK = 16
 
 # Protocol states of an Engine.
 cdef enum State:
@@ -344,7 +346,7 @@ cdef class Engine:
         self.num_envs = num_envs
         self.agents_per_env = s.num_agents
         self.num_agents = num_envs * s.num_agents
-        self.num_blocks = min(num_envs, MAX_BLOCKS)
+        self.num_blocks = max(1, min(num_envs // MIN_BLOCK, MAX_BLOCKS))
         self.num_threads = min(num_threads if puffer_openmp_enabled() else 1, self.num_blocks)
         for k in range(s.act_dims):
             self.act_n[k] = s.act_n[k]
@@ -370,7 +372,8 @@ cdef class Engine:
         self.logs = <PufferLog*>_zalloc(self.num_blocks * sizeof(PufferLog))
         self.bounds = <int*>_zalloc((self.num_blocks + 1) * sizeof(int))
         for b in range(self.num_blocks + 1):
-            self.bounds[b] = <int>((<int64_t>b * num_envs) // self.num_blocks)
+            self.bounds[b] = <int>((<int64_t>b * num_envs) // self.num_blocks) & ~3
+        self.bounds[self.num_blocks] = num_envs
 
         self.bufs.observations = _data(self.observations)
         self.bufs.actions = cnp.PyArray_DATA(self.actions)
