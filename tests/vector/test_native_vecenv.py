@@ -415,3 +415,11 @@ def test_stepping_from_two_threads_at_once_is_refused():
         done.set()
         thread.join()
         assert errors and "another thread is inside step() on this env" in errors[0]
+
+
+@pytest.mark.skipif(pufferlib.openmp_enabled(), reason="only a build without OpenMP steps serially")
+def test_without_openmp_asking_for_threads_warns():
+    with pytest.warns(RuntimeWarning, match=r"built without OpenMP: stepping on 1 thread, not 2"):
+        env = pufferlib.make("cartpole", num_envs=64, num_threads=2)
+    assert env.num_threads == 1
+    env.close()
