@@ -5,6 +5,10 @@ results never depend on the thread count); OpenMP threads step whole blocks with
 writing observations, rewards and flags straight into numpy arrays, and each block folds its
 finished episodes into its own statistics record, summed in block order when read.
 """
+import os
+import warnings
+import weakref
+
 import numpy as np
 
 cimport numpy as cnp
@@ -48,6 +52,7 @@ cdef enum State:
     STEPPING = 2   # send() called, recv() pending
     CLOSED = 3
     BUSY = 4       # step() running (in another Python thread, when anyone else can look)
+    FORKED = 5     # inherited by a forked child in the middle of a send(): unusable
 
 
 def openmp_enabled():
@@ -268,10 +273,33 @@ cdef void run_reset(StepJob* job, bint reseed, const double* params, uint64_t se
     cdef PufferBuffers* bufs = job.bufs
     cdef int* bounds = job.bounds
     cdef int b
-    for b in prange(job.num_blocks, schedule='static', num_threads=job.num_threads):
-        if reseed:
-            defn.init(envs, bounds[b], bounds[b + 1], params, seed)
-        defn.reset(envs, bounds[b], bounds[b + 1], bufs)
+    if job.num_threads == 1:
+        for b in range(job.num_blocks):
+            if reseed:
+                defn.init(envs, bounds[b], bounds[b + 1], params, seed)
+            defn.reset(envs, bounds[b], bounds[b + 1], bufs)
+    else:
+        for b in prange(job.num_blocks, schedule='static', num_threads=job.num_threads):
+            if reseed:
+                defn.init(envs, bounds[b], bounds[b + 1], params, seed)
+            defn.reset(envs, bounds[b], bounds[b + 1], bufs)
+
+
+# fork() and threads. libgomp cannot run a parallel region in a child forked after the parent ran
+# one (the child inherits a thread pool whose threads did not survive, and hangs), and the engine's
+# stepping thread does not survive either. So once a multi-threaded engine exists, a child steps
+# every engine on one thread (with a warning for new ones), and forgets inherited stepping threads.
+cdef bint _threads_used = False     # this process made a multi-threaded engine
+cdef bint _threads_broken = False   # ... and this is a child forked after that
+_ENGINES = weakref.WeakSet()
+_FORK_HOOK = False
+
+
+def _after_fork_in_child():
+    global _threads_broken
+    _threads_broken = _threads_used
+    for engine in list(_ENGINES):
+        (<Engine>engine)._after_fork()
 
 
 cdef void* _zalloc(size_t size) except NULL:
@@ -327,6 +355,7 @@ cdef class Engine:
     cdef PufferBuffers bufs
     cdef StepJob job
     cdef PufferWorker worker
+    cdef object __weakref__
 
     def __init__(self, EnvDef env_def, int num_envs, int num_threads, seed, dict params,
                  bint check_actions=True):
@@ -350,6 +379,13 @@ cdef class Engine:
         self.num_agents = num_envs * s.num_agents
         self.num_blocks = max(1, min(num_envs // MIN_BLOCK, MAX_BLOCKS))
         self.num_threads = min(num_threads if puffer_openmp_enabled() else 1, self.num_blocks)
+        if _threads_broken and self.num_threads > 1:
+            warnings.warn(f"this process was forked after pufferlib stepped on threads, and OpenMP "
+                          f"cannot run in such a child: stepping on 1 thread, not {self.num_threads} "
+                          "(start worker processes with the 'spawn' method to keep threads)",
+                          RuntimeWarning, stacklevel=3)
+            self.num_threads = 1
+        _register(self)
         for k in range(s.act_dims):
             self.act_n[k] = s.act_n[k]
 
@@ -518,6 +554,9 @@ cdef class Engine:
         if self.state == BUSY:
             raise APIUsageError("another thread is inside step() on this env; a vector env is "
                                 "stepped by one thread at a time")
+        if self.state == FORKED:
+            raise APIUsageError("this vector env was inherited through fork() in the middle of a "
+                                "step, so its buffers are half written; make a new one in this process")
         if need_reset and self.state == NEW:
             raise APIUsageError("call reset() before step() or send()")
 
@@ -628,8 +667,28 @@ cdef class Engine:
         self.bounds = NULL
         self.initialized = False
 
+    cdef _after_fork(self):
+        """In a forked child: forget the parent's stepping thread; step on one thread if needed."""
+        self.worker.started = 0
+        if self.state in (STEPPING, BUSY):
+            self.state = FORKED
+        if _threads_broken:
+            self.num_threads = 1
+            self.job.num_threads = 1
+
     def __dealloc__(self):
         self._free()
+
+
+cdef _register(Engine engine):
+    """Tracks live engines for the fork hook (installed with the first engine, not at import)."""
+    global _threads_used, _FORK_HOOK
+    if not _FORK_HOOK and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _FORK_HOOK = True
+    if engine.num_threads > 1:
+        _threads_used = True
+    _ENGINES.add(engine)
 
 
 cdef uint64_t _check_seed(seed) except? 0:

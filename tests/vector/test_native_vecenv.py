@@ -423,3 +423,42 @@ def test_without_openmp_asking_for_threads_warns():
         env = pufferlib.make("cartpole", num_envs=64, num_threads=2)
     assert env.num_threads == 1
     env.close()
+
+
+def _child_steps_after_fork(env, queue):
+    import warnings
+
+    try:
+        env.step(np.zeros(env.num_agents, np.int32))  # inherited env: its copy, on one thread
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fresh = pufferlib.make("cartpole", num_envs=4096, num_threads=2)
+        fresh.reset()
+        fresh.step(np.zeros(4096, np.int32))
+        queue.put((env.num_threads, fresh.num_threads, [str(w.message) for w in caught]))
+    except Exception as error:  # report, do not hang
+        queue.put(repr(error))
+
+
+@pytest.mark.skipif(not pufferlib.openmp_enabled(), reason="the hang needs OpenMP threads")
+def test_a_forked_child_steps_on_one_thread_instead_of_hanging():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with pufferlib.make("cartpole", num_envs=4096, num_threads=2) as env:
+        env.reset()
+        env.send(np.zeros(4096, np.int32))
+        env.recv()  # the parent has used its OpenMP threads and its stepping thread
+        queue = context.Queue()
+        child = context.Process(target=_child_steps_after_fork, args=(env, queue))
+        child.start()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+            pytest.fail("the forked child hung")
+        result = queue.get(timeout=5)
+        assert child.exitcode == 0
+        assert result[:2] == (1, 1), result
+        assert "forked after pufferlib stepped on threads" in result[2][0]
+        env.step(np.zeros(4096, np.int32))  # the parent keeps its threads
+        assert env.num_threads == 2
