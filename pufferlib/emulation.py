@@ -187,12 +187,12 @@ def _convert_leaf(leaf, value):
         raise TypeError(f"{leaf.name} must be {_dtype_text(leaf.dtype, leaf.shape)}, "
                         f"got {array.dtype} of shape {array.shape}")
     if array.dtype == leaf.dtype or np.can_cast(array.dtype, leaf.dtype, "safe"):
-        return np.ascontiguousarray(array, leaf.dtype)
+        return np.require(array, leaf.dtype, "C")
     if not is_array:
         with np.errstate(all="ignore"):
             cast = array.astype(leaf.dtype)
             if np.array_equal(cast.astype(array.dtype), array, equal_nan=array.dtype.kind == "f"):
-                return np.ascontiguousarray(cast)
+                return np.require(cast, requirements="C")
     raise TypeError(f"{leaf.name} must be {_dtype_text(leaf.dtype, leaf.shape)}, "
                     f"got {_dtype_text(array.dtype, array.shape)}; converting would lose data: return "
                     f"{leaf.dtype.name} values from the environment or declare the space {array.dtype.name}")
