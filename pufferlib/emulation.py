@@ -215,7 +215,8 @@ def _check_bounds(layout, row, who=""):
         outside = ~((flat >= low) & (flat <= high))
         if outside.any():
             k = int(np.flatnonzero(outside)[0])
-            where = f" at index {np.unravel_index(k, leaf.shape)}" if leaf.shape else ""
+            index = tuple(int(j) for j in np.unravel_index(k, leaf.shape))
+            where = f" at index {index}" if leaf.shape else ""
             raise ValueError(f"{who}{leaf.name} holds {flat[k]}{where}, outside its space {leaf.space}")
 
 
