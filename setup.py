@@ -1,4 +1,4 @@
-"""Builds pufferlib's native engine: one Cython extension with the built-in C environments.
+"""Builds pufferlib's native code: the engine (with the built-in C environments) and emulation's flattener.
 
 Environment switches (read at build time):
   PUFFER_DEBUG=1      -O0 -g, AddressSanitizer + UBSan, Cython bounds checks (see README).
@@ -90,6 +90,14 @@ extensions = [
         extra_compile_args=list(COMPILE_ARGS),
         extra_link_args=list(LINK_ARGS),
         depends=glob.glob("csrc/*.h") + glob.glob("csrc/envs/*.h"),
+    ),
+    Extension(
+        "pufferlib._native.emulation",
+        sources=["pufferlib/_native/emulation.pyx"],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=list(COMPILE_ARGS),
+        extra_link_args=list(LINK_ARGS),
     ),
 ]
 

@@ -3,7 +3,8 @@
 Every message says what was expected, what arrived, and how to fix it.
 """
 
-__all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError"]
+__all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
+           "UnsupportedSpaceError"]
 
 
 class PufferError(Exception):
@@ -20,3 +21,7 @@ class UnknownEnvironmentError(PufferError, ValueError):
 
 class EnvironmentLoadError(PufferError, RuntimeError):
     """A C environment could not be loaded: ABI mismatch, missing function, inconsistent spaces."""
+
+
+class UnsupportedSpaceError(PufferError, TypeError):
+    """A space pufferlib cannot flatten (Text, Graph, Sequence, ...); the message names its path."""
