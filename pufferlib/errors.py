@@ -3,7 +3,8 @@
 Every message says what was expected, what arrived, and how to fix it.
 """
 
-__all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError"]
+__all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
+           "WorkerError", "WorkerTimeoutError"]
 
 
 class PufferError(Exception):
@@ -20,3 +21,11 @@ class UnknownEnvironmentError(PufferError, ValueError):
 
 class EnvironmentLoadError(PufferError, RuntimeError):
     """A C environment could not be loaded: ABI mismatch, missing function, inconsistent spaces."""
+
+
+class WorkerError(PufferError, RuntimeError):
+    """A vector backend's worker raised or died; the message carries the worker's traceback."""
+
+
+class WorkerTimeoutError(PufferError, TimeoutError):
+    """A vector backend's workers did not answer within the timeout given to the vector env."""
