@@ -43,8 +43,8 @@ def available_cores():
 def split_envs(num_envs, num_workers="auto", batch_size=None, cores=None):
     """Chooses how many envs each worker steps; returns (envs per worker list, batch_size).
 
-    Without batch_size (or with batch_size == num_envs) any 1 <= num_workers <= num_envs works and
-    the envs are spread as evenly as possible ('auto': one worker per available core). With
+    Without batch_size (or with batch_size == num_envs) any num_workers >= 1 works (capped at
+    num_envs) and the envs are spread as evenly as possible ('auto': one worker per available core). With
     batch_size < num_envs, a batch is made of whole workers, so every worker steps the same number
     k of envs, with k dividing both num_envs and batch_size ('auto': the valid count nearest to
     cores * num_envs / batch_size, so a batch keeps every core busy).
@@ -64,6 +64,8 @@ def split_envs(num_envs, num_workers="auto", batch_size=None, cores=None):
     else:
         valid = [num_envs // k for k in range(1, batch_size + 1) if num_envs % k == 0 and batch_size % k == 0]
         target = cores * num_envs / batch_size
+    if batch_size == num_envs and isinstance(num_workers, (int, np.integer)) and not isinstance(num_workers, bool):
+        num_workers = min(num_workers, num_envs)  # more workers than envs: one env each
     if num_workers == "auto":
         num_workers = min(valid, key=lambda w: (abs(w - target), w))
     elif isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers not in valid:
@@ -231,6 +233,10 @@ class Multiprocessing(VecEnv):
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns)
         self._poller = select.poll()
         self._fd_worker = {}
+        self._current = list(range(self._batch_workers))  # workers of the batch last returned
+        self._ready = deque()     # workers done stepping, not yet returned
+        self._busy = set()        # workers stepping
+        self._log = EpisodeLog()
         self._init_protocol(seed)
         try:
             for w, count in enumerate(sizes):
@@ -250,10 +256,6 @@ class Multiprocessing(VecEnv):
         except BaseException:
             self._finalizer()
             raise
-        self._current = list(range(self._batch_workers))  # workers of the batch last returned
-        self._ready = deque()     # workers done stepping, not yet returned
-        self._busy = set()        # workers stepping
-        self._log = EpisodeLog()
 
     # ---- backend methods ----
 

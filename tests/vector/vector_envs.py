@@ -82,7 +82,7 @@ class MeansCartPole(NumpyCartPole):
 class CrashingEnv(NumpyCartPole):
     """Raises on the `crash_at`-th step (of env 0 only, when only_first)."""
 
-    def __init__(self, crash_at=3, buf=None):
+    def __init__(self, crash_at=2, buf=None):
         super().__init__(buf=buf)
         self.crash_at = crash_at
         self.count = 0
@@ -106,7 +106,7 @@ class CrashOnCreate(NumpyCartPole):
 class DyingEnv(NumpyCartPole):
     """Kills its own process with `signum` on the `die_at`-th step."""
 
-    def __init__(self, die_at=3, signum=signal.SIGKILL, buf=None):
+    def __init__(self, die_at=2, signum=signal.SIGKILL, buf=None):
         super().__init__(buf=buf)
         self.die_at = die_at
         self.signum = signum
