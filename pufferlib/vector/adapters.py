@@ -143,7 +143,8 @@ def as_sb3(vecenv):
             self.vecenv.close()
 
         def get_attr(self, attr_name, indices=None):
-            return [getattr(self.vecenv, attr_name)] * len(self._get_indices(indices))
+            value = None if attr_name == "render_mode" else getattr(self.vecenv, attr_name)
+            return [value] * len(self._get_indices(indices))
 
         def set_attr(self, attr_name, value, indices=None):
             setattr(self.vecenv, attr_name, value)
