@@ -63,7 +63,8 @@ def _log_infos(log, infos):
     if not episodes:
         return
     for key, value in infos.items():
-        if key != "episodes" and isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool):
+        numeric = isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool)
+        if key != "episodes" and numeric:
             log.sums[key] = log.sums.get(key, 0.0) + float(value) * episodes
             log.counts[key] = log.counts.get(key, 0) + int(episodes)
 

@@ -95,7 +95,8 @@ def as_sb3(vecenv):
     Example:
         >>> import pufferlib, pufferlib.vector
         >>> from stable_baselines3 import PPO  # doctest: +SKIP
-        >>> PPO("MlpPolicy", pufferlib.vector.as_sb3(pufferlib.make("cartpole", num_envs=8))).learn(2048)  # doctest: +SKIP
+        >>> envs = pufferlib.vector.as_sb3(pufferlib.make("cartpole", num_envs=8))  # doctest: +SKIP
+        >>> PPO("MlpPolicy", envs).learn(2048)  # doctest: +SKIP
     """
     from stable_baselines3.common.vec_env import VecEnv  # lazily: an optional dependency
 

@@ -52,11 +52,12 @@ def split_envs(num_envs, num_workers="auto", batch_size=None, cores=None):
     Raises:
         ValueError: an impossible combination; the message lists the valid num_workers.
     """
-    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+    if not _is_int(num_envs) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
     batch_size = num_envs if batch_size is None else batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= num_envs:
-        raise ValueError(f"batch_size must be an integer in [1, num_envs={num_envs}] or None, got {batch_size!r}")
+    if not _is_int(batch_size) or not 1 <= batch_size <= num_envs:
+        raise ValueError(f"batch_size must be an integer in [1, num_envs={num_envs}] or None, "
+                         f"got {batch_size!r}")
     cores = cores or available_cores()
     if batch_size == num_envs:
         valid = range(1, num_envs + 1)
@@ -64,18 +65,24 @@ def split_envs(num_envs, num_workers="auto", batch_size=None, cores=None):
     else:
         valid = [num_envs // k for k in range(1, batch_size + 1) if num_envs % k == 0 and batch_size % k == 0]
         target = cores * num_envs / batch_size
-    if batch_size == num_envs and isinstance(num_workers, (int, np.integer)) and not isinstance(num_workers, bool):
+    if batch_size == num_envs and _is_int(num_workers):
         num_workers = min(num_workers, num_envs)  # more workers than envs: one env each
     if num_workers == "auto":
         num_workers = min(valid, key=lambda w: (abs(w - target), w))
-    elif isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers not in valid:
+    elif not _is_int(num_workers) or num_workers not in valid:
         if batch_size == num_envs:
-            raise ValueError(f"num_workers must be 'auto' or an integer in [1, {num_envs}], got {num_workers!r}")
-        raise ValueError(f"with num_envs={num_envs} and batch_size={batch_size}, num_workers must be 'auto' or "
+            raise ValueError(f"num_workers must be 'auto' or an integer in [1, {num_envs}], "
+                             f"got {num_workers!r}")
+        raise ValueError(f"with num_envs={num_envs} and batch_size={batch_size}, num_workers must be "
+                         "'auto' or "
                          f"one of {sorted(valid)} (a batch is made of whole workers, each stepping the same "
                          f"number of envs), got {num_workers!r}")
     base, extra = divmod(num_envs, int(num_workers))
     return [base + (w < extra) for w in range(int(num_workers))], int(batch_size)
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _layout(spec):
@@ -243,7 +250,8 @@ class Multiprocessing(VecEnv):
                 parent, child = context.Pipe()
                 process = context.Process(
                     target=_worker, name=f"pufferlib-worker-{w}", daemon=True,
-                    args=(child, self._raw, layout, env_creator, env_kwargs, int(self._first[w]), count, agents))
+                    args=(child, self._raw, layout, env_creator, env_kwargs, int(self._first[w]), count,
+                          agents))
                 self._processes.append(process)
                 self._conns.append(parent)
                 process.start()
@@ -295,7 +303,8 @@ class Multiprocessing(VecEnv):
         self._current = [self._ready.popleft() for _ in range(need)]
         if self._batch is not None:
             self._current.sort()
-            self.env_ids = np.concatenate([np.arange(self._first[w], self._first[w + 1]) for w in self._current])
+            self.env_ids = np.concatenate([np.arange(self._first[w], self._first[w + 1])
+                                           for w in self._current])
             self._gather()
         return self._log.means()
 
@@ -364,7 +373,8 @@ class Multiprocessing(VecEnv):
             self._log.merge(*pickle.loads(message[1:]))
         elif tag == _ERROR:
             name, text, trace = pickle.loads(message[1:])
-            raise WorkerError(f"worker {w} (envs {self._first[w]}-{self._first[w + 1] - 1}) raised {name} while "
+            raise WorkerError(f"worker {w} (envs {self._first[w]}-{self._first[w + 1] - 1}) raised {name} "
+                              "while "
                               f"{doing}: {text}\n\nWorker traceback:\n{trace}")
         return True
 
@@ -392,5 +402,6 @@ class Multiprocessing(VecEnv):
                 how = f"signal {signal.Signals(-code).name}"
             except ValueError:
                 how = f"signal {-code}"
-        return WorkerError(f"worker {w} (pid {process.pid}, envs {self._first[w]}-{self._first[w + 1] - 1}) died "
-                           f"({how}) while {doing}; the vector env cannot continue: close() it and make a new one")
+        envs = f"{self._first[w]}-{self._first[w + 1] - 1}"
+        return WorkerError(f"worker {w} (pid {process.pid}, envs {envs}) died ({how}) while {doing}; the "
+                           "vector env cannot continue: close() it and make a new one")

@@ -14,8 +14,16 @@ import time
 
 import numpy as np
 import pytest
-from vector_envs import (CopyingCartPole, CrashingEnv, CrashOnCreate, DyingEnv, MeansCartPole, NumpyCartPole,
-                         SeededDelayEnv, SlowEnv)
+from vector_envs import (
+    CopyingCartPole,
+    CrashingEnv,
+    CrashOnCreate,
+    DyingEnv,
+    MeansCartPole,
+    NumpyCartPole,
+    SeededDelayEnv,
+    SlowEnv,
+)
 
 import pufferlib.vector
 from pufferlib.errors import APIUsageError, WorkerError, WorkerTimeoutError
