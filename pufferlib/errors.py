@@ -4,7 +4,7 @@ Every message says what was expected, what arrived, and how to fix it.
 """
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
-           "UnsupportedSpaceError"]
+           "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError"]
 
 
 class PufferError(Exception):
@@ -25,3 +25,11 @@ class EnvironmentLoadError(PufferError, RuntimeError):
 
 class UnsupportedSpaceError(PufferError, TypeError):
     """A space pufferlib cannot flatten (Text, Graph, Sequence, ...); the message names its path."""
+
+
+class WorkerError(PufferError, RuntimeError):
+    """A vector backend's worker raised or died; the message carries the worker's traceback."""
+
+
+class WorkerTimeoutError(PufferError, TimeoutError):
+    """A vector backend's workers did not answer within the timeout given to the vector env."""

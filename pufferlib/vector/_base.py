@@ -1,0 +1,312 @@
+"""What the Python vector backends share: creating envs on buffer views, the protocol's states.
+
+`EnvGroup` owns consecutive environments whose rows are views into one set of arrays (the
+serial backend's own arrays, or a worker's slice of shared memory) and steps them in turn.
+`VecEnv` holds the protocol (states, action checks, seeds, episode statistics) on top of a
+backend's `_reset`, `_send` and `_recv`.
+"""
+import enum
+import inspect
+import numbers
+
+import gymnasium
+import numpy as np
+
+from pufferlib.environment import Buffers, EpisodeLog, PufferEnv
+from pufferlib.errors import APIUsageError
+
+__all__ = ["EnvGroup", "VecEnv", "create_env", "probe_env"]
+
+
+def _takes_buf(env_creator):
+    """Whether env_creator has an explicit `buf` parameter (then it adopts our buffer views)."""
+    try:
+        return "buf" in inspect.signature(env_creator).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def create_env(env_creator, env_kwargs=None, buf=None):
+    """Calls env_creator(**env_kwargs) and returns a PufferEnv, writing into `buf` if it can.
+
+    `buf` ({name: array}, see Buffers.spec) is passed to creators with a `buf` parameter; a
+    Gymnasium or PettingZoo env is wrapped by pufferlib.emulation on `buf`. A PufferEnv that did
+    not adopt `buf` still works: EnvGroup copies its buffers into `buf` after every step.
+    """
+    kwargs = dict(env_kwargs or {})
+    if buf is not None and _takes_buf(env_creator):
+        kwargs["buf"] = buf
+    env = env_creator(**kwargs)
+    if isinstance(env, PufferEnv):
+        return env
+    from pufferlib import emulation  # lazily: emulation imports Gymnasium/PettingZoo machinery
+    if hasattr(env, "possible_agents"):
+        return emulation.PettingZooPufferEnv(env=env, buf=buf)
+    if isinstance(env, gymnasium.Env):
+        return emulation.GymnasiumPufferEnv(env=env, buf=buf)
+    raise TypeError(f"env_creator must return a pufferlib PufferEnv, a gymnasium.Env or a PettingZoo "
+                    f"ParallelEnv, got {type(env).__name__}")
+
+
+def probe_env(env_creator, env_kwargs=None):
+    """Creates one env to read (single_observation_space, single_action_space, num_agents)."""
+    env = create_env(env_creator, env_kwargs)
+    try:
+        return env.single_observation_space, env.single_action_space, int(env.num_agents)
+    finally:
+        env.close()
+
+
+def _log_infos(log, infos):
+    """Folds a step's infos (means + `episodes`, as EpisodeLog.means gives) into `log`."""
+    episodes = infos.get("episodes", 0) if infos else 0
+    if not episodes:
+        return
+    for key, value in infos.items():
+        numeric = isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool)
+        if key != "episodes" and numeric:
+            log.sums[key] = log.sums.get(key, 0.0) + float(value) * episodes
+            log.counts[key] = log.counts.get(key, 0) + int(episodes)
+
+
+class EnvGroup:
+    """Environments `first` .. `first + count - 1`, each on its rows of `arrays`.
+
+    Args:
+        env_creator, env_kwargs: how to make one environment.
+        first: the global index of the first environment (it is seeded with seed + index).
+        count: how many environments.
+        agents: rows per environment.
+        arrays: {name: array} with count * agents rows (see Buffers.spec).
+    """
+
+    def __init__(self, env_creator, env_kwargs, first, count, agents, arrays):
+        self.first = first
+        self.envs = []
+        self.copy_to = []  # per env: None when it writes into our rows, else the rows to copy into
+        self.log = EpisodeLog()
+        self.actions = []
+        try:
+            for k in range(count):
+                rows = slice(k * agents, (k + 1) * agents)
+                buf = {name: array[rows] for name, array in arrays.items()}
+                env = create_env(env_creator, env_kwargs, buf)
+                self.envs.append(env)
+                if int(env.num_agents) != agents:
+                    raise ValueError(f"env {first + k} has num_agents={env.num_agents}; the first env had "
+                                     f"{agents}, and every env of a vector env must have the same")
+                adopted = all(np.shares_memory(getattr(env, name), buf[name]) for name in Buffers.NAMES)
+                self.copy_to.append(None if adopted else buf)
+                self.actions.append(env.actions if adopted else buf["actions"])
+        except BaseException:
+            self.close()
+            raise
+
+    def reset(self, seed):
+        """Resets every env, env i with seed + i (or its own stream when seed is None)."""
+        for k, env in enumerate(self.envs):
+            env.reset(seed=None if seed is None else seed + self.first + k)
+            if self.copy_to[k] is not None:
+                self._copy(env, self.copy_to[k])
+        self.log.pop()
+
+    def step(self):
+        """Steps every env on the actions already in its rows."""
+        for env, actions, copy_to in zip(self.envs, self.actions, self.copy_to):
+            infos = env.step(actions)[4]
+            _log_infos(self.log, infos)
+            own = getattr(env, "episode_log", None)
+            if isinstance(own, EpisodeLog):
+                self.log.merge(*own.pop())
+            if copy_to is not None:
+                self._copy(env, copy_to)
+
+    def pop_log(self):
+        """(sums, counts) of the episodes finished since the last call, or None if none."""
+        sums, counts = self.log.pop()
+        return (sums, counts) if counts else None
+
+    @staticmethod
+    def _copy(env, buf):
+        for name in Buffers.NAMES:
+            if name != "actions":
+                buf[name][...] = getattr(env, name)
+
+    def close(self):
+        """Closes every env."""
+        for env in self.envs:
+            env.close()
+        self.envs = []
+
+
+class State(enum.Enum):
+    """Where a vector env is in its protocol."""
+
+    NEW = "new"            # made, not reset
+    READY = "ready"        # reset or stepped; step()/send() allowed
+    PENDING = "pending"    # send() called; recv() expected
+    FAILED = "failed"      # a worker raised or died; only close()
+    CLOSED = "closed"
+
+
+class VecEnv:
+    """The vector protocol over a backend's `_reset(seed)`, `_send()` and `_recv()`.
+
+    Subclasses set the spaces, `num_envs`, `num_agents`, the buffers and `env_ids`, then call
+    `_init_protocol(seed)`.
+    """
+
+    def _init_protocol(self, seed):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self._state = State.NEW
+        self._failure = None
+        self.observation_space = gymnasium.vector.utils.batch_space(
+            self.single_observation_space, self.num_agents)
+        self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_agents)
+        space = self.single_action_space
+        self._discrete = isinstance(space, (gymnasium.spaces.Discrete, gymnasium.spaces.MultiDiscrete))
+        if isinstance(space, gymnasium.spaces.Discrete):
+            self._limits = np.int64(space.n)
+        elif isinstance(space, gymnasium.spaces.MultiDiscrete):
+            self._limits = np.asarray(space.nvec, np.int64)
+        kind = "integer" if self._discrete else "float"
+        self._actions_text = f"{kind} ({self.actions.dtype.name}) of shape {self.actions.shape}"
+
+    # ---- protocol ----
+
+    def reset(self, seed=None):
+        """Starts a new episode in every environment.
+
+        Args:
+            seed: environment i is reset with seed + i. None keeps each environment's stream
+                going (the first reset uses the seed given to make()).
+
+        Returns:
+            (observations, infos): the observation buffer (of the first batch) and {}.
+
+        Raises:
+            APIUsageError: the env is closed or failed, or a send() is pending.
+            WorkerError: a worker raised or died.
+        """
+        self._require(False)
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+                raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+            self.seed = int(seed)
+        elif self._state == State.NEW:
+            seed = self.seed
+        self._guard(self._reset, seed)
+        self._state = State.READY
+        return self.observations, {}
+
+    def step(self, actions):
+        """Steps the envs of the current batch once (same-step autoreset) and returns recv()'s tuple.
+
+        Args:
+            actions: an array of the shape of `actions` (integers for discrete spaces, floats
+                for Box); the `actions` buffer itself may be passed after filling it in place.
+
+        Returns:
+            (observations, rewards, terminals, truncations, infos): buffers overwritten by the
+            next step; infos holds the means of the episode statistics of the episodes that
+            finished in the returned batch, and their count as `episodes` ({} when none did).
+
+        Raises:
+            APIUsageError: before reset(), after close() or a worker failure, or with a send() pending.
+            TypeError, ValueError: actions of the wrong dtype, shape or range (nothing is stepped).
+            WorkerError: a worker raised (its traceback is in the message) or died.
+            WorkerTimeoutError: the workers did not answer within `timeout`.
+        """
+        self.send(actions)
+        return self.recv()
+
+    def send(self, actions):
+        """Starts stepping the current batch's envs with `actions` and returns (results via recv())."""
+        self._require(True)
+        self._load_actions(actions)
+        self._guard(self._send)
+        self._state = State.PENDING
+
+    def recv(self):
+        """Waits (without spinning) for the next ready batch; returns step()'s tuple.
+
+        Raises:
+            APIUsageError: no send() is pending.
+        """
+        if self._state != State.PENDING:
+            self._require(False)
+            raise APIUsageError("recv() called without a pending send(); call send(actions) first")
+        infos = self._guard(self._recv)
+        self._state = State.READY
+        return self.observations, self.rewards, self.terminals, self.truncations, infos
+
+    @property
+    def closed(self):
+        """Whether close() has been called."""
+        return self._state == State.CLOSED
+
+    def close(self):
+        """Shuts every environment (and worker) down. Calling it twice is harmless."""
+        if self._state != State.CLOSED:
+            self._state = State.CLOSED
+            self._close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(num_envs={self.num_envs}, num_agents={self.num_agents}, "
+                f"state={self._state.value})")
+
+    # ---- helpers ----
+
+    def _guard(self, method, *args):
+        """Runs a backend method; any exception other than a timeout leaves the env failed."""
+        from pufferlib.errors import WorkerTimeoutError
+        try:
+            return method(*args)
+        except WorkerTimeoutError:
+            raise
+        except BaseException as error:
+            self._state = State.FAILED
+            self._failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            raise
+
+    def _require(self, need_reset):
+        state = self._state
+        if state == State.CLOSED:
+            raise APIUsageError(f"this {type(self).__name__} is closed; make a new one")
+        if state == State.FAILED:
+            raise APIUsageError(f"this {type(self).__name__} failed ({self._failure}); close() it and "
+                                "make a new one")
+        if state == State.PENDING:
+            raise APIUsageError("a send() is pending; call recv() before anything else")
+        if need_reset and state == State.NEW:
+            raise APIUsageError("call reset() before step() or send()")
+
+    def _load_actions(self, actions):
+        """Checks actions and copies them into the actions buffer (unless they are that buffer)."""
+        if actions is self.actions:
+            array = actions
+        else:
+            array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+            kind_ok = array.dtype.kind in "iu" if self._discrete else array.dtype.kind == "f"
+            if not kind_ok or array.shape != self.actions.shape:
+                raise (ValueError if kind_ok else TypeError)(
+                    f"actions must be {self._actions_text}, got {array.dtype} of shape {array.shape}")
+        if self._discrete:
+            bad = (array < 0) | (array >= self._limits)
+            if bad.any():
+                index = np.unravel_index(int(np.flatnonzero(bad)[0]), array.shape)
+                limit = self._limits if self._limits.ndim == 0 else self._limits[index[-1]]
+                raise ValueError(f"actions must be in [0, {int(limit)}), got {array[index]} at index "
+                                 f"{tuple(int(i) for i in index)}")
+        if array is not self.actions:
+            np.copyto(self.actions, array, casting="unsafe")
+

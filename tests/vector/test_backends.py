@@ -1,0 +1,404 @@
+"""One protocol, every Python backend: each test runs on serial, multiprocessing (and ray if installed).
+
+Results are compared with the serial backend's for the same seed; failure paths (worker crash,
+death, timeout, shutdown) are tested where a backend has workers.
+"""
+import functools
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from vector_envs import (
+    CopyingCartPole,
+    CrashingEnv,
+    CrashOnCreate,
+    DyingEnv,
+    MeansCartPole,
+    NumpyCartPole,
+    SeededDelayEnv,
+    SlowEnv,
+)
+
+import pufferlib.vector
+from pufferlib.errors import APIUsageError, WorkerError, WorkerTimeoutError
+from pufferlib.vector.multiprocessing import split_envs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+try:
+    import ray  # noqa: F401
+    HAVE_RAY = True
+except ImportError:
+    HAVE_RAY = False
+
+BACKENDS = [
+    pytest.param(dict(backend="serial"), id="serial"),
+    pytest.param(dict(backend="multiprocessing", num_workers=2), id="multiprocessing"),
+    pytest.param(dict(backend="multiprocessing", num_workers=3, start_method="forkserver"), id="mp-forkserver"),
+    pytest.param(dict(backend="ray", num_workers=2), id="ray",
+                 marks=pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install pufferlib[ray])")),
+]
+WORKERS = [p for p in BACKENDS if p.id != "serial"]
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes():
+    yield
+    deadline = time.monotonic() + 5
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == []
+
+
+def make(creator, num_envs, config, **kwargs):
+    return pufferlib.vector.make(creator, num_envs, **config, **kwargs)
+
+
+def rollout(vecenv, steps, seed=0, action_seed=1):
+    """Every buffer of every step, and the infos."""
+    rng = np.random.default_rng(action_seed)
+    obs, _ = vecenv.reset(seed=seed)
+    out, infos = [obs.copy()], []
+    for _ in range(steps):
+        actions = rng.integers(0, 2, vecenv.num_agents)
+        obs, rew, term, trunc, info = vecenv.step(actions)
+        done = (term | trunc)[:, None]
+        out += [obs.copy(), rew.copy(), term.copy(), trunc.copy(),
+                np.where(done, vecenv.final_observations, 0), vecenv.masks.copy()]
+        infos.append(info)
+    return out, infos
+
+
+def serial_rollout(creator, num_envs, steps, seed=0, **kwargs):
+    with pufferlib.vector.make(creator, num_envs, backend="serial", **kwargs) as vecenv:
+        return rollout(vecenv, steps, seed)
+
+
+def same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+# ---- protocol ----
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_spaces_and_buffers_follow_the_protocol(config):
+    with make(NumpyCartPole, 5, config, env_kwargs=dict(agents=2)) as vecenv:
+        assert vecenv.num_envs == 5 and vecenv.num_agents == 10
+        assert vecenv.observation_space.shape == (10, 4) == vecenv.observations.shape
+        assert vecenv.action_space.shape == (10,) == vecenv.actions.shape
+        assert vecenv.rewards.dtype == np.float32
+        for flags in (vecenv.terminals, vecenv.truncations, vecenv.masks):
+            assert flags.shape == (10,) and flags.dtype == np.bool_
+        obs, infos = vecenv.reset(seed=3)
+        assert obs is vecenv.observations and infos == {}
+        assert vecenv.observation_space.contains(obs)
+        first = vecenv.step(np.zeros(10, np.int32))
+        second = vecenv.step(vecenv.actions)
+        assert all(a is b for a, b in zip(first[:4], second[:4]))
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_same_seed_gives_serial_results(config):
+    expected, expected_infos = serial_rollout(NumpyCartPole, 5, 120, seed=7, env_kwargs=dict(agents=2))
+    with make(NumpyCartPole, 5, config, env_kwargs=dict(agents=2)) as vecenv:
+        got, infos = rollout(vecenv, 120, seed=7)
+        assert same(got, expected)
+        assert infos == pytest.approx(expected_infos)
+        again, _ = rollout(vecenv, 120, seed=7)
+        assert same(again, expected)
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_different_seeds_differ(config):
+    with make(NumpyCartPole, 4, config) as vecenv:
+        a, _ = rollout(vecenv, 5, seed=0)
+        b, _ = rollout(vecenv, 5, seed=1)
+    assert not same(a, b)
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_first_reset_uses_the_seed_given_to_make(config):
+    expected, _ = serial_rollout(NumpyCartPole, 4, 3, seed=11)
+    with make(NumpyCartPole, 4, config, seed=11) as vecenv:
+        obs, _ = vecenv.reset()
+        assert np.array_equal(obs, expected[0])
+
+
+@pytest.mark.parametrize("creator", [CopyingCartPole, MeansCartPole], ids=["copies-buffers", "infos-means"])
+@pytest.mark.parametrize("config", BACKENDS)
+def test_envs_that_ignore_buf_or_report_means_give_the_same_results(config, creator):
+    expected, expected_infos = serial_rollout(NumpyCartPole, 4, 150, seed=2)
+    with make(creator, 4, config) as vecenv:
+        got, infos = rollout(vecenv, 150, seed=2)
+    assert same(got, expected)
+    assert infos == pytest.approx(expected_infos)
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_episode_statistics_count_every_finished_episode(config):
+    with make(NumpyCartPole, 4, config) as vecenv:
+        out, infos = rollout(vecenv, 200, seed=0)
+    terminals = np.array(out[3::6]) | np.array(out[4::6])
+    assert sum(info.get("episodes", 0) for info in infos) == terminals.sum() > 0
+    lengths = [info["episode_length"] for info in infos if info]
+    assert all(1 <= length <= 200 for length in lengths)
+
+
+# ---- misuse ----
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_recv_without_send_raises(config):
+    with make(NumpyCartPole, 2, config) as vecenv:
+        vecenv.reset()
+        with pytest.raises(APIUsageError, match=r"recv\(\) called without a pending send\(\)"):
+            vecenv.recv()
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_step_before_reset_raises(config):
+    with make(NumpyCartPole, 2, config) as vecenv:
+        with pytest.raises(APIUsageError, match=r"call reset\(\) before step"):
+            vecenv.step(np.zeros(2, np.int32))
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_send_twice_raises(config):
+    with make(NumpyCartPole, 2, config) as vecenv:
+        vecenv.reset()
+        vecenv.send(np.zeros(2, np.int32))
+        with pytest.raises(APIUsageError, match="a send\\(\\) is pending"):
+            vecenv.send(np.zeros(2, np.int32))
+        vecenv.recv()
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_use_after_close_raises_and_close_twice_is_harmless(config):
+    vecenv = make(NumpyCartPole, 2, config)
+    vecenv.reset()
+    vecenv.close()
+    vecenv.close()
+    assert vecenv.closed
+    with pytest.raises(APIUsageError, match="is closed"):
+        vecenv.reset()
+
+
+@pytest.mark.parametrize("actions, error, match", [
+    (np.zeros(4, np.float32), TypeError, r"actions must be integer \(int32\) of shape \(4,\), got float32"),
+    (np.zeros(3, np.int32), ValueError, r"of shape \(4,\), got int32 of shape \(3,\)"),
+    (np.array([0, 1, 2, 0]), ValueError, r"actions must be in \[0, 2\), got 2 at index \(2,\)"),
+    (np.array([0, -1, 0, 0]), ValueError, r"got -1 at index \(1,\)"),
+])
+@pytest.mark.parametrize("config", BACKENDS)
+def test_bad_actions_raise_before_stepping(config, actions, error, match):
+    with make(NumpyCartPole, 4, config) as vecenv:
+        obs, _ = vecenv.reset(seed=0)
+        before = obs.copy()
+        with pytest.raises(error, match=match):
+            vecenv.step(actions)
+        assert np.array_equal(vecenv.observations, before)
+        vecenv.step(np.zeros(4, np.int32))  # still usable
+
+
+def test_unknown_backend_and_bad_sizes_raise():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        pufferlib.vector.make(NumpyCartPole, 2, backend="threads")
+    with pytest.raises(ValueError, match="num_envs must be a positive integer"):
+        pufferlib.vector.make(NumpyCartPole, 0)
+    with pytest.raises(ValueError, match="batch_size must be None or 4"):
+        pufferlib.vector.make(NumpyCartPole, 4, backend="serial", batch_size=2)
+    with pytest.raises(TypeError, match="use pufferlib.make"):
+        pufferlib.vector.make("cartpole", 2)
+
+
+# ---- splitting envs over workers ----
+
+def test_split_spreads_envs_evenly_without_a_batch_size():
+    assert split_envs(7, 3) == ([3, 2, 2], 7)
+    assert split_envs(8, "auto", cores=2) == ([4, 4], 8)
+    assert split_envs(3, "auto", cores=16) == ([1, 1, 1], 3)
+
+
+def test_split_with_a_batch_size_uses_whole_workers():
+    sizes, batch = split_envs(12, "auto", batch_size=6, cores=2)
+    assert batch == 6 and len(set(sizes)) == 1 and 6 % sizes[0] == 0 and len(sizes) == 4
+    assert split_envs(12, 3, batch_size=8) == ([4, 4, 4], 8)
+
+
+def test_split_names_the_valid_worker_counts():
+    with pytest.raises(ValueError, match=r"num_workers must be 'auto' or one of \[3, 6, 12\]"):
+        split_envs(12, 5, batch_size=8)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, num_envs=4\]"):
+        split_envs(4, 2, batch_size=5)
+    with pytest.raises(ValueError, match=r"num_workers must be 'auto' or an integer in \[1, 4\]"):
+        split_envs(4, 0)
+    assert split_envs(2, 5) == ([1, 1], 2)
+
+
+# ---- asynchronous pools ----
+
+def test_async_recv_returns_the_first_ready_workers():
+    with pufferlib.vector.make(SlowEnv, 4, backend="multiprocessing", num_workers=4, batch_size=2,
+                               env_kwargs=dict(delay=0.0)) as vecenv:
+        assert vecenv.num_agents == 2 and vecenv.observations.shape == (2, 4)
+        vecenv.reset(seed=0)
+        assert list(vecenv.env_ids) == [0, 1]
+        vecenv.step(np.zeros(2, np.int32))
+        assert list(vecenv.env_ids) == [2, 3]  # were ready since reset
+
+
+def test_async_pool_does_not_wait_for_a_slow_worker():
+    with pufferlib.vector.make(SeededDelayEnv, 4, backend="multiprocessing", num_workers=4,
+                               batch_size=2) as vecenv:
+        vecenv.reset(seed=99)  # env i sleeps 0.02 * ((99 + i) % 100) s a step: env 0 1.98 s, the others <= 0.04 s
+        seen = []
+        start = time.monotonic()
+        for _ in range(6):
+            vecenv.step(np.ones(2, np.int32))
+            seen += list(vecenv.env_ids)
+        elapsed = time.monotonic() - start
+        assert 0 not in seen  # env 0 was sent once and is still stepping
+        assert elapsed < 1.5
+
+
+def test_async_batches_follow_each_envs_own_trajectory():
+    """Whatever the batch order, env i's observations are serial env i's (constant actions)."""
+    steps = 30
+    with pufferlib.vector.make(NumpyCartPole, 6, backend="serial") as vecenv:
+        obs, _ = vecenv.reset(seed=5)
+        expected = [[row.copy()] for row in obs]
+        for _ in range(steps):
+            obs, *_ = vecenv.step(np.ones(6, np.int32))
+            for i in range(6):
+                expected[i].append(obs[i].copy())
+    with pufferlib.vector.make(NumpyCartPole, 6, backend="multiprocessing", num_workers=3,
+                               batch_size=2) as vecenv:
+        obs, _ = vecenv.reset(seed=5)
+        got = [[] for _ in range(6)]
+        for _ in range(steps):
+            for i, row in zip(vecenv.env_ids, obs):
+                got[i].append(row.copy())
+            obs, *_ = vecenv.step(np.ones(2, np.int32))
+    for i in range(6):
+        assert len(got[i]) > 0
+        assert same(got[i], expected[i][:len(got[i])])
+
+
+# ---- failures of workers ----
+
+@pytest.mark.parametrize("config", WORKERS)
+def test_worker_exception_is_raised_with_its_traceback(config):
+    with make(CrashingEnv, 4, config) as vecenv:
+        vecenv.reset()
+        vecenv.step(np.zeros(4, np.int32))
+        start = time.monotonic()
+        with pytest.raises(WorkerError, match=r"(?s)raised ZeroDivisionError.*on purpose.*Traceback.*vector_envs.py"):
+            vecenv.step(np.zeros(4, np.int32))
+        assert time.monotonic() - start < 1.0
+        with pytest.raises(APIUsageError, match=r"failed \(WorkerError"):
+            vecenv.step(np.zeros(4, np.int32))
+
+
+def test_serial_env_exception_propagates_as_is():
+    with make(CrashingEnv, 2, dict(backend="serial")) as vecenv:
+        vecenv.reset()
+        with pytest.raises(ZeroDivisionError, match="on purpose"):
+            for _ in range(3):
+                vecenv.step(np.zeros(2, np.int32))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSEGV], ids=["SIGKILL", "SIGSEGV"])
+@pytest.mark.parametrize("config", WORKERS)
+def test_worker_that_dies_is_detected(config, signum):
+    with make(DyingEnv, 4, config, env_kwargs=dict(signum=signum)) as vecenv:
+        vecenv.reset()
+        vecenv.step(np.zeros(4, np.int32))
+        start = time.monotonic()
+        with pytest.raises(WorkerError, match=rf"died \(signal {signal.Signals(signum).name}\) while stepping"):
+            vecenv.step(np.zeros(4, np.int32))
+        assert time.monotonic() - start < 1.5
+
+
+@pytest.mark.parametrize("config", WORKERS)
+def test_worker_killed_from_outside_between_steps_is_detected(config):
+    with make(NumpyCartPole, 4, config) as vecenv:
+        vecenv.reset()
+        victim = vecenv._processes[1]
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join(5)
+        with pytest.raises(WorkerError, match="died"):
+            vecenv.step(np.zeros(4, np.int32))
+
+
+@pytest.mark.parametrize("config", WORKERS)
+def test_env_that_cannot_be_created_in_a_worker_raises(config):
+    with pytest.raises(WorkerError, match=r"(?s)raised RuntimeError while creating its envs.*cannot create"):
+        make(CrashOnCreate, 4, config, env_kwargs=dict(parent_pid=os.getpid()))
+
+
+@pytest.mark.parametrize("config", WORKERS)
+def test_slow_workers_time_out_and_can_be_waited_for_again(config):
+    with make(SlowEnv, 2, config, env_kwargs=dict(delay=0.6), timeout=0.2) as vecenv:
+        vecenv.reset()
+        vecenv.send(np.zeros(2, np.int32))
+        start = time.monotonic()
+        with pytest.raises(WorkerTimeoutError, match=r"did not finish stepping within timeout=0.2 s"):
+            vecenv.recv()
+        assert time.monotonic() - start < 0.5
+        vecenv.timeout = None
+        obs, *_ = vecenv.recv()
+        assert obs.shape == (2, 4)
+
+
+@pytest.mark.parametrize("config", WORKERS)
+def test_close_while_stepping_shuts_every_worker_down(config):
+    vecenv = make(SlowEnv, 4, config, env_kwargs=dict(delay=5.0))
+    vecenv.reset()
+    pids = [p.pid for p in vecenv._processes]
+    vecenv.send(np.zeros(4, np.int32))
+    start = time.monotonic()
+    vecenv.close()
+    assert time.monotonic() - start < 4.0
+    for pid in pids:  # joined, so reaped: no zombie left with this pid
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_workers_exit_with_the_interpreter_when_not_closed():
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{HERE!r}]
+        import pufferlib.vector
+        from vector_envs import NumpyCartPole
+        vecenv = pufferlib.vector.make(NumpyCartPole, 4, backend="multiprocessing", num_workers=2)
+        vecenv.reset()
+        print(" ".join(str(p.pid) for p in vecenv._processes), flush=True)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr
+    assert "leaked" not in out.stderr
+    pids = [int(pid) for pid in out.stdout.split()]
+    assert len(pids) == 2
+    time.sleep(0.2)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_creator_must_be_picklable_for_workers():
+    with pytest.raises(Exception, match="(?i)pickle"):
+        pufferlib.vector.make(lambda: NumpyCartPole(), 2, backend="multiprocessing", num_workers=2)
+
+
+def test_partial_creators_work_across_processes():
+    creator = functools.partial(NumpyCartPole, agents=3)
+    with pufferlib.vector.make(creator, 2, backend="multiprocessing", num_workers=2) as vecenv:
+        assert vecenv.num_agents == 6
+        vecenv.reset()
+        vecenv.step(np.zeros(6, np.int32))
