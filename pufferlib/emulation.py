@@ -313,6 +313,8 @@ class ActionLayout:
         self.row_dtype = np.dtype(np.int32 if self.discrete else np.float32)
         self._starts = [spaces.discrete_start(leaf.space) if spaces.is_discrete(leaf.space) else None
                         for leaf in leaves]
+        self._single_discrete = leaves[0].dtype.type if isinstance(space, spaces.Discrete) else None
+        self._single_start = int(np.ravel(self._starts[0])[0]) if self._single_discrete else 0
 
     def signature(self):
         """What must agree for two action layouts to be interchangeable (bounds aside)."""
@@ -330,6 +332,8 @@ class ActionLayout:
             >>> int(action["fire"]), action["move"].tolist()
             (1, [0.5, -0.5])
         """
+        if self._single_discrete is not None:  # the common case, without the general walk
+            return self._single_discrete(np.asarray(row).item(0) + self._single_start)
         row = np.asarray(row).reshape(-1)
         values = []
         for leaf, start in zip(self.leaves, self._starts):
@@ -408,6 +412,7 @@ class _Emulated(PufferEnv):
         self._init_buffers(buf)
         self._flattener = _flattener(self.observation_layout)
         self.log = EpisodeLog()
+        self._discrete_n = 0   # > 0: one agent with one Discrete action, checked on a fast path
         self.action_masks = None
         space = self.observation_layout.space
         if isinstance(space, spaces.Dict) and "action_mask" in space.spaces:
@@ -438,6 +443,10 @@ class _Emulated(PufferEnv):
 
     def _load_actions(self, actions, rows):
         """Validates actions like a native env (dtype kind, shape, range) and copies them in."""
+        if self._discrete_n and type(actions) is np.ndarray and actions.shape == (1,) \
+                and actions.dtype.kind in "iu" and 0 <= actions[0] < self._discrete_n:
+            self.actions[0] = actions[0]  # one Discrete action: the common case, checked cheaply
+            return
         array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
         layout = self.action_layout
         shape, dtype = self.actions.shape, self.actions.dtype
@@ -524,6 +533,8 @@ class GymnasiumPufferEnv(_Emulated):
         self._setup([Layout(self.env.observation_space, "observation_space")],
                     [ActionLayout(self.env.action_space, "action_space")], [None], buf, seed,
                     check_observations)
+        if isinstance(self.single_action_space, gymnasium.spaces.Discrete):
+            self._discrete_n = int(self.single_action_space.n)
         self._return = 0.0
         self._length = 0
 
@@ -552,7 +563,11 @@ class GymnasiumPufferEnv(_Emulated):
         """
         self._require()
         self._load_actions(actions, slice(None))
-        action = self.action_layout.unflatten(self.actions[0])
+        layout = self.action_layout
+        if self._discrete_n:  # one Discrete action: skip the general walk over the layout
+            action = layout._single_discrete(self.actions.item(0) + layout._single_start)
+        else:
+            action = layout.unflatten(self.actions[0])
         observation, reward, terminated, truncated, info = self.env.step(action)
         self.rewards[0] = reward
         self.terminals[0] = terminated
@@ -565,9 +580,11 @@ class GymnasiumPufferEnv(_Emulated):
                           "episode_length": self._length})
             observation, _ = self.env.reset()
             self._return, self._length = 0.0, 0
-        self._write(observation, self.observations, 0)
-        if self.check_observations == "first":
-            self._checked = True
+        if self._checked:
+            self._flattener.flatten(observation, self.observations, 0)
+        else:
+            self._write(observation, self.observations, 0)
+            self._checked = self.check_observations == "first"
         return self.observations, self.rewards, self.terminals, self.truncations, self.log.means()
 
 

@@ -93,6 +93,8 @@ class EpisodeLog:
 
     def means(self):
         """Pops and returns {name: mean} plus `episodes` (episodes that reported a return); {} if none."""
+        if not self.counts:  # the common step: nothing finished, nothing to allocate
+            return {}
         sums, counts = self.pop()
         if not counts:
             return {}

@@ -364,3 +364,23 @@ def test_pettingzoo_heterogeneous_bounds_are_merged():
 
     env = PettingZooPufferEnv(Bounds())
     assert env.single_observation_space.high.tolist() == [3, 3]
+
+
+def test_a_discrete_action_reaches_the_env_as_a_scalar_with_its_start():
+    class Shifted(gymnasium.Env):
+        observation_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)
+        action_space = gymnasium.spaces.Discrete(3, start=-1)
+
+        def reset(self, seed=None, options=None):
+            return np.zeros(1, np.float32), {}
+
+        def step(self, action):
+            self.seen = action
+            return np.zeros(1, np.float32), 0.0, False, False, {}
+
+    env = GymnasiumPufferEnv(env=Shifted())
+    env.reset(seed=0)
+    env.step(np.array([0], np.int32))
+    assert np.ndim(env.env.seen) == 0 and env.env.seen == -1
+    env.step(np.array([2], np.int32))
+    assert env.env.seen == 1

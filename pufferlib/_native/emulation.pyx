@@ -3,8 +3,8 @@
 Per step and per leaf, `Flattener.flatten` looks the leaf up in the observation the environment
 returned (dict keys, tuple indices), checks that it is an array of the leaf's dtype and shape with
 a few C comparisons, and copies its bytes to the leaf's offset in the row. No Python containers
-are built. Anything else (a Python int for a Discrete leaf, a list, an array of another dtype) goes
-to the layout's Python `convert` callback, which converts it without losing data or raises an
+are built; a Python int for an int64 scalar leaf (a Discrete) is stored directly. Anything else (a
+list, an array of another dtype) goes to the layout's Python `convert` callback, which converts it without losing data or raises an
 error naming the leaf.
 """
 import numpy as np
@@ -131,6 +131,10 @@ cdef class Flattener:
             except (LookupError, TypeError) as error:
                 raise ValueError(f"the observation has no {self.names[i]}: looking up {key!r} raised "
                                  f"{type(error).__name__}: {error}") from None
+            if (self.ndims[i] == 0 and self.typenums[i] == cnp.NPY_INT64 and type(value) is int
+                    and -0x8000000000000000 <= value <= 0x7FFFFFFFFFFFFFFF):
+                (<int64_t*>(base + self.offsets[i]))[0] = <int64_t>value  # a Discrete leaf's int
+                continue
             if not self._matches(i, value):
                 value = self.convert(i, value)
                 if not self._matches(i, value):

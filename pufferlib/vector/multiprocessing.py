@@ -10,7 +10,6 @@ process sentinels: nobody spins, a dead worker is noticed at once, and an except
 worker comes back with its traceback.
 """
 import multiprocessing
-import os
 import pickle
 import select
 import signal
@@ -21,23 +20,16 @@ from collections import deque
 
 import numpy as np
 
+from pufferlib._native.threads import available_cores
 from pufferlib.environment import Buffers, EpisodeLog
 from pufferlib.errors import WorkerError, WorkerTimeoutError
 from pufferlib.vector._base import EnvGroup, VecEnv, probe_env
 
-__all__ = ["Multiprocessing", "available_cores", "split_envs"]
+__all__ = ["Multiprocessing", "split_envs"]
 
 _STEP, _RESET, _CLOSE = b"s", b"r", b"c"
 _OK, _LOG, _ERROR = b"", b"L", b"E"
 _ALIGN = 64
-
-
-def available_cores():
-    """Cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def split_envs(num_envs, num_workers="auto", batch_size=None, cores=None):

@@ -45,6 +45,21 @@ BACKENDS = [
                  marks=pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install pufferlib[ray])")),
 ]
 WORKERS = [p for p in BACKENDS if p.id != "serial"]
+PROCESSES = [p for p in WORKERS if p.id != "ray"]  # tests that reach into worker processes
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """A local Ray instance for this module, whose workers can import the test environments."""
+    if not HAVE_RAY:
+        yield
+        return
+    import ray
+
+    path = os.pathsep.join(p for p in (HERE, os.environ.get("PYTHONPATH")) if p)
+    ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture(autouse=True)
@@ -319,12 +334,13 @@ def test_worker_that_dies_is_detected(config, signum):
         vecenv.reset()
         vecenv.step(np.zeros(4, np.int32))
         start = time.monotonic()
-        with pytest.raises(WorkerError, match=rf"died \(signal {signal.Signals(signum).name}\) while stepping"):
+        how = "" if config["backend"] == "ray" else rf" \(signal {signal.Signals(signum).name}\)"
+        with pytest.raises(WorkerError, match=rf"died{how} while stepping"):
             vecenv.step(np.zeros(4, np.int32))
         assert time.monotonic() - start < 1.5
 
 
-@pytest.mark.parametrize("config", WORKERS)
+@pytest.mark.parametrize("config", PROCESSES)
 def test_worker_killed_from_outside_between_steps_is_detected(config):
     with make(NumpyCartPole, 4, config) as vecenv:
         vecenv.reset()
@@ -355,7 +371,7 @@ def test_slow_workers_time_out_and_can_be_waited_for_again(config):
         assert obs.shape == (2, 4)
 
 
-@pytest.mark.parametrize("config", WORKERS)
+@pytest.mark.parametrize("config", PROCESSES)
 def test_close_while_stepping_shuts_every_worker_down(config):
     vecenv = make(SlowEnv, 4, config, env_kwargs=dict(delay=5.0))
     vecenv.reset()
@@ -402,3 +418,37 @@ def test_partial_creators_work_across_processes():
         assert vecenv.num_agents == 6
         vecenv.reset()
         vecenv.step(np.zeros(6, np.int32))
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_gymnasium_envs_are_emulated_and_match_serial(config):
+    import gymnasium
+
+    creator = functools.partial(gymnasium.make, "CartPole-v1")
+    expected, expected_infos = serial_rollout(creator, 6, 120, seed=5)
+    with make(creator, 6, config) as vecenv:
+        assert vecenv.single_observation_space.shape == (4,)
+        got, infos = rollout(vecenv, 120, seed=5)
+    assert same(got, expected)
+    assert infos == expected_infos and any(infos)
+
+
+@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install pufferlib[ray])")
+def test_ray_actor_killed_between_steps_is_detected_and_close_kills_the_rest():
+    import ray
+
+    with make(NumpyCartPole, 4, dict(backend="ray", num_workers=2)) as vecenv:
+        vecenv.reset()
+        actors = list(vecenv._actors)
+        ray.kill(actors[1])
+        with pytest.raises(WorkerError, match="died while stepping"):
+            vecenv.step(np.zeros(4, np.int32))
+    deadline = time.monotonic() + 30  # ray.kill is asynchronous: the actor goes soon after close()
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actors[0].__ray_ready__.remote(), timeout=30)
+        except ray.exceptions.RayActorError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("close() left a Ray actor alive")

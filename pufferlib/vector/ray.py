@@ -1,0 +1,219 @@
+"""The Ray backend: Ray actors each step several environments, on this machine or a cluster.
+
+Each actor owns an EnvGroup on its own buffers and returns its rows after every step; the parent
+copies them into its buffers (Ray moves the arrays through its object store). Batches are made of
+whole actors, as in the multiprocessing backend: with `batch_size < num_envs`, `recv()` returns
+the first actors to finish while the others keep stepping. Ray is an optional extra:
+`pip install pufferlib[ray]`.
+"""
+from collections import deque
+
+import numpy as np
+
+from pufferlib.environment import Buffers, EpisodeLog
+from pufferlib.errors import WorkerError, WorkerTimeoutError
+from pufferlib.vector._base import EnvGroup, VecEnv, probe_env
+from pufferlib.vector.multiprocessing import split_envs
+
+__all__ = ["Ray"]
+
+_OUTPUTS = tuple(name for name in Buffers.NAMES if name != "actions")
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError("the 'ray' backend needs Ray: pip install pufferlib[ray]") from error
+    return ray
+
+
+class _Worker:
+    """The actor: environments `first` .. `first + count - 1` on buffers of its own."""
+
+    def __init__(self, env_creator, env_kwargs, first, count, agents, observation_space, action_space):
+        self.buffers = Buffers(observation_space, action_space, count * agents)
+        arrays = {name: getattr(self.buffers, name) for name in Buffers.NAMES}
+        self.group = EnvGroup(env_creator, env_kwargs, first, count, agents, arrays)
+
+    def reset(self, seed):
+        self.group.reset(seed)
+        return self._outputs()
+
+    def step(self, actions):
+        self.buffers.actions[...] = actions
+        self.group.step()
+        return self._outputs()
+
+    def close(self):
+        self.group.close()
+
+    def _outputs(self):
+        return {name: getattr(self.buffers, name) for name in _OUTPUTS}, self.group.pop_log()
+
+
+class Ray(VecEnv):
+    """`num_envs` environments stepped by Ray actors (see the module docstring).
+
+    Args:
+        env_creator: a picklable callable returning a PufferEnv, a gymnasium.Env or a PettingZoo
+            ParallelEnv (wrapped by pufferlib.emulation in the actor).
+        num_envs: how many environments.
+        num_workers: actors, or 'auto' (one per CPU Ray reports, as split_envs chooses).
+        batch_size: envs per recv(); None means num_envs.
+        seed: env i is seeded with seed + i.
+        env_kwargs: keyword arguments for env_creator.
+        timeout: seconds to wait for a step or reset before WorkerTimeoutError (None: forever).
+        startup_timeout: seconds to wait for the actors to start and create their envs (actors
+            that cannot be scheduled for lack of CPUs end up here).
+        address: a Ray cluster to connect to when Ray is not initialised yet (None starts a local
+            instance; 'auto' finds a running cluster).
+        actor_options: passed to `ray.remote(...).options()` (e.g. {"num_cpus": 0.5}).
+
+    Raises:
+        ImportError: Ray is not installed.
+        WorkerError: an environment could not be created in an actor (with its traceback).
+    """
+
+    def __init__(self, env_creator, num_envs, num_workers="auto", batch_size=None, seed=0,
+                 env_kwargs=None, timeout=None, address=None, actor_options=None, startup_timeout=120):
+        ray = self._ray = _import_ray()
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        sizes, batch_size = split_envs(num_envs, num_workers, batch_size, cores=cores)
+        self.single_observation_space, self.single_action_space, agents = probe_env(env_creator, env_kwargs)
+        self.num_envs = num_envs
+        self.num_workers = len(sizes)
+        self.batch_size = batch_size
+        self.agents_per_env = agents
+        self.timeout = timeout
+        self._first = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._batch_workers = self.num_workers if batch_size == num_envs else batch_size // sizes[0]
+        self._all = Buffers(self.single_observation_space, self.single_action_space, num_envs * agents)
+        self.num_agents = batch_size * agents
+        self._batch = None if batch_size == num_envs else Buffers(
+            self.single_observation_space, self.single_action_space, self.num_agents)
+        for name in Buffers.NAMES:
+            setattr(self, name, getattr(self._batch or self._all, name))
+        self.env_ids = np.arange(batch_size)
+        self._current = list(range(self._batch_workers))
+        self._ready = deque()
+        self._pending = {}          # object ref -> worker
+        self._log = EpisodeLog()
+        self._init_protocol(seed)
+        remote = ray.remote(_Worker).options(**({"num_cpus": 1} | dict(actor_options or {})))
+        self._actors = [remote.remote(env_creator, env_kwargs, int(self._first[w]), count, agents,
+                                      self.single_observation_space, self.single_action_space)
+                        for w, count in enumerate(sizes)]
+        try:
+            self._get([a.__ray_ready__.remote() for a in self._actors], range(self.num_workers),
+                      "creating its envs", startup_timeout)
+        except BaseException:
+            self._close()
+            raise
+
+    # ---- backend methods ----
+
+    def _reset(self, seed):
+        if self._pending:
+            self._get(list(self._pending), list(self._pending.values()), "stepping")
+            self._pending.clear()
+        results = self._get([a.reset.remote(seed) for a in self._actors], range(self.num_workers),
+                            "resetting its envs")
+        for w, result in enumerate(results):
+            self._store(w, result)
+        self._log.pop()
+        self._current = list(range(self._batch_workers))
+        self._ready = deque(range(self._batch_workers, self.num_workers))
+        self._gather()
+
+    def _send(self):
+        actions = self._all.actions
+        for j, w in enumerate(self._current):
+            if self._batch is not None:
+                actions[self._rows(w)] = self._batch.actions[self._batch_rows(j)]
+            ref = self._actors[w].step.remote(actions[self._rows(w)])
+            self._pending[ref] = w
+
+    def _recv(self):
+        need = self._batch_workers
+        while len(self._ready) < need:
+            refs = list(self._pending)
+            done, _ = self._ray.wait(refs, num_returns=1, timeout=self.timeout)
+            if not done:
+                raise WorkerTimeoutError(
+                    f"workers {sorted(self._pending.values())} did not finish stepping within timeout="
+                    f"{self.timeout} s; call recv() to keep waiting, or close() the vector env")
+            for ref in done:
+                w = self._pending.pop(ref)
+                self._store(w, self._get([ref], [w], "stepping")[0])
+                self._ready.append(w)
+        self._current = sorted(self._ready.popleft() for _ in range(need))
+        if self._batch is not None:
+            self.env_ids = np.concatenate([np.arange(self._first[w], self._first[w + 1])
+                                           for w in self._current])
+            self._gather()
+        return self._log.means()
+
+    def _close(self):
+        for actor in getattr(self, "_actors", []):
+            try:
+                self._ray.kill(actor)
+            except Exception:  # already dead: nothing to shut down
+                pass
+        self._actors = []
+        self._pending = {}
+
+    # ---- helpers ----
+
+    def _rows(self, w):
+        a = self.agents_per_env
+        return slice(int(self._first[w]) * a, int(self._first[w + 1]) * a)
+
+    def _batch_rows(self, j):
+        size = (self._first[1] - self._first[0]) * self.agents_per_env
+        return slice(j * size, (j + 1) * size)
+
+    def _store(self, w, result):
+        arrays, log = result
+        rows = self._rows(w)
+        for name, array in arrays.items():
+            getattr(self._all, name)[rows] = array
+        if log is not None:
+            self._log.merge(*log)
+
+    def _gather(self):
+        if self._batch is None:
+            return
+        for j, w in enumerate(self._current):
+            src, dst = self._rows(w), self._batch_rows(j)
+            for name in _OUTPUTS:
+                getattr(self._batch, name)[dst] = getattr(self._all, name)[src]
+
+    def _get(self, refs, workers, doing, timeout=False):
+        """ray.get with pufferlib's errors: a worker's exception, its death, or a timeout."""
+        ray = self._ray
+        workers = list(workers)
+        timeout = self.timeout if timeout is False else timeout
+        try:
+            return ray.get(refs, timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise WorkerTimeoutError(f"workers {workers} did not finish {doing} within timeout={timeout} s"
+                                     + (" (an actor that cannot be scheduled for lack of CPUs waits here)"
+                                        if doing == "creating its envs" else "")) from None
+        except ray.exceptions.RayActorError as error:
+            text = getattr(error, "error_msg", "") or str(error)
+            if getattr(error, "_actor_init_failed", False):  # its env creator raised
+                last = text.strip().splitlines()[-1] if text.strip() else "an error"
+                name, _, message = last.partition(": ")
+                raise WorkerError(f"a worker among {workers} raised {name} while {doing}: {message}"
+                                  f"\n\nWorker traceback:\nTraceback (in the Ray actor):\n{text}") from None
+            raise WorkerError(f"a Ray actor among workers {workers} died while {doing} "
+                              f"({text.splitlines()[0] if text else type(error).__name__}); the vector env "
+                              "cannot continue: close() it and make a new one") from None
+        except ray.exceptions.RayTaskError as error:
+            cause = getattr(error, "cause", None) or error
+            raise WorkerError(f"a worker among {workers} raised {type(cause).__name__} while {doing}: "
+                              f"{cause}\n\nWorker traceback:\nTraceback (in the Ray actor):\n{error}"
+                              ) from None
