@@ -443,10 +443,6 @@ class _Emulated(PufferEnv):
 
     def _load_actions(self, actions, rows):
         """Validates actions like a native env (dtype kind, shape, range) and copies them in."""
-        if self._discrete_n and type(actions) is np.ndarray and actions.shape == (1,) \
-                and actions.dtype.kind in "iu" and 0 <= actions[0] < self._discrete_n:
-            self.actions[0] = actions[0]  # one Discrete action: the common case, checked cheaply
-            return
         array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
         layout = self.action_layout
         shape, dtype = self.actions.shape, self.actions.dtype
@@ -561,12 +557,17 @@ class GymnasiumPufferEnv(_Emulated):
                 that does not match its space (the message names the leaf).
             APIUsageError: step() before reset() or after close().
         """
-        self._require()
-        self._load_actions(actions, slice(None))
+        if self._state != "ready":
+            self._require()
         layout = self.action_layout
-        if self._discrete_n:  # one Discrete action: skip the general walk over the layout
-            action = layout._single_discrete(self.actions.item(0) + layout._single_start)
+        if (self._discrete_n and type(actions) is np.ndarray and actions.shape == (1,)
+                and actions.dtype.kind in "iu" and 0 <= actions[0] < self._discrete_n):
+            # one valid Discrete action, the common case: no general checks or walk over the layout
+            value = int(actions[0])
+            self.actions[0] = value
+            action = layout._single_discrete(value + layout._single_start)
         else:
+            self._load_actions(actions, slice(None))
             action = layout.unflatten(self.actions[0])
         observation, reward, terminated, truncated, info = self.env.step(action)
         self.rewards[0] = reward
