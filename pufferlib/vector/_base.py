@@ -8,6 +8,7 @@ backend's `_reset`, `_send` and `_recv`.
 import enum
 import inspect
 import numbers
+from collections import deque
 
 import gymnasium
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from pufferlib.environment import Buffers, EpisodeLog, PufferEnv
 from pufferlib.errors import APIUsageError
 
-__all__ = ["EnvGroup", "VecEnv", "create_env", "probe_env"]
+__all__ = ["EnvGroup", "VecEnv", "WorkerPool", "create_env", "probe_env"]
 
 
 def _takes_buf(env_creator):
@@ -310,3 +311,74 @@ class VecEnv:
         if array is not self.actions:
             np.copyto(self.actions, array, casting="unsafe")
 
+
+
+class WorkerPool(VecEnv):
+    """What the backends with workers share: envs split among workers, batches of whole workers.
+
+    Worker w owns envs `_first[w]` .. `_first[w + 1] - 1`. A subclass calls `_init_pool`, keeps
+    every env's rows in `_full` ({name: array}) and, when batch_size < num_envs, the returned
+    batch in `_batch`; `_take_batch` then picks the next ready workers and copies their rows.
+    """
+
+    def _init_pool(self, env_creator, env_kwargs, sizes, batch_size, timeout):
+        self.single_observation_space, self.single_action_space, agents = probe_env(env_creator, env_kwargs)
+        self.num_envs = int(sum(sizes))
+        self.num_workers = len(sizes)
+        self.batch_size = batch_size
+        self.agents_per_env = agents
+        self.num_agents = batch_size * agents
+        self.timeout = timeout
+        self.env_ids = np.arange(batch_size)
+        self._first = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._batch_workers = self.num_workers if batch_size == self.num_envs else batch_size // sizes[0]
+        self._batch = None if batch_size == self.num_envs else Buffers(
+            self.single_observation_space, self.single_action_space, self.num_agents)
+        self._current = list(range(self._batch_workers))  # workers of the batch last returned
+        self._ready = deque()                             # workers done, not yet returned
+        self._log = EpisodeLog()
+
+    def _use_buffers(self, full):
+        """Adopts `full` ({name: array}: every env's rows); the public buffers are the batch's.
+
+        When every env is in each batch, the public buffers are `full` itself (no copies).
+        """
+        self._full = full
+        for name in Buffers.NAMES:
+            setattr(self, name, getattr(self._batch, name) if self._batch is not None else full[name])
+
+    def _rows(self, w):
+        a = self.agents_per_env
+        return slice(int(self._first[w]) * a, int(self._first[w + 1]) * a)
+
+    def _batch_rows(self, j):
+        size = (self._first[1] - self._first[0]) * self.agents_per_env
+        return slice(j * size, (j + 1) * size)
+
+    def _scatter_actions(self):
+        """Copies the batch's actions into the full actions buffer, at its workers' rows."""
+        if self._batch is not None:
+            for j, w in enumerate(self._current):
+                self._full["actions"][self._rows(w)] = self._batch.actions[self._batch_rows(j)]
+
+    def _restart_batches(self):
+        """After a reset: the first workers form the current batch, the others are ready next."""
+        self._log.pop()
+        self._current = list(range(self._batch_workers))
+        self._ready = deque(range(self._batch_workers, self.num_workers))
+        self._gather()
+
+    def _take_batch(self):
+        """Returns the next `_batch_workers` ready workers as the current batch (copying their rows)."""
+        self._current = sorted(self._ready.popleft() for _ in range(self._batch_workers))
+        self._gather()
+
+    def _gather(self):
+        if self._batch is None:
+            return
+        self.env_ids = np.concatenate([np.arange(self._first[w], self._first[w + 1]) for w in self._current])
+        for j, w in enumerate(self._current):
+            src, dst = self._rows(w), self._batch_rows(j)
+            for name in Buffers.NAMES:
+                if name != "actions":
+                    getattr(self._batch, name)[dst] = self._full[name][src]

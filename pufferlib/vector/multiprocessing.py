@@ -17,14 +17,13 @@ import signal
 import time
 import traceback
 import weakref
-from collections import deque
 
 import numpy as np
 
 from pufferlib._native.threads import available_cores
-from pufferlib.environment import Buffers, EpisodeLog
+from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
-from pufferlib.vector._base import EnvGroup, VecEnv, probe_env
+from pufferlib.vector._base import EnvGroup, WorkerPool
 
 __all__ = ["Multiprocessing", "split_envs"]
 
@@ -200,7 +199,7 @@ def _shutdown(processes, conns, grace=1.0):
     conns.clear()
 
 
-class Multiprocessing(VecEnv):
+class Multiprocessing(WorkerPool):
     """`num_envs` environments stepped by worker processes into shared memory.
 
     Follows the vector protocol (see DESIGN.md and NativeVecEnv). With batch_size == num_envs
@@ -233,42 +232,23 @@ class Multiprocessing(VecEnv):
     def __init__(self, env_creator, num_envs, num_workers="auto", batch_size=None, seed=0,
                  env_kwargs=None, timeout=None, start_method="spawn", startup_timeout=120):
         sizes, batch_size = split_envs(num_envs, num_workers, batch_size)
-        self.single_observation_space, self.single_action_space, agents = probe_env(env_creator, env_kwargs)
-        self.num_envs = num_envs
-        self.num_workers = len(sizes)
-        self.batch_size = batch_size
-        self.agents_per_env = agents
-        self.timeout = timeout
-        self._first = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self._batch_workers = self.num_workers if batch_size == num_envs else batch_size // sizes[0]
-
-        spec = Buffers.spec(self.single_observation_space, self.single_action_space, num_envs * agents)
+        self._init_pool(env_creator, env_kwargs, sizes, batch_size, timeout)
+        spec = Buffers.spec(self.single_observation_space, self.single_action_space,
+                            num_envs * self.agents_per_env)
         layout, nbytes = _layout(spec)
         context = multiprocessing.get_context(start_method)
         self._raw = context.RawArray("b", nbytes)
         self._sync_raw = context.RawArray("q", 16 * len(sizes))
         self._sync = _sync_views(self._sync_raw, len(sizes))
-        self._shared = _views(self._raw, layout)
-        self._shared["masks"][...] = True
-        self.num_agents = batch_size * agents
-        if batch_size == num_envs:
-            self._batch = None
-            arrays = self._shared
-        else:
-            self._batch = Buffers(self.single_observation_space, self.single_action_space, self.num_agents)
-            arrays = {name: getattr(self._batch, name) for name in Buffers.NAMES}
-        for name in Buffers.NAMES:
-            setattr(self, name, arrays[name])
-        self.env_ids = np.arange(batch_size)
+        self._use_buffers(_views(self._raw, layout))
+        self._full["masks"][...] = True
+        agents = self.agents_per_env
 
         self._processes, self._conns = [], []
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns)
         self._poller = select.poll()
         self._fd_worker = {}
-        self._current = list(range(self._batch_workers))  # workers of the batch last returned
-        self._ready = deque()     # workers done stepping, not yet returned
         self._busy = set()        # workers stepping
-        self._log = EpisodeLog()
         self._init_protocol(seed)
         try:
             for w, count in enumerate(sizes):
@@ -301,17 +281,10 @@ class Multiprocessing(VecEnv):
             self._command(w, message)
         self._wait_all(range(self.num_workers), "resetting its envs")
         self._busy.clear()
-        self._log.pop()
-        self._current = list(range(self._batch_workers))
-        self._ready = deque(range(self._batch_workers, self.num_workers))
-        self._gather()
+        self._restart_batches()
 
     def _send(self):
-        if self._batch is not None:
-            actions = self._shared["actions"]
-            for j, w in enumerate(self._current):
-                dst, src = self._rows(w), self._batch_rows(j)
-                actions[dst] = self._batch.actions[src]
+        self._scatter_actions()
         for w in self._current:
             self._command(w, _STEP)
             self._busy.add(w)
@@ -326,12 +299,7 @@ class Multiprocessing(VecEnv):
                 elif self._answer(w, "stepping"):
                     self._busy.discard(w)
                     self._ready.append(w)
-        self._current = [self._ready.popleft() for _ in range(need)]
-        if self._batch is not None:
-            self._current.sort()
-            self.env_ids = np.concatenate([np.arange(self._first[w], self._first[w + 1])
-                                           for w in self._current])
-            self._gather()
+        self._take_batch()
         return self._log.means()
 
     def _close(self):
@@ -344,23 +312,6 @@ class Multiprocessing(VecEnv):
         self._fd_worker.clear()
 
     # ---- helpers ----
-
-    def _rows(self, w):
-        a = self.agents_per_env
-        return slice(int(self._first[w]) * a, int(self._first[w + 1]) * a)
-
-    def _batch_rows(self, j):
-        size = (self._first[1] - self._first[0]) * self.agents_per_env
-        return slice(j * size, (j + 1) * size)
-
-    def _gather(self):
-        if self._batch is None:
-            return
-        for j, w in enumerate(self._current):
-            src, dst = self._rows(w), self._batch_rows(j)
-            for name in Buffers.NAMES:
-                if name != "actions":
-                    getattr(self._batch, name)[dst] = self._shared[name][src]
 
     def _command(self, w, message):
         self._sync[w, 0] += 1

@@ -6,13 +6,9 @@ whole actors, as in the multiprocessing backend: with `batch_size < num_envs`, `
 the first actors to finish while the others keep stepping. Ray is an optional extra:
 `pip install pufferlib[ray]`.
 """
-from collections import deque
-
-import numpy as np
-
-from pufferlib.environment import Buffers, EpisodeLog
+from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
-from pufferlib.vector._base import EnvGroup, VecEnv, probe_env
+from pufferlib.vector._base import EnvGroup, WorkerPool
 from pufferlib.vector.multiprocessing import split_envs
 
 __all__ = ["Ray"]
@@ -52,7 +48,7 @@ class _Worker:
         return {name: getattr(self.buffers, name) for name in _OUTPUTS}, self.group.pop_log()
 
 
-class Ray(VecEnv):
+class Ray(WorkerPool):
     """`num_envs` environments stepped by Ray actors (see the module docstring).
 
     Args:
@@ -82,25 +78,11 @@ class Ray(VecEnv):
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
         sizes, batch_size = split_envs(num_envs, num_workers, batch_size, cores=cores)
-        self.single_observation_space, self.single_action_space, agents = probe_env(env_creator, env_kwargs)
-        self.num_envs = num_envs
-        self.num_workers = len(sizes)
-        self.batch_size = batch_size
-        self.agents_per_env = agents
-        self.timeout = timeout
-        self._first = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self._batch_workers = self.num_workers if batch_size == num_envs else batch_size // sizes[0]
-        self._all = Buffers(self.single_observation_space, self.single_action_space, num_envs * agents)
-        self.num_agents = batch_size * agents
-        self._batch = None if batch_size == num_envs else Buffers(
-            self.single_observation_space, self.single_action_space, self.num_agents)
-        for name in Buffers.NAMES:
-            setattr(self, name, getattr(self._batch or self._all, name))
-        self.env_ids = np.arange(batch_size)
-        self._current = list(range(self._batch_workers))
-        self._ready = deque()
+        self._init_pool(env_creator, env_kwargs, sizes, batch_size, timeout)
+        agents = self.agents_per_env
+        full = Buffers(self.single_observation_space, self.single_action_space, num_envs * agents)
+        self._use_buffers({name: getattr(full, name) for name in Buffers.NAMES})
         self._pending = {}          # object ref -> worker
-        self._log = EpisodeLog()
         self._init_protocol(seed)
         remote = ray.remote(_Worker).options(**({"num_cpus": 1} | dict(actor_options or {})))
         self._actors = [remote.remote(env_creator, env_kwargs, int(self._first[w]), count, agents,
@@ -123,18 +105,12 @@ class Ray(VecEnv):
                             "resetting its envs")
         for w, result in enumerate(results):
             self._store(w, result)
-        self._log.pop()
-        self._current = list(range(self._batch_workers))
-        self._ready = deque(range(self._batch_workers, self.num_workers))
-        self._gather()
+        self._restart_batches()
 
     def _send(self):
-        actions = self._all.actions
-        for j, w in enumerate(self._current):
-            if self._batch is not None:
-                actions[self._rows(w)] = self._batch.actions[self._batch_rows(j)]
-            ref = self._actors[w].step.remote(actions[self._rows(w)])
-            self._pending[ref] = w
+        self._scatter_actions()
+        for w in self._current:
+            self._pending[self._actors[w].step.remote(self._full["actions"][self._rows(w)])] = w
 
     def _recv(self):
         need = self._batch_workers
@@ -149,11 +125,7 @@ class Ray(VecEnv):
                 w = self._pending.pop(ref)
                 self._store(w, self._get([ref], [w], "stepping")[0])
                 self._ready.append(w)
-        self._current = sorted(self._ready.popleft() for _ in range(need))
-        if self._batch is not None:
-            self.env_ids = np.concatenate([np.arange(self._first[w], self._first[w + 1])
-                                           for w in self._current])
-            self._gather()
+        self._take_batch()
         return self._log.means()
 
     def _close(self):
@@ -167,29 +139,13 @@ class Ray(VecEnv):
 
     # ---- helpers ----
 
-    def _rows(self, w):
-        a = self.agents_per_env
-        return slice(int(self._first[w]) * a, int(self._first[w + 1]) * a)
-
-    def _batch_rows(self, j):
-        size = (self._first[1] - self._first[0]) * self.agents_per_env
-        return slice(j * size, (j + 1) * size)
-
     def _store(self, w, result):
         arrays, log = result
         rows = self._rows(w)
         for name, array in arrays.items():
-            getattr(self._all, name)[rows] = array
+            self._full[name][rows] = array
         if log is not None:
             self._log.merge(*log)
-
-    def _gather(self):
-        if self._batch is None:
-            return
-        for j, w in enumerate(self._current):
-            src, dst = self._rows(w), self._batch_rows(j)
-            for name in _OUTPUTS:
-                getattr(self._batch, name)[dst] = getattr(self._all, name)[src]
 
     def _get(self, refs, workers, doing, timeout=False):
         """ray.get with pufferlib's errors: a worker's exception, its death, or a timeout."""

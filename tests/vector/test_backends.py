@@ -441,14 +441,18 @@ def test_ray_actor_killed_between_steps_is_detected_and_close_kills_the_rest():
         vecenv.reset()
         actors = list(vecenv._actors)
         ray.kill(actors[1])
+        _wait_until_dead(ray, actors[1])  # ray.kill is asynchronous
         with pytest.raises(WorkerError, match="died while stepping"):
             vecenv.step(np.zeros(4, np.int32))
-    deadline = time.monotonic() + 30  # ray.kill is asynchronous: the actor goes soon after close()
+    _wait_until_dead(ray, actors[0])  # close() killed it too
+
+
+def _wait_until_dead(ray, actor, seconds=30):
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            ray.get(actors[0].__ray_ready__.remote(), timeout=30)
+            ray.get(actor.__ray_ready__.remote(), timeout=seconds)
         except ray.exceptions.RayActorError:
-            break
+            return
         time.sleep(0.1)
-    else:
-        pytest.fail("close() left a Ray actor alive")
+    pytest.fail("the Ray actor is still alive")
