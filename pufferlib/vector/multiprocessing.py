@@ -114,7 +114,10 @@ def _spin(counter, value, seconds):
 
 
 def _sync_views(raw, num_workers):
-    """Per worker, on its own cache lines: [0] commands sent by the parent, [8] commands answered."""
+    """Per worker, on its own cache lines: [0] commands sent, [8] commands answered.
+
+    Creating the envs counts as the first command.
+    """
     return np.frombuffer(raw, np.int64).reshape(num_workers, 16)
 
 
@@ -127,12 +130,13 @@ def _worker(conn, raw, layout, sync_raw, w, num_workers, env_creator, env_kwargs
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     group = None
     sync = _sync_views(sync_raw, num_workers)[w]
-    handled = 0
+    handled = 1  # creating the envs is the first command
     try:
         rows = slice(first * agents, (first + count) * agents)
         arrays = {name: array[rows] for name, array in _views(raw, layout).items()}
         group = EnvGroup(env_creator, env_kwargs, first, count, agents, arrays)
         conn.send_bytes(_OK)
+        sync[8] = handled
         while True:
             _spin(sync, handled, SPIN_SECONDS)
             try:
@@ -240,6 +244,7 @@ class Multiprocessing(WorkerPool):
         self._raw = context.RawArray("b", nbytes)
         self._sync_raw = context.RawArray("q", 16 * len(sizes))
         self._sync = _sync_views(self._sync_raw, len(sizes))
+        self._sync[:, 0] = 1  # the first command: create your envs
         self._use_buffers(_views(self._raw, layout))
         self._full["masks"][...] = True
         agents = self.agents_per_env
@@ -350,7 +355,9 @@ class Multiprocessing(WorkerPool):
         """Reads worker w's answer if there is one: True when it finished, raises if it failed or died."""
         conn = self._conns[w]
         try:
-            if not conn.poll():
+            # the worker writes its answer before counting it, so a counted answer is there to read
+            # (which skips poll(), a selector per call)
+            if self._sync[w, 8] != self._sync[w, 0] and not conn.poll():
                 if not self._processes[w].is_alive():
                     raise self._died(w, doing)
                 return False
