@@ -92,6 +92,15 @@ extensions = [
         depends=glob.glob("csrc/*.h") + glob.glob("csrc/envs/*.h"),
     ),
     Extension(
+        "pufferlib._native.advantage",
+        sources=["pufferlib/_native/advantage.pyx"],
+        include_dirs=["csrc", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=list(COMPILE_ARGS),
+        extra_link_args=list(LINK_ARGS),
+        depends=["csrc/puffer_advantage.h"],
+    ),
+    Extension(
         "pufferlib._native.emulation",
         sources=["pufferlib/_native/emulation.pyx"],
         include_dirs=[numpy.get_include()],
