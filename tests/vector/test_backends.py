@@ -42,7 +42,8 @@ BACKENDS = [
     pytest.param(dict(backend="multiprocessing", num_workers=2), id="multiprocessing"),
     pytest.param(dict(backend="multiprocessing", num_workers=3, start_method="forkserver"), id="mp-forkserver"),
     pytest.param(dict(backend="ray", num_workers=2), id="ray",
-                 marks=pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install pufferlib[ray])")),
+                 marks=[pytest.mark.ray,
+                        pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install pufferlib[ray])")]),
 ]
 WORKERS = [p for p in BACKENDS if p.id != "serial"]
 PROCESSES = [p for p in WORKERS if p.id != "ray"]  # tests that reach into worker processes
@@ -433,6 +434,7 @@ def test_gymnasium_envs_are_emulated_and_match_serial(config):
     assert infos == expected_infos and any(infos)
 
 
+@pytest.mark.ray
 @pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install pufferlib[ray])")
 def test_ray_actor_killed_between_steps_is_detected_and_close_kills_the_rest():
     import ray
