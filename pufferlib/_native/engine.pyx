@@ -311,12 +311,6 @@ cdef void* _zalloc(size_t size) except NULL:
     return mem
 
 
-cdef void* _data(object array):
-    """Address of a C-contiguous numpy array's first byte."""
-    cdef uint8_t[::1] raw = array.reshape(-1).view(np.uint8)
-    return <void*>&raw[0]
-
-
 cdef class Engine:
     """Steps `num_envs` copies of a C environment on OpenMP threads, in place in numpy buffers.
 
@@ -413,15 +407,15 @@ cdef class Engine:
             self.bounds[b] = <int>((<int64_t>b * num_envs) // self.num_blocks) & ~3
         self.bounds[self.num_blocks] = num_envs
 
-        self.bufs.observations = _data(self.observations)
+        self.bufs.observations = cnp.PyArray_DATA(self.observations)
         self.bufs.actions = cnp.PyArray_DATA(self.actions)
-        self.bufs.rewards = <float*>_data(self.rewards)
-        self.bufs.terminals = <uint8_t*>_data(self.terminals)
-        self.bufs.truncations = <uint8_t*>_data(self.truncations)
-        self.bufs.masks = <uint8_t*>_data(self.masks)
-        self.bufs.final_observations = _data(self.final_observations)
-        self.bufs.episode_return = <float*>_data(self._episode_return)
-        self.bufs.episode_length = <int32_t*>_data(self._episode_length)
+        self.bufs.rewards = <float*>cnp.PyArray_DATA(self.rewards)
+        self.bufs.terminals = <uint8_t*>cnp.PyArray_DATA(self.terminals)
+        self.bufs.truncations = <uint8_t*>cnp.PyArray_DATA(self.truncations)
+        self.bufs.masks = <uint8_t*>cnp.PyArray_DATA(self.masks)
+        self.bufs.final_observations = cnp.PyArray_DATA(self.final_observations)
+        self.bufs.episode_return = <float*>cnp.PyArray_DATA(self._episode_return)
+        self.bufs.episode_length = <int32_t*>cnp.PyArray_DATA(self._episode_length)
         self.bufs.obs_row_bytes = self.observations.itemsize * (self.observations.size // rows)
         self.bufs.act_dims = s.act_dims
         self.bufs.num_agents = s.num_agents
