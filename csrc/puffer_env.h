@@ -350,7 +350,9 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
     }                                                                                           \
     const PufferEnvDef NAME##_env_def = {                                                       \
         PUFFER_ABI_VERSION, #NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, sizeof(T),        \
-        NAME##_describe, NAME##__init, NAME##__reset, NAME##__step, NAME##__close,              \
+        NAME##_describe, NAME##__init, NAME##__reset, NAME##__step,                             \
+        /* NULL when the env gave no close: its state is plain data (engines may copy it) */     \
+        _Generic((CLOSE), void*: NULL, int: NULL, default: NAME##__close),                      \
         NAME##__render,                                                                         \
     };
 

@@ -16,7 +16,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free
 from posix.stdlib cimport posix_memalign
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from pufferlib._native.abi cimport *
 from pufferlib.errors import APIUsageError, EnvironmentLoadError
@@ -292,6 +292,8 @@ cdef void run_reset(StepJob* job, bint reseed, const double* params, uint64_t se
 cdef bint _threads_used = False     # this process made a multi-threaded engine
 cdef bint _threads_broken = False   # ... and this is a child forked after that
 _ENGINES = weakref.WeakSet()
+# The buffers a snapshot carries besides the environments' memory and the statistics.
+_SNAPSHOT_ARRAYS = ("observations", "final_observations", "rewards", "terminals", "truncations", "masks")
 _FORK_HOOK = False
 
 
@@ -539,6 +541,60 @@ cdef class Engine:
     def closed(self):
         """Whether close() has been called."""
         return self.state == CLOSED
+
+    def snapshot(self):
+        """The whole state of the environments and buffers, to continue later exactly (checkpoints).
+
+        Only for environments whose state is plain data (no `close` function, so nothing was
+        allocated by init): their memory is copied as it is.
+
+        Returns:
+            A dict of bytes and arrays, accepted by `restore` of an engine made with the same
+            environment, parameters and num_envs.
+
+        Raises:
+            APIUsageError: before reset(), after close(), while a send() is pending.
+            NotImplementedError: the environment owns memory (has a close function).
+        """
+        self._require(True)
+        if self.env_def.ptr.close != NULL:
+            raise NotImplementedError(f"{self.env_def.name} allocates memory in init, so its state "
+                                      "cannot be copied; it cannot be snapshotted")
+        cdef size_t env_bytes = <size_t>self.num_envs * self.env_def.ptr.env_size
+        return {"env": self.env_def.name, "num_envs": self.num_envs,
+                "params": [self.params[i] for i in range(self.env_def.ptr.num_params)],
+                "envs": (<char*>self.envs)[:env_bytes],
+                "logs": (<char*>self.logs)[:self.num_blocks * sizeof(PufferLog)],
+                "seed": int(self.seed),
+                "episode_return": self._episode_return.copy(), "episode_length": self._episode_length.copy(),
+                **{name: getattr(self, name).copy() for name in _SNAPSHOT_ARRAYS}}
+
+    def restore(self, snapshot):
+        """Puts back the state `snapshot()` returned (of an engine with the same env, params, size).
+
+        Raises:
+            ValueError: the snapshot is of another environment, parameters or size.
+            APIUsageError: after close() or while a send() is pending.
+        """
+        self._require(False)
+        cdef size_t env_bytes = <size_t>self.num_envs * self.env_def.ptr.env_size
+        params = [self.params[i] for i in range(self.env_def.ptr.num_params)]
+        mine = (self.env_def.name, self.num_envs, params)
+        theirs = (snapshot.get("env"), snapshot.get("num_envs"), snapshot.get("params"))
+        if mine != theirs or len(snapshot["envs"]) != env_bytes \
+                or len(snapshot["logs"]) != self.num_blocks * sizeof(PufferLog):
+            raise ValueError(f"the snapshot is of (env, num_envs, params) = {theirs}, this engine is {mine}")
+        if self.initialized and self.env_def.ptr.close != NULL:
+            raise NotImplementedError(f"{self.env_def.name} owns memory; it cannot be restored")
+        memcpy(self.envs, <const char*>snapshot["envs"], env_bytes)
+        memcpy(self.logs, <const char*>snapshot["logs"], self.num_blocks * sizeof(PufferLog))
+        for name in _SNAPSHOT_ARRAYS:
+            np.copyto(getattr(self, name), snapshot[name])
+        np.copyto(self._episode_return, snapshot["episode_return"])
+        np.copyto(self._episode_length, snapshot["episode_length"])
+        self.seed = snapshot["seed"]
+        self.initialized = True
+        self.state = READY
 
     cdef _require(self, bint need_reset):
         if self.state == CLOSED:
