@@ -154,6 +154,15 @@ class RunLogger:
         self._console = stream if isinstance(stream, Console) else Console(file=stream)
         if dashboard is None:
             dashboard = self._console.is_terminal and not self._console.is_dumb_terminal
+        self._file = self._open_metrics(resume)
+        self._sinks = []
+        if tensorboard:
+            self._start_sink("tensorboard", "tensorboard", lambda: _TensorBoardSink(self._run_dir, config))
+        if wandb:
+            self._start_sink("wandb", "wandb", lambda: _WandbSink(self._run_dir, config, wandb_project,
+                                                                  wandb_run_name, resume))
+
+        # Last, so that nothing can fail in __init__ with the dashboard holding the terminal.
         self._live = None
         if dashboard:
             # Rich shows what others print to stdout/stderr above the dashboard, but only when the
@@ -162,14 +171,6 @@ class RunLogger:
             self._live = Live(self._waiting(), console=self._console, auto_refresh=False,
                               redirect_stdout=owns_stdout, redirect_stderr=owns_stdout)
             self._live.start()
-
-        self._file = self._open_metrics(resume)
-        self._sinks = []
-        if tensorboard:
-            self._start_sink("tensorboard", "tensorboard", lambda: _TensorBoardSink(self._run_dir, config))
-        if wandb:
-            self._start_sink("wandb", "wandb", lambda: _WandbSink(self._run_dir, config, wandb_project,
-                                                                  wandb_run_name, resume))
 
     def __enter__(self):
         return self
@@ -383,7 +384,11 @@ class RunLogger:
     # -- curves.png --------------------------------------------------------------------------------
 
     def _write_curves(self):
-        records = read_metrics(self._run_dir)
+        try:
+            records = read_metrics(self._run_dir)
+        except (OSError, ValueError) as error:
+            self.message(f"{CURVES_FILE} not written: {error}")
+            return
         if not records:
             return
         try:
@@ -424,7 +429,7 @@ class _TensorBoardSink:
         from torch.utils.tensorboard import SummaryWriter
 
         self._writer = SummaryWriter(log_dir=str(run_dir))
-        text = json.dumps(config, indent=2, sort_keys=True, default=str)
+        text = json.dumps(config, indent=2, default=str)
         self._writer.add_text("config", "    " + text.replace("\n", "\n    "))  # markdown code block
 
     def log(self, scalars, step):

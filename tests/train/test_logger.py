@@ -454,6 +454,15 @@ def test_a_failing_plot_is_a_note(tmp_path, monkeypatch):
     assert "curves.png not written (RuntimeError: no fonts)" in out.getvalue()
 
 
+def test_a_damaged_metrics_file_at_close_is_a_note(tmp_path):
+    out = io.StringIO()
+    with make_logger(tmp_path, out) as logger:
+        logger.log({"global_step": 1})
+        with open(tmp_path / METRICS_FILE, "a") as file:
+            file.write('{"glob\n{"global_step": 2}\n')
+    assert "curves.png not written: " in out.getvalue() and "line 2: expected one JSON object" in out.getvalue()
+
+
 def test_no_curves_for_a_run_that_logged_nothing(tmp_path):
     with make_logger(tmp_path):
         pass
