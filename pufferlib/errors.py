@@ -4,7 +4,7 @@ Every message says what was expected, what arrived, and how to fix it.
 """
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
-           "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError"]
+           "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError"]
 
 
 class PufferError(Exception):
@@ -33,3 +33,7 @@ class WorkerError(PufferError, RuntimeError):
 
 class WorkerTimeoutError(PufferError, TimeoutError):
     """A vector backend's workers did not answer within the timeout given to the vector env."""
+
+
+class CheckpointError(PufferError, RuntimeError):
+    """A checkpoint is missing, unreadable, or was written for another environment or policy."""
