@@ -23,7 +23,6 @@ import shlex
 import shutil
 import string
 import subprocess
-import sys
 import tempfile
 import threading
 import uuid
