@@ -491,6 +491,7 @@ def check(env, steps=1000, num_envs=64, seed=0, **params):
     if steps < 1 or num_envs < 1:
         raise ValueError(f"steps and num_envs must be >= 1, got steps={steps}, num_envs={num_envs}")
     base = _Run(d, seed, num_envs, 1, steps, params)
+    _Run(d, seed + 2, 1, 1, 7, params)  # moves any global state on by an odd count between runs
     again = _Run(d, seed, num_envs, 1, steps, params)
     threaded = _Run(d, seed, num_envs, 2, steps, params)
     other = _Run(d, seed + 1, num_envs, 1, steps, params)
