@@ -137,7 +137,8 @@ def library_path(source, debug=False):
     directory, filename = os.path.split(os.path.abspath(os.fspath(source)))
     stem = os.path.splitext(filename)[0] + (".debug" if debug else "")
     local = os.path.join(directory, BUILD_DIR)
-    writable = os.access(local if os.path.isdir(local) else directory, os.W_OK | os.X_OK)
+    writable = not os.path.isdir(directory) or os.access(local if os.path.isdir(local) else directory,
+                                                         os.W_OK | os.X_OK)
     return os.path.join(local if writable else _user_cache_dir(directory), stem + ".so")
 
 
@@ -339,6 +340,7 @@ def _validate(d, where):
             raise EnvironmentLoadError(f"{where}: parameter names must be unique and non-empty, got {names}")
         if not (lo <= default <= hi) or (integer and default != int(default)):
             kind = "an integer" if integer else "a number"
+            lo, hi, default = (int(v) if integer and v == int(v) else v for v in (lo, hi, default))
             raise EnvironmentLoadError(f"{where}: parameter {name} has default {default}, expected {kind} "
                                        f"in its range [{lo}, {hi}]")
     if any(not s for s in d.stat_names) or len(set(d.stat_names)) != len(d.stat_names):

@@ -284,8 +284,8 @@ def test_bad_spaces_fail_at_load(tmp_path, spaces, message):
 
 def test_bad_parameter_table(tmp_path):
     source = tiny(tmp_path, horizon=500)
-    with pytest.raises(EnvironmentLoadError, match=r"parameter horizon has default 500.0, expected an "
-                                                   r"integer in its range \[1.0, 100.0\]"):
+    with pytest.raises(EnvironmentLoadError, match=r"parameter horizon has default 500, expected an "
+                                                   r"integer in its range \[1, 100\]"):
         pufferlib.make(source)
 
 
@@ -308,6 +308,7 @@ def test_stale_library_without_rebuild(tmp_path):
         build.load(source, rebuild=False)
 
 
+@pytest.mark.skipif(build._sanitizer_loaded(), reason="this Python already has the sanitizer runtime")
 def test_debug_library_needs_the_sanitizer_runtime(tmp_path):
     source = tiny(tmp_path)
     result = build.build(source, debug=True)
