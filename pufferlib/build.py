@@ -247,6 +247,7 @@ def build(source, output=None, debug=False):
 
 _LOCK = threading.RLock()
 _LOADED = {}    # real path -> ((device, inode, size, mtime), EnvDef) of the version loaded last
+_OPENED = set()  # real paths dlopen()ed, even when the table was then refused
 
 
 def sanitizer_preload(cc=None):
@@ -309,7 +310,7 @@ def _load_library(library):
                 "-print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 python ..., or load the "
                 "release build")
         try:
-            handle = _dlopen(real, reload=seen is not None)
+            handle = _dlopen(real, reload=real in _OPENED)
         except OSError as error:
             raise EnvironmentLoadError(f"cannot load {library}: {error}; expected a shared library "
                                        "built for this machine by `puffer build`") from None
@@ -320,6 +321,8 @@ def _load_library(library):
                 f"{library} is not a pufferlib environment: it exports no {EXPORT_SYMBOL}(); end "
                 "the C file with PUFFER_EXPORT(NAME) after PUFFER_DEFINE_ENV(..., NAME, ...) and "
                 "rebuild it") from None
+        finally:
+            _OPENED.add(real)
         table.restype = ctypes.c_void_p
         table.argtypes = []
         from pufferlib._native import env_def_at

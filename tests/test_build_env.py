@@ -248,6 +248,17 @@ def test_wrong_abi_version(tmp_path):
         pufferlib.make(source)
 
 
+def test_a_fixed_source_loads_in_the_process_that_refused_it(tmp_path):
+    source = tiny(tmp_path, extra="#undef PUFFER_ABI_VERSION\n#define PUFFER_ABI_VERSION 99")
+    with pytest.raises(EnvironmentLoadError, match="ABI version 99"):
+        pufferlib.make(source)
+    built = os.stat(build.library_path(source)).st_mtime_ns
+    tiny(tmp_path)
+    os.utime(source, ns=(built + 10**9, built + 10**9))
+    with pufferlib.make(source, num_envs=2) as env:    # not the refused library, still loaded
+        assert env.name == "tiny"
+
+
 def test_null_function_in_the_table(tmp_path):
     export = """
 static PufferEnvDef broken;
@@ -344,3 +355,26 @@ def test_check_fails_on_bad_flags_rewards_and_endless_episodes(tmp_path):
     source = tiny(tmp_path, name="endless.c", observation="0.5f; r.term[0] = 0; r.trunc[0] = 0; return")
     results = {r.name: r for r in build.check(source, steps=20, num_envs=4)}
     assert not results["reset"].passed and "no episode ended in 20 steps x 4 envs" in results["reset"].detail
+
+
+def _sanitizer_runtime():
+    try:
+        return build.sanitizer_preload()
+    except BuildError:
+        return None
+
+
+@pytest.mark.skipif(_sanitizer_runtime() is None, reason="the compiler has no AddressSanitizer runtime")
+def test_debug_check_runs_under_the_sanitizers(template):
+    result = puffer("build", str(template / "catcher.c"), "--debug", "--check", "--steps", "100")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "catcher.debug.so" in result.stdout and "LD_PRELOAD=" in result.stdout
+    assert "PASS determinism" in result.stdout and "PASS bounds" in result.stdout
+
+
+@pytest.mark.skipif(_sanitizer_runtime() is None, reason="the compiler has no AddressSanitizer runtime")
+def test_debug_check_catches_a_write_past_the_rows(tmp_path):
+    source = tiny(tmp_path, observation="0.5f; ((float*)r.obs)[1] = 0.5f")   # the observation has 1 element
+    result = puffer("build", source, "--debug", "--check", "--steps", "10")
+    assert result.returncode != 0
+    assert "AddressSanitizer: heap-buffer-overflow" in result.stderr and "in tiny_step" in result.stderr
