@@ -1,9 +1,11 @@
 /* puffer_env.h: the C environment ABI of pufferlib.
  *
  * An environment is one C file that includes this header, defines a state struct and four static
- * functions, and ends with PUFFER_DEFINE_ENV. The engine (pufferlib/_native) then steps any number
- * of copies of it on OpenMP threads, straight into numpy buffers. Nothing here includes Python.h:
- * an environment compiles and runs on its own (see puffer_run.c for a standalone driver).
+ * functions, and ends with PUFFER_DEFINE_ENV (and PUFFER_EXPORT, to be built and loaded on its
+ * own by `puffer build` / `pufferlib.make("my_env.c")`). The engine (pufferlib/_native) then steps
+ * any number of copies of it on OpenMP threads, straight into numpy buffers. Nothing here
+ * includes Python.h: an environment compiles and runs on its own (see puffer_run.c for a
+ * standalone driver).
  *
  * The four functions, for a state struct T and a prefix NAME:
  *
@@ -355,6 +357,35 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
         _Generic((CLOSE), void*: NULL, int: NULL, default: NAME##__close),                      \
         NAME##__render,                                                                         \
     };
+
+/* ---- Loading an environment from a shared library ---- */
+
+/* PUFFER_EXPORT(NAME), after PUFFER_DEFINE_ENV*, makes the file loadable as a shared library
+ * (`puffer build`, `pufferlib.make("path/to/NAME.c")`): it defines the one well-known symbol
+ * PUFFER_EXPORT_SYMBOL, a function returning &NAME##_env_def, with default visibility and C
+ * linkage. When the file is compiled into pufferlib itself (PUFFER_BUILTIN defined), or linked
+ * with other environments into one program (define PUFFER_NO_EXPORT), it expands to nothing, so
+ * any number of environment files can be linked together without clashing. */
+#define PUFFER_EXPORT_SYMBOL pufferlib_env_table
+#ifdef __cplusplus
+#define PUFFER__EXTERN_C extern "C"
+#else
+#define PUFFER__EXTERN_C
+#endif
+#if defined(__GNUC__)
+#define PUFFER__VISIBLE __attribute__((visibility("default"), used))
+#else
+#define PUFFER__VISIBLE
+#endif
+#if defined(PUFFER_BUILTIN) || defined(PUFFER_NO_EXPORT)
+#define PUFFER_EXPORT(NAME)
+#else
+#define PUFFER_EXPORT(NAME)                                                                     \
+    PUFFER__EXTERN_C PUFFER__VISIBLE const PufferEnvDef* PUFFER_EXPORT_SYMBOL(void);            \
+    PUFFER__EXTERN_C PUFFER__VISIBLE const PufferEnvDef* PUFFER_EXPORT_SYMBOL(void) {           \
+        return &NAME##_env_def;                                                                 \
+    }
+#endif
 
 /* ---- Small helpers environments share ---- */
 

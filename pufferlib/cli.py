@@ -4,6 +4,8 @@ puffer envs [NAME]
 puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--param KEY=VALUE ...]
 puffer train ENV [--timesteps N] [--seed N] [--data-dir DIR] [--config FILE] [--section.key VALUE ...]
 puffer eval ENV --checkpoint PATH|latest [--episodes N] [--deterministic] [--video out.gif]
+puffer new NAME [--dir DIR]                       write a template C environment and its tests
+puffer build FILE.c [-o FILE.so] [--check] [--debug]   compile (and check) a C environment
 """
 import argparse
 import statistics
@@ -159,8 +161,53 @@ def cmd_eval(args):
     return 0
 
 
+def cmd_new(args):
+    """Writes the template environment NAME.c and test_NAME.py."""
+    from pufferlib.build import new_env
+
+    try:
+        source, test = new_env(args.name, args.dir, force=args.force)
+    except OSError as error:  # files that exist, a directory that cannot be written
+        print(f"puffer: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {source} and {test}\nnext: puffer build {source} --check")
+    return 0
+
+
+def cmd_build(args):
+    """Compiles a C environment into a loadable library; with --check, checks it."""
+    import os
+    import subprocess
+
+    from pufferlib.build import build, check, compiler, sanitizer_preload
+
+    try:
+        result = build(args.source, output=args.output, debug=args.debug)
+    except OSError as error:  # an output folder that cannot be written
+        print(f"puffer: error: {error}", file=sys.stderr)
+        return 2
+    if result.messages:
+        print(result.messages, file=sys.stderr)
+    print(f"built {result.library}")
+    preload = sanitizer_preload(compiler()) if args.debug else None
+    if args.debug:
+        print(f"load it in a Python started as: LD_PRELOAD={preload} ASAN_OPTIONS=detect_leaks=0 "
+              f"python ...")
+    if not args.check:
+        return 0
+    if args.debug:  # the sanitizer runtime must be loaded before Python starts
+        env = dict(os.environ, LD_PRELOAD=preload, ASAN_OPTIONS="detect_leaks=0")
+        code = "import sys; from pufferlib.build import _check_main; sys.exit(_check_main(sys.argv[1:]))"
+        return subprocess.run([sys.executable, "-c", code, result.library, str(args.steps),
+                               str(args.num_envs)], env=env).returncode
+    results = check(result.library, steps=args.steps, num_envs=args.num_envs)
+    for line in results:
+        print(line)
+    return 0 if all(r.passed for r in results) else 1
+
+
 def build_parser():
-    """The argument parser of `puffer` (subcommands envs and bench)."""
+    """The argument parser of `puffer` (subcommands envs, bench, new and build)."""
     parser = argparse.ArgumentParser(prog="puffer", description="pufferlib: fast reinforcement learning.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -203,6 +250,25 @@ def build_parser():
     evaluate.add_argument("--deterministic", action="store_true", help="take the most likely actions")
     evaluate.add_argument("--video", help="record the first environment to a .gif or .mp4")
     evaluate.set_defaults(func=cmd_eval)
+    new = sub.add_parser("new", help="write a template C environment NAME.c and its tests test_NAME.py")
+    new.add_argument("name", help="the environment's name, a C identifier (e.g. my_env)")
+    new.add_argument("--dir", default=".", help="where to write the files (default: here)")
+    new.add_argument("--force", action="store_true", help="overwrite existing files")
+    new.set_defaults(func=cmd_new)
+
+    build = sub.add_parser("build", help="compile a C environment into a library pufferlib.make loads")
+    build.add_argument("source", help="the C file (it ends with PUFFER_EXPORT(NAME))")
+    build.add_argument("-o", "--output", help="the library to write (default: .puffer_build/NAME.so "
+                                              "beside the source, where pufferlib.make looks)")
+    build.add_argument("--check", action="store_true",
+                       help="then check determinism, thread independence, observation bounds, resets, "
+                            "flags and rewards with random actions; exit 1 if one fails")
+    build.add_argument("--debug", action="store_true",
+                       help="-O0 -g with AddressSanitizer and UBSan (into NAME.debug.so); --check then "
+                            "runs under the sanitizers")
+    build.add_argument("--steps", type=int, default=1000, help="steps of each --check rollout")
+    build.add_argument("--num-envs", type=int, default=64, help="environments in each --check rollout")
+    build.set_defaults(func=cmd_build)
     return parser
 
 

@@ -4,7 +4,7 @@ Every message says what was expected, what arrived, and how to fix it.
 """
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
-           "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError"]
+           "BuildError", "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError"]
 
 
 class PufferError(Exception):
@@ -21,6 +21,10 @@ class UnknownEnvironmentError(PufferError, ValueError):
 
 class EnvironmentLoadError(PufferError, RuntimeError):
     """A C environment could not be loaded: ABI mismatch, missing function, inconsistent spaces."""
+
+
+class BuildError(EnvironmentLoadError):
+    """A C environment did not compile: the message holds the command and the compiler's output."""
 
 
 class UnsupportedSpaceError(PufferError, TypeError):

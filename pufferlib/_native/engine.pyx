@@ -21,7 +21,7 @@ from libc.string cimport memcpy, memset
 from pufferlib._native.abi cimport *
 from pufferlib.errors import APIUsageError, EnvironmentLoadError
 
-__all__ = ["EnvDef", "Engine", "builtin_envs", "openmp_enabled", "ABI_VERSION"]
+__all__ = ["EnvDef", "Engine", "builtin_envs", "env_def_at", "openmp_enabled", "ABI_VERSION"]
 
 ABI_VERSION = PUFFER_ABI_VERSION
 
@@ -224,6 +224,21 @@ cdef dict _describe(EnvDef d, const double* values, PufferSpec* s, char* err):
         act_high=float(s.act_high),
         render_size=(s.render_height, s.render_width),
     )
+
+
+def env_def_at(size_t address, object owner, str where):
+    """Wraps the PufferEnvDef table at `address` (checking its ABI version and functions).
+
+    Args:
+        address: where the table is, as returned by a library's PUFFER_EXPORT function.
+        owner: kept alive as long as the EnvDef (and every Engine using it): the loaded library.
+        where: names the table's origin in error messages.
+
+    Raises:
+        EnvironmentLoadError: a NULL table, another ABI version, a missing function, or too
+            many parameters or statistics.
+    """
+    return EnvDef.wrap(<const PufferEnvDef*>address, owner, where)
 
 
 _BUILTIN = None
