@@ -84,9 +84,18 @@ class TorchLearner:
                 params, values = self.model(obs)
         return params.float(), values.float(), state
 
+    def _tensor(self, array):
+        tensor = torch.as_tensor(array)
+        return tensor.to(self.device, non_blocking=True) if tensor.device != self.device else tensor
+
     @torch.no_grad()
     def act(self, obs, state, starts, generator, deterministic=False):
-        """Samples actions for a step: (env actions, stored actions, log-probs, values, new state)."""
+        """Samples actions for a step: (env actions, stored actions, log-probs, values, new state).
+
+        obs and starts are the env's numpy arrays (or tensors); the results are tensors.
+        """
+        obs = self._tensor(obs)
+        starts = None if state is None else self._tensor(starts)
         params, values, state = self._forward(obs, state, starts)
         dist = self.policy.dist
         actions = dist.sample(params, self.policy.log_std, generator, deterministic)
@@ -96,6 +105,7 @@ class TorchLearner:
     @torch.no_grad()
     def value(self, obs, state=None):
         """Values of observations (final observations of truncated episodes, the rollout's last)."""
+        obs = self._tensor(obs)
         if self.policy.recurrent:
             zeros = torch.zeros(obs.shape[0], device=obs.device)
             return self._forward(obs, state, zeros)[1]

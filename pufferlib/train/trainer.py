@@ -162,7 +162,7 @@ class Trainer:
         if t.kernel == "auto" and self.device.type == "cpu" and not self.distributed and t.replay_alpha == 0:
             from pufferlib.train.kernel import KernelLearner
             if KernelLearner.supports(self.policy):
-                return KernelLearner(self.policy, t)
+                return KernelLearner(self.policy, t, seed=self.seed)
         return TorchLearner(self.policy, t, self.device, self.distributed)
 
     def _allocate(self):
@@ -189,6 +189,10 @@ class Trainer:
             self.state = None
         self.next_starts = torch.ones(rows, dtype=torch.bool, device=dev)
         self.bootstrap = torch.zeros(rows, device=dev)
+        tensors = {"obs": self.b_obs, "actions": self.b_actions, "next_starts": self.next_starts,
+                   "bootstrap": self.bootstrap, **self.b}
+        # what the rollout writes into, step by step: numpy views of the tensors on the CPU
+        self.store = {k: v.numpy() for k, v in tensors.items()} if dev.type == "cpu" else tensors
 
     def _reset_envs(self):
         for g in self.groups:
@@ -225,44 +229,51 @@ class Trainer:
 
     # -- rollouts ----------------------------------------------------------------------------
 
-    def _obs_tensor(self, array):
-        tensor = torch.from_numpy(array)
-        return tensor.to(self.device, non_blocking=True) if self.device.type != "cpu" else tensor
+    def _to_store(self, x):
+        """An env array or a learner output in the storage's kind: numpy views on the CPU (cheap
+        per-step writes), tensors on the device otherwise."""
+        if self.device.type == "cpu":
+            return x.numpy() if isinstance(x, torch.Tensor) else x
+        return x if isinstance(x, torch.Tensor) else torch.from_numpy(x).to(self.device, non_blocking=True)
+
+    def _env_actions(self, actions):
+        if isinstance(actions, torch.Tensor):
+            return actions.numpy() if actions.device.type == "cpu" else actions.cpu().numpy()
+        return actions
 
     def rollout(self):
         """Fills the storage with `horizon` steps of every row, overlapping env steps and inference
         when there are two groups; returns the episode statistics of the finished episodes."""
-        horizon = self.config.train.horizon
-        b = self.b
-        stats = {}
-        bptt = self.config.train.bptt_horizon
+        horizon, bptt = self.config.train.horizon, self.config.train.bptt_horizon
+        s, stats = self.store, {}
         for t in range(horizon):
             for g in self.groups:
                 rows = slice(g.start, g.stop)
                 if g.pending:
                     self._receive(g, t - 1, stats)
                 t0 = time.perf_counter()
-                obs = self._obs_tensor(g.env.observations)
-                starts = self.next_starts[rows]
-                b["starts"][rows, t] = starts
+                env = g.env
+                starts = s["next_starts"][rows]
+                s["starts"][rows, t] = starts
                 state = None
                 if self.state is not None:
                     state = (self.state[0][rows], self.state[1][rows])
                     if t % bptt == 0:
-                        b["h"][rows, t // bptt] = state[0]
-                        b["c"][rows, t // bptt] = state[1]
-                env_actions, actions, logp, values, state = self.learner.act(obs, state, starts, self.generator)
+                        self.b["h"][rows, t // bptt] = state[0]
+                        self.b["c"][rows, t // bptt] = state[1]
+                env_actions, actions, logp, values, state = self.learner.act(env.observations, state, starts,
+                                                                             self.generator)
                 if state is not None:
                     self.state[0][rows], self.state[1][rows] = state
-                self.b_obs[rows, t] = obs
-                self.b_actions[rows, t] = actions
-                b["logprobs"][rows, t] = logp
-                b["values"][rows, t] = values
-                b["masks"][rows, t] = self._obs_tensor(g.env.masks)
-                send = env_actions.cpu().numpy() if self.device.type != "cpu" else env_actions.numpy()
+                s["obs"][rows, t] = self._to_store(env.observations)
+                s["actions"][rows, t] = self._to_store(actions)
+                s["logprobs"][rows, t] = self._to_store(logp)
+                s["values"][rows, t] = self._to_store(values)
+                s["masks"][rows, t] = self._to_store(env.masks)
+                send = self._env_actions(env_actions)
                 self.timing["inference"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                g.env.send(send)
+                env.send(send)
                 g.pending = True
                 self.timing["env"] += time.perf_counter() - t0
         for g in self.groups:
@@ -271,8 +282,8 @@ class Trainer:
         for g in self.groups:  # V(obs after the rollout), to bootstrap its last step
             rows = slice(g.start, g.stop)
             state = None if self.state is None else (self.state[0][rows], self.state[1][rows])
-            self.bootstrap[rows] = self.learner.value(self._obs_tensor(g.env.observations), state) \
-                * ~self.next_starts[rows]
+            values = self._to_store(self.learner.value(g.env.observations, state))
+            s["bootstrap"][rows] = values * ~s["next_starts"][rows]
         self.timing["inference"] += time.perf_counter() - t0
         self.global_step += self.rows * horizon * self.world_size
         return stats
@@ -284,21 +295,20 @@ class Trainer:
         g.pending = False
         self.timing["env"] += time.perf_counter() - t0
         rows = slice(g.start, g.stop)
-        b = self.b
-        term, trunc = self._obs_tensor(terminals), self._obs_tensor(truncations)
-        b["rewards"][rows, t] = self._obs_tensor(rewards)
-        b["terminals"][rows, t] = term
-        b["truncations"][rows, t] = trunc
-        done = term | trunc
-        self.next_starts[rows] = done
-        if bool(trunc.any()):  # bootstrap truncated episodes from their final observations
+        s = self.store
+        s["rewards"][rows, t] = self._to_store(rewards)
+        s["terminals"][rows, t] = self._to_store(terminals)
+        s["truncations"][rows, t] = self._to_store(truncations)
+        s["next_starts"][rows] = self._to_store(terminals | truncations)
+        if truncations.any():  # bootstrap truncated episodes from their final observations
             t0 = time.perf_counter()
-            index = torch.nonzero(trunc).squeeze(-1)
-            final = self._obs_tensor(g.env.final_observations)[index]
+            index = np.flatnonzero(truncations)
             state = None
             if self.state is not None:
-                state = (self.state[0][rows][index], self.state[1][rows][index])
-            b["final_values"][rows, t].index_copy_(0, index, self.learner.value(final, state))
+                where = torch.as_tensor(index, device=self.device)
+                state = (self.state[0][rows][where], self.state[1][rows][where])
+            values = self._to_store(self.learner.value(g.env.final_observations[index], state))
+            s["final_values"][g.start + index, t] = values
             self.timing["inference"] += time.perf_counter() - t0
         episodes = infos.get("episodes", 0) if infos else 0
         if episodes:
@@ -362,6 +372,8 @@ class Trainer:
         self.b["ratios"].fill_(1.0)
         self._next_values()
         self._advantages()
+        if hasattr(self.learner, "begin"):
+            self.learner.begin(self.store)
         length = self._sequences()
         count = self.rows * t.horizon // length
         per_mb = max(1, t.minibatch_size // length)
@@ -386,7 +398,7 @@ class Trainer:
                 for key, value in stats.items():
                     totals[key] = totals.get(key, 0.0) + value
                 steps += 1
-            if t.target_kl > 0 and float(stats["approx_kl"]) > t.target_kl:
+            if t.target_kl > 0 and float(stats.get("approx_kl", 0.0)) > t.target_kl:
                 break
         means = {key: float(value) / steps for key, value in totals.items()}
         values, returns = b["values"].flatten(), b["returns"].flatten()

@@ -51,7 +51,7 @@ def test_rollout_bootstraps_truncation_not_termination(tmp_path):
         t.timing = {"env": 0.0, "inference": 0.0, "learn": 0.0}
         seen = []
         value = t.learner.value
-        t.learner.value = lambda obs, state=None: seen.append(obs.clone()) or value(obs, state)
+        t.learner.value = lambda obs, state=None: seen.append(np.array(obs)) or value(obs, state)
         t.rollout()
         t._next_values()
         b = t.b
