@@ -102,6 +102,15 @@ extensions = [
         depends=["csrc/puffer_advantage.h"],
     ),
     Extension(
+        "pufferlib._native.mlp",
+        sources=["pufferlib/_native/mlp.pyx"],
+        include_dirs=["csrc", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=list(COMPILE_ARGS),
+        extra_link_args=list(LINK_ARGS),
+        depends=["csrc/puffer_mlp.h", "pufferlib/_native/mlp.pxd"],
+    ),
+    Extension(
         "pufferlib._native.emulation",
         sources=["pufferlib/_native/emulation.pyx"],
         include_dirs=[numpy.get_include()],

@@ -1,0 +1,549 @@
+/* puffer_mlp.h: the default actor-critic MLP on the CPU: inference, and a whole PPO minibatch step
+ * (forward, loss, backward, global grad-norm clip, Adam) without an autograd engine.
+ *
+ * The network, in torch terms (two separate towers, `num_layers` hidden Linear layers of width H):
+ *   actor:  x -> [Linear(D,H), act, Linear(H,H), act, ...] -> Linear(H, A)   logits, A = sum(nvec)
+ *   critic: x -> [Linear(D,H), act, Linear(H,H), act, ...] -> Linear(H, 1)   value
+ * Weights are torch's Linear layout (W: out x in, b: out, float32, row-major) and are read and updated
+ * in place through the pointers of a PufferMLP. The loss is cleanrl's PPO loss with torch's
+ * sub-gradient conventions (maximum splits the gradient at ties, clamp passes it at the bounds,
+ * relu'(0) = 0), so gradients match torch autograd up to float32 summation order.
+ *
+ * Rows are processed in chunks of PUFFER_MLP_CHUNK (a constant, not the thread count): a chunk writes
+ * its own gradient partial and its rows' loss terms, and the partials are summed in chunk order, so the
+ * result is bit-identical whatever number of threads runs the chunks. Inside a chunk activations are
+ * feature-major (feature x row, rows padded to a multiple of 16) so every loop runs over 16 contiguous
+ * rows: one register-tiled matrix product serves the forward pass and both halves of the backward one.
+ *
+ * No allocation: the caller passes a workspace of puffer_mlp_layout()'s workspace_floats per thread,
+ * a gradient partial of num_params floats per chunk, and PUFFER_MLP_ROW_STATS floats per minibatch row.
+ * Pure C; a caller parallelises the chunk loop (the Cython binding uses OpenMP's prange).
+ */
+#ifndef PUFFER_MLP_H
+#define PUFFER_MLP_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define PUFFER_MLP_CHUNK 64       /* rows per chunk; fixed, so results do not depend on the threads */
+#define PUFFER_MLP_MAX_LAYERS 8   /* hidden layers per tower */
+#define PUFFER_MLP_ROW_STATS 5    /* per row: clipped policy loss, value loss, entropy, logratio, ratio */
+
+enum { PUFFER_MLP_RELU = 0, PUFFER_MLP_TANH = 1 };
+
+/* The hot functions are compiled twice, for AVX2+FMA machines and for any x86-64, and the loader
+ * picks one (GCC function multi-versioning); the sanitizer build keeps a single version. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(__SANITIZE_ADDRESS__)
+#define PUFFER_MLP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define PUFFER_MLP_CLONES
+#endif
+#if defined(__GNUC__)
+#define PUFFER_MLP_INLINE static inline __attribute__((always_inline))
+#else
+#define PUFFER_MLP_INLINE static inline
+#endif
+
+typedef struct PufferMLP {
+    /* set by the caller */
+    int obs_dim;          /* D */
+    int hidden;           /* H */
+    int num_layers;       /* hidden layers per tower, 1..PUFFER_MLP_MAX_LAYERS */
+    int activation;       /* PUFFER_MLP_RELU or PUFFER_MLP_TANH */
+    int num_components;   /* k = len(nvec) */
+    const int32_t* nvec;  /* k action sizes */
+    /* [tower][layer]: tower 0 actor, 1 critic; layer num_layers is the head */
+    float* weight[2][PUFFER_MLP_MAX_LAYERS + 1];
+    float* bias[2][PUFFER_MLP_MAX_LAYERS + 1];
+    /* set by puffer_mlp_layout */
+    int num_actions;      /* A = sum(nvec) */
+    long num_params;      /* floats in all weights and biases */
+    long param_offset[2][PUFFER_MLP_MAX_LAYERS + 1];  /* the weight's offset in a flat gradient; bias follows */
+    long workspace_floats;
+    long ws_x, ws_xt, ws_h[2][PUFFER_MLP_MAX_LAYERS + 1], ws_dout[2], ws_d[2];
+} PufferMLP;
+
+/* One PPO minibatch: rows indices[0..n) of the batch arrays. */
+typedef struct PufferPPOBatch {
+    const float* obs;            /* (B, D) */
+    const int32_t* actions;      /* (B, k) */
+    const float* old_logprobs;   /* (B,) */
+    const float* advantages;     /* (B,) */
+    const float* returns;        /* (B,) */
+    const float* old_values;     /* (B,) */
+    const int64_t* indices;      /* (n,) */
+    long n;
+} PufferPPOBatch;
+
+typedef struct PufferPPOConfig {
+    float clip_coef, vf_coef, ent_coef, vf_clip_coef;
+    int norm_adv, clip_vloss;
+    float adv_mean, adv_std;     /* from puffer_mlp_advantage_stats when norm_adv */
+} PufferPPOConfig;
+
+typedef struct PufferPPOStats {
+    double policy_loss, value_loss, entropy, approx_kl, old_approx_kl, clipfrac;
+} PufferPPOStats;
+
+PUFFER_MLP_INLINE int puffer_mlp_pad16(int n) { return (n + 15) & ~15; }
+PUFFER_MLP_INLINE long puffer_mlp_round16(long n) { return (n + 15) & ~15L; }
+
+PUFFER_MLP_INLINE int puffer_mlp_in_dim(const PufferMLP* net, int layer) {
+    return layer == 0 ? net->obs_dim : net->hidden;
+}
+
+PUFFER_MLP_INLINE int puffer_mlp_out_dim(const PufferMLP* net, int tower, int layer) {
+    if (layer < net->num_layers) return net->hidden;
+    return tower == 0 ? net->num_actions : 1;
+}
+
+/* Fills the derived fields (sizes and offsets) from obs_dim, hidden, num_layers and nvec. */
+static inline void puffer_mlp_layout(PufferMLP* net) {
+    const int CH = PUFFER_MLP_CHUNK;
+    net->num_actions = 0;
+    for (int c = 0; c < net->num_components; c++) net->num_actions += net->nvec[c];
+    long p = 0;
+    for (int t = 0; t < 2; t++) {
+        for (int l = 0; l <= net->num_layers; l++) {
+            int in = puffer_mlp_in_dim(net, l), out = puffer_mlp_out_dim(net, t, l);
+            net->param_offset[t][l] = p;
+            p += (long)out * (in + 1);
+        }
+    }
+    net->num_params = p;
+    int widest_in = net->obs_dim > net->hidden ? net->obs_dim : net->hidden;
+    long w = 0;
+    net->ws_x = w;  w += puffer_mlp_round16((long)net->obs_dim * CH);
+    net->ws_xt = w; w += puffer_mlp_round16((long)CH * puffer_mlp_pad16(widest_in));
+    for (int t = 0; t < 2; t++) {
+        for (int l = 0; l <= net->num_layers; l++) {
+            net->ws_h[t][l] = w;
+            w += puffer_mlp_round16((long)puffer_mlp_out_dim(net, t, l) * CH);
+        }
+        net->ws_dout[t] = w;
+        w += puffer_mlp_round16((long)puffer_mlp_out_dim(net, t, net->num_layers) * CH);
+    }
+    for (int i = 0; i < 2; i++) {
+        net->ws_d[i] = w;
+        w += puffer_mlp_round16((long)net->hidden * CH);
+    }
+    net->workspace_floats = w;
+}
+
+/* tanh to about 2e-7 relative: an odd polynomial near 0, 1 - 2 / (e^2|x| + 1) beyond, with e^y from
+ * 2^k times a Taylor polynomial of the remainder. Branch-free, so loops over it vectorise. */
+PUFFER_MLP_INLINE float puffer_mlp_tanh(float x) {
+    float a = fabsf(x);
+    float s = x * x;
+    float p = -6.657488851e-03f;
+    p = p * s + 2.133977761e-02f;
+    p = p * s - 5.391574818e-02f;
+    p = p * s + 1.333315930e-01f;
+    p = p * s - 3.333333273e-01f;
+    float small = x + x * s * p;
+    float y = 2.0f * (a < 9.0f ? a : 9.0f);       /* tanh(9) rounds to 1 in float32 */
+    float kf = (float)(int)(y * 1.44269504f + 0.5f);
+    float r = (y - kf * 0.693145752f) - kf * 1.42860677e-06f;   /* ln 2 split in two */
+    float e = 1.0f / 5040.0f;
+    e = e * r + 1.0f / 720.0f;
+    e = e * r + 1.0f / 120.0f;
+    e = e * r + 1.0f / 24.0f;
+    e = e * r + 1.0f / 6.0f;
+    e = e * r + 0.5f;
+    e = e * r + 1.0f;
+    e = e * r + 1.0f;
+    int32_t bits;
+    memcpy(&bits, &e, sizeof bits);
+    bits += (int32_t)kf << 23;
+    memcpy(&e, &bits, sizeof bits);
+    float big = 1.0f - 2.0f / (e + 1.0f);
+    big = x < 0.0f ? -big : big;
+    return a < 0.55f ? small : big;
+}
+
+/* C[m, c] = bias[m] + sum_k A[m*ars + k*acs] * B[k*ldb + c] for m < M, c < ncols. Columns are computed
+ * in blocks of 16, so B's rows must be readable up to ncols rounded up to 16 (those extra columns are
+ * never stored). bias may be NULL. Register tile: 4 rows of C by 16 columns. */
+PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, long ars, long acs,
+                                       const float* B, long ldb, const float* bias, float* C, long ldc) {
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+        for (int c0 = 0; c0 < ncols; c0 += 16) {
+            float acc[4][16];
+            for (int r = 0; r < 4; r++) {
+                float b0 = bias ? bias[m + r] : 0.0f;
+                for (int c = 0; c < 16; c++) acc[r][c] = b0;
+            }
+            const float* a = A + (long)m * ars;
+            for (int k = 0; k < K; k++) {
+                const float* b = B + (long)k * ldb + c0;
+                float a0 = a[k * acs], a1 = a[ars + k * acs];
+                float a2 = a[2 * ars + k * acs], a3 = a[3 * ars + k * acs];
+                for (int c = 0; c < 16; c++) {
+                    acc[0][c] += a0 * b[c];
+                    acc[1][c] += a1 * b[c];
+                    acc[2][c] += a2 * b[c];
+                    acc[3][c] += a3 * b[c];
+                }
+            }
+            int w = ncols - c0 < 16 ? ncols - c0 : 16;
+            for (int r = 0; r < 4; r++) {
+                float* out = C + (long)(m + r) * ldc + c0;
+                if (w == 16) {
+                    for (int c = 0; c < 16; c++) out[c] = acc[r][c];
+                } else {
+                    for (int c = 0; c < w; c++) out[c] = acc[r][c];
+                }
+            }
+        }
+    }
+    for (; m < M; m++) {
+        for (int c0 = 0; c0 < ncols; c0 += 16) {
+            float acc[16];
+            float b0 = bias ? bias[m] : 0.0f;
+            for (int c = 0; c < 16; c++) acc[c] = b0;
+            const float* a = A + (long)m * ars;
+            for (int k = 0; k < K; k++) {
+                const float* b = B + (long)k * ldb + c0;
+                float a0 = a[k * acs];
+                for (int c = 0; c < 16; c++) acc[c] += a0 * b[c];
+            }
+            int w = ncols - c0 < 16 ? ncols - c0 : 16;
+            float* out = C + (long)m * ldc + c0;
+            for (int c = 0; c < w; c++) out[c] = acc[c];
+        }
+    }
+}
+
+/* The activation over rows x npad (feature-major, row stride PUFFER_MLP_CHUNK), in place. */
+PUFFER_MLP_INLINE void puffer_mlp_activate(float* h, int rows, int npad, int activation) {
+    for (int i = 0; i < rows; i++) {
+        float* x = h + (long)i * PUFFER_MLP_CHUNK;
+        if (activation == PUFFER_MLP_TANH) {
+            for (int j = 0; j < npad; j++) x[j] = puffer_mlp_tanh(x[j]);
+        } else {
+            for (int j = 0; j < npad; j++) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
+        }
+    }
+}
+
+/* d *= act'(pre-activation), from the activation's output h: relu: h > 0 (so relu'(0) = 0), tanh: 1 - h^2. */
+PUFFER_MLP_INLINE void puffer_mlp_activate_backward(float* d, const float* h, int rows, int npad,
+                                                    int activation) {
+    for (int i = 0; i < rows; i++) {
+        float* g = d + (long)i * PUFFER_MLP_CHUNK;
+        const float* y = h + (long)i * PUFFER_MLP_CHUNK;
+        if (activation == PUFFER_MLP_TANH) {
+            for (int j = 0; j < npad; j++) g[j] = g[j] * (1.0f - y[j] * y[j]);
+        } else {
+            for (int j = 0; j < npad; j++) g[j] = y[j] > 0.0f ? g[j] : 0.0f;
+        }
+    }
+}
+
+/* Both towers over the chunk's input ws[ws_x] (D x npad): ws_h[t][l] gets layer l's output. */
+PUFFER_MLP_INLINE void puffer_mlp_towers(const PufferMLP* net, float* ws, int npad) {
+    const int CH = PUFFER_MLP_CHUNK;
+    for (int t = 0; t < 2; t++) {
+        const float* in = ws + net->ws_x;
+        for (int l = 0; l <= net->num_layers; l++) {
+            int in_dim = puffer_mlp_in_dim(net, l), out_dim = puffer_mlp_out_dim(net, t, l);
+            float* out = ws + net->ws_h[t][l];
+            puffer_mlp_gemm(out_dim, in_dim, npad, net->weight[t][l], in_dim, 1, in, CH,
+                            net->bias[t][l], out, CH);
+            if (l < net->num_layers) puffer_mlp_activate(out, out_dim, npad, net->activation);
+            in = out;
+        }
+    }
+}
+
+/* Inference on n <= PUFFER_MLP_CHUNK rows of obs (n, D): logits (n, A) and values (n,), row-major. */
+PUFFER_MLP_CLONES
+static void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
+                                     float* values, float* ws) {
+    const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim, A = net->num_actions, L = net->num_layers;
+    int npad = puffer_mlp_pad16(n);
+    float* x = ws + net->ws_x;
+    for (int i = 0; i < D; i++) {
+        for (int j = 0; j < n; j++) x[i * CH + j] = obs[(long)j * D + i];
+        for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
+    }
+    puffer_mlp_towers(net, ws, npad);
+    const float* lg = ws + net->ws_h[0][L];
+    const float* v = ws + net->ws_h[1][L];
+    for (int j = 0; j < n; j++) {
+        for (int a = 0; a < A; a++) logits[(long)j * A + a] = lg[a * CH + j];
+        values[j] = v[j];
+    }
+}
+
+/* mean and unbiased standard deviation of advantages[indices[0..n)], as torch's mean() and std(). */
+static inline void puffer_mlp_advantage_stats(const PufferPPOBatch* b, float* mean, float* std) {
+    double sum = 0.0;
+    for (long j = 0; j < b->n; j++) sum += b->advantages[b->indices[j]];
+    double mu = sum / (double)b->n, sq = 0.0;
+    for (long j = 0; j < b->n; j++) {
+        double d = b->advantages[b->indices[j]] - mu;
+        sq += d * d;
+    }
+    *mean = (float)mu;
+    *std = (float)sqrt(sq / (double)(b->n - 1));
+}
+
+/* Position in the minibatch of the first index outside [0, batch_rows), or -1. */
+static inline long puffer_mlp_find_bad_index(const int64_t* indices, long n, long batch_rows) {
+    for (long j = 0; j < n; j++) {
+        if (indices[j] < 0 || indices[j] >= batch_rows) return j;
+    }
+    return -1;
+}
+
+/* Position in the minibatch of the first row whose action is outside [0, nvec[c]), or -1. */
+static inline long puffer_mlp_find_bad_action(const PufferMLP* net, const PufferPPOBatch* b) {
+    const int k = net->num_components;
+    for (long j = 0; j < b->n; j++) {
+        const int32_t* act = b->actions + b->indices[j] * k;
+        for (int c = 0; c < k; c++) {
+            if (act[c] < 0 || act[c] >= net->nvec[c]) return j;
+        }
+    }
+    return -1;
+}
+
+/* The loss gradients of one row w.r.t. its logits (dlogit[a * CH], a < A) and value, and its loss
+ * terms. g = 1 / minibatch size (the gradient of a mean). */
+PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPOBatch* b,
+                                           const PufferPPOConfig* cfg, long row, const float* logit,
+                                           float value, float g, float* dlogit, float* dvalue,
+                                           float* stats, long stats_stride) {
+    const int CH = PUFFER_MLP_CHUNK;
+    long r = b->indices[row];
+    const int32_t* act = b->actions + r * net->num_components;
+    /* log-probability and entropy, summed over the action components */
+    float newlogp = 0.0f, entropy = 0.0f;
+    int off = 0;
+    for (int c = 0; c < net->num_components; c++) {
+        int nc = net->nvec[c];
+        float zmax = logit[off * CH];
+        for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, logit[(off + a) * CH]);
+        float sum = 0.0f;
+        for (int a = 0; a < nc; a++) sum += expf(logit[(off + a) * CH] - zmax);
+        float lse = zmax + logf(sum);
+        float h = 0.0f;
+        for (int a = 0; a < nc; a++) {
+            float logp = logit[(off + a) * CH] - lse;
+            h -= expf(logp) * logp;
+        }
+        newlogp += logit[(off + act[c]) * CH] - lse;
+        entropy += h;
+        off += nc;
+    }
+    /* clipped surrogate: max(-adv * ratio, -adv * clamp(ratio)); torch's maximum halves at ties */
+    float adv = b->advantages[r];
+    if (cfg->norm_adv) adv = (adv - cfg->adv_mean) / (cfg->adv_std + 1e-8f);
+    float logratio = newlogp - b->old_logprobs[r];
+    float ratio = expf(logratio);
+    float lo = 1.0f - cfg->clip_coef, hi = 1.0f + cfg->clip_coef;
+    float clipped = ratio < lo ? lo : (ratio > hi ? hi : ratio);
+    float pg1 = -adv * ratio, pg2 = -adv * clipped;
+    float w1 = pg1 > pg2 ? 1.0f : (pg1 < pg2 ? 0.0f : 0.5f);
+    float inside = (ratio >= lo && ratio <= hi) ? 1.0f : 0.0f;
+    float dratio = g * w1 * -adv + g * (1.0f - w1) * -adv * inside;
+    float dlogp = dratio * ratio;
+    /* dL/dz = dlogp * (onehot - p) - ent_coef * dH/dz, dH/dz = -p * (logp + H) per component */
+    off = 0;
+    for (int c = 0; c < net->num_components; c++) {
+        int nc = net->nvec[c];
+        float zmax = logit[off * CH];
+        for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, logit[(off + a) * CH]);
+        float sum = 0.0f;
+        for (int a = 0; a < nc; a++) sum += expf(logit[(off + a) * CH] - zmax);
+        float lse = zmax + logf(sum);
+        float h = 0.0f;
+        for (int a = 0; a < nc; a++) {
+            float logp = logit[(off + a) * CH] - lse;
+            h -= expf(logp) * logp;
+        }
+        for (int a = 0; a < nc; a++) {
+            float logp = logit[(off + a) * CH] - lse;
+            float p = expf(logp);
+            float onehot = a == act[c] ? 1.0f : 0.0f;
+            dlogit[(off + a) * CH] = dlogp * (onehot - p) + cfg->ent_coef * g * p * (logp + h);
+        }
+        off += nc;
+    }
+    /* value loss: 0.5 * mean((v - ret)^2), or of the max with the clipped value's */
+    float ret = b->returns[r];
+    float gv = cfg->vf_coef * 0.5f * g;
+    float vterm;
+    if (cfg->clip_vloss) {
+        float old = b->old_values[r];
+        float delta = value - old;
+        float c = cfg->vf_clip_coef;
+        float dclamped = delta < -c ? -c : (delta > c ? c : delta);
+        float vclipped = old + dclamped;
+        float lu = (value - ret) * (value - ret), lc = (vclipped - ret) * (vclipped - ret);
+        float wu = lu > lc ? 1.0f : (lu < lc ? 0.0f : 0.5f);
+        float vin = (delta >= -c && delta <= c) ? 1.0f : 0.0f;
+        *dvalue = gv * wu * 2.0f * (value - ret) + gv * (1.0f - wu) * 2.0f * (vclipped - ret) * vin;
+        vterm = lu > lc ? lu : lc;
+    } else {
+        *dvalue = gv * 2.0f * (value - ret);
+        vterm = (value - ret) * (value - ret);
+    }
+    stats[0] = pg1 > pg2 ? pg1 : pg2;
+    stats[stats_stride] = vterm;
+    stats[2 * stats_stride] = entropy;
+    stats[3 * stats_stride] = logratio;
+    stats[4 * stats_stride] = ratio;
+}
+
+/* Backward through tower t from ws[ws_dout[t]] (its output's gradient), writing the gradients of the
+ * tower's weights into grad (a flat num_params vector, at param_offset). */
+PUFFER_MLP_INLINE void puffer_mlp_tower_backward(const PufferMLP* net, int t, float* ws, int n,
+                                                 int npad, float* grad) {
+    const int CH = PUFFER_MLP_CHUNK, L = net->num_layers;
+    float* dy = ws + net->ws_dout[t];
+    float* xt = ws + net->ws_xt;
+    int which = 0;
+    for (int l = L; l >= 0; l--) {
+        int in_dim = puffer_mlp_in_dim(net, l), out_dim = puffer_mlp_out_dim(net, t, l);
+        int in_pad = puffer_mlp_pad16(in_dim);
+        const float* x = l == 0 ? ws + net->ws_x : ws + net->ws_h[t][l - 1];
+        /* dW = dY (out x n) . X^T (n x in), with X transposed into xt (n x in_pad) */
+        for (int j = 0; j < n; j++) {
+            for (int i = 0; i < in_dim; i++) xt[(long)j * in_pad + i] = x[(long)i * CH + j];
+        }
+        float* dw = grad + net->param_offset[t][l];
+        float* db = dw + (long)out_dim * in_dim;
+        puffer_mlp_gemm(out_dim, n, in_dim, dy, CH, 1, xt, in_pad, NULL, dw, in_dim);
+        for (int o = 0; o < out_dim; o++) {
+            const float* d = dy + (long)o * CH;
+            float s = 0.0f;
+            for (int j = 0; j < n; j++) s += d[j];
+            db[o] = s;
+        }
+        if (l == 0) break;
+        /* dX = W^T (in x out) . dY (out x npad), then through the activation */
+        float* dx = ws + net->ws_d[which];
+        puffer_mlp_gemm(in_dim, out_dim, npad, net->weight[t][l], 1, in_dim, dy, CH, NULL, dx, CH);
+        puffer_mlp_activate_backward(dx, x, in_dim, npad, net->activation);
+        dy = dx;
+        which ^= 1;
+    }
+}
+
+/* One chunk of a PPO minibatch: rows [chunk * CHUNK, min(n, (chunk + 1) * CHUNK)). Writes the
+ * gradient of the chunk's share of the loss into grad (num_params floats) and each row's loss terms
+ * into row_stats (PUFFER_MLP_ROW_STATS arrays of b->n floats). */
+PUFFER_MLP_CLONES
+static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
+                                  long chunk, float* ws, float* grad, float* row_stats) {
+    const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim, A = net->num_actions, L = net->num_layers;
+    long start = chunk * CH;
+    int n = b->n - start < CH ? (int)(b->n - start) : CH;
+    int npad = puffer_mlp_pad16(n);
+    float* x = ws + net->ws_x;
+    for (int j = 0; j < n; j++) {
+        const float* o = b->obs + b->indices[start + j] * D;
+        for (int i = 0; i < D; i++) x[i * CH + j] = o[i];
+    }
+    for (int i = 0; i < D; i++) {
+        for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
+    }
+    puffer_mlp_towers(net, ws, npad);
+    const float* logits = ws + net->ws_h[0][L];
+    const float* values = ws + net->ws_h[1][L];
+    float* dlogits = ws + net->ws_dout[0];
+    float* dvalues = ws + net->ws_dout[1];
+    float g = 1.0f / (float)b->n;
+    for (int j = 0; j < n; j++) {
+        puffer_mlp_row_loss(net, b, cfg, start + j, logits + j, values[j], g, dlogits + j, dvalues + j,
+                            row_stats + start + j, b->n);
+    }
+    for (int j = n; j < npad; j++) {
+        for (int a = 0; a < A; a++) dlogits[a * CH + j] = 0.0f;
+        dvalues[j] = 0.0f;
+    }
+    puffer_mlp_tower_backward(net, 0, ws, n, npad, grad);
+    puffer_mlp_tower_backward(net, 1, ws, n, npad, grad);
+}
+
+/* grad[p] = sum over chunks, in chunk order, of partials[c * num_params + p], for p in [begin, end). */
+PUFFER_MLP_CLONES
+static void puffer_mlp_sum_partials(const float* partials, long num_chunks, long num_params, long begin,
+                                    long end, float* grad) {
+    for (long p = begin; p < end; p++) grad[p] = partials[p];
+    for (long c = 1; c < num_chunks; c++) {
+        const float* part = partials + c * num_params;
+        for (long p = begin; p < end; p++) grad[p] += part[p];
+    }
+}
+
+/* The global L2 norm of the gradient (accumulated in double). */
+static inline double puffer_mlp_grad_norm(const float* grad, long num_params) {
+    double sq = 0.0;
+    for (long p = 0; p < num_params; p++) sq += (double)grad[p] * grad[p];
+    return sqrt(sq);
+}
+
+/* The minibatch means of the loss terms, accumulated in row order. */
+static inline void puffer_mlp_summarize(const float* row_stats, long n, float clip_coef, PufferPPOStats* s) {
+    const float* pg = row_stats;
+    const float* vl = row_stats + n;
+    const float* ent = row_stats + 2 * n;
+    const float* logratio = row_stats + 3 * n;
+    const float* ratio = row_stats + 4 * n;
+    double sums[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    for (long j = 0; j < n; j++) {
+        sums[0] += pg[j];
+        sums[1] += vl[j];
+        sums[2] += ent[j];
+        sums[3] += (ratio[j] - 1.0f) - logratio[j];
+        sums[4] += -logratio[j];
+        sums[5] += fabsf(ratio[j] - 1.0f) > clip_coef ? 1.0 : 0.0;
+    }
+    s->policy_loss = sums[0] / n;
+    s->value_loss = 0.5 * sums[1] / n;
+    s->entropy = sums[2] / n;
+    s->approx_kl = sums[3] / n;
+    s->old_approx_kl = sums[4] / n;
+    s->clipfrac = sums[5] / n;
+}
+
+/* One Adam step (torch.optim.Adam, no weight decay) with the gradient times `scale`, on every weight.
+ * m and v are flat num_params vectors laid out like the gradient; step is the count after this step. */
+PUFFER_MLP_CLONES
+static void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,
+                            long step, double lr, float beta1, float beta2, float eps) {
+    double bc1 = 1.0 - pow((double)beta1, (double)step);
+    double bc2 = 1.0 - pow((double)beta2, (double)step);
+    float step_size = (float)(lr / bc1);
+    float bc2_sqrt = (float)sqrt(bc2);
+    float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
+    for (int t = 0; t < 2; t++) {
+        for (int l = 0; l <= net->num_layers; l++) {
+            long count = (long)puffer_mlp_out_dim(net, t, l) * puffer_mlp_in_dim(net, l);
+            long off = net->param_offset[t][l];
+            for (int part = 0; part < 2; part++) {
+                float* param = part == 0 ? net->weight[t][l] : net->bias[t][l];
+                long size = part == 0 ? count : puffer_mlp_out_dim(net, t, l);
+                const float* gp = grad + off;
+                float* mp = m + off;
+                float* vp = v + off;
+                for (long i = 0; i < size; i++) {
+                    float gi = gp[i] * scale;
+                    mp[i] = mp[i] + one_minus_b1 * (gi - mp[i]);
+                    vp[i] = vp[i] * beta2 + one_minus_b2 * gi * gi;
+                    float denom = sqrtf(vp[i]) / bc2_sqrt + eps;
+                    param[i] = param[i] - step_size * (mp[i] / denom);
+                }
+                off += size;
+            }
+        }
+    }
+}
+
+#endif /* PUFFER_MLP_H */

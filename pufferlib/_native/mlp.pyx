@@ -1,0 +1,454 @@
+"""The default actor-critic MLP in C: rollout inference and a whole PPO minibatch step per call.
+
+The weights stay where the caller keeps them (numpy views of torch tensors, say) and are updated in
+place; the kernel owns only Adam's state and its workspaces. See csrc/puffer_mlp.h for the network,
+the loss and how rows are split over threads.
+"""
+import numpy as np
+
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, int64_t, uintptr_t
+
+from pufferlib._native.mlp cimport *
+
+__all__ = ["ActorCriticKernel"]
+
+_ACTIVATIONS = {"relu": PUFFER_MLP_RELU, "tanh": PUFFER_MLP_TANH}
+_STAT_NAMES = ("policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl", "clipfrac")
+
+
+def _describe(array):
+    if isinstance(array, np.ndarray):
+        return f"{array.dtype} array of shape {array.shape}"
+    return type(array).__name__
+
+
+def _check(name, array, dtype, shape, writeable=False):
+    """Raises TypeError/ValueError unless `array` is a C-contiguous numpy array of dtype and shape.
+
+    A None in `shape` accepts any size on that axis.
+    """
+    expected = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of {np.dtype(dtype).name} with shape {expected}, "
+                        f"got {_describe(array)} (pass tensor.numpy() for a CPU torch tensor)")
+    if array.dtype != dtype:
+        raise TypeError(f"{name} must be {np.dtype(dtype).name} with shape {expected}, got {_describe(array)}")
+    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
+        raise ValueError(f"{name} must have shape {expected}, got {array.shape}")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous, got strides {array.strides} "
+                         "(pass np.ascontiguousarray(...))")
+    if writeable and not array.flags.writeable:
+        raise ValueError(f"{name} must be writeable (the kernel writes into it), got a read-only array")
+    return array
+
+
+cdef float* _fptr(float[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef class ActorCriticKernel:
+    """Separate actor and critic MLP towers in C, for rollouts and PPO minibatch updates.
+
+    The towers are `x -> [Linear, act] * num_layers -> Linear`, the actor's head giving sum(nvec)
+    logits and the critic's one value, with torch's Linear layout (W: (out, in), b: (out,)). The
+    arrays given here are read and written in place by every call, so numpy views of a torch
+    module's parameters keep the module, its checkpoints and its exports in step with the kernel.
+
+    Args:
+        actor_layers: list of (W, b) float32 C-contiguous arrays, the actor's hidden layers; the
+            first W is (H, D), the others (H, H), every b (H,).
+        actor_head: (W, b) of the actor's output layer: (A, H) and (A,), A = sum(nvec).
+        critic_layers: the critic's hidden layers, shaped like actor_layers.
+        critic_head: (W, b) of the critic's output layer: (1, H) and (1,).
+        nvec: action sizes, one per component: [n] for Discrete(n), list(nvec) for MultiDiscrete.
+        activation: "relu" or "tanh".
+        num_threads: OpenMP threads over chunks of 64 rows; results do not depend on it.
+        betas: Adam's (beta1, beta2).
+        adam_eps: Adam's epsilon (1e-5, as cleanrl's PPO uses).
+
+    Raises:
+        TypeError: an array that is not float32 numpy, or a malformed argument.
+        ValueError: inconsistent shapes, non-contiguous or read-only arrays, bad sizes or settings.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> def linear(i, o):
+        ...     return (rng.normal(size=(o, i)).astype(np.float32), np.zeros(o, np.float32))
+        >>> kernel = ActorCriticKernel([linear(4, 8)], linear(8, 2), [linear(4, 8)], linear(8, 1), [2])
+        >>> obs = rng.normal(size=(3, 4)).astype(np.float32)
+        >>> logits, values = np.empty((3, 2), np.float32), np.empty(3, np.float32)
+        >>> kernel.forward(obs, logits, values)
+        >>> logits.shape, values.shape
+        ((3, 2), (3,))
+    """
+
+    cdef PufferMLP net
+    cdef list _arrays
+    cdef tuple _names
+    cdef int32_t[::1] _nvec
+    cdef float[::1] _grad, _m, _v, _ws, _partials, _row_stats
+    cdef float* _ws_base
+    cdef long _step
+    cdef int _num_threads
+    cdef float _beta1, _beta2, _eps
+
+    def __init__(self, actor_layers, actor_head, critic_layers, critic_head, nvec, activation="relu",
+                 num_threads=1, betas=(0.9, 0.999), adam_eps=1e-5):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+            raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
+        try:
+            nvec = [int(n) for n in nvec]
+        except (TypeError, ValueError):
+            raise TypeError(f"nvec must be a list of ints (action sizes), got {nvec!r}") from None
+        if not nvec or min(nvec) < 1:
+            raise ValueError(f"nvec must be a non-empty list of positive action sizes, got {nvec}")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        if not adam_eps > 0:
+            raise ValueError(f"adam_eps must be positive, got {adam_eps!r}")
+        towers = (("actor", actor_layers, actor_head), ("critic", critic_layers, critic_head))
+        for tower, layers, head in towers:
+            if not isinstance(layers, (list, tuple)) or not 1 <= len(layers) <= PUFFER_MLP_MAX_LAYERS:
+                raise ValueError(f"{tower}_layers must be a list of 1 to {PUFFER_MLP_MAX_LAYERS} (W, b) pairs, "
+                                 f"got {_describe(layers) if not isinstance(layers, (list, tuple)) else len(layers)}")
+            for i, pair in enumerate(list(layers) + [head]):
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    where = f"{tower}_layers[{i}]" if i < len(layers) else f"{tower}_head"
+                    raise TypeError(f"{where} must be a (W, b) pair of arrays, got {_describe(pair)}")
+        if len(critic_layers) != len(actor_layers):
+            raise ValueError(f"critic_layers must have as many layers as actor_layers ({len(actor_layers)}), "
+                             f"got {len(critic_layers)}")
+        first = actor_layers[0][0]
+        if not isinstance(first, np.ndarray) or first.ndim != 2:
+            _check("actor_layers[0] W", first, np.float32, (None, None))
+        hidden, obs_dim = first.shape
+        if hidden < 1 or obs_dim < 1:
+            raise ValueError(f"actor_layers[0] W must be (hidden, obs_dim) with both positive, got {first.shape}")
+        num_layers = len(actor_layers)
+        outputs = {"actor": sum(nvec), "critic": 1}
+
+        self._arrays = []
+        names = []
+        self._nvec = np.asarray(nvec, dtype=np.int32)
+        self.net.obs_dim = obs_dim
+        self.net.hidden = hidden
+        self.net.num_layers = num_layers
+        self.net.activation = _ACTIVATIONS[activation]
+        self.net.num_components = len(nvec)
+        self.net.nvec = &self._nvec[0]
+        cdef float[:, ::1] w
+        cdef float[::1] b
+        for t, (tower, layers, head) in enumerate(towers):
+            for l, (W, bias) in enumerate(list(layers) + [head]):
+                prefix = f"{tower}.{l}" if l < num_layers else f"{tower}_head"
+                where = f"{tower}_layers[{l}]" if l < num_layers else f"{tower}_head"
+                in_dim = obs_dim if l == 0 else hidden
+                out_dim = hidden if l < num_layers else outputs[tower]
+                w = _check(f"{where} W", W, np.float32, (out_dim, in_dim), writeable=True)
+                b = _check(f"{where} b", bias, np.float32, (out_dim,), writeable=True)
+                self.net.weight[t][l] = &w[0, 0]
+                self.net.bias[t][l] = &b[0]
+                self._arrays += [W, bias]
+                names += [f"{prefix}.weight", f"{prefix}.bias"]
+        self._names = tuple(names)
+        puffer_mlp_layout(&self.net)
+
+        self._num_threads = num_threads
+        self._beta1, self._beta2 = float(betas[0]), float(betas[1])
+        self._eps = float(adam_eps)
+        self._step = 0
+        self._grad = np.zeros(self.net.num_params, np.float32)
+        self._m = np.zeros(self.net.num_params, np.float32)
+        self._v = np.zeros(self.net.num_params, np.float32)
+        # one workspace per thread, each 64-byte aligned
+        cdef long per_thread = self.net.workspace_floats
+        self._ws = np.zeros(num_threads * per_thread + 16, np.float32)
+        cdef long skip = ((64 - (<uintptr_t> &self._ws[0]) % 64) % 64) // 4
+        self._ws_base = &self._ws[skip]
+        self._partials = np.zeros(0, np.float32)
+        self._row_stats = np.zeros(0, np.float32)
+
+    @property
+    def parameter_names(self):
+        """Names of the weights in order, as torch would name them ("actor.0.weight", "critic_head.bias")."""
+        return self._names
+
+    @property
+    def step(self):
+        """Adam steps taken so far."""
+        return self._step
+
+    @property
+    def num_actions(self):
+        """Logits per row: sum(nvec)."""
+        return self.net.num_actions
+
+    def forward(self, obs, logits_out, values_out):
+        """Inference for rollouts: the actor's logits and the critic's values of a batch of observations.
+
+        Args:
+            obs: float32 (N, D) observations.
+            logits_out: float32 (N, A) array the logits are written into.
+            values_out: float32 (N,) array the values are written into.
+
+        Raises:
+            TypeError, ValueError: an array of the wrong type, dtype, shape or layout.
+        """
+        obs_arr = _check("obs", obs, np.float32, (None, self.net.obs_dim))
+        cdef long n = obs_arr.shape[0]
+        _check("logits_out", logits_out, np.float32, (n, self.net.num_actions), writeable=True)
+        _check("values_out", values_out, np.float32, (n,), writeable=True)
+        if n == 0:
+            return
+        cdef const float[:, ::1] o = obs_arr
+        cdef float[:, ::1] lg = logits_out
+        cdef float[::1] v = values_out
+        cdef long chunks = (n + PUFFER_MLP_CHUNK - 1) // PUFFER_MLP_CHUNK, c, rows
+        cdef int threads = self._num_threads if self._num_threads < chunks else chunks
+        cdef long per_thread = self.net.workspace_floats
+        cdef const PufferMLP* net = &self.net
+        cdef float* ws = self._ws_base
+        with nogil:
+            if threads == 1:
+                for c in range(chunks):
+                    rows = min(PUFFER_MLP_CHUNK, n - c * PUFFER_MLP_CHUNK)
+                    puffer_mlp_forward_chunk(net, &o[c * PUFFER_MLP_CHUNK, 0], rows,
+                                             &lg[c * PUFFER_MLP_CHUNK, 0], &v[c * PUFFER_MLP_CHUNK], ws)
+            else:
+                for c in prange(chunks, schedule='static', num_threads=threads):
+                    rows = min(PUFFER_MLP_CHUNK, n - c * PUFFER_MLP_CHUNK)
+                    puffer_mlp_forward_chunk(net, &o[c * PUFFER_MLP_CHUNK, 0], rows,
+                                             &lg[c * PUFFER_MLP_CHUNK, 0], &v[c * PUFFER_MLP_CHUNK],
+                                             ws + threadid() * per_thread)
+
+    def update(self, obs, actions, old_logprobs, advantages, returns, old_values, indices, *, lr, clip_coef,
+               vf_coef, ent_coef, max_grad_norm, norm_adv=True, clip_vloss=False, vf_clip_coef=0.2):
+        """One PPO minibatch step: loss, gradient, global grad-norm clip and an Adam step, in place.
+
+        The loss is cleanrl's: the clipped surrogate, vf_coef times half the mean squared value error
+        (with the clipped value's when clip_vloss), minus ent_coef times the mean entropy; advantages
+        are normalized over the minibatch when norm_adv. Gradients are scaled by
+        max_grad_norm / (norm + 1e-6) when that is below 1 (torch's clip_grad_norm_; no clipping
+        when max_grad_norm <= 0), then torch.optim.Adam's update is applied.
+
+        Args:
+            obs: float32 (B, D) observations of the whole batch.
+            actions: int32 (B, k) actions, k = len(nvec) ((B,) also accepted when k is 1).
+            old_logprobs: float32 (B,) log-probabilities of the actions under the rollout policy.
+            advantages: float32 (B,).
+            returns: float32 (B,) value targets.
+            old_values: float32 (B,) values under the rollout policy (for clip_vloss).
+            indices: int64 (n,) rows of the batch that form the minibatch (repeats allowed).
+            lr: Adam learning rate.
+            clip_coef: PPO's ratio clip.
+            vf_coef: value loss weight.
+            ent_coef: entropy bonus weight.
+            max_grad_norm: global gradient norm limit (<= 0: none).
+            norm_adv: normalize the minibatch's advantages (mean 0, unbiased std 1).
+            clip_vloss: clip the value update around old_values.
+            vf_clip_coef: the value clip.
+
+        Returns:
+            A dict of python floats: policy_loss, value_loss, entropy, approx_kl, old_approx_kl,
+            clipfrac and grad_norm (before clipping).
+
+        Raises:
+            TypeError, ValueError: an array of the wrong type, dtype, shape or layout; an action outside
+                its space; fewer than 2 rows with norm_adv.
+            IndexError: an index outside the batch.
+        """
+        stats = self._minibatch(obs, actions, old_logprobs, advantages, returns, old_values, indices,
+                                clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef)
+        cdef double norm = stats["grad_norm"]
+        cdef float scale = 1.0
+        if max_grad_norm > 0:
+            scale = min(1.0, <float> max_grad_norm / <float> (norm + 1e-6))
+        self._step += 1
+        cdef double rate = lr
+        with nogil:
+            puffer_mlp_adam(&self.net, &self._grad[0], scale, &self._m[0], &self._v[0], self._step, rate,
+                            self._beta1, self._beta2, self._eps)
+        return stats
+
+    def gradients(self, obs, actions, old_logprobs, advantages, returns, old_values, indices, *, clip_coef,
+                  vf_coef, ent_coef, norm_adv=True, clip_vloss=False, vf_clip_coef=0.2):
+        """The gradient of update()'s loss, before clipping, without changing weights or Adam's state.
+
+        Takes update()'s arguments less those of the optimizer (lr, max_grad_norm).
+
+        Returns:
+            (grads, stats): a dict of float32 arrays by parameter name (shaped like the weights), and
+            update()'s dict of loss statistics.
+
+        Raises:
+            As update().
+        """
+        stats = self._minibatch(obs, actions, old_logprobs, advantages, returns, old_values, indices,
+                                clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef)
+        flat = np.asarray(self._grad).copy()
+        return self._unflatten(flat), stats
+
+    def state_dict(self):
+        """Adam's state: {"step": int, "exp_avg/<name>": array, "exp_avg_sq/<name>": array} (copies)."""
+        state = {"step": self._step}
+        m, v = self._unflatten(np.asarray(self._m).copy()), self._unflatten(np.asarray(self._v).copy())
+        for name in self._names:
+            state[f"exp_avg/{name}"] = m[name]
+            state[f"exp_avg_sq/{name}"] = v[name]
+        return state
+
+    def load_state_dict(self, state):
+        """Restores Adam's state from state_dict()'s output.
+
+        Raises:
+            TypeError: state is not a dict, or an entry is not an array of real numbers.
+            ValueError: keys missing or unexpected, shapes that differ from the weights', a negative step.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        expected = {"step"} | {f"{kind}/{name}" for kind in ("exp_avg", "exp_avg_sq") for name in self._names}
+        if set(state) != expected:
+            missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise ValueError(f"state must have the keys of state_dict(); missing {missing}, unexpected {extra}")
+        step = state["step"]
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"state['step'] must be a non-negative int, got {step!r}")
+        shapes = self._shapes()
+        m = np.empty(self.net.num_params, np.float32)
+        v = np.empty(self.net.num_params, np.float32)
+        offset = 0
+        for name, shape in zip(self._names, shapes):
+            size = int(np.prod(shape))
+            for kind, flat in (("exp_avg", m), ("exp_avg_sq", v)):
+                value = np.asarray(state[f"{kind}/{name}"])
+                if not np.issubdtype(value.dtype, np.floating):
+                    raise TypeError(f"state['{kind}/{name}'] must be a float array, got {value.dtype}")
+                if value.shape != shape:
+                    raise ValueError(f"state['{kind}/{name}'] must have shape {shape}, got {value.shape}")
+                flat[offset:offset + size] = value.ravel()
+            offset += size
+        self._m[:] = m
+        self._v[:] = v
+        self._step = int(step)
+
+    def _shapes(self):
+        shapes = []
+        for t in range(2):
+            for l in range(self.net.num_layers + 1):
+                out_dim = self.net.hidden if l < self.net.num_layers else (self.net.num_actions if t == 0 else 1)
+                in_dim = self.net.obs_dim if l == 0 else self.net.hidden
+                shapes += [(out_dim, in_dim), (out_dim,)]
+        return shapes
+
+    def _unflatten(self, flat):
+        out, offset = {}, 0
+        for name, shape in zip(self._names, self._shapes()):
+            size = int(np.prod(shape))
+            out[name] = flat[offset:offset + size].reshape(shape)
+            offset += size
+        return out
+
+    def _minibatch(self, obs, actions, old_logprobs, advantages, returns, old_values, indices, clip_coef,
+                   vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef):
+        """Checks the batch, then fills self._grad with the loss gradient; returns the loss statistics."""
+        obs_arr = _check("obs", obs, np.float32, (None, self.net.obs_dim))
+        cdef long batch_rows = obs_arr.shape[0]
+        cdef int k = self.net.num_components
+        if k == 1 and isinstance(actions, np.ndarray) and actions.ndim == 1:
+            actions = actions.reshape(-1, 1)
+        _check("actions", actions, np.int32, (batch_rows, k))
+        for name, array in (("old_logprobs", old_logprobs), ("advantages", advantages), ("returns", returns),
+                            ("old_values", old_values)):
+            _check(name, array, np.float32, (batch_rows,))
+        _check("indices", indices, np.int64, (None,))
+        cdef long n = indices.shape[0]
+        if n == 0:
+            raise ValueError("indices must select at least one row, got an empty array")
+        if norm_adv and n < 2:
+            raise ValueError(f"norm_adv needs at least 2 rows to take a standard deviation, got {n}; "
+                             "pass norm_adv=False or a larger minibatch")
+        cdef long chunks = (n + PUFFER_MLP_CHUNK - 1) // PUFFER_MLP_CHUNK
+        cdef long P = self.net.num_params
+        if self._partials.shape[0] < chunks * P:
+            self._partials = np.zeros(chunks * P, np.float32)
+        if self._row_stats.shape[0] < PUFFER_MLP_ROW_STATS * n:
+            self._row_stats = np.zeros(PUFFER_MLP_ROW_STATS * n, np.float32)
+
+        cdef const float[:, ::1] o = obs_arr
+        cdef const int32_t[:, ::1] a = actions
+        cdef const float[::1] olp = old_logprobs, adv = advantages, ret = returns, ov = old_values
+        cdef const int64_t[::1] idx = indices
+        cdef PufferPPOBatch batch
+        batch.obs = &o[0, 0] if batch_rows > 0 else NULL
+        batch.actions = &a[0, 0] if batch_rows > 0 else NULL
+        batch.old_logprobs = &olp[0] if batch_rows > 0 else NULL
+        batch.advantages = &adv[0] if batch_rows > 0 else NULL
+        batch.returns = &ret[0] if batch_rows > 0 else NULL
+        batch.old_values = &ov[0] if batch_rows > 0 else NULL
+        batch.indices = &idx[0]
+        batch.n = n
+        cdef PufferPPOConfig cfg
+        cfg.clip_coef = clip_coef
+        cfg.vf_coef = vf_coef
+        cfg.ent_coef = ent_coef
+        cfg.vf_clip_coef = vf_clip_coef
+        cfg.norm_adv = bool(norm_adv)
+        cfg.clip_vloss = bool(clip_vloss)
+        cfg.adv_mean = 0.0
+        cfg.adv_std = 1.0
+
+        cdef long bad_index, bad_action = -1, c
+        cdef const PufferMLP* net = &self.net
+        with nogil:
+            bad_index = puffer_mlp_find_bad_index(batch.indices, n, batch_rows)
+            if bad_index < 0:
+                bad_action = puffer_mlp_find_bad_action(net, &batch)
+        if bad_index >= 0:
+            raise IndexError(f"indices[{bad_index}] = {indices[bad_index]} is outside the batch of "
+                             f"{batch_rows} rows (valid: 0 to {batch_rows - 1})")
+        if bad_action >= 0:
+            row = int(indices[bad_action])
+            raise ValueError(f"actions[{row}] = {np.asarray(actions[row]).tolist()} is outside the action "
+                             f"space nvec={np.asarray(self._nvec).tolist()} (each must be in [0, n))")
+
+        cdef int threads = self._num_threads if self._num_threads < chunks else chunks
+        cdef long per_thread = self.net.workspace_floats
+        cdef float* ws = self._ws_base
+        cdef float* partials = &self._partials[0]
+        cdef float* row_stats = &self._row_stats[0]
+        cdef float* grad = &self._grad[0]
+        cdef double norm
+        cdef PufferPPOStats s
+        with nogil:
+            if cfg.norm_adv:
+                puffer_mlp_advantage_stats(&batch, &cfg.adv_mean, &cfg.adv_std)
+            if threads == 1:
+                for c in range(chunks):
+                    puffer_mlp_loss_chunk(net, &batch, &cfg, c, ws, partials + c * P, row_stats)
+            else:
+                for c in prange(chunks, schedule='static', num_threads=threads):
+                    puffer_mlp_loss_chunk(net, &batch, &cfg, c, ws + threadid() * per_thread,
+                                          partials + c * P, row_stats)
+            puffer_mlp_sum_partials(partials, chunks, P, 0, P, grad)
+            norm = puffer_mlp_grad_norm(grad, P)
+            puffer_mlp_summarize(row_stats, n, cfg.clip_coef, &s)
+        result = {name: float(value) for name, value in zip(_STAT_NAMES, (
+            s.policy_loss, s.value_loss, s.entropy, s.approx_kl, s.old_approx_kl, s.clipfrac))}
+        result["grad_norm"] = float(norm)
+        return result
+
+
+def _fast_tanh(x):
+    """The kernel's tanh over a float32 array (for tests of its accuracy)."""
+    cdef const float[::1] src = _check("x", x, np.float32, (None,))
+    out = np.empty(src.shape[0], np.float32)
+    cdef float[::1] dst = out
+    cdef Py_ssize_t i
+    for i in range(src.shape[0]):
+        dst[i] = puffer_mlp_tanh(src[i])
+    return out
