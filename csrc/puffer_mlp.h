@@ -165,57 +165,86 @@ PUFFER_MLP_INLINE float puffer_mlp_tanh(float x) {
 
 /* C[m, c] = bias[m] + sum_k A[m*ars + k*acs] * B[k*ldb + c] for m < M, c < ncols. Columns are computed
  * in blocks of 16, so B's rows must be readable up to ncols rounded up to 16 (those extra columns are
- * never stored). bias may be NULL. Register tile: 4 rows of C by 16 columns. */
+ * never stored). bias may be NULL. Register tile: 4 rows of C by 16 columns, held in GNU C vectors (a
+ * local array would live on the stack), accumulated in k order. */
+#if defined(__GNUC__)
+typedef float puffer_v8f __attribute__((vector_size(32)));
+typedef int32_t puffer_v8i __attribute__((vector_size(32)));
+typedef float puffer_v8f_u __attribute__((vector_size(32), aligned(4)));   /* unaligned loads/stores */
+#define PUFFER_LOAD8(p) (*(const puffer_v8f_u*)(p))
+#define PUFFER_STORE8(p, v) (*(puffer_v8f_u*)(p) = (v))
+
 PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, long ars, long acs,
                                        const float* B, long ldb, const float* bias, float* C, long ldc) {
     int m = 0;
     for (; m + 4 <= M; m += 4) {
+        const float* a = A + (long)m * ars;
         for (int c0 = 0; c0 < ncols; c0 += 16) {
-            float acc[4][16];
-            for (int r = 0; r < 4; r++) {
-                float b0 = bias ? bias[m + r] : 0.0f;
-                for (int c = 0; c < 16; c++) acc[r][c] = b0;
-            }
-            const float* a = A + (long)m * ars;
+            puffer_v8f c00, c01, c10, c11, c20, c21, c30, c31;
+            c00 = c01 = (puffer_v8f){0} + (bias ? bias[m] : 0.0f);
+            c10 = c11 = (puffer_v8f){0} + (bias ? bias[m + 1] : 0.0f);
+            c20 = c21 = (puffer_v8f){0} + (bias ? bias[m + 2] : 0.0f);
+            c30 = c31 = (puffer_v8f){0} + (bias ? bias[m + 3] : 0.0f);
             for (int k = 0; k < K; k++) {
                 const float* b = B + (long)k * ldb + c0;
-                float a0 = a[k * acs], a1 = a[ars + k * acs];
-                float a2 = a[2 * ars + k * acs], a3 = a[3 * ars + k * acs];
-                for (int c = 0; c < 16; c++) {
-                    acc[0][c] += a0 * b[c];
-                    acc[1][c] += a1 * b[c];
-                    acc[2][c] += a2 * b[c];
-                    acc[3][c] += a3 * b[c];
-                }
+                puffer_v8f b0 = PUFFER_LOAD8(b), b1 = PUFFER_LOAD8(b + 8);
+                const float* ak = a + (long)k * acs;
+                float a0 = ak[0], a1 = ak[ars], a2 = ak[2 * ars], a3 = ak[3 * ars];
+                c00 += a0 * b0; c01 += a0 * b1;
+                c10 += a1 * b0; c11 += a1 * b1;
+                c20 += a2 * b0; c21 += a2 * b1;
+                c30 += a3 * b0; c31 += a3 * b1;
             }
-            int w = ncols - c0 < 16 ? ncols - c0 : 16;
-            for (int r = 0; r < 4; r++) {
-                float* out = C + (long)(m + r) * ldc + c0;
-                if (w == 16) {
-                    for (int c = 0; c < 16; c++) out[c] = acc[r][c];
-                } else {
-                    for (int c = 0; c < w; c++) out[c] = acc[r][c];
+            float* out = C + (long)m * ldc + c0;
+            if (c0 + 16 <= ncols) {
+                PUFFER_STORE8(out, c00); PUFFER_STORE8(out + 8, c01);
+                PUFFER_STORE8(out + ldc, c10); PUFFER_STORE8(out + ldc + 8, c11);
+                PUFFER_STORE8(out + 2 * ldc, c20); PUFFER_STORE8(out + 2 * ldc + 8, c21);
+                PUFFER_STORE8(out + 3 * ldc, c30); PUFFER_STORE8(out + 3 * ldc + 8, c31);
+            } else {
+                float tile[4][16];
+                PUFFER_STORE8(tile[0], c00); PUFFER_STORE8(tile[0] + 8, c01);
+                PUFFER_STORE8(tile[1], c10); PUFFER_STORE8(tile[1] + 8, c11);
+                PUFFER_STORE8(tile[2], c20); PUFFER_STORE8(tile[2] + 8, c21);
+                PUFFER_STORE8(tile[3], c30); PUFFER_STORE8(tile[3] + 8, c31);
+                for (int r = 0; r < 4; r++) {
+                    for (int c = 0; c < ncols - c0; c++) out[r * ldc + c] = tile[r][c];
                 }
             }
         }
     }
     for (; m < M; m++) {
+        const float* a = A + (long)m * ars;
         for (int c0 = 0; c0 < ncols; c0 += 16) {
-            float acc[16];
-            float b0 = bias ? bias[m] : 0.0f;
-            for (int c = 0; c < 16; c++) acc[c] = b0;
-            const float* a = A + (long)m * ars;
+            puffer_v8f c00, c01;
+            c00 = c01 = (puffer_v8f){0} + (bias ? bias[m] : 0.0f);
             for (int k = 0; k < K; k++) {
                 const float* b = B + (long)k * ldb + c0;
-                float a0 = a[k * acs];
-                for (int c = 0; c < 16; c++) acc[c] += a0 * b[c];
+                float a0 = a[(long)k * acs];
+                c00 += a0 * PUFFER_LOAD8(b);
+                c01 += a0 * PUFFER_LOAD8(b + 8);
             }
-            int w = ncols - c0 < 16 ? ncols - c0 : 16;
+            float tile[16];
+            PUFFER_STORE8(tile, c00);
+            PUFFER_STORE8(tile + 8, c01);
             float* out = C + (long)m * ldc + c0;
-            for (int c = 0; c < w; c++) out[c] = acc[c];
+            int w = ncols - c0 < 16 ? ncols - c0 : 16;
+            for (int c = 0; c < w; c++) out[c] = tile[c];
         }
     }
 }
+#else
+PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, long ars, long acs,
+                                       const float* B, long ldb, const float* bias, float* C, long ldc) {
+    for (int m = 0; m < M; m++) {
+        for (int c = 0; c < ncols; c++) {
+            float acc = bias ? bias[m] : 0.0f;
+            for (int k = 0; k < K; k++) acc += A[(long)m * ars + (long)k * acs] * B[(long)k * ldb + c];
+            C[(long)m * ldc + c] = acc;
+        }
+    }
+}
+#endif
 
 /* The activation over rows x npad (feature-major, row stride PUFFER_MLP_CHUNK), in place. */
 PUFFER_MLP_INLINE void puffer_mlp_activate(float* h, int rows, int npad, int activation) {

@@ -332,8 +332,8 @@ cdef class ActorCriticKernel:
                     raise ValueError(f"state['{kind}/{name}'] must have shape {shape}, got {value.shape}")
                 flat[offset:offset + size] = value.ravel()
             offset += size
-        self._m[:] = m
-        self._v[:] = v
+        np.asarray(self._m)[:] = m
+        np.asarray(self._v)[:] = v
         self._step = int(step)
 
     def _shapes(self):
