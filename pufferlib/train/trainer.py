@@ -79,8 +79,8 @@ class Trainer:
             torch.set_num_threads(t.torch_threads)
         if t.deterministic:
             torch.use_deterministic_algorithms(True)
-        self.seed = t.seed + 7919 * self.rank
-        torch.manual_seed(self.seed)
+        self.seed = t.seed + 7919 * self.rank  # environments and sampling differ between ranks
+        torch.manual_seed(t.seed)              # the initial weights do not
         self.generator = torch.Generator(self.device).manual_seed(self.seed)
 
         checkpoint = self._read_resume(resume)
@@ -135,6 +135,9 @@ class Trainer:
         self.single_action_space = first.single_action_space
         self.policy = make_policy(config.policy, self.single_observation_space, self.single_action_space,
                                   self.env_info.observation_layout, self.env_info.action_nvec).to(self.device)
+        if self.distributed:  # every rank starts from rank 0's weights, as DistributedDataParallel does
+            for param in self.policy.parameters():
+                torch.distributed.broadcast(param.data, 0)
         if checkpoint is not None:
             ckpt.check_compatible(checkpoint, self.env_name, self.architecture())
         if self.policy.recurrent and self.rows * t.horizon < t.minibatch_size:
