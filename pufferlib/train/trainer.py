@@ -46,6 +46,7 @@ class _Group:
         self.start = start
         self.stop = start + env.num_agents
         self.pending = False
+        self.result = None   # a synchronous step's outcome, until it is recorded
 
 
 class Trainer:
@@ -276,7 +277,10 @@ class Trainer:
                 send = self._env_actions(env_actions)
                 self.timing["inference"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                env.send(send)
+                if len(self.groups) > 1:  # step in the background while the other group acts
+                    env.send(send)
+                else:  # nothing to overlap with: a direct step skips the hand-off to the stepping thread
+                    g.result = env.step(send)
                 g.pending = True
                 self.timing["env"] += time.perf_counter() - t0
         for g in self.groups:
@@ -294,8 +298,8 @@ class Trainer:
     def _receive(self, g, t, stats):
         """Waits for group g's step and records its outcome as step t of the rollout."""
         t0 = time.perf_counter()
-        _, rewards, terminals, truncations, infos = g.env.recv()
-        g.pending = False
+        _, rewards, terminals, truncations, infos = g.result if g.result is not None else g.env.recv()
+        g.pending, g.result = False, None
         self.timing["env"] += time.perf_counter() - t0
         rows = slice(g.start, g.stop)
         s = self.store
@@ -568,7 +572,7 @@ class Trainer:
     def close(self):
         """Closes the environments and the logger (idempotent)."""
         for g in getattr(self, "groups", ()):
-            if g.pending:
+            if g.pending and g.result is None:
                 try:
                     g.env.recv()
                 except Exception:  # closing anyway: the env's own error was reported by recv before
