@@ -4,7 +4,8 @@ Every message says what was expected, what arrived, and how to fix it.
 """
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
-           "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError"]
+           "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError",
+           "RenderNotSupportedError"]
 
 
 class PufferError(Exception):
@@ -33,3 +34,7 @@ class WorkerError(PufferError, RuntimeError):
 
 class WorkerTimeoutError(PufferError, TimeoutError):
     """A vector backend's workers did not answer within the timeout given to the vector env."""
+
+
+class RenderNotSupportedError(PufferError, NotImplementedError):
+    """render() was called on an environment that draws no frames (its C code defines no render)."""
