@@ -49,7 +49,9 @@ def _resample(array, rows, cols):
     """Area-averaged resampling of an (H, W, 3) frame to (rows, cols, 3), rounded to uint8."""
     wy = _area_weights(array.shape[0], rows)
     wx = _area_weights(array.shape[1], cols)
-    out = np.einsum("ih,hwc,jw->ijc", wy, array.astype(np.float64), wx)
+    height, width = array.shape[:2]
+    tall = wy @ array.reshape(height, width * 3).astype(np.float64)      # (rows, W * 3)
+    out = (tall.reshape(rows, width, 3).transpose(0, 2, 1) @ wx.T).transpose(0, 2, 1)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
