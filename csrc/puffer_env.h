@@ -32,6 +32,10 @@
  *
  * Optional, passed to PUFFER_DEFINE_ENV_EXT: NAME_close (free what init allocated) and NAME_render
  * (draw an RGB frame).
+ *   static int NAME_render(T* env, uint8_t* rgb, int width, int height);
+ *       Draw the env's state into rgb[height][width][3] (width and height are the render_width and
+ *       render_height its describe() set) and return 0, or -1 when it cannot. Read the state only:
+ *       rendering must not change a trajectory. csrc/puffer_draw.h has clipped primitives for it.
  *
  * Episodes and autoreset (same-step): after NAME_step, the engine adds each agent's reward to its
  * episode return and length. When any agent of an env sets terminal or truncated, the episode ends

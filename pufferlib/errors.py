@@ -4,7 +4,8 @@ Every message says what was expected, what arrived, and how to fix it.
 """
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
-           "BuildError", "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError"]
+           "BuildError", "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError",
+           "RenderNotSupportedError"]
 
 
 class PufferError(Exception):
@@ -41,3 +42,7 @@ class WorkerTimeoutError(PufferError, TimeoutError):
 
 class CheckpointError(PufferError, RuntimeError):
     """A checkpoint is missing, unreadable, or was written for another environment or policy."""
+
+
+class RenderNotSupportedError(PufferError, NotImplementedError):
+    """render() was called on an environment that draws no frames (its C code defines no render)."""

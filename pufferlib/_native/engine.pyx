@@ -19,7 +19,7 @@ from posix.stdlib cimport posix_memalign
 from libc.string cimport memcpy, memset
 
 from pufferlib._native.abi cimport *
-from pufferlib.errors import APIUsageError, EnvironmentLoadError
+from pufferlib.errors import APIUsageError, EnvironmentLoadError, RenderNotSupportedError
 
 __all__ = ["EnvDef", "Engine", "builtin_envs", "env_def_at", "openmp_enabled", "ABI_VERSION"]
 
@@ -551,6 +551,53 @@ cdef class Engine:
                                 "close after it returns")
         self._free()
         self.state = CLOSED
+
+    def render(self, env_index=0):
+        """Draws environment copy `env_index` as an RGB frame (software, headless).
+
+        The env's C render function reads its state only; nothing is stepped.
+
+        Args:
+            env_index: which copy, in [0, num_envs) (not an agent row).
+
+        Returns:
+            A new uint8 array of shape (height, width, 3), its size given by the env's describe().
+
+        Raises:
+            APIUsageError: called before reset(), after close(), or while a send() is pending.
+            IndexError: env_index outside [0, num_envs).
+            TypeError: env_index is not an integer.
+            RenderNotSupportedError: the environment cannot render.
+        """
+        cdef int height, width, rc, index
+        cdef cnp.ndarray frame
+        cdef uint8_t* rgb
+        cdef void* env
+        self._require(False)
+        if self.state == NEW:
+            raise APIUsageError("call reset() before render(): the environments have no state yet")
+        if isinstance(env_index, (bool, np.bool_)) or not isinstance(env_index, (int, np.integer)):
+            raise TypeError(f"env_index must be an integer, got {type(env_index).__name__} {env_index!r}")
+        if not (0 <= env_index < self.num_envs):
+            raise IndexError(f"env_index must be in [0, {self.num_envs}) (copies of {self.env_def.name}), "
+                             f"got {env_index}")
+        height, width = self.spec["render_size"]
+        if self.env_def.ptr.render == NULL or height <= 0 or width <= 0:
+            raise RenderNotSupportedError(f"the {self.env_def.name} environment cannot render: its C code "
+                                          "defines no render function or frame size")
+        if height > 16384 or width > 16384:
+            raise EnvironmentLoadError(f"{self.env_def.name}: describe() asks for a {width}x{height} "
+                                       "frame; expected at most 16384 pixels a side")
+        frame = np.zeros((height, width, 3), np.uint8)
+        rgb = <uint8_t*>cnp.PyArray_DATA(frame)
+        index = env_index
+        env = <char*>self.envs + <size_t>index * self.env_def.ptr.env_size
+        with nogil:
+            rc = self.env_def.ptr.render(env, rgb, width, height)
+        if rc != 0:
+            raise RenderNotSupportedError(f"the {self.env_def.name} environment cannot render "
+                                          f"(its render function returned {rc})")
+        return frame
 
     @property
     def closed(self):

@@ -12,7 +12,7 @@ def test_precedence_cli_over_file_over_shipped_over_defaults(tmp_path):
     file.write_text("[train]\nlearning_rate = 0.5\nupdate_epochs = 3\n")
     defaults = Config()
     shipped = load_config("cartpole")
-    assert shipped.train.update_epochs != defaults.train.update_epochs  # shipped beats defaults
+    assert shipped.train.learning_rate != defaults.train.learning_rate  # shipped beats defaults
     config = load_config("cartpole", file, {"train.update_epochs": "7"})
     assert config.train.learning_rate == 0.5                           # file beats shipped
     assert config.train.update_epochs == 7                             # command line beats file
