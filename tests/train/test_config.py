@@ -50,7 +50,7 @@ def test_every_shipped_config_loads():
     ({"train.learning_rate": "-1"}, r"train\.learning_rate must be > 0, got -1\.0"),
     ({"train.gamma": "1.5"}, r"train\.gamma must be in \[0, 1\], got 1\.5"),
     ({"env.num_envs": "0"}, r"env\.num_envs must be > 0, got 0"),
-    ({"train.bptt_horizon": "5"}, r"bptt_horizon \(5\) must divide train\.horizon \(\d+\)"),
+    ({"train.bptt_horizon": "5", "policy.lstm": "true"}, r"bptt_horizon \(5\) must divide train\.horizon \(\d+\)"),
 ])
 def test_bad_settings_name_the_key_and_the_allowed_values(overrides, match):
     with pytest.raises(ConfigError, match=match):

@@ -83,7 +83,8 @@ def test_starts_mark_the_first_step_of_each_episode(tmp_path):
 ])
 def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, env, sections):
     sections = {**sections, "train": {**sections.get("train", {}), "deterministic": True}}
-    rollout = 32 * config(env, **sections).train.horizon
+    c = config(env, **sections)
+    rollout = c.env.num_envs * c.train.horizon
     with trainer(env, tmp_path / "a", 3 * rollout, **sections) as full:
         full.train()
         expected = weights(full.policy)
