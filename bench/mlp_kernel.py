@@ -29,10 +29,9 @@ import time
 
 import numpy as np
 import torch
+from pufferlib._native.mlp import ActorCriticKernel
 from torch import nn
 from torch.distributions import Categorical
-
-from pufferlib._native.mlp import ActorCriticKernel
 
 OBS_DIM, NUM_ACTIONS, BATCH = 4, 2, 4096
 PPO = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.01, max_grad_norm=0.5)

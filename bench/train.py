@@ -108,7 +108,8 @@ print(json.dumps({{"seconds": callback.seconds, "steps": model.num_timesteps}}))
 
 def run_python(code, timeout=600):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                         env=env)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -117,9 +118,9 @@ def run_python(code, timeout=600):
 def puffer_1m(data, device):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pufferlib.cli", "train", "cartpole", "--timesteps", "1000000",
-                          "--data-dir", data, "--device", device], capture_output=True, text=True, env=env,
-                         timeout=600)
+    out = subprocess.run([sys.executable, "-m", "pufferlib.cli", "train", "cartpole",
+                          "--timesteps", "1000000", "--data-dir", data, "--device", device],
+                         capture_output=True, text=True, env=env, timeout=600)
     wall = time.perf_counter() - start
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
@@ -137,7 +138,8 @@ def fmt(x, unit="s"):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--runs-1m", type=int, default=3, help="1M-step runs")
     parser.add_argument("--device", default="cpu")
@@ -163,16 +165,19 @@ def main():
     ratio = p_solve / s_solve if p_solve and s_solve else None
     results["summary"] = {"puffer_solve_s": p_solve, "sb3_solve_s": s_solve, "ratio": ratio,
                           "puffer_1m_wall_s": wall, "train_sps": sps}
-    print(f"| measure | pufferlib | stable-baselines3 | ratio | target |")
-    print(f"|---|---:|---:|---:|---|")
+    print("| measure | pufferlib | stable-baselines3 | ratio | target |")
+    print("|---|---:|---:|---:|---|")
     unsolved = sum(r["seconds"] is None for r in puffer)
-    print(f"| time to solve CartPole-v1 (median of {args.seeds} seeds{', %d unsolved' % unsolved if unsolved else ''})"
+    note = f", {unsolved} unsolved" if unsolved else ""
+    print(f"| time to solve CartPole-v1 (median of {args.seeds} seeds{note})"
           f" | {fmt(p_solve)} ({', '.join(fmt(r['seconds']) for r in puffer)}) | {fmt(s_solve)}"
           f"{' (' + ', '.join(fmt(r['seconds']) for r in sb3) + ')' if sb3 else ''} | "
           f"{'n/a' if ratio is None else f'{ratio:.3f}x'} | <= 0.1x: "
           f"{'n/a' if ratio is None else ('PASS' if ratio <= 0.1 else 'FAIL')} |")
-    print(f"| env steps to solve (median) | {median(puffer, 'steps') or 'n/a'} | {median(sb3, 'steps') or 'n/a'} | | |")
-    print(f"| `puffer train cartpole --timesteps 1000000`, process start to exit (median of {args.runs_1m}) | "
+    print(f"| env steps to solve (median) | {median(puffer, 'steps') or 'n/a'} | "
+          f"{median(sb3, 'steps') or 'n/a'} | | |")
+    print(f"| `puffer train cartpole --timesteps 1000000`, process start to exit "
+          f"(median of {args.runs_1m}) | "
           f"{fmt(wall)} ({', '.join(fmt(r['wall_s']) for r in runs_1m)}) | | | <= 8 s: "
           f"{'PASS' if wall <= 8 else 'FAIL'} |")
     print(f"| training throughput, cartpole, default MLP ({args.device}) | {sps / 1e3:.0f}k steps/s | | | "

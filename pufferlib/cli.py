@@ -229,8 +229,10 @@ def build_parser():
     train = sub.add_parser("train", help="train PPO on an environment",
                            description="Train PPO. ENV is a built-in name, a C file, gymnasium:ID or "
                                        "module:callable. Any setting can be given as --section.key VALUE "
-                                       "(sections env, vec, train, policy, log; see pufferlib/train/config.py).")
-    train.add_argument("env", help="a built-in name (puffer envs), path/to/env.c, gymnasium:ID or module:callable")
+                                       "(sections env, vec, train, policy, log; see "
+                                       "pufferlib/train/config.py).")
+    train.add_argument("env", help="a built-in name (puffer envs), path/to/env.c, gymnasium:ID or "
+                                   "module:callable")
     train.add_argument("--timesteps", type=int, help="agent steps to train for (train.total_timesteps)")
     train.add_argument("--seed", type=int, help="seed of environments, weights and sampling (train.seed)")
     train.add_argument("--device", help="cpu, cuda or auto (train.device)")

@@ -9,12 +9,12 @@ from pufferlib.train.advantage import compute_advantages, compute_advantages_tor
 from pufferlib.train.config import Config, ConfigError, load_config
 from pufferlib.train.trainer import Trainer, train
 
-__all__ = ["Config", "ConfigError", "Trainer", "compute_advantages", "compute_advantages_torch", "load_config",
-           "train"]
+__all__ = ["Config", "ConfigError", "Trainer", "compute_advantages", "compute_advantages_torch",
+           "load_config", "train"]
 
 
 class _CallableModule(types.ModuleType):
-    """Lets `pufferlib.train(env, config)` call `train` while `pufferlib.train.Trainer` stays a module path."""
+    """Lets `pufferlib.train(env, config)` call `train`; `pufferlib.train.Trainer` still works."""
 
     def __call__(self, *args, **kwargs):
         return train(*args, **kwargs)

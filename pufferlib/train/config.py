@@ -22,8 +22,8 @@ else:  # pragma: no cover - Python < 3.11 reads TOML through the backport
 
 from pufferlib.errors import PufferError
 
-__all__ = ["Config", "ConfigError", "apply_overrides", "EnvConfig", "LogConfig", "PolicyConfig", "TrainConfig", "VecConfig",
-           "load_config", "shipped_config_names"]
+__all__ = ["Config", "ConfigError", "EnvConfig", "LogConfig", "PolicyConfig", "TrainConfig", "VecConfig",
+           "apply_overrides", "load_config", "shipped_config_names"]
 
 
 class ConfigError(PufferError, ValueError):
@@ -250,7 +250,8 @@ class Config:
                     "train.minibatch_size": t.minibatch_size, "train.update_epochs": t.update_epochs,
                     "train.torch_threads": t.torch_threads, "policy.hidden_size": p.hidden_size,
                     "policy.num_layers": p.num_layers, "policy.lstm_size": p.lstm_size,
-                    "log.interval": self.log.interval, "log.checkpoint_interval": self.log.checkpoint_interval,
+                    "log.interval": self.log.interval,
+                    "log.checkpoint_interval": self.log.checkpoint_interval,
                     "train.learning_rate": t.learning_rate, "train.adam_eps": t.adam_eps}
         for name, value in positive.items():
             if not value > 0:

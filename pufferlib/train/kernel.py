@@ -33,8 +33,10 @@ class KernelLearner:
 
     @staticmethod
     def supports(policy):
-        """Whether the kernel can run this policy: the default Policy with discrete actions, flat
-        observations, on the CPU."""
+        """Whether the kernel can run this policy.
+
+        It runs the default Policy with discrete actions and flat observations, on the CPU.
+        """
         return (type(policy) is Policy and policy.dist.discrete and policy.features.layout is None
                 and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in policy.parameters()))
 

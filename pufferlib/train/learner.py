@@ -14,10 +14,12 @@ def _masked_mean(x, mask, count):
 
 
 def ppo_loss(logp, entropy, values, mb, config, weights=None):
-    """cleanrl's PPO loss over one minibatch, ignoring rows whose agent was absent (mask 0).
+    """Cleanrl's PPO loss over one minibatch, ignoring rows whose agent was absent (mask 0).
 
     Args:
-        logp, entropy, values: the current policy's log-probabilities, entropies and values [N].
+        logp: the current policy's log-probabilities of the stored actions [N].
+        entropy: the current policy's entropies [N].
+        values: the current policy's values [N].
         mb: dict of the minibatch's stored tensors [N]: logprobs, advantages, returns, values, masks.
         config: the TrainConfig (clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef).
         weights: optional importance weights [N] of prioritised replay.

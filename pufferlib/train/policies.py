@@ -19,10 +19,12 @@ from torch import nn
 
 from pufferlib import emulation
 
+SQRT2 = math.sqrt(2)  # the orthogonal-init gain for relu/tanh hidden layers
+
 __all__ = ["ActionDistribution", "LSTMPolicy", "Policy", "architecture", "layer_init", "make_policy"]
 
 
-def layer_init(layer, gain=math.sqrt(2), bias=0.0):
+def layer_init(layer, gain=SQRT2, bias=0.0):
     """Orthogonal weights with `gain`, constant bias; returns the layer.
 
     Example:
@@ -144,8 +146,10 @@ class ActionDistribution:
 
 
 class _Features(nn.Module):
-    """Flat observation rows -> float features: nested leaves rebuilt with nativize, discrete leaves
-    one-hot, everything flattened and concatenated."""
+    """Flat observation rows -> float features.
+
+    Nested leaves are rebuilt with nativize, discrete ones one-hot, all flattened and concatenated.
+    """
 
     def __init__(self, observation_space, layout=None):
         super().__init__()
@@ -156,7 +160,8 @@ class _Features(nn.Module):
             self.size = int(np.prod(observation_space.shape))
         else:
             self.onehot = [_discrete_n(leaf.space) for leaf in self.layout.leaves]
-            self.size = sum(int(np.prod(leaf.shape)) * (n or 1) for leaf, n in zip(self.layout.leaves, self.onehot))
+            self.size = sum(int(np.prod(leaf.shape)) * (n or 1)
+                            for leaf, n in zip(self.layout.leaves, self.onehot))
 
     def forward(self, obs):
         if self.layout is None:
@@ -225,7 +230,8 @@ class Policy(nn.Module):
         self.critic = _tower(self.features.size, hidden_size, num_layers, activation)
         self.actor_head = layer_init(nn.Linear(hidden_size, self.dist.num_params), gain=0.01)
         self.value_head = layer_init(nn.Linear(hidden_size, 1), gain=1.0)
-        self.log_std = nn.Parameter(torch.zeros(self.dist.num_continuous)) if self.dist.num_continuous else None
+        continuous = self.dist.num_continuous
+        self.log_std = nn.Parameter(torch.zeros(continuous)) if continuous else None
         self.hidden_size = 2 * hidden_size
 
     def encode_observations(self, obs):
@@ -333,7 +339,8 @@ def make_policy(config, observation_space, action_space, observation_layout=None
 def architecture(config, policy, observation_space, action_space):
     """What a checkpoint must share with a policy to be loaded into it: its settings and spaces."""
     obs = observation_space
-    return {"policy": type(policy).__name__, "hidden_size": config.hidden_size, "num_layers": config.num_layers,
+    return {"policy": type(policy).__name__, "hidden_size": config.hidden_size,
+            "num_layers": config.num_layers,
             "activation": config.activation, "lstm": config.lstm,
             "observation_space": f"{type(obs).__name__}{tuple(obs.shape)} {obs.dtype}",
             "action_space": str(action_space)}

@@ -114,7 +114,8 @@ class Trainer:
             name = "cuda" if torch.cuda.is_available() else "cpu"
         if name == "cuda":
             if not torch.cuda.is_available():
-                raise ConfigError("train.device is 'cuda' but torch sees no CUDA device; use --train.device cpu")
+                raise ConfigError("train.device is 'cuda' but torch sees no CUDA device; "
+                                  "use --train.device cpu")
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
 
@@ -226,7 +227,8 @@ class Trainer:
         log = self.config.log
         if dashboard is None:
             dashboard = {"auto": None, "on": True, "off": False}[log.dashboard]
-        return RunLogger(self.run_dir, self.config.to_dict(), total_timesteps=self.config.train.total_timesteps,
+        return RunLogger(self.run_dir, self.config.to_dict(),
+                         total_timesteps=self.config.train.total_timesteps,
                          env_name=self.env_name, dashboard=dashboard, tensorboard=log.tensorboard,
                          wandb=log.wandb, wandb_project=log.wandb_project, resume=resume,
                          enabled=self.rank == 0, stream=stream)
@@ -234,8 +236,10 @@ class Trainer:
     # -- rollouts ----------------------------------------------------------------------------
 
     def _to_store(self, x):
-        """An env array or a learner output in the storage's kind: numpy views on the CPU (cheap
-        per-step writes), tensors on the device otherwise."""
+        """An env array or a learner output in the storage's kind.
+
+        That is numpy views on the CPU (cheap per-step writes), tensors on the device otherwise.
+        """
         if self.device.type == "cpu":
             return x.numpy() if isinstance(x, torch.Tensor) else x
         return x if isinstance(x, torch.Tensor) else torch.from_numpy(x).to(self.device, non_blocking=True)
@@ -246,8 +250,10 @@ class Trainer:
         return actions
 
     def rollout(self):
-        """Fills the storage with `horizon` steps of every row, overlapping env steps and inference
-        when there are two groups; returns the episode statistics of the finished episodes."""
+        """Fills the storage with `horizon` steps of every row; returns the finished episodes' statistics.
+
+        With two groups, one group's environments step while the policy acts on the other's.
+        """
         horizon, bptt = self.config.train.horizon, self.config.train.bptt_horizon
         s, stats = self.store, {}
         for t in range(horizon):
@@ -327,8 +333,11 @@ class Trainer:
     # -- learning ----------------------------------------------------------------------------
 
     def _next_values(self):
-        """V to bootstrap from after each step: the next step's value within an episode, the final
-        observation's after a truncation, 0 after a termination."""
+        """Sets the value to bootstrap from after each step.
+
+        That is the next step's value within an episode, the final observation's after a truncation,
+        and 0 after a termination.
+        """
         b = self.b
         nv = torch.cat([b["values"][:, 1:], self.bootstrap.unsqueeze(1)], 1)
         nv = torch.where(b["truncations"], b["final_values"], nv)
@@ -410,7 +419,8 @@ class Trainer:
         means = {key: float(value) / steps for key, value in totals.items()}
         values, returns = b["values"].flatten(), b["returns"].flatten()
         var = float(returns.var())
-        means["explained_variance"] = float("nan") if var == 0 else 1.0 - float((returns - values).var()) / var
+        unexplained = float((returns - values).var())
+        means["explained_variance"] = float("nan") if var == 0 else 1.0 - unexplained / var
         means["learning_rate"] = self.learning_rate()
         self.iteration += 1
         return means
@@ -548,8 +558,8 @@ class Trainer:
         self.policy.load_state_dict(data["policy"])
         state = data["learner"]
         if state.get("kind") != self.learner.name:
-            raise CheckpointError(f"{data['path']} was trained with the {state.get('kind')} learner, this run "
-                                  f"uses {self.learner.name}; set train.kernel to match")
+            raise CheckpointError(f"{data['path']} was trained with the {state.get('kind')} learner, "
+                                  f"this run uses {self.learner.name}; set train.kernel to match")
         self.learner.load_state_dict(state)
         self.global_step, self.iteration = data["global_step"], data["iteration"]
         self.elapsed_before = data.get("elapsed", 0.0)
@@ -612,7 +622,8 @@ def train(env, config=None, **kwargs):
         base.update(config, source="train(config=...)")
         config = base
     elif config is not None and not isinstance(config, Config):
-        raise TypeError(f"config must be a pufferlib.train.Config, a dict or None, got {type(config).__name__}")
+        raise TypeError(f"config must be a pufferlib.train.Config, a dict or None, "
+                        f"got {type(config).__name__}")
     with Trainer(env, config, **kwargs) as trainer:
         return trainer.train()
 

@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 import torch
+from pufferlib._native.mlp import ActorCriticKernel, _fast_tanh
 from torch import nn
 from torch.distributions import Categorical
-
-from pufferlib._native.mlp import ActorCriticKernel, _fast_tanh
 
 torch.set_num_threads(1)
 
