@@ -94,3 +94,31 @@ with T.Trainer("bandit", config, data_dir={str(tmp_path)!r}, dashboard=False, st
     assert all(torch.equal(a, b) for a, b in zip(rank0, rank1))  # all-reduced gradients keep ranks in step
     runs = [p for p in Path(tmp_path).iterdir() if p.is_dir()]
     assert len(runs) == 1 and list((runs[0] / "checkpoints").iterdir())  # rank 0 alone writes
+
+
+def test_eval_records_a_video(tmp_path):
+    pytest.importorskip("PIL")
+    assert puffer("train", "squared", "--timesteps", "2048", "--env.size", "5", "--env.num_envs", "16",
+                  "--data-dir", str(tmp_path)).returncode == 0
+    video = tmp_path / "squared.gif"
+    result = puffer("eval", "squared", "--data-dir", str(tmp_path), "--episodes", "2", "--video", str(video))
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+    with Image.open(video) as gif:
+        assert gif.n_frames > 1
+
+
+def test_train_a_user_c_environment(tmp_path):
+    from pufferlib.build import compiler
+    from pufferlib.errors import BuildError
+    try:
+        compiler()
+    except BuildError:
+        pytest.skip("no C compiler")
+    assert puffer("new", "catch", "--dir", str(tmp_path)).returncode == 0
+    source = tmp_path / "catch.c"
+    result = puffer("train", str(source), "--timesteps", "4096", "--data-dir", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    result = puffer("eval", str(source), "--data-dir", str(tmp_path / "runs"), "--episodes", "4")
+    assert result.returncode == 0, result.stderr
+    assert "4 episodes" in result.stdout
