@@ -2,6 +2,7 @@
 import io
 
 import pufferlib.train as T
+from pufferlib.train.evaluate import evaluate
 from pufferlib.train.logger import read_metrics
 
 
@@ -13,7 +14,7 @@ def quiet_train(env, tmp_path, **sections):
     return summary, read_metrics(summary["run_dir"])
 
 
-def last(metrics, key, intervals=2):
-    """The episode-weighted mean of `key` over the last logging intervals that finished episodes."""
-    rows = [m for m in metrics if m.get("episodes") and m.get(key) is not None][-intervals:]
-    return sum(m[key] * m["episodes"] for m in rows) / sum(m["episodes"] for m in rows)
+def trained_return(env, tmp_path, episodes=200, **sections):
+    """Trains as quiet_train does, then evaluates the final policy (sampling): its mean return."""
+    summary, _ = quiet_train(env, tmp_path, **sections)
+    return evaluate(env, summary["checkpoint"], episodes=episodes)
