@@ -78,7 +78,8 @@ class Trainer:
         self.device = self._device(t.device)
         if self.device.type == "cpu":
             torch.set_num_threads(t.torch_threads)
-        if t.deterministic:
+        self._was_deterministic = torch.are_deterministic_algorithms_enabled()
+        if t.deterministic:  # process-wide in torch: close() puts the previous setting back
             torch.use_deterministic_algorithms(True)
         self.seed = t.seed + 7919 * self.rank  # environments and sampling differ between ranks
         torch.manual_seed(t.seed)              # the initial weights do not
@@ -142,7 +143,7 @@ class Trainer:
                 torch.distributed.broadcast(param.data, 0)
         if checkpoint is not None:
             ckpt.check_compatible(checkpoint, self.env_name, self.architecture())
-        if self.policy.recurrent and self.rows * t.horizon < t.minibatch_size:
+        if self.rows * t.horizon < t.minibatch_size:
             raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) is larger than a rollout "
                               f"({self.rows} rows x {t.horizon} steps)")
         if self.policy.recurrent and t.minibatch_size % t.bptt_horizon:
@@ -591,6 +592,8 @@ class Trainer:
             g.env.close()
         if getattr(self, "logger", None) is not None:
             self.logger.close()
+        if hasattr(self, "_was_deterministic"):
+            torch.use_deterministic_algorithms(self._was_deterministic)
 
     def __enter__(self):
         return self

@@ -147,6 +147,8 @@ def test_bad_environment_and_config_values(tmp_path):
     c = config("memory", train={"minibatch_size": 100})
     with pytest.raises(ConfigError, match=r"minibatch_size \(100\) must be a multiple of train.bptt_horizon"):
         Trainer("memory", c, data_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"train.minibatch_size \(4096\) is larger than a rollout \(32 rows x 32"):
+        Trainer("bandit", config("bandit", train={"minibatch_size": 4096}), data_dir=tmp_path)
     with pytest.raises(TypeError, match="config must be a pufferlib.train.Config, a dict or None"):
         pufferlib.train("bandit", 3)
 
