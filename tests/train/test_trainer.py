@@ -88,8 +88,18 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, env, s
     with trainer(env, tmp_path / "a", 3 * rollout, **sections) as full:
         full.train()
         expected = weights(full.policy)
-    with trainer(env, tmp_path / "b", rollout, **sections) as first:
-        path = first.train()["checkpoint"]
+    with trainer(env, tmp_path / "b", 3 * rollout, **sections) as first:
+        learn = first.learn
+
+        def learn_then_ctrl_c():  # what the SIGINT handler does, after the first iteration
+            losses = learn()
+            first._interrupted = True
+            return losses
+
+        first.learn = learn_then_ctrl_c
+        summary = first.train()
+        assert summary["interrupted"] and summary["global_step"] == rollout
+        path = summary["checkpoint"]
     with trainer(env, tmp_path / "b", 3 * rollout, resume=path, **sections) as resumed:
         assert resumed.global_step == rollout
         resumed.train()
