@@ -168,3 +168,14 @@ def test_v_trace_and_replay_options_train(tmp_path):
                                                    "replay_alpha": 0.6, "anneal_lr": "cosine", "target_kl": 0.02}},
                               data_dir=tmp_path, dashboard=False, stream=io.StringIO())
     assert np.isfinite(summary["metrics"]["losses/policy_loss"])
+
+
+@pytest.mark.parametrize("env", ["bandit", "gymnasium:CartPole-v1"])
+def test_overlap_steps_two_halves(tmp_path, env):
+    sections = {"train": {"overlap": "on", "total_timesteps": 4096}, "env": {"num_envs": 8}}
+    with Trainer(env, config(env, 4096, **sections), data_dir=tmp_path, dashboard=False,
+                 stream=io.StringIO()) as t:
+        assert [(g.start, g.stop) for g in t.groups] == [(0, 4), (4, 8)]
+        summary = t.train()
+    assert summary["global_step"] >= 4096
+    assert read_metrics(summary["run_dir"])[-1]["episodes"] > 0
