@@ -7,7 +7,7 @@ or outside its allowed values, is a `ConfigError` that names the key and what it
 
 >>> config = load_config("cartpole", overrides={"train.seed": "3"})
 >>> config.train.seed, config.env.num_envs
-(3, 32)
+(3, 64)
 """
 import dataclasses
 import math

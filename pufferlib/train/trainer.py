@@ -145,7 +145,8 @@ class Trainer:
             ckpt.check_compatible(checkpoint, self.env_name, self.architecture())
         if self.rows * t.horizon < t.minibatch_size:
             raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) is larger than a rollout "
-                              f"({self.rows} rows x {t.horizon} steps)")
+                              f"({self.rows} rows x {t.horizon} steps); lower it, or raise env.num_envs or "
+                              "train.horizon")
         if self.policy.recurrent and t.minibatch_size % t.bptt_horizon:
             raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) must be a multiple of "
                               f"train.bptt_horizon ({t.bptt_horizon}) for a recurrent policy")

@@ -70,7 +70,7 @@ def test_rollout_bootstraps_truncation_not_termination(tmp_path):
 
 
 def test_starts_mark_the_first_step_of_each_episode(tmp_path):
-    with trainer("bandit", tmp_path, train={"horizon": 4}) as t:  # every bandit episode is one step
+    with trainer("bandit", tmp_path, train={"horizon": 4, "minibatch_size": 64}) as t:  # one-step episodes
         t.timing = {"env": 0.0, "inference": 0.0, "learn": 0.0}
         t.rollout()
         assert bool(t.b["starts"].all())
