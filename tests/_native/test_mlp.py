@@ -311,3 +311,138 @@ def test_two_threads_are_bit_identical_to_one():
     assert s1 == s2
     assert np.array_equal(l1, l2) and np.array_equal(v1, v2)
     assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+
+
+# error paths
+
+def linear(out_dim, in_dim):
+    return (np.zeros((out_dim, in_dim), np.float32), np.zeros(out_dim, np.float32))
+
+
+def small_kernel(**kwargs):
+    return ActorCriticKernel([linear(8, 4)], linear(2, 8), [linear(8, 4)], linear(1, 8), [2], **kwargs)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(activation="gelu"), ValueError, "activation must be one of"),
+    (dict(num_threads=0), ValueError, "num_threads must be a positive integer"),
+    (dict(nvec=[]), ValueError, "nvec must be a non-empty list"),
+    (dict(nvec=[0]), ValueError, "nvec must be a non-empty list of positive"),
+    (dict(nvec="ab"), TypeError, "nvec must be a list of ints"),
+    (dict(nvec=[3]), ValueError, r"actor_head W must have shape \(3, 8\), got \(2, 8\)"),
+    (dict(betas=(0.9, 1.5)), ValueError, "betas must be two numbers"),
+    (dict(adam_eps=0.0), ValueError, "adam_eps must be positive"),
+    (dict(actor_layers=[]), ValueError, "actor_layers must be a list of 1 to 8"),
+    (dict(actor_layers=[np.zeros(3)]), TypeError, r"actor_layers\[0\] must be a \(W, b\) pair"),
+    (dict(critic_layers=[linear(8, 4), linear(8, 8)]), ValueError, "critic_layers must have as many layers"),
+    (dict(critic_layers=[linear(8, 5)]), ValueError, r"critic_layers\[0\] W must have shape \(8, 4\)"),
+    (dict(critic_head=(np.zeros((1, 8)), np.zeros(1, np.float32))), TypeError,
+     "critic_head W must be float32 with shape"),
+    (dict(actor_head=(np.zeros((8, 2), np.float32).T, np.zeros(2, np.float32))), ValueError,
+     "actor_head W must be C-contiguous"),
+    (dict(actor_head=(torch.zeros(2, 8), np.zeros(2, np.float32))), TypeError,
+     r"must be a numpy array .*tensor.numpy\(\)"),
+])
+def test_constructor_rejects_bad_arguments(change, error, match):
+    args = dict(actor_layers=[linear(8, 4)], actor_head=linear(2, 8), critic_layers=[linear(8, 4)],
+                critic_head=linear(1, 8), nvec=[2])
+    args.update(change)
+    with pytest.raises(error, match=match):
+        ActorCriticKernel(**args)
+
+
+def test_constructor_rejects_read_only_weights():
+    w, b = linear(2, 8)
+    w.flags.writeable = False
+    with pytest.raises(ValueError, match="actor_head W must be writeable"):
+        ActorCriticKernel([linear(8, 4)], (w, b), [linear(8, 4)], linear(1, 8), [2])
+
+
+@pytest.mark.parametrize("arg, value, error, match", [
+    ("obs", np.zeros((5, 4)), TypeError, r"obs must be float32 with shape \(N, 4\), got float64"),
+    ("obs", np.zeros((5, 3), np.float32), ValueError, r"obs must have shape \(N, 4\), got \(5, 3\)"),
+    ("obs", np.zeros((5, 8), np.float32)[:, ::2], ValueError, "obs must be C-contiguous"),
+    ("logits_out", np.zeros((4, 2), np.float32), ValueError, r"logits_out must have shape \(5, 2\)"),
+    ("values_out", np.zeros(5, np.float64), TypeError, "values_out must be float32"),
+    ("values_out", [0.0] * 5, TypeError, "values_out must be a numpy array"),
+])
+def test_forward_rejects_bad_arrays(arg, value, error, match):
+    arrays = dict(obs=np.zeros((5, 4), np.float32), logits_out=np.zeros((5, 2), np.float32),
+                  values_out=np.zeros(5, np.float32))
+    arrays[arg] = value
+    with pytest.raises(error, match=match):
+        small_kernel().forward(**arrays)
+
+
+def test_forward_rejects_read_only_outputs():
+    values = np.zeros(5, np.float32)
+    values.flags.writeable = False
+    with pytest.raises(ValueError, match="values_out must be writeable"):
+        small_kernel().forward(np.zeros((5, 4), np.float32), np.zeros((5, 2), np.float32), values)
+
+
+def update_arrays(rows=10):
+    return dict(obs=np.zeros((rows, 4), np.float32), actions=np.zeros((rows, 1), np.int32),
+                old_logprobs=np.zeros(rows, np.float32), advantages=np.arange(rows, dtype=np.float32),
+                returns=np.zeros(rows, np.float32), old_values=np.zeros(rows, np.float32),
+                indices=np.arange(rows, dtype=np.int64))
+
+
+SETTINGS = dict(lr=1e-3, clip_coef=0.2, vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5)
+
+
+@pytest.mark.parametrize("arg, value, error, match", [
+    ("obs", np.zeros((10, 4), np.float64), TypeError, "obs must be float32"),
+    ("actions", np.zeros((10, 1), np.int64), TypeError, r"actions must be int32 with shape \(10, 1\), got int64"),
+    ("actions", np.zeros((10, 2), np.int32), ValueError, r"actions must have shape \(10, 1\), got \(10, 2\)"),
+    ("old_logprobs", np.zeros(9, np.float32), ValueError, r"old_logprobs must have shape \(10,\), got \(9,\)"),
+    ("advantages", np.zeros(20, np.float32)[::2], ValueError, "advantages must be C-contiguous"),
+    ("returns", np.zeros(10, np.float64), TypeError, "returns must be float32"),
+    ("old_values", None, TypeError, "old_values must be a numpy array"),
+    ("indices", np.arange(10, dtype=np.int32), TypeError, "indices must be int64"),
+    ("indices", np.zeros(0, np.int64), ValueError, "indices must select at least one row"),
+    ("indices", np.array([0, 10], np.int64), IndexError, r"indices\[1\] = 10 is outside the batch of 10 rows"),
+    ("indices", np.array([-1, 3], np.int64), IndexError, r"indices\[0\] = -1 is outside the batch"),
+    ("indices", np.array([3], np.int64), ValueError, "norm_adv needs at least 2 rows"),
+    ("actions", np.full((10, 1), 2, np.int32), ValueError, r"actions\[0\] = \[2\] is outside the action space"),
+    ("actions", np.full((10, 1), -1, np.int32), ValueError, r"is outside the action space nvec=\[2\]"),
+])
+@pytest.mark.parametrize("method", ["update", "gradients"])
+def test_update_rejects_bad_batches(arg, value, error, match, method):
+    kernel = small_kernel()
+    arrays = update_arrays()
+    arrays[arg] = value
+    settings = dict(SETTINGS) if method == "update" else dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.0)
+    with pytest.raises(error, match=match):
+        getattr(kernel, method)(**arrays, **settings)
+    assert kernel.step == 0
+
+
+def test_a_single_row_is_fine_without_advantage_normalization():
+    arrays = dict(update_arrays(), indices=np.array([3], np.int64))
+    arrays["old_logprobs"][:] = np.log(0.5)         # zero weights: both actions at probability 0.5
+    stats = small_kernel().update(**arrays, norm_adv=False, **SETTINGS)
+    assert stats["clipfrac"] == 0.0 and stats["approx_kl"] == pytest.approx(0.0, abs=1e-7)
+    assert stats["policy_loss"] == pytest.approx(-3.0)
+
+
+@pytest.mark.parametrize("mutate, error, match", [
+    (lambda s: "state", TypeError, "state must be a dict from state_dict"),
+    (lambda s: {k: v for k, v in s.items() if k != "exp_avg/actor.0.bias"}, ValueError,
+     r"missing \['exp_avg/actor.0.bias'\]"),
+    (lambda s: dict(s, extra=1), ValueError, r"unexpected \['extra'\]"),
+    (lambda s: dict(s, step=-1), ValueError, "state\\['step'\\] must be a non-negative int"),
+    (lambda s: dict(s, step=1.5), ValueError, "state\\['step'\\] must be a non-negative int"),
+    (lambda s: {**s, "exp_avg_sq/critic_head.weight": np.zeros((8, 1), np.float32)}, ValueError,
+     r"state\['exp_avg_sq/critic_head.weight'\] must have shape \(1, 8\), got \(8, 1\)"),
+    (lambda s: {**s, "exp_avg/actor.0.weight": np.zeros((8, 4), np.int32)}, TypeError,
+     "must be a float array, got int32"),
+])
+def test_load_state_dict_rejects_bad_states(mutate, error, match):
+    kernel = small_kernel()
+    kernel.update(**update_arrays(), **SETTINGS)
+    before = kernel.state_dict()
+    with pytest.raises(error, match=match):
+        kernel.load_state_dict(mutate(kernel.state_dict()))
+    after = kernel.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
