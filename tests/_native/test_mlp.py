@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from pufferlib._native.mlp import ActorCriticKernel, _fast_tanh
+from pufferlib._native import mlp
 
 torch.set_num_threads(1)
 
@@ -37,7 +37,7 @@ def kernel_for(actor, critic, nvec, activation, **kwargs):
     def pairs(tower):
         return [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in linears(tower)]
     a, c = pairs(actor), pairs(critic)
-    return ActorCriticKernel(a[:-1], a[-1], c[:-1], c[-1], nvec, activation, **kwargs)
+    return mlp.ActorCriticKernel(a[:-1], a[-1], c[:-1], c[-1], nvec, activation, **kwargs)
 
 
 def named_parameters(actor, critic):
@@ -141,11 +141,11 @@ def test_forward_of_no_rows_writes_nothing():
 
 def test_fast_tanh_is_accurate_and_odd():
     x = np.concatenate([np.linspace(-12, 12, 200001), np.geomspace(1e-8, 1.0, 1000)]).astype(np.float32)
-    got = _fast_tanh(x)
+    got = mlp._fast_tanh(x)
     expected = np.tanh(x.astype(np.float64))
     assert np.max(np.abs(got - expected) / np.abs(expected).clip(1e-30)) < 1e-6
-    assert np.array_equal(_fast_tanh(-x), -got)
-    assert _fast_tanh(np.zeros(1, np.float32))[0] == 0.0
+    assert np.array_equal(mlp._fast_tanh(-x), -got)
+    assert mlp._fast_tanh(np.zeros(1, np.float32))[0] == 0.0
 
 
 # gradients
@@ -320,7 +320,7 @@ def linear(out_dim, in_dim):
 
 
 def small_kernel(**kwargs):
-    return ActorCriticKernel([linear(8, 4)], linear(2, 8), [linear(8, 4)], linear(1, 8), [2], **kwargs)
+    return mlp.ActorCriticKernel([linear(8, 4)], linear(2, 8), [linear(8, 4)], linear(1, 8), [2], **kwargs)
 
 
 @pytest.mark.parametrize("change, error, match", [
@@ -348,14 +348,14 @@ def test_constructor_rejects_bad_arguments(change, error, match):
                 critic_head=linear(1, 8), nvec=[2])
     args.update(change)
     with pytest.raises(error, match=match):
-        ActorCriticKernel(**args)
+        mlp.ActorCriticKernel(**args)
 
 
 def test_constructor_rejects_read_only_weights():
     w, b = linear(2, 8)
     w.flags.writeable = False
     with pytest.raises(ValueError, match="actor_head W must be writeable"):
-        ActorCriticKernel([linear(8, 4)], (w, b), [linear(8, 4)], linear(1, 8), [2])
+        mlp.ActorCriticKernel([linear(8, 4)], (w, b), [linear(8, 4)], linear(1, 8), [2])
 
 
 @pytest.mark.parametrize("arg, value, error, match", [
