@@ -40,10 +40,12 @@ enum { PUFFER_MLP_RELU = 0, PUFFER_MLP_TANH = 1 };
 #else
 #define PUFFER_MLP_CLONES
 #endif
-#if defined(__GNUC__)
 #define PUFFER_MLP_INLINE static inline __attribute__((always_inline))
+/* sqrtf never sees a negative number in Adam; without errno its loop vectorises (results unchanged) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PUFFER_MLP_NO_ERRNO __attribute__((optimize("no-math-errno")))
 #else
-#define PUFFER_MLP_INLINE static inline
+#define PUFFER_MLP_NO_ERRNO
 #endif
 
 typedef struct PufferMLP {
@@ -132,48 +134,64 @@ static inline void puffer_mlp_layout(PufferMLP* net) {
     net->workspace_floats = w;
 }
 
-/* tanh to about 2e-7 relative: an odd polynomial near 0, 1 - 2 / (e^2|x| + 1) beyond, with e^y from
- * 2^k times a Taylor polynomial of the remainder. Branch-free, so loops over it vectorise. */
-PUFFER_MLP_INLINE float puffer_mlp_tanh(float x) {
-    float a = fabsf(x);
-    float s = x * x;
-    float p = -6.657488851e-03f;
-    p = p * s + 2.133977761e-02f;
+/* GNU C vector extensions (gcc, clang): 8 floats, compiled to one AVX register or two SSE ones. */
+#if !defined(__GNUC__)
+#error "puffer_mlp.h needs GNU C vector extensions: compile with gcc or clang"
+#endif
+typedef float puffer_v8f __attribute__((vector_size(32)));
+typedef int32_t puffer_v8i __attribute__((vector_size(32)));
+typedef float puffer_v8f_u __attribute__((vector_size(32), aligned(4)));   /* unaligned loads/stores */
+#define PUFFER_LOAD8(p) (*(const puffer_v8f_u*)(p))
+#define PUFFER_STORE8(p, v) (*(puffer_v8f_u*)(p) = (v))
+#define PUFFER_SELECT8(mask, a, b) ((puffer_v8f)(((puffer_v8i)(a) & (mask)) | ((puffer_v8i)(b) & ~(mask))))
+
+/* tanh of 8 floats (in to out, which may alias) to about 2e-7 relative: an odd polynomial below |x| = 0.55 (fitted to tanh(x)/x),
+ * 1 - 2 / (e^2|x| + 1) above, with e^y as 2^k times a Taylor polynomial of the remainder. NaN stays NaN. */
+PUFFER_MLP_INLINE void puffer_mlp_tanh8(const float* in, float* out) {
+    puffer_v8f x = PUFFER_LOAD8(in);
+    const puffer_v8i sign = (puffer_v8i){0} + (int32_t)0x80000000;
+    puffer_v8i xbits = (puffer_v8i)x;
+    puffer_v8f a = (puffer_v8f)(xbits & ~sign);
+    puffer_v8f s = x * x;
+    puffer_v8f p = s * -6.657488851e-03f + 2.133977761e-02f;
     p = p * s - 5.391574818e-02f;
     p = p * s + 1.333315930e-01f;
     p = p * s - 3.333333273e-01f;
-    float small = x + x * s * p;
-    float y = 2.0f * (a < 9.0f ? a : 9.0f);       /* tanh(9) rounds to 1 in float32 */
-    float kf = (float)(int)(y * 1.44269504f + 0.5f);
-    float r = (y - kf * 0.693145752f) - kf * 1.42860677e-06f;   /* ln 2 split in two */
-    float e = 1.0f / 5040.0f;
-    e = e * r + 1.0f / 720.0f;
+    puffer_v8f small = x + x * s * p;
+    puffer_v8f nine = (puffer_v8f){0} + 9.0f;        /* tanh(9) rounds to 1 in float32 */
+    puffer_v8f y = 2.0f * PUFFER_SELECT8(a < nine, a, nine);
+    puffer_v8i k = __builtin_convertvector(y * 1.44269504f + 0.5f, puffer_v8i);
+    puffer_v8f kf = __builtin_convertvector(k, puffer_v8f);
+    puffer_v8f r = (y - kf * 0.693145752f) - kf * 1.42860677e-06f;   /* ln 2 split in two */
+    puffer_v8f e = r * (1.0f / 5040.0f) + 1.0f / 720.0f;
     e = e * r + 1.0f / 120.0f;
     e = e * r + 1.0f / 24.0f;
     e = e * r + 1.0f / 6.0f;
     e = e * r + 0.5f;
     e = e * r + 1.0f;
     e = e * r + 1.0f;
-    int32_t bits;
-    memcpy(&bits, &e, sizeof bits);
-    bits += (int32_t)kf << 23;
-    memcpy(&e, &bits, sizeof bits);
-    float big = 1.0f - 2.0f / (e + 1.0f);
-    big = x < 0.0f ? -big : big;
-    return a < 0.55f ? small : big;
+    e = (puffer_v8f)((puffer_v8i)e + (k << 23));
+    puffer_v8f big = (puffer_v8f)((puffer_v8i)(1.0f - 2.0f / (e + 1.0f)) | (xbits & sign));
+    PUFFER_STORE8(out, PUFFER_SELECT8(a >= 0.55f, big, small));
+}
+
+/* tanh over n floats (n need not be a multiple of 8). */
+PUFFER_MLP_CLONES
+static void puffer_mlp_tanh_array(const float* x, float* out, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) puffer_mlp_tanh8(x + i, out + i);
+    if (i < n) {
+        float tail[8] = {0};
+        for (long j = i; j < n; j++) tail[j - i] = x[j];
+        puffer_mlp_tanh8(tail, tail);
+        for (long j = i; j < n; j++) out[j] = tail[j - i];
+    }
 }
 
 /* C[m, c] = bias[m] + sum_k A[m*ars + k*acs] * B[k*ldb + c] for m < M, c < ncols. Columns are computed
  * in blocks of 16, so B's rows must be readable up to ncols rounded up to 16 (those extra columns are
  * never stored). bias may be NULL. Register tile: 4 rows of C by 16 columns, held in GNU C vectors (a
  * local array would live on the stack), accumulated in k order. */
-#if defined(__GNUC__)
-typedef float puffer_v8f __attribute__((vector_size(32)));
-typedef int32_t puffer_v8i __attribute__((vector_size(32)));
-typedef float puffer_v8f_u __attribute__((vector_size(32), aligned(4)));   /* unaligned loads/stores */
-#define PUFFER_LOAD8(p) (*(const puffer_v8f_u*)(p))
-#define PUFFER_STORE8(p, v) (*(puffer_v8f_u*)(p) = (v))
-
 PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, long ars, long acs,
                                        const float* B, long ldb, const float* bias, float* C, long ldc) {
     int m = 0;
@@ -233,25 +251,13 @@ PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, 
         }
     }
 }
-#else
-PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, long ars, long acs,
-                                       const float* B, long ldb, const float* bias, float* C, long ldc) {
-    for (int m = 0; m < M; m++) {
-        for (int c = 0; c < ncols; c++) {
-            float acc = bias ? bias[m] : 0.0f;
-            for (int k = 0; k < K; k++) acc += A[(long)m * ars + (long)k * acs] * B[(long)k * ldb + c];
-            C[(long)m * ldc + c] = acc;
-        }
-    }
-}
-#endif
 
 /* The activation over rows x npad (feature-major, row stride PUFFER_MLP_CHUNK), in place. */
 PUFFER_MLP_INLINE void puffer_mlp_activate(float* h, int rows, int npad, int activation) {
     for (int i = 0; i < rows; i++) {
         float* x = h + (long)i * PUFFER_MLP_CHUNK;
         if (activation == PUFFER_MLP_TANH) {
-            for (int j = 0; j < npad; j++) x[j] = puffer_mlp_tanh(x[j]);
+            for (int j = 0; j < npad; j += 8) puffer_mlp_tanh8(x + j, x + j);
         } else {
             for (int j = 0; j < npad; j++) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
         }
@@ -448,11 +454,11 @@ PUFFER_MLP_INLINE void puffer_mlp_tower_backward(const PufferMLP* net, int t, fl
         float* dw = grad + net->param_offset[t][l];
         float* db = dw + (long)out_dim * in_dim;
         puffer_mlp_gemm(out_dim, n, in_dim, dy, CH, 1, xt, in_pad, NULL, dw, in_dim);
-        for (int o = 0; o < out_dim; o++) {
+        for (int o = 0; o < out_dim; o++) {     /* the padded lanes of dY are 0 */
             const float* d = dy + (long)o * CH;
-            float s = 0.0f;
-            for (int j = 0; j < n; j++) s += d[j];
-            db[o] = s;
+            puffer_v8f acc = PUFFER_LOAD8(d);
+            for (int j = 8; j < npad; j += 8) acc += PUFFER_LOAD8(d + j);
+            db[o] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
         }
         if (l == 0) break;
         /* dX = W^T (in x out) . dY (out x npad), then through the activation */
@@ -544,7 +550,7 @@ static inline void puffer_mlp_summarize(const float* row_stats, long n, float cl
 
 /* One Adam step (torch.optim.Adam, no weight decay) with the gradient times `scale`, on every weight.
  * m and v are flat num_params vectors laid out like the gradient; step is the count after this step. */
-PUFFER_MLP_CLONES
+PUFFER_MLP_CLONES PUFFER_MLP_NO_ERRNO
 static void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,
                             long step, double lr, float beta1, float beta2, float eps) {
     double bc1 = 1.0 - pow((double)beta1, (double)step);

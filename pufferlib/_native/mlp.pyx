@@ -448,7 +448,6 @@ def _fast_tanh(x):
     cdef const float[::1] src = _check("x", x, np.float32, (None,))
     out = np.empty(src.shape[0], np.float32)
     cdef float[::1] dst = out
-    cdef Py_ssize_t i
-    for i in range(src.shape[0]):
-        dst[i] = puffer_mlp_tanh(src[i])
+    if src.shape[0]:
+        puffer_mlp_tanh_array(&src[0], &dst[0], src.shape[0])
     return out
