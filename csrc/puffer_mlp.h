@@ -35,7 +35,7 @@ enum { PUFFER_MLP_RELU = 0, PUFFER_MLP_TANH = 1 };
 /* The hot functions are compiled twice, for AVX2+FMA machines and for any x86-64, and the loader
  * picks one (GCC function multi-versioning); the sanitizer build keeps a single version. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && !defined(__SANITIZE_ADDRESS__)
+    && !defined(__SANITIZE_ADDRESS__) && !defined(PUFFER_MLP_NO_CLONES)
 #define PUFFER_MLP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define PUFFER_MLP_CLONES
@@ -175,9 +175,8 @@ PUFFER_MLP_INLINE void puffer_mlp_tanh8(const float* in, float* out) {
     PUFFER_STORE8(out, PUFFER_SELECT8(a >= 0.55f, big, small));
 }
 
-/* tanh over n floats (n need not be a multiple of 8). */
-PUFFER_MLP_CLONES
-static void puffer_mlp_tanh_array(const float* x, float* out, long n) {
+/* puffer_mlp_tanh_array (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_tanh_array_impl(const float* x, float* out, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) puffer_mlp_tanh8(x + i, out + i);
     if (i < n) {
@@ -192,7 +191,7 @@ static void puffer_mlp_tanh_array(const float* x, float* out, long n) {
  * in blocks of 16, so B's rows must be readable up to ncols rounded up to 16 (those extra columns are
  * never stored). bias may be NULL. Register tile: 4 rows of C by 16 columns, held in GNU C vectors (a
  * local array would live on the stack), accumulated in k order. */
-PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, long ars, long acs,
+PUFFER_MLP_INLINE void puffer_mlp_gemm8(int M, int K, int ncols, const float* A, long ars, long acs,
                                        const float* B, long ldb, const float* bias, float* C, long ldc) {
     int m = 0;
     for (; m + 4 <= M; m += 4) {
@@ -252,6 +251,68 @@ PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, 
     }
 }
 
+typedef float puffer_v16f __attribute__((vector_size(64)));
+typedef float puffer_v16f_u __attribute__((vector_size(64), aligned(4)));
+#define PUFFER_LOAD16(p) (*(const puffer_v16f_u*)(p))
+#define PUFFER_STORE16(p, v) (*(puffer_v16f_u*)(p) = (v))
+
+/* The same product with a tile of 8 rows by 16 columns in 16-float vectors (one AVX-512 register each). */
+PUFFER_MLP_INLINE void puffer_mlp_gemm16(int M, int K, int ncols, const float* A, long ars, long acs,
+                                         const float* B, long ldb, const float* bias, float* C, long ldc) {
+    int m = 0;
+    for (; m + 8 <= M; m += 8) {
+        const float* a = A + (long)m * ars;
+        for (int c0 = 0; c0 < ncols; c0 += 16) {
+            puffer_v16f acc[8];
+            puffer_v16f c0_, c1_, c2_, c3_, c4_, c5_, c6_, c7_;
+            c0_ = (puffer_v16f){0} + (bias ? bias[m] : 0.0f);
+            c1_ = (puffer_v16f){0} + (bias ? bias[m + 1] : 0.0f);
+            c2_ = (puffer_v16f){0} + (bias ? bias[m + 2] : 0.0f);
+            c3_ = (puffer_v16f){0} + (bias ? bias[m + 3] : 0.0f);
+            c4_ = (puffer_v16f){0} + (bias ? bias[m + 4] : 0.0f);
+            c5_ = (puffer_v16f){0} + (bias ? bias[m + 5] : 0.0f);
+            c6_ = (puffer_v16f){0} + (bias ? bias[m + 6] : 0.0f);
+            c7_ = (puffer_v16f){0} + (bias ? bias[m + 7] : 0.0f);
+            for (int k = 0; k < K; k++) {
+                puffer_v16f b = PUFFER_LOAD16(B + (long)k * ldb + c0);
+                const float* ak = a + (long)k * acs;
+                c0_ += ak[0] * b; c1_ += ak[ars] * b; c2_ += ak[2 * ars] * b; c3_ += ak[3 * ars] * b;
+                c4_ += ak[4 * ars] * b; c5_ += ak[5 * ars] * b; c6_ += ak[6 * ars] * b; c7_ += ak[7 * ars] * b;
+            }
+            acc[0] = c0_; acc[1] = c1_; acc[2] = c2_; acc[3] = c3_;
+            acc[4] = c4_; acc[5] = c5_; acc[6] = c6_; acc[7] = c7_;
+            float* out = C + (long)m * ldc + c0;
+            if (c0 + 16 <= ncols) {
+                for (int r = 0; r < 8; r++) PUFFER_STORE16(out + r * ldc, acc[r]);
+            } else {
+                for (int r = 0; r < 8; r++) {
+                    for (int c = 0; c < ncols - c0; c++) out[r * ldc + c] = acc[r][c];
+                }
+            }
+        }
+    }
+    for (; m < M; m++) {
+        const float* a = A + (long)m * ars;
+        for (int c0 = 0; c0 < ncols; c0 += 16) {
+            puffer_v16f acc = (puffer_v16f){0} + (bias ? bias[m] : 0.0f);
+            for (int k = 0; k < K; k++) acc += a[(long)k * acs] * PUFFER_LOAD16(B + (long)k * ldb + c0);
+            float* out = C + (long)m * ldc + c0;
+            int w = ncols - c0 < 16 ? ncols - c0 : 16;
+            for (int c = 0; c < w; c++) out[c] = acc[c];
+        }
+    }
+}
+
+/* The product with the tile for the instruction set: wide (8 x 16) for AVX-512, else 4 x 16. */
+PUFFER_MLP_INLINE void puffer_mlp_gemm(int wide, int M, int K, int ncols, const float* A, long ars, long acs,
+                                       const float* B, long ldb, const float* bias, float* C, long ldc) {
+    if (wide) {
+        puffer_mlp_gemm16(M, K, ncols, A, ars, acs, B, ldb, bias, C, ldc);
+    } else {
+        puffer_mlp_gemm8(M, K, ncols, A, ars, acs, B, ldb, bias, C, ldc);
+    }
+}
+
 /* The activation over rows x npad (feature-major, row stride PUFFER_MLP_CHUNK), in place. */
 PUFFER_MLP_INLINE void puffer_mlp_activate(float* h, int rows, int npad, int activation) {
     for (int i = 0; i < rows; i++) {
@@ -279,14 +340,14 @@ PUFFER_MLP_INLINE void puffer_mlp_activate_backward(float* d, const float* h, in
 }
 
 /* Both towers over the chunk's input ws[ws_x] (D x npad): ws_h[t][l] gets layer l's output. */
-PUFFER_MLP_INLINE void puffer_mlp_towers(const PufferMLP* net, float* ws, int npad) {
+PUFFER_MLP_INLINE void puffer_mlp_towers(int wide, const PufferMLP* net, float* ws, int npad) {
     const int CH = PUFFER_MLP_CHUNK;
     for (int t = 0; t < 2; t++) {
         const float* in = ws + net->ws_x;
         for (int l = 0; l <= net->num_layers; l++) {
             int in_dim = puffer_mlp_in_dim(net, l), out_dim = puffer_mlp_out_dim(net, t, l);
             float* out = ws + net->ws_h[t][l];
-            puffer_mlp_gemm(out_dim, in_dim, npad, net->weight[t][l], in_dim, 1, in, CH,
+            puffer_mlp_gemm(wide, out_dim, in_dim, npad, net->weight[t][l], in_dim, 1, in, CH,
                             net->bias[t][l], out, CH);
             if (l < net->num_layers) puffer_mlp_activate(out, out_dim, npad, net->activation);
             in = out;
@@ -294,10 +355,9 @@ PUFFER_MLP_INLINE void puffer_mlp_towers(const PufferMLP* net, float* ws, int np
     }
 }
 
-/* Inference on n <= PUFFER_MLP_CHUNK rows of obs (n, D): logits (n, A) and values (n,), row-major. */
-PUFFER_MLP_CLONES
-static void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
-                                     float* values, float* ws) {
+/* puffer_mlp_forward_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_forward_chunk_impl(int wide, const PufferMLP* net, const float* obs, int n,
+                                                    float* logits, float* values, float* ws) {
     const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim, A = net->num_actions, L = net->num_layers;
     int npad = puffer_mlp_pad16(n);
     float* x = ws + net->ws_x;
@@ -305,7 +365,7 @@ static void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int
         for (int j = 0; j < n; j++) x[i * CH + j] = obs[(long)j * D + i];
         for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
     }
-    puffer_mlp_towers(net, ws, npad);
+    puffer_mlp_towers(wide, net, ws, npad);
     const float* lg = ws + net->ws_h[0][L];
     const float* v = ws + net->ws_h[1][L];
     for (int j = 0; j < n; j++) {
@@ -437,7 +497,7 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
 
 /* Backward through tower t from ws[ws_dout[t]] (its output's gradient), writing the gradients of the
  * tower's weights into grad (a flat num_params vector, at param_offset). */
-PUFFER_MLP_INLINE void puffer_mlp_tower_backward(const PufferMLP* net, int t, float* ws, int n,
+PUFFER_MLP_INLINE void puffer_mlp_tower_backward(int wide, const PufferMLP* net, int t, float* ws, int n,
                                                  int npad, float* grad) {
     const int CH = PUFFER_MLP_CHUNK, L = net->num_layers;
     float* dy = ws + net->ws_dout[t];
@@ -453,7 +513,7 @@ PUFFER_MLP_INLINE void puffer_mlp_tower_backward(const PufferMLP* net, int t, fl
         }
         float* dw = grad + net->param_offset[t][l];
         float* db = dw + (long)out_dim * in_dim;
-        puffer_mlp_gemm(out_dim, n, in_dim, dy, CH, 1, xt, in_pad, NULL, dw, in_dim);
+        puffer_mlp_gemm(wide, out_dim, n, in_dim, dy, CH, 1, xt, in_pad, NULL, dw, in_dim);
         for (int o = 0; o < out_dim; o++) {     /* the padded lanes of dY are 0 */
             const float* d = dy + (long)o * CH;
             puffer_v8f acc = PUFFER_LOAD8(d);
@@ -463,19 +523,17 @@ PUFFER_MLP_INLINE void puffer_mlp_tower_backward(const PufferMLP* net, int t, fl
         if (l == 0) break;
         /* dX = W^T (in x out) . dY (out x npad), then through the activation */
         float* dx = ws + net->ws_d[which];
-        puffer_mlp_gemm(in_dim, out_dim, npad, net->weight[t][l], 1, in_dim, dy, CH, NULL, dx, CH);
+        puffer_mlp_gemm(wide, in_dim, out_dim, npad, net->weight[t][l], 1, in_dim, dy, CH, NULL, dx, CH);
         puffer_mlp_activate_backward(dx, x, in_dim, npad, net->activation);
         dy = dx;
         which ^= 1;
     }
 }
 
-/* One chunk of a PPO minibatch: rows [chunk * CHUNK, min(n, (chunk + 1) * CHUNK)). Writes the
- * gradient of the chunk's share of the loss into grad (num_params floats) and each row's loss terms
- * into row_stats (PUFFER_MLP_ROW_STATS arrays of b->n floats). */
-PUFFER_MLP_CLONES
-static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
-                                  long chunk, float* ws, float* grad, float* row_stats) {
+/* puffer_mlp_loss_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_loss_chunk_impl(int wide, const PufferMLP* net, const PufferPPOBatch* b,
+                                                 const PufferPPOConfig* cfg, long chunk, float* ws, float* grad,
+                                                 float* row_stats) {
     const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim, A = net->num_actions, L = net->num_layers;
     long start = chunk * CH;
     int n = b->n - start < CH ? (int)(b->n - start) : CH;
@@ -488,7 +546,7 @@ static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b,
     for (int i = 0; i < D; i++) {
         for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
     }
-    puffer_mlp_towers(net, ws, npad);
+    puffer_mlp_towers(wide, net, ws, npad);
     const float* logits = ws + net->ws_h[0][L];
     const float* values = ws + net->ws_h[1][L];
     float* dlogits = ws + net->ws_dout[0];
@@ -502,8 +560,87 @@ static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b,
         for (int a = 0; a < A; a++) dlogits[a * CH + j] = 0.0f;
         dvalues[j] = 0.0f;
     }
-    puffer_mlp_tower_backward(net, 0, ws, n, npad, grad);
-    puffer_mlp_tower_backward(net, 1, ws, n, npad, grad);
+    puffer_mlp_tower_backward(wide, net, 0, ws, n, npad, grad);
+    puffer_mlp_tower_backward(wide, net, 1, ws, n, npad, grad);
+}
+
+/* The chunk functions, compiled for AVX-512 (wide tiles), AVX2+FMA and any x86-64, chosen at run time
+ * by what the CPU supports; elsewhere, one portable version. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) \
+    && !defined(PUFFER_MLP_NO_CLONES)
+#define PUFFER_MLP_DISPATCH 1
+__attribute__((target("arch=x86-64-v4")))
+static void puffer_mlp_forward_chunk_v4(const PufferMLP* net, const float* obs, int n, float* logits,
+                                        float* values, float* ws) {
+    puffer_mlp_forward_chunk_impl(1, net, obs, n, logits, values, ws);
+}
+__attribute__((target("arch=x86-64-v3")))
+static void puffer_mlp_forward_chunk_v3(const PufferMLP* net, const float* obs, int n, float* logits,
+                                        float* values, float* ws) {
+    puffer_mlp_forward_chunk_impl(0, net, obs, n, logits, values, ws);
+}
+__attribute__((target("arch=x86-64-v4")))
+static void puffer_mlp_loss_chunk_v4(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
+                                     long chunk, float* ws, float* grad, float* row_stats) {
+    puffer_mlp_loss_chunk_impl(1, net, b, cfg, chunk, ws, grad, row_stats);
+}
+__attribute__((target("arch=x86-64-v3")))
+static void puffer_mlp_loss_chunk_v3(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
+                                     long chunk, float* ws, float* grad, float* row_stats) {
+    puffer_mlp_loss_chunk_impl(0, net, b, cfg, chunk, ws, grad, row_stats);
+}
+__attribute__((target("arch=x86-64-v4")))
+static void puffer_mlp_tanh_array_v4(const float* x, float* out, long n) { puffer_mlp_tanh_array_impl(x, out, n); }
+__attribute__((target("arch=x86-64-v3")))
+static void puffer_mlp_tanh_array_v3(const float* x, float* out, long n) { puffer_mlp_tanh_array_impl(x, out, n); }
+#endif
+
+/* The best instruction set to use: 4: AVX-512 (x86-64-v4), 3: AVX2 + FMA (x86-64-v3), 0: the portable
+ * version; never above puffer_mlp_isa_limit (which tests lower to check every version). */
+static int puffer_mlp_isa_limit = 4;
+
+static inline int puffer_mlp_isa(void) {
+    int isa = 0;
+#ifdef PUFFER_MLP_DISPATCH
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) isa = 4;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = 3;
+#endif
+    return isa < puffer_mlp_isa_limit ? isa : puffer_mlp_isa_limit;
+}
+
+/* tanh over n floats (n need not be a multiple of 8), as the towers compute it. */
+static void puffer_mlp_tanh_array(const float* x, float* out, long n) {
+#ifdef PUFFER_MLP_DISPATCH
+    int isa = puffer_mlp_isa();
+    if (isa == 4) { puffer_mlp_tanh_array_v4(x, out, n); return; }
+    if (isa == 3) { puffer_mlp_tanh_array_v3(x, out, n); return; }
+#endif
+    puffer_mlp_tanh_array_impl(x, out, n);
+}
+
+/* Inference on n <= PUFFER_MLP_CHUNK rows of obs (n, D): logits (n, A) and values (n,), row-major. */
+static void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
+                                     float* values, float* ws) {
+#ifdef PUFFER_MLP_DISPATCH
+    int isa = puffer_mlp_isa();
+    if (isa == 4) { puffer_mlp_forward_chunk_v4(net, obs, n, logits, values, ws); return; }
+    if (isa == 3) { puffer_mlp_forward_chunk_v3(net, obs, n, logits, values, ws); return; }
+#endif
+    puffer_mlp_forward_chunk_impl(0, net, obs, n, logits, values, ws);
+}
+
+/* One chunk of a PPO minibatch: rows [chunk * CHUNK, min(n, (chunk + 1) * CHUNK)). Writes the
+ * gradient of the chunk's share of the loss into grad (num_params floats) and each row's loss terms
+ * into row_stats (PUFFER_MLP_ROW_STATS arrays of b->n floats). */
+static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
+                                  long chunk, float* ws, float* grad, float* row_stats) {
+#ifdef PUFFER_MLP_DISPATCH
+    int isa = puffer_mlp_isa();
+    if (isa == 4) { puffer_mlp_loss_chunk_v4(net, b, cfg, chunk, ws, grad, row_stats); return; }
+    if (isa == 3) { puffer_mlp_loss_chunk_v3(net, b, cfg, chunk, ws, grad, row_stats); return; }
+#endif
+    puffer_mlp_loss_chunk_impl(0, net, b, cfg, chunk, ws, grad, row_stats);
 }
 
 /* grad[p] = sum over chunks, in chunk order, of partials[c * num_params + p], for p in [begin, end). */

@@ -52,6 +52,8 @@ cdef extern from "puffer_mlp.h" nogil:
         double old_approx_kl
         double clipfrac
 
+    int puffer_mlp_isa_limit
+    int puffer_mlp_isa()
     void puffer_mlp_layout(PufferMLP* net)
     void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
                                   float* values, float* ws)

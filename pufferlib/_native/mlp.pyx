@@ -451,3 +451,11 @@ def _fast_tanh(x):
     if src.shape[0]:
         puffer_mlp_tanh_array(&src[0], &dst[0], src.shape[0])
     return out
+
+
+def _instruction_set(limit=None):
+    """The kernel's instruction set (4: AVX-512, 3: AVX2+FMA, 0: portable); `limit` caps it (for tests)."""
+    global puffer_mlp_isa_limit
+    if limit is not None:
+        puffer_mlp_isa_limit = int(limit)
+    return puffer_mlp_isa()

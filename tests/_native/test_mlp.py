@@ -102,6 +102,17 @@ def torch_loss(actor, critic, batch, indices, nvec, clip_coef=0.2, vf_coef=0.5, 
     return loss, stats
 
 
+@pytest.fixture(params=[0, 3, 4], ids=["portable", "avx2", "avx512"])
+def instruction_set(request):
+    """Runs a test on each compiled version of the kernel that this CPU can run."""
+    best = mlp._instruction_set()
+    if request.param > best:
+        pytest.skip(f"this CPU runs instruction set {best}, not {request.param}")
+    assert mlp._instruction_set(request.param) == request.param
+    yield request.param
+    mlp._instruction_set(4)
+
+
 def minibatch(rows=300, size=200, seed=0):
     return np.random.default_rng(seed).permutation(rows)[:size].astype(np.int64)
 
@@ -122,7 +133,7 @@ def assert_grads_close(kernel_grads, actor, critic):
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("nvec", [[2], [3, 4, 2]])
 @pytest.mark.parametrize("hidden", [24, 64])
-def test_forward_matches_torch(activation, num_layers, nvec, hidden):
+def test_forward_matches_torch(activation, num_layers, nvec, hidden, instruction_set):
     actor, critic = torch_towers(5, hidden, num_layers, sum(nvec), activation)
     kernel = kernel_for(actor, critic, nvec, activation)
     obs = np.random.default_rng(0).normal(scale=2.0, size=(100, 5)).astype(np.float32)
@@ -139,7 +150,7 @@ def test_forward_of_no_rows_writes_nothing():
                                                     np.empty(0, np.float32))
 
 
-def test_fast_tanh_is_accurate_and_odd():
+def test_fast_tanh_is_accurate_and_odd(instruction_set):
     x = np.concatenate([np.linspace(-12, 12, 200001), np.geomspace(1e-8, 1.0, 1000)]).astype(np.float32)
     got = mlp._fast_tanh(x)
     expected = np.tanh(x.astype(np.float64))
@@ -154,7 +165,7 @@ def test_fast_tanh_is_accurate_and_odd():
 @pytest.mark.parametrize("norm_adv", [True, False])
 @pytest.mark.parametrize("clip_vloss", [True, False])
 @pytest.mark.parametrize("ent_coef", [0.0, 0.05])
-def test_gradients_match_torch_autograd(activation, norm_adv, clip_vloss, ent_coef):
+def test_gradients_match_torch_autograd(activation, norm_adv, clip_vloss, ent_coef, instruction_set):
     nvec = [2]
     actor, critic = torch_towers(4, 32, 2, 2, activation, head_scale=5.0)
     kernel = kernel_for(actor, critic, nvec, activation)
@@ -172,7 +183,7 @@ def test_gradients_match_torch_autograd(activation, norm_adv, clip_vloss, ent_co
     assert stats["grad_norm"] == pytest.approx(total, rel=1e-5)
 
 
-def test_gradients_match_torch_for_multidiscrete_and_repeated_indices():
+def test_gradients_match_torch_for_multidiscrete_and_repeated_indices(instruction_set):
     nvec = [3, 4, 2]
     actor, critic = torch_towers(6, 40, 2, sum(nvec), "tanh", head_scale=3.0)
     kernel = kernel_for(actor, critic, nvec, "tanh")
@@ -295,7 +306,7 @@ def test_state_dict_round_trip_continues_identically():
 
 # threads
 
-def test_two_threads_are_bit_identical_to_one():
+def test_two_threads_are_bit_identical_to_one(instruction_set):
     results = []
     for threads in (1, 2):
         actor, critic = torch_towers(4, 32, 2, 3, "tanh")
