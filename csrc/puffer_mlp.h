@@ -41,12 +41,6 @@ enum { PUFFER_MLP_RELU = 0, PUFFER_MLP_TANH = 1 };
 #define PUFFER_MLP_CLONES
 #endif
 #define PUFFER_MLP_INLINE static inline __attribute__((always_inline))
-/* sqrtf never sees a negative number in Adam; without errno its loop vectorises (results unchanged) */
-#if defined(__GNUC__) && !defined(__clang__)
-#define PUFFER_MLP_NO_ERRNO __attribute__((optimize("no-math-errno")))
-#else
-#define PUFFER_MLP_NO_ERRNO
-#endif
 
 typedef struct PufferMLP {
     /* set by the caller */
@@ -685,35 +679,38 @@ static inline void puffer_mlp_summarize(const float* row_stats, long n, float cl
     s->clipfrac = sums[5] / n;
 }
 
+/* Adam on one contiguous tensor. The loop vectorises when sqrtf need not set errno: build with
+ * -fno-math-errno (setup.py does; results are the same either way, sqrtf never sees a negative). */
+PUFFER_MLP_INLINE void puffer_mlp_adam_tensor(float* restrict param, const float* restrict grad,
+                                              float* restrict m, float* restrict v, long size, float scale,
+                                              float beta1, float beta2, float step_size, float bc2_sqrt,
+                                              float eps) {
+    float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
+    for (long i = 0; i < size; i++) {
+        float g = grad[i] * scale;
+        m[i] = m[i] + one_minus_b1 * (g - m[i]);
+        v[i] = v[i] * beta2 + one_minus_b2 * g * g;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        param[i] = param[i] - step_size * (m[i] / denom);
+    }
+}
+
 /* One Adam step (torch.optim.Adam, no weight decay) with the gradient times `scale`, on every weight.
  * m and v are flat num_params vectors laid out like the gradient; step is the count after this step. */
-PUFFER_MLP_CLONES PUFFER_MLP_NO_ERRNO
+PUFFER_MLP_CLONES
 static void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,
                             long step, double lr, float beta1, float beta2, float eps) {
-    double bc1 = 1.0 - pow((double)beta1, (double)step);
-    double bc2 = 1.0 - pow((double)beta2, (double)step);
-    float step_size = (float)(lr / bc1);
-    float bc2_sqrt = (float)sqrt(bc2);
-    float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
+    float step_size = (float)(lr / (1.0 - pow((double)beta1, (double)step)));
+    float bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)step));
     for (int t = 0; t < 2; t++) {
         for (int l = 0; l <= net->num_layers; l++) {
-            long count = (long)puffer_mlp_out_dim(net, t, l) * puffer_mlp_in_dim(net, l);
+            long out = puffer_mlp_out_dim(net, t, l), count = out * puffer_mlp_in_dim(net, l);
             long off = net->param_offset[t][l];
-            for (int part = 0; part < 2; part++) {
-                float* param = part == 0 ? net->weight[t][l] : net->bias[t][l];
-                long size = part == 0 ? count : puffer_mlp_out_dim(net, t, l);
-                const float* gp = grad + off;
-                float* mp = m + off;
-                float* vp = v + off;
-                for (long i = 0; i < size; i++) {
-                    float gi = gp[i] * scale;
-                    mp[i] = mp[i] + one_minus_b1 * (gi - mp[i]);
-                    vp[i] = vp[i] * beta2 + one_minus_b2 * gi * gi;
-                    float denom = sqrtf(vp[i]) / bc2_sqrt + eps;
-                    param[i] = param[i] - step_size * (mp[i] / denom);
-                }
-                off += size;
-            }
+            puffer_mlp_adam_tensor(net->weight[t][l], grad + off, m + off, v + off, count, scale, beta1, beta2,
+                                   step_size, bc2_sqrt, eps);
+            off += count;
+            puffer_mlp_adam_tensor(net->bias[t][l], grad + off, m + off, v + off, out, scale, beta1, beta2,
+                                   step_size, bc2_sqrt, eps);
         }
     }
 }
