@@ -56,7 +56,7 @@ typedef struct PufferMLP {
     /* set by puffer_mlp_layout */
     int num_actions;      /* A = sum(nvec) */
     long num_params;      /* floats in all weights and biases */
-    long param_offset[2][PUFFER_MLP_MAX_LAYERS + 1];  /* the weight's offset in a flat gradient; bias follows */
+    long param_offset[2][PUFFER_MLP_MAX_LAYERS + 1];  /* weight's offset in a flat gradient; bias follows */
     long workspace_floats;
     long ws_x, ws_xt, ws_h[2][PUFFER_MLP_MAX_LAYERS + 1], ws_dout[2], ws_d[2];
 } PufferMLP;
@@ -139,8 +139,9 @@ typedef float puffer_v8f_u __attribute__((vector_size(32), aligned(4)));   /* un
 #define PUFFER_STORE8(p, v) (*(puffer_v8f_u*)(p) = (v))
 #define PUFFER_SELECT8(mask, a, b) ((puffer_v8f)(((puffer_v8i)(a) & (mask)) | ((puffer_v8i)(b) & ~(mask))))
 
-/* tanh of 8 floats (in to out, which may alias) to about 2e-7 relative: an odd polynomial below |x| = 0.55 (fitted to tanh(x)/x),
- * 1 - 2 / (e^2|x| + 1) above, with e^y as 2^k times a Taylor polynomial of the remainder. NaN stays NaN. */
+/* tanh of 8 floats (in to out, which may alias) to about 2e-7 relative: an odd polynomial below
+ * |x| = 0.55 (fitted to tanh(x)/x), 1 - 2 / (e^2|x| + 1) above, with e^y as 2^k times a Taylor
+ * polynomial of the remainder. NaN stays NaN. */
 PUFFER_MLP_INLINE void puffer_mlp_tanh8(const float* in, float* out) {
     puffer_v8f x = PUFFER_LOAD8(in);
     const puffer_v8i sign = (puffer_v8i){0} + (int32_t)0x80000000;
@@ -270,8 +271,14 @@ PUFFER_MLP_INLINE void puffer_mlp_gemm16(int M, int K, int ncols, const float* A
             for (int k = 0; k < K; k++) {
                 puffer_v16f b = PUFFER_LOAD16(B + (long)k * ldb + c0);
                 const float* ak = a + (long)k * acs;
-                c0_ += ak[0] * b; c1_ += ak[ars] * b; c2_ += ak[2 * ars] * b; c3_ += ak[3 * ars] * b;
-                c4_ += ak[4 * ars] * b; c5_ += ak[5 * ars] * b; c6_ += ak[6 * ars] * b; c7_ += ak[7 * ars] * b;
+                c0_ += ak[0] * b;
+                c1_ += ak[ars] * b;
+                c2_ += ak[2 * ars] * b;
+                c3_ += ak[3 * ars] * b;
+                c4_ += ak[4 * ars] * b;
+                c5_ += ak[5 * ars] * b;
+                c6_ += ak[6 * ars] * b;
+                c7_ += ak[7 * ars] * b;
             }
             acc[0] = c0_; acc[1] = c1_; acc[2] = c2_; acc[3] = c3_;
             acc[4] = c4_; acc[5] = c5_; acc[6] = c6_; acc[7] = c7_;
@@ -489,6 +496,46 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
     stats[4 * stats_stride] = ratio;
 }
 
+#if defined(__clang__)
+#define PUFFER_SHUFFLE8(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define PUFFER_SHUFFLE8(a, b, ...) __builtin_shuffle(a, b, (puffer_v8i){__VA_ARGS__})
+#endif
+
+/* out (n x ldo) = the transpose of x (rows x n, row stride PUFFER_MLP_CHUNK), by 8 x 8 blocks in vectors.
+ * Rows of out are written up to n rounded up to 8 (x's lanes up to there must be readable). */
+PUFFER_MLP_INLINE void puffer_mlp_transpose(const float* x, int rows, int n, float* out, int ldo) {
+    const int CH = PUFFER_MLP_CHUNK;
+    int i0 = 0;
+    for (; i0 + 8 <= rows; i0 += 8) {
+        for (int j0 = 0; j0 < n; j0 += 8) {
+            const float* src = x + (long)i0 * CH + j0;
+            puffer_v8f a[8], b[8];
+            for (int k = 0; k < 8; k += 2) {
+                puffer_v8f r0 = PUFFER_LOAD8(src + (long)k * CH), r1 = PUFFER_LOAD8(src + (long)(k + 1) * CH);
+                a[k] = PUFFER_SHUFFLE8(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
+                a[k + 1] = PUFFER_SHUFFLE8(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+            }
+            for (int k = 0; k < 8; k += 4) {
+                b[k] = PUFFER_SHUFFLE8(a[k], a[k + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                b[k + 1] = PUFFER_SHUFFLE8(a[k], a[k + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                b[k + 2] = PUFFER_SHUFFLE8(a[k + 1], a[k + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+                b[k + 3] = PUFFER_SHUFFLE8(a[k + 1], a[k + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+            }
+            float* dst = out + (long)j0 * ldo + i0;
+            for (int m = 0; m < 4; m++) {
+                puffer_v8f lo = PUFFER_SHUFFLE8(b[m], b[m + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                puffer_v8f hi = PUFFER_SHUFFLE8(b[m], b[m + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                PUFFER_STORE8(dst + (long)m * ldo, lo);
+                PUFFER_STORE8(dst + (long)(m + 4) * ldo, hi);
+            }
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        for (int i = i0; i < rows; i++) out[(long)j * ldo + i] = x[(long)i * CH + j];
+    }
+}
+
 /* Backward through tower t from ws[ws_dout[t]] (its output's gradient), writing the gradients of the
  * tower's weights into grad (a flat num_params vector, at param_offset). */
 PUFFER_MLP_INLINE void puffer_mlp_tower_backward(int wide, const PufferMLP* net, int t, float* ws, int n,
@@ -502,9 +549,7 @@ PUFFER_MLP_INLINE void puffer_mlp_tower_backward(int wide, const PufferMLP* net,
         int in_pad = puffer_mlp_pad16(in_dim);
         const float* x = l == 0 ? ws + net->ws_x : ws + net->ws_h[t][l - 1];
         /* dW = dY (out x n) . X^T (n x in), with X transposed into xt (n x in_pad) */
-        for (int j = 0; j < n; j++) {
-            for (int i = 0; i < in_dim; i++) xt[(long)j * in_pad + i] = x[(long)i * CH + j];
-        }
+        puffer_mlp_transpose(x, in_dim, n, xt, in_pad);
         float* dw = grad + net->param_offset[t][l];
         float* db = dw + (long)out_dim * in_dim;
         puffer_mlp_gemm(wide, out_dim, n, in_dim, dy, CH, 1, xt, in_pad, NULL, dw, in_dim);
@@ -526,8 +571,8 @@ PUFFER_MLP_INLINE void puffer_mlp_tower_backward(int wide, const PufferMLP* net,
 
 /* puffer_mlp_loss_chunk (below), for one instruction set. */
 PUFFER_MLP_INLINE void puffer_mlp_loss_chunk_impl(int wide, const PufferMLP* net, const PufferPPOBatch* b,
-                                                 const PufferPPOConfig* cfg, long chunk, float* ws, float* grad,
-                                                 float* row_stats) {
+                                                 const PufferPPOConfig* cfg, long chunk, float* ws,
+                                                 float* grad, float* row_stats) {
     const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim, A = net->num_actions, L = net->num_layers;
     long start = chunk * CH;
     int n = b->n - start < CH ? (int)(b->n - start) : CH;
@@ -574,19 +619,25 @@ static void puffer_mlp_forward_chunk_v3(const PufferMLP* net, const float* obs, 
     puffer_mlp_forward_chunk_impl(0, net, obs, n, logits, values, ws);
 }
 __attribute__((target("arch=x86-64-v4")))
-static void puffer_mlp_loss_chunk_v4(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
-                                     long chunk, float* ws, float* grad, float* row_stats) {
+static void puffer_mlp_loss_chunk_v4(const PufferMLP* net, const PufferPPOBatch* b,
+                                     const PufferPPOConfig* cfg, long chunk, float* ws, float* grad,
+                                     float* row_stats) {
     puffer_mlp_loss_chunk_impl(1, net, b, cfg, chunk, ws, grad, row_stats);
 }
 __attribute__((target("arch=x86-64-v3")))
-static void puffer_mlp_loss_chunk_v3(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
-                                     long chunk, float* ws, float* grad, float* row_stats) {
+static void puffer_mlp_loss_chunk_v3(const PufferMLP* net, const PufferPPOBatch* b,
+                                     const PufferPPOConfig* cfg, long chunk, float* ws, float* grad,
+                                     float* row_stats) {
     puffer_mlp_loss_chunk_impl(0, net, b, cfg, chunk, ws, grad, row_stats);
 }
 __attribute__((target("arch=x86-64-v4")))
-static void puffer_mlp_tanh_array_v4(const float* x, float* out, long n) { puffer_mlp_tanh_array_impl(x, out, n); }
+static void puffer_mlp_tanh_array_v4(const float* x, float* out, long n) {
+    puffer_mlp_tanh_array_impl(x, out, n);
+}
 __attribute__((target("arch=x86-64-v3")))
-static void puffer_mlp_tanh_array_v3(const float* x, float* out, long n) { puffer_mlp_tanh_array_impl(x, out, n); }
+static void puffer_mlp_tanh_array_v3(const float* x, float* out, long n) {
+    puffer_mlp_tanh_array_impl(x, out, n);
+}
 #endif
 
 /* The best instruction set to use: 4: AVX-512 (x86-64-v4), 3: AVX2 + FMA (x86-64-v3), 0: the portable
@@ -706,8 +757,8 @@ static void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale
         for (int l = 0; l <= net->num_layers; l++) {
             long out = puffer_mlp_out_dim(net, t, l), count = out * puffer_mlp_in_dim(net, l);
             long off = net->param_offset[t][l];
-            puffer_mlp_adam_tensor(net->weight[t][l], grad + off, m + off, v + off, count, scale, beta1, beta2,
-                                   step_size, bc2_sqrt, eps);
+            puffer_mlp_adam_tensor(net->weight[t][l], grad + off, m + off, v + off, count, scale, beta1,
+                                   beta2, step_size, bc2_sqrt, eps);
             off += count;
             puffer_mlp_adam_tensor(net->bias[t][l], grad + off, m + off, v + off, out, scale, beta1, beta2,
                                    step_size, bc2_sqrt, eps);
