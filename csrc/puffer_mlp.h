@@ -411,28 +411,36 @@ static inline long puffer_mlp_find_bad_action(const PufferMLP* net, const Puffer
 /* The loss gradients of one row w.r.t. its logits (dlogit[a * CH], a < A) and value, and its loss
  * terms. g = 1 / minibatch size (the gradient of a mean). */
 PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPOBatch* b,
-                                           const PufferPPOConfig* cfg, long row, const float* logit,
+                                           const PufferPPOConfig* cfg, long row, float* logit,
                                            float value, float g, float* dlogit, float* dvalue,
                                            float* stats, long stats_stride) {
     const int CH = PUFFER_MLP_CHUNK;
     long r = b->indices[row];
     const int32_t* act = b->actions + r * net->num_components;
-    /* log-probability and entropy, summed over the action components */
+    /* log-probability and entropy, summed over the action components; logit[] is overwritten with the
+     * log-probabilities and dlogit[] holds the probabilities (softmax, as torch computes it) until the
+     * gradient replaces them */
     float newlogp = 0.0f, entropy = 0.0f;
     int off = 0;
     for (int c = 0; c < net->num_components; c++) {
         int nc = net->nvec[c];
-        float zmax = logit[off * CH];
-        for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, logit[(off + a) * CH]);
+        float* z = logit + (long)off * CH;
+        float* p = dlogit + (long)off * CH;
+        float zmax = z[0];
+        for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, z[a * CH]);
         float sum = 0.0f;
-        for (int a = 0; a < nc; a++) sum += expf(logit[(off + a) * CH] - zmax);
+        for (int a = 0; a < nc; a++) {
+            p[a * CH] = expf(z[a * CH] - zmax);
+            sum += p[a * CH];
+        }
         float lse = zmax + logf(sum);
         float h = 0.0f;
         for (int a = 0; a < nc; a++) {
-            float logp = logit[(off + a) * CH] - lse;
-            h -= expf(logp) * logp;
+            p[a * CH] = p[a * CH] / sum;
+            z[a * CH] = z[a * CH] - lse;
+            h -= p[a * CH] * z[a * CH];
         }
-        newlogp += logit[(off + act[c]) * CH] - lse;
+        newlogp += z[act[c] * CH];
         entropy += h;
         off += nc;
     }
@@ -452,21 +460,14 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
     off = 0;
     for (int c = 0; c < net->num_components; c++) {
         int nc = net->nvec[c];
-        float zmax = logit[off * CH];
-        for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, logit[(off + a) * CH]);
-        float sum = 0.0f;
-        for (int a = 0; a < nc; a++) sum += expf(logit[(off + a) * CH] - zmax);
-        float lse = zmax + logf(sum);
+        const float* logp = logit + (long)off * CH;
+        float* p = dlogit + (long)off * CH;
         float h = 0.0f;
+        for (int a = 0; a < nc; a++) h -= p[a * CH] * logp[a * CH];
         for (int a = 0; a < nc; a++) {
-            float logp = logit[(off + a) * CH] - lse;
-            h -= expf(logp) * logp;
-        }
-        for (int a = 0; a < nc; a++) {
-            float logp = logit[(off + a) * CH] - lse;
-            float p = expf(logp);
             float onehot = a == act[c] ? 1.0f : 0.0f;
-            dlogit[(off + a) * CH] = dlogp * (onehot - p) + cfg->ent_coef * g * p * (logp + h);
+            float pa = p[a * CH];
+            p[a * CH] = dlogp * (onehot - pa) + cfg->ent_coef * g * pa * (logp[a * CH] + h);
         }
         off += nc;
     }
@@ -586,7 +587,7 @@ PUFFER_MLP_INLINE void puffer_mlp_loss_chunk_impl(int wide, const PufferMLP* net
         for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
     }
     puffer_mlp_towers(wide, net, ws, npad);
-    const float* logits = ws + net->ws_h[0][L];
+    float* logits = ws + net->ws_h[0][L];
     const float* values = ws + net->ws_h[1][L];
     float* dlogits = ws + net->ws_dout[0];
     float* dvalues = ws + net->ws_dout[1];
