@@ -14,6 +14,9 @@
  * result is bit-identical whatever number of threads runs the chunks. Inside a chunk activations are
  * feature-major (feature x row, rows padded to a multiple of 16) so every loop runs over 16 contiguous
  * rows: one register-tiled matrix product serves the forward pass and both halves of the backward one.
+ * It is written with GNU C vector extensions (gcc, clang). With gcc on x86-64 the chunk functions are
+ * compiled three times, with 8 x 16 tiles for AVX-512, 4 x 16 tiles for AVX2 + FMA and for any x86-64,
+ * and the CPU picks one at run time (the result differs between them by float rounding only).
  *
  * No allocation: the caller passes a workspace of puffer_mlp_layout()'s workspace_floats per thread,
  * a gradient partial of num_params floats per chunk, and PUFFER_MLP_ROW_STATS floats per minibatch row.

@@ -79,7 +79,8 @@ cdef class ActorCriticKernel:
         critic_head: (W, b) of the critic's output layer: (1, H) and (1,).
         nvec: action sizes, one per component: [n] for Discrete(n), list(nvec) for MultiDiscrete.
         activation: "relu" or "tanh".
-        num_threads: OpenMP threads over chunks of 64 rows; results do not depend on it.
+        num_threads: OpenMP threads over chunks of 64 rows; results do not depend on it. One call at
+            a time per kernel: calls share its workspaces (and release the GIL).
         betas: Adam's (beta1, beta2).
         adam_eps: Adam's epsilon (1e-5, as cleanrl's PPO uses).
 

@@ -457,3 +457,31 @@ def test_load_state_dict_rejects_bad_states(mutate, error, match):
         kernel.load_state_dict(mutate(kernel.state_dict()))
     after = kernel.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_byteswapped_arrays_are_rejected_and_subclasses_accepted():
+    kernel = small_kernel()
+    arrays = update_arrays()
+    with pytest.raises(TypeError, match="obs must be float32 with shape .* got >f4"):
+        kernel.update(**dict(arrays, obs=arrays["obs"].astype(">f4")), **SETTINGS)
+
+    class Sub(np.ndarray):
+        pass
+
+    stats = kernel.update(**dict(arrays, obs=arrays["obs"].view(Sub)), **SETTINGS)
+    assert kernel.step == 1 and np.isfinite(stats["value_loss"])
+
+
+def test_workspaces_grow_with_the_minibatch_without_changing_results():
+    actor, critic = torch_towers(4, 16, 2, 2, "relu")
+    batch = make_batch(actor, 4, [2], rows=700)
+    large = minibatch(700, 650, seed=1)
+    settings = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.01)
+    fresh, _ = kernel_for(actor, critic, [2], "relu").gradients(**batch, indices=large, **settings)
+    used = kernel_for(actor, critic, [2], "relu")
+    used.gradients(**batch, indices=minibatch(700, 10), **settings)
+    grown, _ = used.gradients(**batch, indices=large, **settings)
+    used.gradients(**batch, indices=minibatch(700, 10), **settings)
+    again, _ = used.gradients(**batch, indices=large, **settings)
+    for name in fresh:
+        assert np.array_equal(fresh[name], grown[name]) and np.array_equal(fresh[name], again[name])
