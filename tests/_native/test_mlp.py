@@ -185,9 +185,9 @@ def test_gradients_match_torch_autograd(activation, norm_adv, clip_vloss, ent_co
 
 def test_gradients_match_torch_for_multidiscrete_and_repeated_indices(instruction_set):
     nvec = [3, 4, 2]
-    actor, critic = torch_towers(6, 40, 2, sum(nvec), "tanh", head_scale=3.0)
+    actor, critic = torch_towers(11, 37, 2, sum(nvec), "tanh", head_scale=3.0)
     kernel = kernel_for(actor, critic, nvec, "tanh")
-    batch = make_batch(actor, 6, nvec, rows=150)
+    batch = make_batch(actor, 11, nvec, rows=150)
     indices = np.random.default_rng(3).integers(0, 150, 130).astype(np.int64)
     settings = dict(clip_coef=0.1, vf_coef=0.7, ent_coef=0.02, clip_vloss=True, vf_clip_coef=0.1)
     grads, stats = kernel.gradients(**batch, indices=indices, **settings)
