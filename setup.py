@@ -86,7 +86,8 @@ extensions = [
         "pufferlib._native.engine",
         sources=["pufferlib/_native/engine.pyx"] + sorted(glob.glob("csrc/envs/*.c")),
         include_dirs=["csrc", numpy.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # PUFFER_BUILTIN: PUFFER_EXPORT expands to nothing in environments compiled in here.
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("PUFFER_BUILTIN", "1")],
         extra_compile_args=list(COMPILE_ARGS),
         extra_link_args=list(LINK_ARGS),
         depends=glob.glob("csrc/*.h") + glob.glob("csrc/envs/*.h"),

@@ -1,9 +1,11 @@
 /* puffer_env.h: the C environment ABI of pufferlib.
  *
  * An environment is one C file that includes this header, defines a state struct and four static
- * functions, and ends with PUFFER_DEFINE_ENV. The engine (pufferlib/_native) then steps any number
- * of copies of it on OpenMP threads, straight into numpy buffers. Nothing here includes Python.h:
- * an environment compiles and runs on its own (see puffer_run.c for a standalone driver).
+ * functions, and ends with PUFFER_DEFINE_ENV (and PUFFER_EXPORT, to be built and loaded on its
+ * own by `puffer build` / `pufferlib.make("my_env.c")`). The engine (pufferlib/_native) then steps
+ * any number of copies of it on OpenMP threads, straight into numpy buffers. Nothing here
+ * includes Python.h: an environment compiles and runs on its own (see puffer_run.c for a
+ * standalone driver).
  *
  * The four functions, for a state struct T and a prefix NAME:
  *
@@ -30,6 +32,10 @@
  *
  * Optional, passed to PUFFER_DEFINE_ENV_EXT: NAME_close (free what init allocated) and NAME_render
  * (draw an RGB frame).
+ *   static int NAME_render(T* env, uint8_t* rgb, int width, int height);
+ *       Draw the env's state into rgb[height][width][3] (width and height are the render_width and
+ *       render_height its describe() set) and return 0, or -1 when it cannot. Read the state only:
+ *       rendering must not change a trajectory. csrc/puffer_draw.h has clipped primitives for it.
  *
  * Episodes and autoreset (same-step): after NAME_step, the engine adds each agent's reward to its
  * episode return and length. When any agent of an env sets terminal or truncated, the episode ends
@@ -350,9 +356,40 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
     }                                                                                           \
     const PufferEnvDef NAME##_env_def = {                                                       \
         PUFFER_ABI_VERSION, #NAME, DOC, PARAMS, NUM_PARAMS, STATS, NUM_STATS, sizeof(T),        \
-        NAME##_describe, NAME##__init, NAME##__reset, NAME##__step, NAME##__close,              \
+        NAME##_describe, NAME##__init, NAME##__reset, NAME##__step,                             \
+        /* NULL when the env gave no close: its state is plain data (engines may copy it) */     \
+        _Generic((CLOSE), void*: NULL, int: NULL, default: NAME##__close),                      \
         NAME##__render,                                                                         \
     };
+
+/* ---- Loading an environment from a shared library ---- */
+
+/* PUFFER_EXPORT(NAME), after PUFFER_DEFINE_ENV*, makes the file loadable as a shared library
+ * (`puffer build`, `pufferlib.make("path/to/NAME.c")`): it defines the one well-known symbol
+ * PUFFER_EXPORT_SYMBOL, a function returning &NAME##_env_def, with default visibility and C
+ * linkage. When the file is compiled into pufferlib itself (PUFFER_BUILTIN defined), or linked
+ * with other environments into one program (define PUFFER_NO_EXPORT), it expands to nothing, so
+ * any number of environment files can be linked together without clashing. */
+#define PUFFER_EXPORT_SYMBOL pufferlib_env_table
+#ifdef __cplusplus
+#define PUFFER__EXTERN_C extern "C"
+#else
+#define PUFFER__EXTERN_C
+#endif
+#if defined(__GNUC__)
+#define PUFFER__VISIBLE __attribute__((visibility("default"), used))
+#else
+#define PUFFER__VISIBLE
+#endif
+#if defined(PUFFER_BUILTIN) || defined(PUFFER_NO_EXPORT)
+#define PUFFER_EXPORT(NAME)
+#else
+#define PUFFER_EXPORT(NAME)                                                                     \
+    PUFFER__EXTERN_C PUFFER__VISIBLE const PufferEnvDef* PUFFER_EXPORT_SYMBOL(void);            \
+    PUFFER__EXTERN_C PUFFER__VISIBLE const PufferEnvDef* PUFFER_EXPORT_SYMBOL(void) {           \
+        return &NAME##_env_def;                                                                 \
+    }
+#endif
 
 /* ---- Small helpers environments share ---- */
 

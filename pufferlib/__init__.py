@@ -14,4 +14,14 @@ from pufferlib.headers import get_include
 
 __version__ = "0.1.0"
 
-__all__ = ["ABI_VERSION", "errors", "get_include", "make", "openmp_enabled", "__version__"]
+__all__ = ["ABI_VERSION", "errors", "get_include", "make", "openmp_enabled", "train", "__version__"]
+
+
+def __getattr__(name):
+    # `pufferlib.train(...)` without importing torch at `import pufferlib`: the trainer package
+    # (callable, see pufferlib.train) is imported on first use.
+    if name == "train":
+        import importlib
+
+        return importlib.import_module("pufferlib.train")
+    raise AttributeError(f"module 'pufferlib' has no attribute {name!r}")

@@ -2,6 +2,10 @@
 
 puffer envs [NAME]
 puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--param KEY=VALUE ...]
+puffer train ENV [--timesteps N] [--seed N] [--data-dir DIR] [--config FILE] [--section.key VALUE ...]
+puffer eval ENV --checkpoint PATH|latest [--episodes N] [--deterministic] [--video out.gif]
+puffer new NAME [--dir DIR]                       write a template C environment and its tests
+puffer build FILE.c [-o FILE.so] [--check] [--debug]   compile (and check) a C environment
 """
 import argparse
 import statistics
@@ -88,8 +92,122 @@ def cmd_bench(args):
     return 0
 
 
+def _overrides(extra):
+    """Turns leftover ["--train.seed", "3", "--policy.lstm=true"] into {"train.seed": "3", ...}."""
+    from pufferlib.train.config import ConfigError
+
+    overrides, i = {}, 0
+    while i < len(extra):
+        token = extra[i]
+        if not token.startswith("--") or "." not in token:
+            raise ConfigError(f"command line: unexpected argument {token!r}; settings take the form "
+                              "--section.key VALUE (e.g. --train.learning_rate 0.001)")
+        key, sep, value = token[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(extra):
+                raise ConfigError(f"command line: --{key} needs a value")
+            value = extra[i + 1]
+            i += 1
+        overrides[key] = value
+        i += 1
+    return overrides
+
+
+def cmd_train(args, extra):
+    """Trains PPO on an environment and prints where the run was written."""
+    from pufferlib.train import Trainer
+    from pufferlib.train.checkpoint import load_checkpoint
+    from pufferlib.train.config import Config, apply_overrides, load_config
+
+    overrides = _overrides(extra)
+    for flag, key in (("timesteps", "train.total_timesteps"), ("seed", "train.seed"),
+                      ("device", "train.device")):
+        if getattr(args, flag) is not None:
+            overrides[key] = str(getattr(args, flag))
+    if args.wandb:
+        overrides["log.wandb"] = "true"
+    if args.tensorboard:
+        overrides["log.tensorboard"] = "true"
+    if args.resume:  # the run's own configuration, with any settings given now on top
+        data = load_checkpoint(args.resume)
+        config = Config.from_dict(data["config"], source=f"the config saved in {data['path']}")
+        apply_overrides(config, overrides)
+        resume = data["path"]
+    else:
+        config = load_config(args.env, args.config, overrides)
+        resume = None
+    with Trainer(args.env, config, data_dir=args.data_dir, resume=resume) as trainer:
+        summary = trainer.train()
+    metrics = summary["metrics"]
+    ret = metrics.get("episode_return")
+    print(f"{'interrupted' if summary['interrupted'] else 'trained'} {summary['global_step']:,} steps in "
+          f"{summary['time_s']:.1f} s; last episode return "
+          f"{'n/a' if ret is None else format(ret, '.4g')}; run {summary['run_dir']}; "
+          f"checkpoint {summary['checkpoint']}")
+    return 130 if summary["interrupted"] else 0
+
+
+def cmd_eval(args):
+    """Evaluates a checkpoint and prints the mean and std of episode return and length."""
+    from pufferlib.train.evaluate import evaluate
+
+    result = evaluate(args.env, args.checkpoint, data_dir=args.data_dir, episodes=args.episodes,
+                      deterministic=args.deterministic, video=args.video)
+    print(f"{args.env}: {result['episodes']} episodes, return {result['mean_return']:.4g} "
+          f"+- {result['std_return']:.3g}, length {result['mean_length']:.4g} +- {result['std_length']:.3g} "
+          f"(checkpoint {result['checkpoint']})")
+    if args.video:
+        print(f"video written to {args.video}")
+    return 0
+
+
+def cmd_new(args):
+    """Writes the template environment NAME.c and test_NAME.py."""
+    from pufferlib.build import new_env
+
+    try:
+        source, test = new_env(args.name, args.dir, force=args.force)
+    except OSError as error:  # files that exist, a directory that cannot be written
+        print(f"puffer: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {source} and {test}\nnext: puffer build {source} --check")
+    return 0
+
+
+def cmd_build(args):
+    """Compiles a C environment into a loadable library; with --check, checks it."""
+    import os
+    import subprocess
+
+    from pufferlib.build import build, check, compiler, sanitizer_preload
+
+    try:
+        result = build(args.source, output=args.output, debug=args.debug)
+    except OSError as error:  # an output folder that cannot be written
+        print(f"puffer: error: {error}", file=sys.stderr)
+        return 2
+    if result.messages:
+        print(result.messages, file=sys.stderr)
+    print(f"built {result.library}")
+    preload = sanitizer_preload(compiler()) if args.debug else None
+    if args.debug:
+        print(f"load it in a Python started as: LD_PRELOAD={preload} ASAN_OPTIONS=detect_leaks=0 "
+              f"python ...")
+    if not args.check:
+        return 0
+    if args.debug:  # the sanitizer runtime must be loaded before Python starts
+        env = dict(os.environ, LD_PRELOAD=preload, ASAN_OPTIONS="detect_leaks=0")
+        code = "import sys; from pufferlib.build import _check_main; sys.exit(_check_main(sys.argv[1:]))"
+        return subprocess.run([sys.executable, "-c", code, result.library, str(args.steps),
+                               str(args.num_envs)], env=env).returncode
+    results = check(result.library, steps=args.steps, num_envs=args.num_envs)
+    for line in results:
+        print(line)
+    return 0 if all(r.passed for r in results) else 1
+
+
 def build_parser():
-    """The argument parser of `puffer` (subcommands envs and bench)."""
+    """The argument parser of `puffer` (subcommands envs, bench, new and build)."""
     parser = argparse.ArgumentParser(prog="puffer", description="pufferlib: fast reinforcement learning.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -107,6 +225,52 @@ def build_parser():
     bench.add_argument("--param", action="append", metavar="KEY=VALUE",
                        help="an environment parameter (repeatable)")
     bench.set_defaults(func=cmd_bench)
+
+    train = sub.add_parser("train", help="train PPO on an environment",
+                           description="Train PPO. ENV is a built-in name, a C file, gymnasium:ID or "
+                                       "module:callable. Any setting can be given as --section.key VALUE "
+                                       "(sections env, vec, train, policy, log; see "
+                                       "pufferlib/train/config.py).")
+    train.add_argument("env", help="a built-in name (puffer envs), path/to/env.c, gymnasium:ID or "
+                                   "module:callable")
+    train.add_argument("--timesteps", type=int, help="agent steps to train for (train.total_timesteps)")
+    train.add_argument("--seed", type=int, help="seed of environments, weights and sampling (train.seed)")
+    train.add_argument("--device", help="cpu, cuda or auto (train.device)")
+    train.add_argument("--data-dir", default="runs", help="where run directories are written (default runs/)")
+    train.add_argument("--config", help="a TOML file of [section] settings")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
+    train.add_argument("--wandb", action="store_true", help="log to Weights & Biases (log.wandb)")
+    train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs (log.tensorboard)")
+    train.set_defaults(func=cmd_train, takes_extra=True)
+
+    evaluate = sub.add_parser("eval", help="evaluate a trained checkpoint")
+    evaluate.add_argument("env", help="the environment the checkpoint was trained on")
+    evaluate.add_argument("--checkpoint", default="latest",
+                          help="a checkpoint file, a run directory, or latest (default)")
+    evaluate.add_argument("--data-dir", default="runs", help="where `latest` looks (default runs/)")
+    evaluate.add_argument("--episodes", type=int, default=100, help="episodes to average over")
+    evaluate.add_argument("--deterministic", action="store_true", help="take the most likely actions")
+    evaluate.add_argument("--video", help="record the first environment to a .gif or .mp4")
+    evaluate.set_defaults(func=cmd_eval)
+    new = sub.add_parser("new", help="write a template C environment NAME.c and its tests test_NAME.py")
+    new.add_argument("name", help="the environment's name, a C identifier (e.g. my_env)")
+    new.add_argument("--dir", default=".", help="where to write the files (default: here)")
+    new.add_argument("--force", action="store_true", help="overwrite existing files")
+    new.set_defaults(func=cmd_new)
+
+    build = sub.add_parser("build", help="compile a C environment into a library pufferlib.make loads")
+    build.add_argument("source", help="the C file (it ends with PUFFER_EXPORT(NAME))")
+    build.add_argument("-o", "--output", help="the library to write (default: .puffer_build/NAME.so "
+                                              "beside the source, where pufferlib.make looks)")
+    build.add_argument("--check", action="store_true",
+                       help="then check determinism, thread independence, observation bounds, resets, "
+                            "flags and rewards with random actions; exit 1 if one fails")
+    build.add_argument("--debug", action="store_true",
+                       help="-O0 -g with AddressSanitizer and UBSan (into NAME.debug.so); --check then "
+                            "runs under the sanitizers")
+    build.add_argument("--steps", type=int, default=1000, help="steps of each --check rollout")
+    build.add_argument("--num-envs", type=int, default=64, help="environments in each --check rollout")
+    build.set_defaults(func=cmd_build)
     return parser
 
 
@@ -114,12 +278,15 @@ def main(argv=None):
     """Entry point of the `puffer` console command; returns the exit status."""
     from pufferlib.errors import PufferError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "seconds", 1.0) <= 0 or getattr(args, "runs", 1) < 1:
         print("puffer: error: --seconds must be > 0 and --runs >= 1", file=sys.stderr)
         return 2
     try:
-        return args.func(args)
+        return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
     except (PufferError, ValueError, TypeError) as error:
         print(f"puffer: error: {error}", file=sys.stderr)
         return 2

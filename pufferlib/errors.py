@@ -4,7 +4,8 @@ Every message says what was expected, what arrived, and how to fix it.
 """
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
-           "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError"]
+           "BuildError", "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError",
+           "RenderNotSupportedError"]
 
 
 class PufferError(Exception):
@@ -23,6 +24,10 @@ class EnvironmentLoadError(PufferError, RuntimeError):
     """A C environment could not be loaded: ABI mismatch, missing function, inconsistent spaces."""
 
 
+class BuildError(EnvironmentLoadError):
+    """A C environment did not compile: the message holds the command and the compiler's output."""
+
+
 class UnsupportedSpaceError(PufferError, TypeError):
     """A space pufferlib cannot flatten (Text, Graph, Sequence, ...); the message names its path."""
 
@@ -33,3 +38,11 @@ class WorkerError(PufferError, RuntimeError):
 
 class WorkerTimeoutError(PufferError, TimeoutError):
     """A vector backend's workers did not answer within the timeout given to the vector env."""
+
+
+class CheckpointError(PufferError, RuntimeError):
+    """A checkpoint is missing, unreadable, or was written for another environment or policy."""
+
+
+class RenderNotSupportedError(PufferError, NotImplementedError):
+    """render() was called on an environment that draws no frames (its C code defines no render)."""

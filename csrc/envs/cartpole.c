@@ -13,8 +13,12 @@
  * polynomials for sin/cos: the angle fed to them is always the pre-step angle, within the 0.21 rad
  * termination threshold (the episode resets otherwise), where their truncation error is below
  * 2e-9, so results are exact to float32 rounding.
+ *
+ * Render: 400 x 300, the track (the shaded ends lie past the termination threshold), the cart and
+ * the pole at its angle (redder as it nears 12 degrees), and the steps taken as a bar at the bottom.
  */
 #include <float.h>
+#include "../puffer_draw.h"
 #include "../puffer_env.h"
 
 typedef struct {
@@ -44,6 +48,8 @@ static int cartpole_describe(const double* p, PufferSpec* s, char* err, int errl
     (void)err; (void)errlen;
     const float high[4] = {CP_X_THRESHOLD * 2.0f, FLT_MAX, CP_THETA_THRESHOLD * 2.0f, FLT_MAX};
     s->num_agents = 1;
+    s->render_width = 400;
+    s->render_height = 300;
     puffer_obs_symmetric(s, 4, high);
     if (p[1] != 0.0) {
         puffer_act_box(s, 1, -1.0f, 1.0f);
@@ -182,11 +188,50 @@ static void cartpole_step_many(CartPole* envs, int count, PufferRows r) {
     }
 }
 
+static int cartpole_render(CartPole* env, uint8_t* rgb, int w, int h) {
+    PufferCanvas c = puffer_canvas(rgb, w, h);
+    const float world_width = 2.2f * CP_X_THRESHOLD;   /* the track and some room past its ends */
+    float scale = (float)w / world_width;
+    float mid = 0.5f * (float)w;
+    float track_y = 0.72f * (float)h;
+    int edge = (int)lrintf(CP_X_THRESHOLD * scale);
+    puffer_draw_clear(&c, PUFFER_PAPER);
+    /* past the threshold the episode ends */
+    PufferColor out = puffer_color(246, 214, 208);
+    puffer_draw_rect(&c, 0, 0, (int)mid - edge, h, out);
+    puffer_draw_rect(&c, (int)mid + edge, 0, w - ((int)mid + edge), h, out);
+    puffer_draw_line(&c, 0.0f, track_y, (float)(w - 1), track_y, 2.0f, PUFFER_INK);
+    puffer_draw_line(&c, mid, track_y - 6.0f, mid, track_y + 6.0f, 1.0f, PUFFER_DARK_GREY);
+
+    float cx = mid + env->x * scale;
+    int cart_w = (int)lrintf(0.6f * scale), cart_h = (int)lrintf(0.32f * scale);
+    float wheel = 0.07f * scale;
+    puffer_draw_circle(&c, cx - 0.3f * (float)cart_w, track_y - wheel, wheel, PUFFER_DARK_GREY);
+    puffer_draw_circle(&c, cx + 0.3f * (float)cart_w, track_y - wheel, wheel, PUFFER_DARK_GREY);
+    int cart_top = (int)lrintf(track_y - wheel - (float)cart_h);
+    puffer_draw_rect(&c, (int)lrintf(cx - 0.5f * (float)cart_w), cart_top, cart_w, cart_h, PUFFER_INK);
+
+    /* The pole (2 * CP_LENGTH long) leans right for positive theta, the direction it then falls. */
+    float axle_y = (float)cart_top + 0.25f * (float)cart_h;
+    float pole = 2.0f * CP_LENGTH * scale;
+    float tilt = fabsf(env->theta) / CP_THETA_THRESHOLD;
+    PufferColor pole_color = puffer_color_mix(puffer_color(202, 152, 101), PUFFER_RED, tilt);
+    puffer_draw_line(&c, cx, axle_y, cx + pole * sinf(env->theta), axle_y - pole * cosf(env->theta),
+                     0.1f * scale, pole_color);
+    puffer_draw_circle(&c, cx, axle_y, 0.04f * scale, puffer_color(128, 132, 204));
+
+    int bar = h / 40 > 3 ? h / 40 : 3;
+    float done = env->max_steps > 0 ? (float)env->steps / (float)env->max_steps : 0.0f;
+    puffer_draw_progress(&c, 0, h - bar, w, bar, done, PUFFER_BLUE, PUFFER_GREY);
+    return 0;
+}
+
 PUFFER_DEFINE_ENV_BATCHED(CartPole, cartpole,
     "Balance a pole on a cart: Gymnasium's CartPole-v1 dynamics in float32.\n"
     "observation: Box(float32, (4,)) cart position, cart velocity, pole angle, pole angular velocity\n"
     "action: Discrete(2) push left/right; continuous=1: Box(-1, 1, (1,)) force scale\n"
     "reward: +1 per step\n"
     "episode end: terminated when |x| > 2.4 or |angle| > 12 degrees, truncated after max_steps\n"
-    "tests: the classic control benchmark",
-    cartpole_params, 2, NULL, 0, NULL, NULL)
+    "tests: the classic control benchmark\n"
+    "render: the cart on its track and the pole at its angle, the steps taken as a bar",
+    cartpole_params, 2, NULL, 0, NULL, cartpole_render)

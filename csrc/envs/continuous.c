@@ -15,7 +15,11 @@
  * Reset draws the position and the target uniformly in [-0.9, 0.9]^2 until they are more than
  * 2 * radius apart. That almost always takes one or two draws; it can take hundreds for radius
  * near 1, so the loop is capped and then falls back to opposite corners (2.5 apart).
+ *
+ * Render: 400 x 410, the square (y up) with the target (green, its radius to scale), the point
+ * (blue) with its velocity as a line, and the steps taken as a bar at the bottom.
  */
+#include "../puffer_draw.h"
 #include "../puffer_env.h"
 
 #define CT_MAX_DRAWS 1000
@@ -39,6 +43,8 @@ static int continuous_describe(const double* p, PufferSpec* s, char* err, int er
     (void)p; (void)err; (void)errlen;
     const float high[6] = {1.0f, 1.0f, 1.0f, 1.0f, 2.0f, 2.0f};
     s->num_agents = 1;
+    s->render_width = 400;
+    s->render_height = 410;
     puffer_obs_symmetric(s, 6, high);
     puffer_act_box(s, 2, -1.0f, 1.0f);
     return 0;
@@ -107,6 +113,36 @@ static inline void continuous_step(Continuous* env, PufferRows r) {
     if (reached | timeout) r.log->stats[0] += (double)reached;
 }
 
+static int continuous_render(Continuous* env, uint8_t* rgb, int w, int h) {
+    PufferCanvas c = puffer_canvas(rgb, w, h);
+    int bar = h / 40 > 3 ? h / 40 : 3;
+    int side = w < h - bar ? w : h - bar;
+    int margin = side / 40;
+    float half = 0.5f * (float)(side - 2 * margin);    /* pixels per unit */
+    float ox = (float)margin + half, oy = (float)margin + half;
+    if (half <= 0.0f) return -1;
+    puffer_draw_clear(&c, PUFFER_PAPER);
+    puffer_draw_rect(&c, margin, margin, side - 2 * margin, side - 2 * margin, PUFFER_WHITE);
+    puffer_draw_rect_outline(&c, margin, margin, side - 2 * margin, side - 2 * margin, 2, PUFFER_INK);
+    puffer_draw_line(&c, ox, (float)margin, ox, (float)(side - margin), 1.0f, PUFFER_GREY);
+    puffer_draw_line(&c, (float)margin, oy, (float)(side - margin), oy, 1.0f, PUFFER_GREY);
+
+    float tx = ox + env->tx * half, ty = oy - env->ty * half;
+    float px = ox + env->px * half, py = oy - env->py * half;
+    float radius = env->radius * half > 3.0f ? env->radius * half : 3.0f;
+    puffer_draw_line(&c, px, py, tx, ty, 1.0f, puffer_color(214, 226, 214));
+    puffer_draw_circle(&c, tx, ty, radius, puffer_color(186, 228, 194));
+    puffer_draw_ring(&c, tx, ty, radius, 2.0f, PUFFER_GREEN);
+    puffer_draw_circle(&c, tx, ty, 3.0f, PUFFER_GREEN);
+    /* velocity at 0.5 units per unit of speed */
+    puffer_draw_line(&c, px, py, px + 0.5f * env->vx * half, py - 0.5f * env->vy * half, 3.0f, PUFFER_ORANGE);
+    puffer_draw_circle(&c, px, py, 0.03f * (float)side + 1.0f, PUFFER_BLUE);
+
+    float done = env->max_steps > 0 ? (float)env->steps / (float)env->max_steps : 0.0f;
+    puffer_draw_progress(&c, 0, h - bar, w, bar, done, PUFFER_BLUE, PUFFER_GREY);
+    return 0;
+}
+
 PUFFER_DEFINE_ENV_EXT(Continuous, continuous,
     "Steer a point mass to a target in the square [-1, 1]^2 with a continuous acceleration.\n"
     "observation: Box(float32, (6,)) position, velocity (in [-1, 1]), target - position (in [-2, 2])\n"
@@ -114,5 +150,6 @@ PUFFER_DEFINE_ENV_EXT(Continuous, continuous,
     "reward: progress towards the target (distance decrease), +1 on reaching it\n"
     "episode end: terminated within radius of the target, truncated after max_steps\n"
     "statistics: reached (fraction of episodes that reached the target)\n"
-    "tests: continuous actions (a proportional controller solves it)",
-    continuous_params, 2, continuous_stats, 1, NULL, NULL)
+    "tests: continuous actions (a proportional controller solves it)\n"
+    "render: the point (blue) with its velocity and the target (green) in the square",
+    continuous_params, 2, continuous_stats, 1, NULL, continuous_render)

@@ -9,7 +9,11 @@
  *
  * The observation buffer is updated incrementally (two cells a step) and the step is branch-free
  * (moves come from tables, out-of-range actions act as "stay"); the env never reads the buffer.
+ *
+ * Render: the grid (cells of 2 to 32 pixels, about 384 pixels across), the target in green, the
+ * agent in blue, and the time used as a bar underneath.
  */
+#include "../puffer_draw.h"
 #include "../puffer_env.h"
 
 typedef struct {
@@ -28,10 +32,23 @@ static const PufferParam squared_params[] = {
 };
 static const char* const squared_stats[] = {"reached"};
 
+/* Pixels per cell of the rendered grid, and the height of the time bar under it. */
+static inline int squared_cell_pixels(int size) {
+    int cell = 384 / size;
+    return cell < 2 ? 2 : (cell > 32 ? 32 : cell);
+}
+
+static inline int squared_bar_pixels(int cell) {
+    return cell / 2 > 4 ? cell / 2 : 4;
+}
+
 static int squared_describe(const double* p, PufferSpec* s, char* err, int errlen) {
     (void)err; (void)errlen;
     int size = (int)p[0];
+    int cell = squared_cell_pixels(size);
     s->num_agents = 1;
+    s->render_width = size * cell;
+    s->render_height = size * cell + squared_bar_pixels(cell);
     puffer_obs_box(s, PUFFER_UINT8, size * size, 0.0f, 2.0f);
     s->obs_ndim = 2;
     s->obs_shape[0] = size;
@@ -89,6 +106,38 @@ static inline void squared_step(Squared* env, PufferRows r) {
     if (out | hit | timeout) r.log->stats[0] += (double)hit;
 }
 
+static int squared_render(Squared* env, uint8_t* rgb, int w, int h) {
+    PufferCanvas c = puffer_canvas(rgb, w, h);
+    int size = env->size;
+    int cell = w / size < h / size ? w / size : h / size;
+    if (cell < 1) return -1;
+    int grid = size * cell;
+    puffer_draw_clear(&c, PUFFER_PAPER);
+    if (cell >= 6) {
+        for (int k = 0; k <= size; k++) {
+            int at = k < size ? k * cell : grid - 1;
+            puffer_draw_rect(&c, at, 0, 1, grid, PUFFER_GREY);
+            puffer_draw_rect(&c, 0, at, grid, 1, PUFFER_GREY);
+        }
+    }
+    int inset = cell >= 6 ? cell / 6 : 0;
+    int tr = env->target / size, tc = env->target % size;
+    puffer_draw_rect(&c, tc * cell + inset, tr * cell + inset, cell - 2 * inset, cell - 2 * inset,
+                     PUFFER_GREEN);
+    if ((uint32_t)env->row < (uint32_t)size && (uint32_t)env->col < (uint32_t)size) {
+        if (cell >= 6) {
+            puffer_draw_circle(&c, (float)env->col * (float)cell + 0.5f * (float)(cell - 1),
+                               (float)env->row * (float)cell + 0.5f * (float)(cell - 1),
+                               0.5f * (float)cell - (float)inset, PUFFER_BLUE);
+        } else {
+            puffer_draw_rect(&c, env->col * cell, env->row * cell, cell, cell, PUFFER_BLUE);
+        }
+    }
+    float used = env->max_ticks > 0 ? (float)env->tick / (float)env->max_ticks : 0.0f;
+    puffer_draw_progress(&c, 0, grid, w, h - grid, used, PUFFER_ORANGE, PUFFER_GREY);
+    return 0;
+}
+
 PUFFER_DEFINE_ENV_EXT(Squared, squared,
     "Walk from the centre of a size x size grid to a target (the original PufferLib's Squared).\n"
     "observation: Box(uint8, (size, size)) 0 empty, 1 agent, 2 target\n"
@@ -96,5 +145,6 @@ PUFFER_DEFINE_ENV_EXT(Squared, squared,
     "reward: +1 on the target, -1 for leaving the grid or running out of time, else 0\n"
     "episode end: terminated on the target or off the grid, truncated after 3 * size steps\n"
     "statistics: reached (fraction of episodes that ended on the target)\n"
-    "tests: navigation",
-    squared_params, 1, squared_stats, 1, NULL, NULL)
+    "tests: navigation\n"
+    "render: the grid with the agent (blue) and the target (green), the time used as a bar",
+    squared_params, 1, squared_stats, 1, NULL, squared_render)

@@ -12,7 +12,15 @@ import os
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "30000"
 
-from pufferlib._native.engine import ABI_VERSION, Engine, EnvDef, builtin_envs, openmp_enabled  # noqa: E402
+from pufferlib._native.engine import (  # noqa: E402
+    ABI_VERSION,
+    Engine,
+    EnvDef,
+    builtin_envs,
+    env_def_at,
+    openmp_enabled,
+)
 from pufferlib._native.threads import resolve_num_threads  # noqa: E402
 
-__all__ = ["ABI_VERSION", "Engine", "EnvDef", "builtin_envs", "openmp_enabled", "resolve_num_threads"]
+__all__ = ["ABI_VERSION", "Engine", "EnvDef", "builtin_envs", "env_def_at", "openmp_enabled",
+           "resolve_num_threads"]

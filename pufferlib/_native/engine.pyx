@@ -16,12 +16,12 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free
 from posix.stdlib cimport posix_memalign
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from pufferlib._native.abi cimport *
-from pufferlib.errors import APIUsageError, EnvironmentLoadError
+from pufferlib.errors import APIUsageError, EnvironmentLoadError, RenderNotSupportedError
 
-__all__ = ["EnvDef", "Engine", "builtin_envs", "openmp_enabled", "ABI_VERSION"]
+__all__ = ["EnvDef", "Engine", "builtin_envs", "env_def_at", "openmp_enabled", "ABI_VERSION"]
 
 ABI_VERSION = PUFFER_ABI_VERSION
 
@@ -226,6 +226,21 @@ cdef dict _describe(EnvDef d, const double* values, PufferSpec* s, char* err):
     )
 
 
+def env_def_at(size_t address, object owner, str where):
+    """Wraps the PufferEnvDef table at `address` (checking its ABI version and functions).
+
+    Args:
+        address: where the table is, as returned by a library's PUFFER_EXPORT function.
+        owner: kept alive as long as the EnvDef (and every Engine using it): the loaded library.
+        where: names the table's origin in error messages.
+
+    Raises:
+        EnvironmentLoadError: a NULL table, another ABI version, a missing function, or too
+            many parameters or statistics.
+    """
+    return EnvDef.wrap(<const PufferEnvDef*>address, owner, where)
+
+
 _BUILTIN = None
 
 
@@ -292,6 +307,8 @@ cdef void run_reset(StepJob* job, bint reseed, const double* params, uint64_t se
 cdef bint _threads_used = False     # this process made a multi-threaded engine
 cdef bint _threads_broken = False   # ... and this is a child forked after that
 _ENGINES = weakref.WeakSet()
+# The buffers a snapshot carries besides the environments' memory and the statistics.
+_SNAPSHOT_ARRAYS = ("observations", "final_observations", "rewards", "terminals", "truncations", "masks")
 _FORK_HOOK = False
 
 
@@ -535,10 +552,111 @@ cdef class Engine:
         self._free()
         self.state = CLOSED
 
+    def render(self, env_index=0):
+        """Draws environment copy `env_index` as an RGB frame (software, headless).
+
+        The env's C render function reads its state only; nothing is stepped.
+
+        Args:
+            env_index: which copy, in [0, num_envs) (not an agent row).
+
+        Returns:
+            A new uint8 array of shape (height, width, 3), its size given by the env's describe().
+
+        Raises:
+            APIUsageError: called before reset(), after close(), or while a send() is pending.
+            IndexError: env_index outside [0, num_envs).
+            TypeError: env_index is not an integer.
+            RenderNotSupportedError: the environment cannot render.
+        """
+        cdef int height, width, rc, index
+        cdef cnp.ndarray frame
+        cdef uint8_t* rgb
+        cdef void* env
+        self._require(False)
+        if self.state == NEW:
+            raise APIUsageError("call reset() before render(): the environments have no state yet")
+        if isinstance(env_index, (bool, np.bool_)) or not isinstance(env_index, (int, np.integer)):
+            raise TypeError(f"env_index must be an integer, got {type(env_index).__name__} {env_index!r}")
+        if not (0 <= env_index < self.num_envs):
+            raise IndexError(f"env_index must be in [0, {self.num_envs}) (copies of {self.env_def.name}), "
+                             f"got {env_index}")
+        height, width = self.spec["render_size"]
+        if self.env_def.ptr.render == NULL or height <= 0 or width <= 0:
+            raise RenderNotSupportedError(f"the {self.env_def.name} environment cannot render: its C code "
+                                          "defines no render function or frame size")
+        if height > 16384 or width > 16384:
+            raise EnvironmentLoadError(f"{self.env_def.name}: describe() asks for a {width}x{height} "
+                                       "frame; expected at most 16384 pixels a side")
+        frame = np.zeros((height, width, 3), np.uint8)
+        rgb = <uint8_t*>cnp.PyArray_DATA(frame)
+        index = env_index
+        env = <char*>self.envs + <size_t>index * self.env_def.ptr.env_size
+        with nogil:
+            rc = self.env_def.ptr.render(env, rgb, width, height)
+        if rc != 0:
+            raise RenderNotSupportedError(f"the {self.env_def.name} environment cannot render "
+                                          f"(its render function returned {rc})")
+        return frame
+
     @property
     def closed(self):
         """Whether close() has been called."""
         return self.state == CLOSED
+
+    def snapshot(self):
+        """The whole state of the environments and buffers, to continue later exactly (checkpoints).
+
+        Only for environments whose state is plain data (no `close` function, so nothing was
+        allocated by init): their memory is copied as it is.
+
+        Returns:
+            A dict of bytes and arrays, accepted by `restore` of an engine made with the same
+            environment, parameters and num_envs.
+
+        Raises:
+            APIUsageError: before reset(), after close(), while a send() is pending.
+            NotImplementedError: the environment owns memory (has a close function).
+        """
+        self._require(True)
+        if self.env_def.ptr.close != NULL:
+            raise NotImplementedError(f"{self.env_def.name} allocates memory in init, so its state "
+                                      "cannot be copied; it cannot be snapshotted")
+        cdef size_t env_bytes = <size_t>self.num_envs * self.env_def.ptr.env_size
+        return {"env": self.env_def.name, "num_envs": self.num_envs,
+                "params": [self.params[i] for i in range(self.env_def.ptr.num_params)],
+                "envs": (<char*>self.envs)[:env_bytes],
+                "logs": (<char*>self.logs)[:self.num_blocks * sizeof(PufferLog)],
+                "seed": int(self.seed),
+                "episode_return": self._episode_return.copy(), "episode_length": self._episode_length.copy(),
+                **{name: getattr(self, name).copy() for name in _SNAPSHOT_ARRAYS}}
+
+    def restore(self, snapshot):
+        """Puts back the state `snapshot()` returned (of an engine with the same env, params, size).
+
+        Raises:
+            ValueError: the snapshot is of another environment, parameters or size.
+            APIUsageError: after close() or while a send() is pending.
+        """
+        self._require(False)
+        cdef size_t env_bytes = <size_t>self.num_envs * self.env_def.ptr.env_size
+        params = [self.params[i] for i in range(self.env_def.ptr.num_params)]
+        mine = (self.env_def.name, self.num_envs, params)
+        theirs = (snapshot.get("env"), snapshot.get("num_envs"), snapshot.get("params"))
+        if mine != theirs or len(snapshot["envs"]) != env_bytes \
+                or len(snapshot["logs"]) != self.num_blocks * sizeof(PufferLog):
+            raise ValueError(f"the snapshot is of (env, num_envs, params) = {theirs}, this engine is {mine}")
+        if self.initialized and self.env_def.ptr.close != NULL:
+            raise NotImplementedError(f"{self.env_def.name} owns memory; it cannot be restored")
+        memcpy(self.envs, <const char*>snapshot["envs"], env_bytes)
+        memcpy(self.logs, <const char*>snapshot["logs"], self.num_blocks * sizeof(PufferLog))
+        for name in _SNAPSHOT_ARRAYS:
+            np.copyto(getattr(self, name), snapshot[name])
+        np.copyto(self._episode_return, snapshot["episode_return"])
+        np.copyto(self._episode_length, snapshot["episode_length"])
+        self.seed = snapshot["seed"]
+        self.initialized = True
+        self.state = READY
 
     cdef _require(self, bint need_reset):
         if self.state == CLOSED:

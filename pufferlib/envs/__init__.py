@@ -1,5 +1,6 @@
 """The registry of environments by name, and `make`."""
 from pufferlib._native import builtin_envs
+from pufferlib.build import is_path, load
 from pufferlib.errors import UnknownEnvironmentError
 from pufferlib.vector.native import NativeVecEnv
 
@@ -12,12 +13,19 @@ def list_envs():
 
 
 def env_def(name):
-    """The EnvDef (docs, parameters, statistics) of a built-in environment.
+    """The EnvDef (docs, parameters, statistics) of a built-in environment or of a C file.
+
+    Args:
+        name: a built-in name, or a path (it contains a '/' or ends with .c or .so) to a C
+            environment or to a library built from one: see `pufferlib.build.load`.
 
     Raises:
         UnknownEnvironmentError: no environment has this name (the message lists those that do).
+        EnvironmentLoadError, BuildError: a path that cannot be built or loaded.
 
     """
+    if is_path(name):
+        return load(name)
     envs = builtin_envs()
     if not isinstance(name, str) or name not in envs:
         raise UnknownEnvironmentError(
@@ -30,7 +38,10 @@ def make(name, num_envs=1, num_threads=None, seed=0, check_actions=True, **param
     """Creates a vector of `num_envs` copies of a C environment, stepped on OpenMP threads.
 
     Args:
-        name: a built-in environment (`pufferlib.envs.list_envs()`, or `puffer envs`).
+        name: a built-in environment (`pufferlib.envs.list_envs()`, or `puffer envs`), or the
+            path of your own C environment ("path/to/my_env.c", built into
+            path/to/.puffer_build/ when missing or stale) or of a library built from one
+            ("my_env.so", from `puffer build`). See docs/c-environments.md.
         num_envs: copies to step together; each has `agents per env` rows in the buffers.
         num_threads: threads to step on; None for OMP_NUM_THREADS or the cores available.
         seed: environment i is seeded from (seed, i), so results do not depend on threads.
@@ -43,6 +54,9 @@ def make(name, num_envs=1, num_threads=None, seed=0, check_actions=True, **param
 
     Raises:
         UnknownEnvironmentError: no environment has this name.
+        EnvironmentLoadError: a file that does not exist, is not a pufferlib environment, was
+            built for another ABI version, or describes spaces the engine cannot hold.
+        BuildError: a C source that does not compile (the message holds the compiler's output).
         TypeError, ValueError: unknown parameters or invalid values, num_envs or num_threads < 1.
 
     Example:

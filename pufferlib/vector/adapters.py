@@ -26,8 +26,12 @@ class GymnasiumVecEnv(gymnasium.vector.VectorEnv):
 
     metadata = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP}
 
-    def __init__(self, vecenv, copy=True):
+    def __init__(self, vecenv, copy=True, render_mode=None):
         _check_synchronous(vecenv)
+        modes = tuple(getattr(vecenv, "render_modes", ()))
+        if render_mode is not None and render_mode not in modes:
+            raise ValueError(f"render_mode must be None or one of {modes} for {type(vecenv).__name__}, "
+                             f"got {render_mode!r}")
         self.vecenv = vecenv
         self.copy = copy
         self.num_envs = vecenv.num_agents
@@ -35,7 +39,16 @@ class GymnasiumVecEnv(gymnasium.vector.VectorEnv):
         self.single_action_space = vecenv.single_action_space
         self.observation_space = vecenv.observation_space
         self.action_space = vecenv.action_space
-        self.render_mode = None
+        self.metadata = {**type(self).metadata, "render_modes": list(modes)}
+        self.render_mode = render_mode
+
+    def render(self):
+        """One frame per row (rows of one env share its frame) in `render_mode`; None without one."""
+        if self.render_mode is None:
+            return None
+        frames = [self.vecenv.render(i, mode=self.render_mode) for i in range(self.vecenv.num_envs)]
+        per_env = self.vecenv.num_agents // self.vecenv.num_envs
+        return tuple(frames[row // per_env] for row in range(self.num_envs))
 
     def reset(self, *, seed=None, options=None):
         """Resets every row; `seed` may be an int or a list (its first element is used)."""
@@ -63,13 +76,18 @@ class GymnasiumVecEnv(gymnasium.vector.VectorEnv):
         self.vecenv.close()
 
 
-def as_gymnasium(vecenv, copy=True):
+def as_gymnasium(vecenv, copy=True, render_mode=None):
     """Returns `vecenv` (any pufferlib vector env, NativeVecEnv included) as a Gymnasium VectorEnv.
 
     Args:
         vecenv: a synchronous pufferlib vector env.
         copy: return copies of the buffers (Gymnasium's default); False returns the buffers,
             overwritten by the next step.
+        render_mode: None, or one of `vecenv.render_modes` ("rgb_array" or "ansi" for a
+            NativeVecEnv): render() then returns a frame per row.
+
+    Raises:
+        ValueError: a render_mode the vector env cannot render in.
 
     Example:
         >>> import pufferlib, pufferlib.vector
@@ -79,7 +97,7 @@ def as_gymnasium(vecenv, copy=True):
         (4, 4)
         >>> envs.close()
     """
-    return GymnasiumVecEnv(vecenv, copy)
+    return GymnasiumVecEnv(vecenv, copy, render_mode)
 
 
 def as_sb3(vecenv):

@@ -5,6 +5,7 @@ import gymnasium
 import numpy as np
 
 from pufferlib._native import Engine, openmp_enabled, resolve_num_threads
+from pufferlib.render import ansi
 
 __all__ = ["NativeVecEnv"]
 
@@ -45,6 +46,38 @@ class NativeVecEnv(Engine):
         self.observation_space = gymnasium.vector.utils.batch_space(
             self.single_observation_space, self.num_agents)
         self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_agents)
+
+    render_modes = ("rgb_array", "ansi")
+
+    def render(self, env_index=0, mode="rgb_array"):
+        """Draws environment copy `env_index` (in software, without a display).
+
+        Args:
+            env_index: which copy, in [0, num_envs) (not an agent row).
+            mode: "rgb_array" for a uint8 array of shape (height, width, 3); "ansi" for that frame
+                as 24-bit colour text for a terminal, 80 columns wide (`pufferlib.render.ansi`).
+
+        Returns:
+            The frame (a new array) or the text.
+
+        Raises:
+            APIUsageError: called before reset(), after close(), or while a send() is pending.
+            IndexError: env_index outside [0, num_envs).
+            RenderNotSupportedError: the environment cannot render.
+            ValueError: an unknown mode.
+
+        Example:
+            >>> import pufferlib
+            >>> with pufferlib.make("cartpole", num_envs=2) as env:
+            ...     _ = env.reset(seed=0)
+            ...     env.render(1).shape
+            (300, 400, 3)
+        """
+        if mode not in self.render_modes:
+            raise ValueError(f"render mode must be one of {', '.join(map(repr, self.render_modes))}, "
+                             f"got {mode!r}")
+        frame = super().render(env_index)
+        return ansi(frame) if mode == "ansi" else frame
 
     @property
     def name(self):

@@ -1,0 +1,359 @@
+"""Training configuration: dataclasses with defaults, per-environment TOML files, command-line overrides.
+
+Precedence, from strongest to weakest: command line (`--section.key VALUE`) > a config file
+(`--config FILE.toml`) > the environment's shipped defaults (`pufferlib/train/configs/ENV.toml`) >
+the defaults below. Every key is checked: an unknown section or key, or a value of the wrong type
+or outside its allowed values, is a `ConfigError` that names the key and what it accepts.
+
+>>> config = load_config("cartpole", overrides={"train.seed": "3"})
+>>> config.train.seed, config.env.num_envs
+(3, 32)
+"""
+import dataclasses
+import math
+import sys
+from importlib import resources
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python < 3.11 reads TOML through the backport
+    import tomli as tomllib
+
+from pufferlib.errors import PufferError
+
+__all__ = ["Config", "ConfigError", "EnvConfig", "LogConfig", "PolicyConfig", "TrainConfig", "VecConfig",
+           "apply_overrides", "load_config", "shipped_config_names"]
+
+
+class ConfigError(PufferError, ValueError):
+    """A configuration key that does not exist, or a value it does not accept."""
+
+
+# Allowed values of the string-valued keys; checked by `Config.validate`.
+CHOICES = {
+    ("vec", "backend"): ("serial", "multiprocessing", "ray"),
+    ("train", "device"): ("cpu", "cuda", "auto"),
+    ("train", "anneal_lr"): ("none", "linear", "cosine"),
+    ("train", "overlap"): ("auto", "on", "off"),
+    ("train", "kernel"): ("auto", "off"),
+    ("policy", "activation"): ("tanh", "relu"),
+    ("log", "dashboard"): ("auto", "on", "off"),
+}
+
+
+@dataclasses.dataclass
+class EnvConfig:
+    """How many environments, on how many threads; any other key is an environment parameter."""
+
+    num_envs: int = 32
+    """Environment copies stepped together (each has the env's agents per env rows)."""
+    num_threads: int = 0
+    """Threads stepping native environments; 0 for the cores available (honours OMP_NUM_THREADS)."""
+    params: dict = dataclasses.field(default_factory=dict)
+    """Environment parameters (`puffer envs NAME` lists a built-in's); extra keys of [env] land here."""
+
+
+@dataclasses.dataclass
+class VecConfig:
+    """The vector backend for Python (Gymnasium/PettingZoo) environments; native envs ignore it."""
+
+    backend: str = "serial"
+    """'serial' (in process), 'multiprocessing' (worker processes) or 'ray'."""
+    num_workers: int = 0
+    """Worker processes or actors; 0 for as many as there are cores."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """PPO with GAE(lambda)/V-trace advantages (cleanrl's names where they exist)."""
+
+    total_timesteps: int = 1_000_000
+    """Agent steps to train for (summed over all rows and, with torchrun, all ranks)."""
+    seed: int = 0
+    """Seeds the environments (env i from (seed, i)), the policy's initial weights and the sampler."""
+    device: str = "cpu"
+    """'cpu', 'cuda', or 'auto' (cuda when available)."""
+    horizon: int = 32
+    """Steps per rollout and row: a rollout is [rows, horizon] transitions."""
+    bptt_horizon: int = 16
+    """Length of the training sequences of a recurrent policy (a divisor of horizon when policy.lstm);
+    feed-forward policies train on single steps."""
+    minibatch_size: int = 256
+    """Transitions per gradient step (a multiple of bptt_horizon for recurrent policies)."""
+    update_epochs: int = 4
+    """Passes over each rollout."""
+    learning_rate: float = 2.5e-4
+    """Adam's step size (the start of the schedule when anneal_lr is not 'none')."""
+    anneal_lr: str = "none"
+    """Learning-rate schedule over total_timesteps: 'none', 'linear' or 'cosine' (to 0)."""
+    adam_eps: float = 1e-5
+    """Adam's epsilon."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    vtrace: bool = False
+    """Recompute advantages before every epoch after the first, with the current policy's values and
+    importance ratios clipped by rho_clip / c_clip (V-trace); off: GAE once per rollout."""
+    rho_clip: float = 1.0
+    """V-trace clip of the importance ratio in the TD error."""
+    c_clip: float = 1.0
+    """V-trace clip of the importance ratio in the trace."""
+    clip_coef: float = 0.2
+    """PPO's policy ratio clip."""
+    clip_vloss: bool = False
+    """Clip the value update around the rollout's values (by vf_clip_coef)."""
+    vf_clip_coef: float = 0.2
+    """Value clip range when clip_vloss is on."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip (0 turns it off)."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    target_kl: float = 0.0
+    """Stop the epochs of a rollout early when the approximate KL exceeds this (0: never)."""
+    replay_alpha: float = 0.0
+    """Prioritised segment replay: sample training sequences with probability proportional to
+    (mean |advantage|)^alpha; 0 samples uniformly (off)."""
+    replay_beta: float = 0.4
+    """Importance-weight exponent correcting prioritised sampling (used when replay_alpha > 0)."""
+    overlap: str = "auto"
+    """Step half of the environments while the policy acts on the other half: 'on', 'off', or 'auto'
+    (on for process- and Ray-backed environments, whose steps are slow enough to hide)."""
+    kernel: str = "auto"
+    """'auto' runs the default feed-forward policy on discrete actions through pufferlib's C kernel
+    on the CPU (inference and the whole update); 'off' always uses torch autograd."""
+    torch_threads: int = 1
+    """torch's intra-op threads on the CPU (1 leaves the other cores to the environments)."""
+    compile: bool = False
+    """torch.compile the policy (CUDA)."""
+    bf16: bool = False
+    """bf16 autocast for the policy's forward passes (CUDA)."""
+    deterministic: bool = False
+    """torch.use_deterministic_algorithms: bit-identical reruns (and resumed runs) at some cost."""
+
+
+@dataclasses.dataclass
+class PolicyConfig:
+    """The default actor-critic: separate actor and critic MLPs, optionally under an LSTM."""
+
+    hidden_size: int = 64
+    """Width of every hidden layer."""
+    num_layers: int = 2
+    """Hidden layers in each of the actor and critic towers."""
+    activation: str = "tanh"
+    """'tanh' or 'relu'."""
+    lstm: bool = False
+    """Put an LSTM between the encoder and the heads (needed for memory tasks)."""
+    lstm_size: int = 128
+    """Hidden size of the LSTM."""
+
+
+@dataclasses.dataclass
+class LogConfig:
+    """Where and how often a run reports and saves."""
+
+    interval: float = 1.0
+    """Seconds between logging intervals (metrics.jsonl lines, dashboard updates)."""
+    checkpoint_interval: float = 60.0
+    """Seconds between checkpoints (one is always written at the end and on Ctrl-C)."""
+    dashboard: str = "auto"
+    """'auto' (a live dashboard in a terminal, plain lines otherwise), 'on' or 'off'."""
+    tensorboard: bool = False
+    """Write TensorBoard event files into the run directory (`pip install pufferlib[tensorboard]`)."""
+    wandb: bool = False
+    """Log to Weights & Biases (`pip install pufferlib[wandb]`)."""
+    wandb_project: str = "pufferlib"
+    """The W&B project."""
+
+
+SECTIONS = {"env": EnvConfig, "vec": VecConfig, "train": TrainConfig, "policy": PolicyConfig,
+            "log": LogConfig}
+
+
+@dataclasses.dataclass
+class Config:
+    """A whole run's configuration: one dataclass per section."""
+
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    vec: VecConfig = dataclasses.field(default_factory=VecConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
+    log: LogConfig = dataclasses.field(default_factory=LogConfig)
+
+    def to_dict(self):
+        """The configuration as a nested dict of plain values (for TOML/JSON and checkpoints)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data, source="config"):
+        """Builds a Config from a nested dict (missing keys take their defaults), checking every key."""
+        config = cls()
+        config.update(data, source)
+        return config
+
+    def update(self, data, source="config"):
+        """Sets the keys of a nested dict {section: {key: value}}; values are converted and checked.
+
+        Raises:
+            ConfigError: an unknown section or key, or a bad value (the message names it and `source`).
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a table of sections {sorted(SECTIONS)}, got "
+                              f"{type(data).__name__}")
+        for section, values in data.items():
+            if section not in SECTIONS:
+                raise ConfigError(f"{source}: unknown section [{section}]; the sections are "
+                                  f"{', '.join(SECTIONS)}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: [{section}] must be a table of keys, got {values!r}")
+            for key, value in values.items():
+                self.set(section, key, value, source)
+        self.validate(source)
+
+    def set(self, section, key, value, source="config"):
+        """Sets one key, converting strings from the command line to the field's type."""
+        target = getattr(self, section)
+        fields = {f.name: f for f in dataclasses.fields(target)}
+        if section == "env" and key == "params":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: env.params must be a table, got {value!r}")
+            for name, param in value.items():
+                target.params[name] = _parse_scalar(param) if isinstance(param, str) else param
+            return
+        if section == "env" and key not in fields:  # environment parameters live beside num_envs
+            target.params[key] = _parse_scalar(value) if isinstance(value, str) else value
+            return
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {section}.{key}; [{section}] has "
+                              f"{', '.join(sorted(fields))}")
+        setattr(target, key, _convert(f"{section}.{key}", fields[key].type, value, source))
+
+    def validate(self, source="config"):
+        """Checks ranges and allowed values across the whole configuration.
+
+        Raises:
+            ConfigError: the first offending key, with the values it accepts.
+        """
+        for (section, key), allowed in CHOICES.items():
+            value = getattr(getattr(self, section), key)
+            if value not in allowed:
+                raise ConfigError(f"{source}: {section}.{key} must be one of {', '.join(allowed)}, "
+                                  f"got {value!r}")
+        t, p = self.train, self.policy
+        positive = {"env.num_envs": self.env.num_envs, "train.total_timesteps": t.total_timesteps,
+                    "train.horizon": t.horizon, "train.bptt_horizon": t.bptt_horizon,
+                    "train.minibatch_size": t.minibatch_size, "train.update_epochs": t.update_epochs,
+                    "train.torch_threads": t.torch_threads, "policy.hidden_size": p.hidden_size,
+                    "policy.num_layers": p.num_layers, "policy.lstm_size": p.lstm_size,
+                    "log.interval": self.log.interval,
+                    "log.checkpoint_interval": self.log.checkpoint_interval,
+                    "train.learning_rate": t.learning_rate, "train.adam_eps": t.adam_eps}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigError(f"{source}: {name} must be > 0, got {value!r}")
+        nonnegative = {"env.num_threads": self.env.num_threads, "vec.num_workers": self.vec.num_workers,
+                       "train.seed": t.seed, "train.clip_coef": t.clip_coef, "train.vf_coef": t.vf_coef,
+                       "train.ent_coef": t.ent_coef, "train.max_grad_norm": t.max_grad_norm,
+                       "train.target_kl": t.target_kl, "train.replay_alpha": t.replay_alpha,
+                       "train.replay_beta": t.replay_beta, "train.vf_clip_coef": t.vf_clip_coef,
+                       "train.rho_clip": t.rho_clip, "train.c_clip": t.c_clip}
+        for name, value in nonnegative.items():
+            if not value >= 0:
+                raise ConfigError(f"{source}: {name} must be >= 0, got {value!r}")
+        for name, value in {"train.gamma": t.gamma, "train.gae_lambda": t.gae_lambda}.items():
+            if not 0 <= value <= 1:
+                raise ConfigError(f"{source}: {name} must be in [0, 1], got {value!r}")
+        if p.lstm and t.horizon % t.bptt_horizon:
+            raise ConfigError(f"{source}: train.bptt_horizon ({t.bptt_horizon}) must divide train.horizon "
+                              f"({t.horizon}); try bptt_horizon = {math.gcd(t.horizon, t.bptt_horizon)}")
+
+
+def _parse_scalar(text):
+    """A command-line string as the TOML scalar it spells (int, float, bool), else the string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _convert(name, kind, value, source):
+    """`value` as the field type `kind` (int, float, bool or str), from TOML or a command-line string."""
+    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(kind, kind)
+    if isinstance(value, str) and kind is not str:
+        value = _parse_scalar(value.strip())
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+    raise ConfigError(f"{source}: {name} must be {expected}, got {value!r}")
+
+
+def shipped_config_names():
+    """Names of the environments with shipped defaults (pufferlib/train/configs/NAME.toml)."""
+    folder = resources.files("pufferlib.train") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_toml(path, source):
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source} is not valid TOML: {e}") from None
+
+
+def apply_overrides(config, overrides, source="command line"):
+    """Sets {"section.key": value} settings (strings parsed as TOML scalars) on a Config in place.
+
+    Raises:
+        ConfigError: a malformed name, an unknown key or a bad value.
+    """
+    nested = {}
+    for dotted, value in (overrides or {}).items():
+        section, sep, key = dotted.partition(".")
+        if not sep or not key:
+            raise ConfigError(f"{source}: options take the form --section.key VALUE, got --{dotted}; "
+                              f"the sections are {', '.join(SECTIONS)}")
+        nested.setdefault(section, {})[key] = value
+    if nested:
+        config.update(nested, source=source)
+    return config
+
+
+def load_config(env_name=None, config_file=None, overrides=None):
+    """Resolves a run's configuration: defaults < shipped env defaults < config file < overrides.
+
+    Args:
+        env_name: the environment; its shipped defaults apply when pufferlib has them.
+        config_file: optional path of a TOML file with [section] tables.
+        overrides: {"section.key": value} from the command line (strings are parsed as TOML
+            scalars: 3, 0.5, true, "name").
+
+    Returns:
+        A validated `Config`.
+
+    Raises:
+        ConfigError: a missing or malformed file, an unknown key, or a bad value.
+    """
+    config = Config()
+    if env_name is not None and env_name in shipped_config_names():
+        path = resources.files("pufferlib.train") / "configs" / f"{env_name}.toml"
+        config.update(tomllib.loads(path.read_text()), source=f"shipped defaults for {env_name}")
+    if config_file is not None:
+        config.update(_read_toml(Path(config_file), str(config_file)), source=str(config_file))
+    apply_overrides(config, overrides)
+    return config

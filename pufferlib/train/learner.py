@@ -1,0 +1,174 @@
+"""The learner: acts for rollouts and takes PPO gradient steps, with torch autograd on any device.
+
+The trainer talks to a learner through `act`, `value`, `evaluate` and `update`, so the fast CPU
+path for the default policy (pufferlib's C kernel, `pufferlib.train.kernel`) and this generic torch
+path are interchangeable.
+"""
+import torch
+
+__all__ = ["TorchLearner", "ppo_loss"]
+
+
+def _masked_mean(x, mask, count):
+    return (x * mask).sum() / count
+
+
+def ppo_loss(logp, entropy, values, mb, config, weights=None):
+    """Cleanrl's PPO loss over one minibatch, ignoring rows whose agent was absent (mask 0).
+
+    Args:
+        logp: the current policy's log-probabilities of the stored actions [N].
+        entropy: the current policy's entropies [N].
+        values: the current policy's values [N].
+        mb: dict of the minibatch's stored tensors [N]: logprobs, advantages, returns, values, masks.
+        config: the TrainConfig (clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef).
+        weights: optional importance weights [N] of prioritised replay.
+
+    Returns:
+        (loss, stats): the scalar loss and a dict of detached tensors (policy_loss, value_loss,
+        entropy, approx_kl, old_approx_kl, clipfrac).
+    """
+    mask = mb["masks"].float()
+    count = mask.sum().clamp(min=1)
+    logratio = logp - mb["logprobs"]
+    ratio = logratio.exp()
+    adv = mb["advantages"]
+    if config.norm_adv:
+        mean = _masked_mean(adv, mask, count)
+        std = (((adv - mean) ** 2 * mask).sum() / (count - 1).clamp(min=1)).sqrt()
+        adv = (adv - mean) / (std + 1e-8)
+    pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef))
+    if weights is not None:
+        pg = pg * weights
+    policy_loss = _masked_mean(pg, mask, count)
+    if config.clip_vloss:
+        clipped = mb["values"] + (values - mb["values"]).clamp(-config.vf_clip_coef, config.vf_clip_coef)
+        v = torch.max((values - mb["returns"]) ** 2, (clipped - mb["returns"]) ** 2)
+    else:
+        v = (values - mb["returns"]) ** 2
+    value_loss = 0.5 * _masked_mean(v, mask, count)
+    entropy_mean = _masked_mean(entropy, mask, count)
+    loss = policy_loss - config.ent_coef * entropy_mean + config.vf_coef * value_loss
+    with torch.no_grad():
+        stats = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy_mean,
+                 "old_approx_kl": _masked_mean(-logratio, mask, count),
+                 "approx_kl": _masked_mean((ratio - 1) - logratio, mask, count),
+                 "clipfrac": _masked_mean(((ratio - 1).abs() > config.clip_coef).float(), mask, count)}
+    return loss, {k: v.detach() for k, v in stats.items()}
+
+
+class TorchLearner:
+    """PPO with torch autograd and Adam, for any policy, on CPU or CUDA, alone or under torchrun.
+
+    Args:
+        policy: a `Policy`, an `LSTMPolicy`, or any module with the same interface.
+        config: the TrainConfig.
+        device: the torch device the policy lives on.
+        distributed: whether gradients are all-reduced over torch.distributed ranks.
+    """
+
+    name = "torch"
+
+    def __init__(self, policy, config, device, distributed=False):
+        self.policy = policy
+        self.config = config
+        self.device = device
+        self.distributed = distributed
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        self.autocast = config.bf16 and device.type == "cuda"
+        self.model = torch.compile(policy) if config.compile else policy
+
+    def _forward(self, obs, state=None, starts=None):
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
+            if self.policy.recurrent:
+                params, values, state = self.policy.step(obs, state, starts)
+            else:
+                params, values = self.model(obs)
+        return params.float(), values.float(), state
+
+    def _tensor(self, array):
+        tensor = torch.as_tensor(array)
+        return tensor.to(self.device, non_blocking=True) if tensor.device != self.device else tensor
+
+    @torch.no_grad()
+    def act(self, obs, state, starts, generator, deterministic=False):
+        """Samples actions for a step: (env actions, stored actions, log-probs, values, new state).
+
+        obs and starts are the env's numpy arrays (or tensors); the results are tensors.
+        """
+        obs = self._tensor(obs)
+        starts = None if state is None else self._tensor(starts)
+        params, values, state = self._forward(obs, state, starts)
+        dist = self.policy.dist
+        actions = dist.sample(params, self.policy.log_std, generator, deterministic)
+        logp, _ = dist.log_prob_entropy(params, actions, self.policy.log_std)
+        return dist.clip(actions), actions, logp, values, state
+
+    @torch.no_grad()
+    def value(self, obs, state=None):
+        """Values of observations (final observations of truncated episodes, the rollout's last)."""
+        obs = self._tensor(obs)
+        if self.policy.recurrent:
+            zeros = torch.zeros(obs.shape[0], device=obs.device)
+            return self._forward(obs, state, zeros)[1]
+        return self._forward(obs)[1]
+
+    @torch.no_grad()
+    def evaluate(self, batch):
+        """(log-probs, values) [segments, horizon] of the stored transitions under the current policy."""
+        obs, actions = batch["obs"], batch["actions"]
+        segments, horizon = obs.shape[:2]
+        if self.policy.recurrent:
+            params, values, _ = self.policy.sequence(obs, batch["state0"], batch["starts"])
+            params, values = params.reshape(segments * horizon, -1), values.reshape(-1)
+        else:
+            params, values = self.policy(obs.reshape((segments * horizon,) + obs.shape[2:]))
+        logp, _ = self.policy.dist.log_prob_entropy(params.float(), actions.reshape(
+            (segments * horizon,) + actions.shape[2:]), self.policy.log_std)
+        return logp.reshape(segments, horizon), values.float().reshape(segments, horizon)
+
+    def set_learning_rate(self, lr):
+        """Sets Adam's step size (the schedule calls this before each rollout's update)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def update(self, mb, weights=None):
+        """One gradient step on a minibatch; returns the loss statistics (tensors)."""
+        policy = self.policy
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
+            if policy.recurrent:
+                params, values, _ = policy.sequence(mb["obs"], (mb["h"], mb["c"]), mb["starts"])
+                params, values = params.reshape(-1, params.shape[-1]), values.reshape(-1)
+                mb = {k: v.reshape(-1, *v.shape[2:]) for k, v in mb.items() if k not in ("h", "c")}
+            else:
+                params, values = self.model(mb["obs"])
+        logp, entropy = policy.dist.log_prob_entropy(params.float(), mb["actions"], policy.log_std)
+        loss, stats = ppo_loss(logp, entropy, values.float(), mb, self.config, weights)
+        self.optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        if self.distributed:
+            self._all_reduce_gradients()
+        norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.config.max_grad_norm
+                                              if self.config.max_grad_norm > 0 else float("inf"))
+        self.optimizer.step()
+        stats["grad_norm"] = norm.detach()
+        return stats
+
+    def _all_reduce_gradients(self):
+        """Averages the gradients over ranks in one flat all-reduce."""
+        grads = [p.grad for p in self.policy.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat /= torch.distributed.get_world_size()
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def state_dict(self):
+        """The optimizer state (for checkpoints)."""
+        return {"kind": self.name, "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state):
+        """Restores the optimizer state saved by `state_dict` (of a torch learner)."""
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,632 @@
+"""The PPO trainer: rollouts straight from the vector env's buffers, GAE/V-trace, clipped updates.
+
+Reads like cleanrl's ppo.py inside a library: `Trainer(env, config)` builds the environments, the
+policy and the learner; `train()` alternates `rollout()` (fill [rows, horizon] storage) and
+`learn()` (advantages, then epochs of minibatch updates), logging every `log.interval` seconds and
+checkpointing every `log.checkpoint_interval` seconds, at the end, and on Ctrl-C.
+
+>>> from pufferlib.train import Config, Trainer
+>>> config = Config()
+>>> config.train.total_timesteps = 2048
+>>> with Trainer("bandit", config, data_dir=tmp_path, dashboard=False) as trainer:  # doctest: +SKIP
+...     summary = trainer.train()
+"""
+import datetime
+import json
+import math
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pufferlib.errors import CheckpointError
+from pufferlib.train import checkpoint as ckpt
+from pufferlib.train.advantage import compute_advantages, compute_advantages_torch
+from pufferlib.train.config import Config, ConfigError, load_config
+from pufferlib.train.envs import env_kind, make_vecenvs
+from pufferlib.train.learner import TorchLearner
+from pufferlib.train.policies import architecture, make_policy
+
+__all__ = ["Trainer", "train"]
+
+
+def _torch_dtype(dtype):
+    return torch.from_numpy(np.zeros(0, dtype)).dtype
+
+
+class _Group:
+    """One vector env and the rows [start, stop) of the storage it fills."""
+
+    def __init__(self, env, start):
+        self.env = env
+        self.start = start
+        self.stop = start + env.num_agents
+        self.pending = False
+        self.result = None   # a synchronous step's outcome, until it is recorded
+
+
+class Trainer:
+    """PPO on one environment spec; see the module docstring and `pufferlib.train.config`.
+
+    Args:
+        env: an ENV spec: a built-in name, a C file, `gymnasium:ID` or `module:callable`.
+        config: a `Config`; None for the environment's shipped defaults.
+        data_dir: where run directories are created.
+        run_dir: this run's directory (default: a new `data_dir/ENV-DATE-TIME`).
+        resume: a run directory or checkpoint to continue from (its weights, optimizer, counters,
+            RNG states and, for native environments, the environments themselves).
+        dashboard: None (auto), True or False; overrides config.log.dashboard.
+        stream: where plain log lines go (default sys.stdout).
+
+    Raises:
+        ConfigError: bad configuration values.
+        CheckpointError: `resume` is missing, unreadable or of another environment or policy.
+    """
+
+    def __init__(self, env, config=None, *, data_dir="runs", run_dir=None, resume=None, dashboard=None,
+                 stream=None):
+        self.env_name = env
+        env_kind(env)  # unknown specs fail before anything is created
+        self.config = config = config if config is not None else load_config(env)
+        config.validate()
+        t = config.train
+        self._setup_distributed()
+        self.device = self._device(t.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(t.torch_threads)
+        self._was_deterministic = torch.are_deterministic_algorithms_enabled()
+        if t.deterministic:  # process-wide in torch: close() puts the previous setting back
+            torch.use_deterministic_algorithms(True)
+        self.seed = t.seed + 7919 * self.rank  # environments and sampling differ between ranks
+        torch.manual_seed(t.seed)              # the initial weights do not
+        self.generator = torch.Generator(self.device).manual_seed(self.seed)
+
+        checkpoint = self._read_resume(resume)
+        overlap = t.overlap == "on" or (t.overlap == "auto" and env_kind(env) == "python"
+                                        and config.vec.backend != "serial")
+        groups = 2 if overlap and config.env.num_envs % 2 == 0 else 1
+        envs, self.env_info = make_vecenvs(env, config, self.seed, groups)
+        try:
+            self._build(envs, checkpoint)
+        except BaseException:
+            for e in envs:
+                e.close()
+            raise
+        self.run_dir = self._make_run_dir(Path(data_dir), run_dir, checkpoint)
+        self.logger = self._make_logger(dashboard, stream, resume=checkpoint is not None)
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _setup_distributed(self):
+        """Joins the torchrun process group when launched by torchrun (WORLD_SIZE > 1)."""
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.distributed = self.world_size > 1
+        if self.distributed and not torch.distributed.is_initialized():
+            backend = "nccl" if self.config.train.device == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend)
+
+    def _device(self, name):
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        if name == "cuda":
+            if not torch.cuda.is_available():
+                raise ConfigError("train.device is 'cuda' but torch sees no CUDA device; "
+                                  "use --train.device cpu")
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+
+    def _read_resume(self, resume):
+        if resume is None:
+            return None
+        data = ckpt.load_checkpoint(resume)
+        return data
+
+    def _build(self, envs, checkpoint):
+        config, t = self.config, self.config.train
+        self.groups, start = [], 0
+        for env in envs:
+            self.groups.append(_Group(env, start))
+            start += env.num_agents
+        self.rows = start
+        first = envs[0]
+        self.single_observation_space = first.single_observation_space
+        self.single_action_space = first.single_action_space
+        self.policy = make_policy(config.policy, self.single_observation_space, self.single_action_space,
+                                  self.env_info.observation_layout, self.env_info.action_nvec).to(self.device)
+        if self.distributed:  # every rank starts from rank 0's weights, as DistributedDataParallel does
+            for param in self.policy.parameters():
+                torch.distributed.broadcast(param.data, 0)
+        if checkpoint is not None:
+            ckpt.check_compatible(checkpoint, self.env_name, self.architecture())
+        if self.rows * t.horizon < t.minibatch_size:
+            raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) is larger than a rollout "
+                              f"({self.rows} rows x {t.horizon} steps)")
+        if self.policy.recurrent and t.minibatch_size % t.bptt_horizon:
+            raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) must be a multiple of "
+                              f"train.bptt_horizon ({t.bptt_horizon}) for a recurrent policy")
+        self.learner = self._make_learner()
+        self._allocate()
+        self.global_step = 0
+        self.iteration = 0
+        self.elapsed_before = 0.0
+        self._reset_envs()
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    def architecture(self):
+        """What a checkpoint must share with this trainer to be loaded (policy and spaces)."""
+        return architecture(self.config.policy, self.policy, self.single_observation_space,
+                            self.single_action_space)
+
+    def _make_learner(self):
+        t = self.config.train
+        if t.kernel == "auto" and self.device.type == "cpu" and not self.distributed and t.replay_alpha == 0:
+            from pufferlib.train.kernel import KernelLearner
+            if KernelLearner.supports(self.policy):
+                return KernelLearner(self.policy, t, seed=self.seed)
+        return TorchLearner(self.policy, t, self.device, self.distributed)
+
+    def _allocate(self):
+        """Rollout storage [rows, horizon], on the learner's device (numpy views of it on the CPU)."""
+        rows, horizon, dev = self.rows, self.config.train.horizon, self.device
+        obs_space, act_buf = self.single_observation_space, self.groups[0].env.actions
+        self.b_obs = torch.zeros((rows, horizon) + obs_space.shape, dtype=_torch_dtype(obs_space.dtype),
+                                 device=dev)
+        self.b_actions = torch.zeros((rows, horizon) + act_buf.shape[1:], dtype=_torch_dtype(act_buf.dtype),
+                                     device=dev)
+        names = ("logprobs", "values", "rewards", "next_values", "final_values", "advantages", "returns",
+                 "ratios")
+        self.b = {name: torch.zeros(rows, horizon, device=dev) for name in names}
+        for name in ("terminals", "truncations", "masks", "starts"):
+            self.b[name] = torch.zeros(rows, horizon, dtype=torch.bool, device=dev)
+        self.b["ratios"].fill_(1.0)
+        if self.policy.recurrent:
+            size = self.policy.hidden_size
+            sequences = horizon // self.config.train.bptt_horizon
+            self.b["h"] = torch.zeros(rows, sequences, size, device=dev)
+            self.b["c"] = torch.zeros(rows, sequences, size, device=dev)
+            self.state = self.policy.initial_state(rows, dev)
+        else:
+            self.state = None
+        self.next_starts = torch.ones(rows, dtype=torch.bool, device=dev)
+        self.bootstrap = torch.zeros(rows, device=dev)
+        tensors = {"obs": self.b_obs, "actions": self.b_actions, "next_starts": self.next_starts,
+                   "bootstrap": self.bootstrap, **self.b}
+        # what the rollout writes into, step by step: numpy views of the tensors on the CPU
+        self.store = {k: v.numpy() for k, v in tensors.items()} if dev.type == "cpu" else tensors
+
+    def _reset_envs(self):
+        for g in self.groups:
+            g.env.reset(seed=self.seed + g.start)
+
+    def _make_run_dir(self, data_dir, run_dir, checkpoint):
+        if run_dir is None and checkpoint is not None:
+            run_dir = Path(checkpoint["path"]).parent.parent
+        if run_dir is None:
+            slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(self.env_name).stem)
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            run_dir = data_dir / f"{slug}-{stamp}"
+            k = 1
+            while run_dir.exists():
+                k += 1
+                run_dir = data_dir / f"{slug}-{stamp}-{k}"
+        run_dir = Path(run_dir)
+        if self.rank == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            meta = {"env": self.env_name, "config": self.config.to_dict(), "world_size": self.world_size}
+            (run_dir / "config.json").write_text(json.dumps(meta, indent=2))
+        return run_dir
+
+    def _make_logger(self, dashboard, stream, resume):
+        from pufferlib.train.logger import RunLogger
+
+        log = self.config.log
+        if dashboard is None:
+            dashboard = {"auto": None, "on": True, "off": False}[log.dashboard]
+        return RunLogger(self.run_dir, self.config.to_dict(),
+                         total_timesteps=self.config.train.total_timesteps,
+                         env_name=self.env_name, dashboard=dashboard, tensorboard=log.tensorboard,
+                         wandb=log.wandb, wandb_project=log.wandb_project, resume=resume,
+                         enabled=self.rank == 0, stream=stream)
+
+    # -- rollouts ----------------------------------------------------------------------------
+
+    def _to_store(self, x):
+        """An env array or a learner output in the storage's kind.
+
+        That is numpy views on the CPU (cheap per-step writes), tensors on the device otherwise.
+        """
+        if self.device.type == "cpu":
+            return x.numpy() if isinstance(x, torch.Tensor) else x
+        return x if isinstance(x, torch.Tensor) else torch.from_numpy(x).to(self.device, non_blocking=True)
+
+    def _env_actions(self, actions):
+        if isinstance(actions, torch.Tensor):
+            return actions.numpy() if actions.device.type == "cpu" else actions.cpu().numpy()
+        return actions
+
+    def rollout(self):
+        """Fills the storage with `horizon` steps of every row; returns the finished episodes' statistics.
+
+        With two groups, one group's environments step while the policy acts on the other's.
+        """
+        horizon, bptt = self.config.train.horizon, self.config.train.bptt_horizon
+        s, stats = self.store, {}
+        for t in range(horizon):
+            for g in self.groups:
+                rows = slice(g.start, g.stop)
+                if g.pending:
+                    self._receive(g, t - 1, stats)
+                t0 = time.perf_counter()
+                env = g.env
+                starts = s["next_starts"][rows]
+                s["starts"][rows, t] = starts
+                state = None
+                if self.state is not None:
+                    state = (self.state[0][rows], self.state[1][rows])
+                    if t % bptt == 0:
+                        self.b["h"][rows, t // bptt] = state[0]
+                        self.b["c"][rows, t // bptt] = state[1]
+                env_actions, actions, logp, values, state = self.learner.act(env.observations, state, starts,
+                                                                             self.generator)
+                if state is not None:
+                    self.state[0][rows], self.state[1][rows] = state
+                s["obs"][rows, t] = self._to_store(env.observations)
+                s["actions"][rows, t] = self._to_store(actions)
+                s["logprobs"][rows, t] = self._to_store(logp)
+                s["values"][rows, t] = self._to_store(values)
+                s["masks"][rows, t] = self._to_store(env.masks)
+                send = self._env_actions(env_actions)
+                self.timing["inference"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                if len(self.groups) > 1:  # step in the background while the other group acts
+                    env.send(send)
+                else:  # nothing to overlap with: a direct step skips the hand-off to the stepping thread
+                    g.result = env.step(send)
+                g.pending = True
+                self.timing["env"] += time.perf_counter() - t0
+        for g in self.groups:
+            self._receive(g, horizon - 1, stats)
+        t0 = time.perf_counter()
+        for g in self.groups:  # V(obs after the rollout), to bootstrap its last step
+            rows = slice(g.start, g.stop)
+            state = None if self.state is None else (self.state[0][rows], self.state[1][rows])
+            values = self._to_store(self.learner.value(g.env.observations, state))
+            s["bootstrap"][rows] = values * ~s["next_starts"][rows]
+        self.timing["inference"] += time.perf_counter() - t0
+        self.global_step += self.rows * horizon * self.world_size
+        return stats
+
+    def _receive(self, g, t, stats):
+        """Waits for group g's step and records its outcome as step t of the rollout."""
+        t0 = time.perf_counter()
+        _, rewards, terminals, truncations, infos = g.result if g.result is not None else g.env.recv()
+        g.pending, g.result = False, None
+        self.timing["env"] += time.perf_counter() - t0
+        rows = slice(g.start, g.stop)
+        s = self.store
+        s["rewards"][rows, t] = self._to_store(rewards)
+        s["terminals"][rows, t] = self._to_store(terminals)
+        s["truncations"][rows, t] = self._to_store(truncations)
+        s["next_starts"][rows] = self._to_store(terminals | truncations)
+        if truncations.any():  # bootstrap truncated episodes from their final observations
+            t0 = time.perf_counter()
+            index = np.flatnonzero(truncations)
+            state = None
+            if self.state is not None:
+                where = torch.as_tensor(index, device=self.device)
+                state = (self.state[0][rows][where], self.state[1][rows][where])
+            values = self._to_store(self.learner.value(g.env.final_observations[index], state))
+            s["final_values"][g.start + index, t] = values
+            self.timing["inference"] += time.perf_counter() - t0
+        episodes = infos.get("episodes", 0) if infos else 0
+        if episodes:
+            for key, value in infos.items():
+                if key != "episodes" and isinstance(value, (int, float)):
+                    total, count = stats.get(key, (0.0, 0))
+                    stats[key] = (total + float(value) * episodes, count + episodes)
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def _next_values(self):
+        """Sets the value to bootstrap from after each step.
+
+        That is the next step's value within an episode, the final observation's after a truncation,
+        and 0 after a termination.
+        """
+        b = self.b
+        nv = torch.cat([b["values"][:, 1:], self.bootstrap.unsqueeze(1)], 1)
+        nv = torch.where(b["truncations"], b["final_values"], nv)
+        nv = torch.where(b["terminals"], torch.zeros_like(nv), nv)
+        b["next_values"].copy_(nv)
+
+    def _advantages(self):
+        t, b = self.config.train, self.b
+        dones = b["terminals"] | b["truncations"]
+        if self.device.type == "cpu":
+            compute_advantages(b["values"].numpy(), b["next_values"].numpy(), b["rewards"].numpy(),
+                               dones.numpy(), b["ratios"].numpy(), t.gamma, t.gae_lambda, t.rho_clip,
+                               t.c_clip, out=b["advantages"].numpy())
+        else:
+            b["advantages"].copy_(compute_advantages_torch(b["values"], b["next_values"], b["rewards"], dones,
+                                                           b["ratios"], t.gamma, t.gae_lambda, t.rho_clip,
+                                                           t.c_clip))
+        torch.add(b["advantages"], b["values"], out=b["returns"])
+
+    def _recompute(self):
+        """V-trace: values and importance ratios of the current policy, then the advantages again."""
+        batch = {"obs": self.b_obs, "actions": self.b_actions, "starts": self.b["starts"],
+                 "state0": None if self.state is None else (self.b["h"][:, 0], self.b["c"][:, 0])}
+        logp, values = self.learner.evaluate(batch)
+        self.b["ratios"].copy_((logp - self.b["logprobs"]).exp())
+        self.b["values"].copy_(values)
+        self._next_values()
+        self._advantages()
+
+    def learning_rate(self):
+        """The scheduled learning rate at the current global step."""
+        t = self.config.train
+        frac = min(self.global_step / t.total_timesteps, 1.0)
+        if t.anneal_lr == "linear":
+            return t.learning_rate * (1.0 - frac)
+        if t.anneal_lr == "cosine":
+            return t.learning_rate * 0.5 * (1.0 + math.cos(math.pi * frac))
+        return t.learning_rate
+
+    def _sequences(self):
+        """Training units: single steps for feed-forward policies, bptt_horizon steps for recurrent."""
+        return self.config.train.bptt_horizon if self.policy.recurrent else 1
+
+    def learn(self):
+        """Advantages, then update_epochs passes of minibatch updates; returns mean loss statistics."""
+        t, b = self.config.train, self.b
+        self.learner.set_learning_rate(self.learning_rate())
+        self.b["ratios"].fill_(1.0)
+        self._next_values()
+        self._advantages()
+        if hasattr(self.learner, "begin"):
+            self.learner.begin(self.store)
+        length = self._sequences()
+        count = self.rows * t.horizon // length
+        per_mb = max(1, t.minibatch_size // length)
+        totals, steps = {}, 0
+        for epoch in range(t.update_epochs):
+            if epoch and t.vtrace:
+                self._recompute()
+            weights = None
+            if t.replay_alpha > 0:
+                priority = b["advantages"].abs().reshape(count, length).mean(1) ** t.replay_alpha
+                probs = priority / priority.sum() if float(priority.sum()) > 0 else \
+                    torch.full_like(priority, 1.0 / count)
+                order = torch.multinomial(probs, count, replacement=True, generator=self.generator)
+                weights = (count * probs[order]) ** -t.replay_beta
+                weights = weights / weights.max()
+            else:
+                order = torch.randperm(count, generator=self.generator, device=self.device)
+            for start in range(0, count - per_mb + 1, per_mb):
+                idx = order[start:start + per_mb]
+                w = None if weights is None else weights[start:start + per_mb].repeat_interleave(length)
+                stats = self.learner.update(self._minibatch(idx, length), w)
+                for key, value in stats.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                steps += 1
+            if t.target_kl > 0 and float(stats.get("approx_kl", 0.0)) > t.target_kl:
+                break
+        means = {key: float(value) / steps for key, value in totals.items()}
+        values, returns = b["values"].flatten(), b["returns"].flatten()
+        var = float(returns.var())
+        unexplained = float((returns - values).var())
+        means["explained_variance"] = float("nan") if var == 0 else 1.0 - unexplained / var
+        means["learning_rate"] = self.learning_rate()
+        self.iteration += 1
+        return means
+
+    def _minibatch(self, idx, length):
+        """The stored tensors of sequences `idx` (flat steps when length is 1)."""
+        b, horizon = self.b, self.config.train.horizon
+        if length == 1:
+            if getattr(self.learner, "takes_indices", False):
+                return {"indices": idx}
+            flat = lambda x: x.reshape((-1,) + x.shape[2:])[idx]  # noqa: E731
+            mb = {"obs": flat(self.b_obs), "actions": flat(self.b_actions)}
+        else:
+            per_row = horizon // length
+            row, seq = idx // per_row, idx % per_row
+            steps = seq.unsqueeze(1) * length + torch.arange(length, device=idx.device)
+            rows = row.unsqueeze(1).expand_as(steps)
+            flat = lambda x: x[rows, steps]  # noqa: E731
+            mb = {"obs": flat(self.b_obs), "actions": flat(self.b_actions), "starts": flat(b["starts"]),
+                  "h": b["h"][row, seq], "c": b["c"][row, seq]}
+        for name in ("logprobs", "values", "advantages", "returns", "masks"):
+            mb[name] = flat(b[name])
+        return mb
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def train(self):
+        """Trains until total_timesteps; returns a summary dict (steps, time, last returns, checkpoint).
+
+        Ctrl-C (SIGINT) stops at the end of the current iteration, saves a checkpoint, closes the
+        environments and returns with `interrupted` True; a second Ctrl-C stops at once.
+        """
+        t, log = self.config.train, self.config.log
+        self._interrupted = False
+        previous = self._install_sigint()
+        start = time.perf_counter()
+        last_log = last_ckpt = start
+        self.timing = {"env": 0.0, "inference": 0.0, "learn": 0.0}
+        interval = {"steps": self.global_step, "episodes": {}, "losses": {}, "updates": 0}
+        summary = {"run_dir": str(self.run_dir), "interrupted": False}
+        self.last_metrics = {}
+        try:
+            while self.global_step < t.total_timesteps and not self._interrupted:
+                stats = self.rollout()
+                for key, (total, count) in stats.items():
+                    old = interval["episodes"].get(key, (0.0, 0))
+                    interval["episodes"][key] = (old[0] + total, old[1] + count)
+                t0 = time.perf_counter()
+                losses = self.learn()
+                self.timing["learn"] += time.perf_counter() - t0
+                for key, value in losses.items():
+                    interval["losses"][key] = interval["losses"].get(key, 0.0) + value
+                interval["updates"] += 1
+                now = time.perf_counter()
+                done = self.global_step >= t.total_timesteps or self._interrupted
+                if now - last_log >= log.interval or done:
+                    self._log(interval, now - last_log, now - start)
+                    interval = {"steps": self.global_step, "episodes": {}, "losses": {}, "updates": 0}
+                    last_log = now
+                if now - last_ckpt >= log.checkpoint_interval and not done:
+                    self.save()
+                    last_ckpt = now
+            summary["checkpoint"] = str(self.save())
+            summary["interrupted"] = self._interrupted
+            if self._interrupted:
+                self.logger.message(f"interrupted: checkpoint saved; continue with --resume {self.run_dir}")
+        finally:
+            self._restore_sigint(previous)
+            self.elapsed_before += time.perf_counter() - start
+        summary.update(global_step=self.global_step, time_s=self.elapsed_before, metrics=self.last_metrics)
+        return summary
+
+    def _log(self, interval, seconds, elapsed):
+        episodes = interval["episodes"]
+        count = episodes.get("episode_return", (0.0, 0))[1]
+        mean = lambda key: episodes[key][0] / episodes[key][1] if key in episodes else None  # noqa: E731
+        updates = max(interval["updates"], 1)
+        metrics = {"time_s": self.elapsed_before + elapsed, "global_step": self.global_step,
+                   "iteration": self.iteration,
+                   "sps": (self.global_step - interval["steps"]) / max(seconds, 1e-9),
+                   "episode_return": mean("episode_return"), "episode_length": mean("episode_length"),
+                   "episodes": count}
+        for key, value in interval["losses"].items():
+            name = "charts/learning_rate" if key == "learning_rate" else f"losses/{key}"
+            metrics[name] = value / updates
+        for key in episodes:
+            if key not in ("episode_return", "episode_length"):
+                metrics[f"env/{key}"] = mean(key)
+        for key, value in self.timing.items():
+            metrics[f"timing/{key}"] = value
+        self.timing = {"env": 0.0, "inference": 0.0, "learn": 0.0}
+        self.last_metrics = metrics
+        self.logger.log(metrics)
+
+    def _install_sigint(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        return signal.signal(signal.SIGINT, handler)
+
+    def _restore_sigint(self, previous):
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def save(self, path=None):
+        """Writes a checkpoint (rank 0 only) and returns its path."""
+        if self.rank != 0:
+            return None
+        path = Path(path) if path else self.run_dir / "checkpoints" / f"step_{self.global_step:012d}.pt"
+        snapshots = []
+        for g in self.groups:
+            try:
+                snapshots.append(g.env.snapshot())
+            except (AttributeError, NotImplementedError):
+                snapshots = None
+                break
+        payload = {"env": self.env_name, "config": self.config.to_dict(), "architecture": self.architecture(),
+                   "policy": self.policy.state_dict(), "learner": self.learner.state_dict(),
+                   "global_step": self.global_step, "iteration": self.iteration,
+                   "elapsed": self.elapsed_before, "envs": snapshots,
+                   "rng": {"torch": torch.get_rng_state(), "sampler": self.generator.get_state()},
+                   "carry": {"next_starts": self.next_starts.cpu(),
+                             "state": None if self.state is None else [s.cpu() for s in self.state]}}
+        return ckpt.save_checkpoint(path, payload)
+
+    def _restore(self, data):
+        """Continues from a checkpoint: weights, optimizer, counters, RNGs, environments."""
+        self.policy.load_state_dict(data["policy"])
+        state = data["learner"]
+        if state.get("kind") != self.learner.name:
+            raise CheckpointError(f"{data['path']} was trained with the {state.get('kind')} learner, "
+                                  f"this run uses {self.learner.name}; set train.kernel to match")
+        self.learner.load_state_dict(state)
+        self.global_step, self.iteration = data["global_step"], data["iteration"]
+        self.elapsed_before = data.get("elapsed", 0.0)
+        torch.set_rng_state(data["rng"]["torch"])
+        self.generator.set_state(data["rng"]["sampler"])
+        carry = data["carry"]
+        self.next_starts.copy_(carry["next_starts"])
+        if self.state is not None and carry["state"] is not None:
+            self.state[0].copy_(carry["state"][0])
+            self.state[1].copy_(carry["state"][1])
+        if data.get("envs") and len(data["envs"]) == len(self.groups):
+            for g, snap in zip(self.groups, data["envs"]):
+                g.env.restore(snap)
+        else:  # Python environments cannot be snapshotted: they start new episodes
+            self.next_starts.fill_(True)
+            if self.state is not None:
+                self.state[0].zero_()
+                self.state[1].zero_()
+
+    def close(self):
+        """Closes the environments and the logger (idempotent)."""
+        for g in getattr(self, "groups", ()):
+            if g.pending and g.result is None:
+                try:
+                    g.env.recv()
+                except Exception:  # closing anyway: the env's own error was reported by recv before
+                    pass
+                g.pending = False
+            g.env.close()
+        if getattr(self, "logger", None) is not None:
+            self.logger.close()
+        if hasattr(self, "_was_deterministic"):
+            torch.use_deterministic_algorithms(self._was_deterministic)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def train(env, config=None, **kwargs):
+    """Trains PPO on `env` (an ENV spec) and returns the summary; `pufferlib.train(...)` calls this.
+
+    Args:
+        env: a built-in name, a C file, `gymnasium:ID` or `module:callable`.
+        config: a `Config`, a nested dict of overrides {section: {key: value}}, or None for the
+            environment's shipped defaults.
+        **kwargs: passed to `Trainer` (data_dir, run_dir, resume, dashboard, stream).
+
+    Returns:
+        dict with run_dir, checkpoint, global_step, time_s, interrupted and the last metrics.
+
+    Example:
+        >>> import pufferlib
+        >>> summary = pufferlib.train("bandit", {"train": {"total_timesteps": 4096}},
+        ...                           data_dir=tmp_path, dashboard=False)  # doctest: +SKIP
+    """
+    if isinstance(config, dict):
+        base = load_config(env)
+        base.update(config, source="train(config=...)")
+        config = base
+    elif config is not None and not isinstance(config, Config):
+        raise TypeError(f"config must be a pufferlib.train.Config, a dict or None, "
+                        f"got {type(config).__name__}")
+    with Trainer(env, config, **kwargs) as trainer:
+        return trainer.train()
+

@@ -1,0 +1,20 @@
+"""Shared by the trainer tests: quiet runs in a temporary data directory."""
+import io
+
+import pufferlib.train as T
+from pufferlib.train.evaluate import evaluate
+from pufferlib.train.logger import read_metrics
+
+
+def quiet_train(env, tmp_path, **sections):
+    """Trains `env` with its shipped defaults and {section: {key: value}} on top; returns (summary, metrics)."""
+    config = T.load_config(env)
+    config.update(sections)
+    summary = T.train(env, config, data_dir=tmp_path, dashboard=False, stream=io.StringIO())
+    return summary, read_metrics(summary["run_dir"])
+
+
+def trained_return(env, tmp_path, episodes=200, **sections):
+    """Trains as quiet_train does, then evaluates the final policy (sampling): its mean return."""
+    summary, _ = quiet_train(env, tmp_path, **sections)
+    return evaluate(env, summary["checkpoint"], episodes=episodes)

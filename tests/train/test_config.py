@@ -1,0 +1,76 @@
+import pytest
+
+from pufferlib.train.config import Config, ConfigError, apply_overrides, load_config, shipped_config_names
+
+
+def test_defaults_validate():
+    Config().validate()
+
+
+def test_precedence_cli_over_file_over_shipped_over_defaults(tmp_path):
+    file = tmp_path / "c.toml"
+    file.write_text("[train]\nlearning_rate = 0.5\nupdate_epochs = 3\n")
+    defaults = Config()
+    shipped = load_config("cartpole")
+    assert shipped.train.learning_rate != defaults.train.learning_rate  # shipped beats defaults
+    config = load_config("cartpole", file, {"train.update_epochs": "7"})
+    assert config.train.learning_rate == 0.5                           # file beats shipped
+    assert config.train.update_epochs == 7                             # command line beats file
+    assert config.env.num_envs == shipped.env.num_envs                 # untouched keys stay shipped
+
+
+def test_command_line_strings_are_parsed_as_toml_scalars():
+    config = load_config(None, overrides={"train.seed": "3", "train.gamma": "0.9", "policy.lstm": "true",
+                                          "train.anneal_lr": "linear", "train.learning_rate": "1"})
+    assert (config.train.seed, config.train.gamma, config.policy.lstm) == (3, 0.9, True)
+    assert config.train.anneal_lr == "linear" and config.train.learning_rate == 1.0
+
+
+def test_unknown_env_keys_are_environment_parameters():
+    config = load_config("memory", overrides={"env.delay": "8"})
+    assert config.env.params == {"delay": 8}
+
+
+def test_every_shipped_config_loads():
+    names = shipped_config_names()
+    assert "cartpole" in names and "memory" in names
+    for name in names:
+        load_config(name)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"train.bogus": "1"}, r"unknown key train\.bogus; \[train\] has .*learning_rate"),
+    ({"nope.key": "1"}, r"unknown section \[nope\]; the sections are env, vec, train, policy, log"),
+    ({"seed": "1"}, r"--section\.key VALUE, got --seed"),
+    ({"train.update_epochs": "many"}, r"train\.update_epochs must be an integer, got 'many'"),
+    ({"train.update_epochs": "1.5"}, r"train\.update_epochs must be an integer, got 1\.5"),
+    ({"train.norm_adv": "3"}, r"train\.norm_adv must be true or false, got 3"),
+    ({"train.anneal_lr": "fast"}, r"train\.anneal_lr must be one of none, linear, cosine, got 'fast'"),
+    ({"vec.backend": "threads"}, r"vec\.backend must be one of serial, multiprocessing, ray"),
+    ({"train.learning_rate": "-1"}, r"train\.learning_rate must be > 0, got -1\.0"),
+    ({"train.gamma": "1.5"}, r"train\.gamma must be in \[0, 1\], got 1\.5"),
+    ({"env.num_envs": "0"}, r"env\.num_envs must be > 0, got 0"),
+    ({"train.bptt_horizon": "5", "policy.lstm": "true"}, r"bptt_horizon \(5\) must divide train\.horizon \(\d+\)"),
+])
+def test_bad_settings_name_the_key_and_the_allowed_values(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config("cartpole", overrides=overrides)
+
+
+def test_bad_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(None, tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[train\nseed = 1")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config(None, broken)
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text("[policy]\nactivation = 'gelu'\n")
+    with pytest.raises(ConfigError, match=r"wrong\.toml: policy\.activation must be one of tanh, relu"):
+        load_config(None, wrong)
+
+
+def test_round_trip_through_a_dict():
+    config = apply_overrides(Config(), {"train.seed": "9", "env.delay": "3"})
+    again = Config.from_dict(config.to_dict())
+    assert again == config

@@ -1,0 +1,46 @@
+import numpy as np
+import torch
+
+from pufferlib.train.config import TrainConfig
+from pufferlib.train.learner import ppo_loss
+
+
+def reference_loss(logp, entropy, values, mb, c):
+    """cleanrl's PPO loss written out in numpy (float64), no masks."""
+    logp, entropy, values = (np.float64(x.detach().numpy()) for x in (logp, entropy, values))
+    old, adv, ret, old_v = (np.float64(mb[k].numpy()) for k in ("logprobs", "advantages", "returns", "values"))
+    ratio = np.exp(logp - old)
+    adv = (adv - adv.mean()) / (adv.std(ddof=1) + 1e-8)
+    pg = np.maximum(-adv * ratio, -adv * np.clip(ratio, 1 - c.clip_coef, 1 + c.clip_coef)).mean()
+    clipped = old_v + np.clip(values - old_v, -c.vf_clip_coef, c.vf_clip_coef)
+    v = 0.5 * np.maximum((values - ret) ** 2, (clipped - ret) ** 2).mean()
+    return pg - c.ent_coef * entropy.mean() + c.vf_coef * v
+
+
+def minibatch(n, masks=None):
+    g = torch.Generator().manual_seed(0)
+    return {"logprobs": torch.randn(n, generator=g) - 1, "advantages": torch.randn(n, generator=g),
+            "returns": torch.randn(n, generator=g), "values": torch.randn(n, generator=g),
+            "masks": torch.ones(n, dtype=torch.bool) if masks is None else masks}
+
+
+def test_ppo_loss_matches_the_reference():
+    config = TrainConfig(clip_vloss=True, ent_coef=0.01)
+    mb = minibatch(64)
+    logp, entropy, values = mb["logprobs"] + torch.randn(64) * 0.5, torch.rand(64), torch.randn(64)
+    loss, stats = ppo_loss(logp, entropy, values, mb, config)
+    assert np.isclose(float(loss), reference_loss(logp, entropy, values, mb, config), rtol=1e-5)
+    assert 0 < float(stats["clipfrac"]) < 1
+
+
+def test_absent_agents_do_not_count():
+    config = TrainConfig()
+    masks = torch.arange(64) % 2 == 0
+    mb = minibatch(64, masks)
+    logp, entropy, values = mb["logprobs"] + 0.3, torch.rand(64), torch.randn(64)
+    loss, _ = ppo_loss(logp, entropy, values, mb, config)
+    present = {k: v[masks] for k, v in mb.items()}
+    only, _ = ppo_loss(logp[masks], entropy[masks], values[masks], present, config)
+    assert torch.allclose(loss, only, atol=1e-6)
+    garbage = dict(mb, returns=torch.where(masks, mb["returns"], torch.full((64,), 1e6)))
+    assert torch.allclose(ppo_loss(logp, entropy, values, garbage, config)[0], loss, atol=1e-6)
