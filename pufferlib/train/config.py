@@ -48,8 +48,10 @@ class EnvConfig:
 
     num_envs: int = 32
     """Environment copies stepped together (each has the env's agents per env rows)."""
-    num_threads: int = 0
-    """Threads stepping native environments; 0 for the cores available (honours OMP_NUM_THREADS)."""
+    num_threads: int = 1
+    """Threads stepping native environments; 0 for the cores available (honours OMP_NUM_THREADS).
+    One by default: stepping a few hundred small C envs takes less time than waking a second
+    thread, and the learner's work between steps is single-threaded; raise it for costly envs."""
     params: dict = dataclasses.field(default_factory=dict)
     """Environment parameters (`puffer envs NAME` lists a built-in's); extra keys of [env] land here."""
 

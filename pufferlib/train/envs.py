@@ -13,6 +13,7 @@ import os
 
 import gymnasium
 
+from pufferlib._native.threads import available_cores
 from pufferlib.errors import UnknownEnvironmentError
 
 __all__ = ["EnvInfo", "env_kind", "make_vecenvs"]
@@ -102,9 +103,8 @@ def make_vecenvs(spec, config, seed, groups=1):
             return envs, EnvInfo(spec, True)
         creator = _creator(spec)
         obs_layout, nvec = _probe(creator, params)
-        workers = config.vec.num_workers or "auto"
-        if config.vec.backend != "serial" and workers != "auto":
-            workers = max(1, workers // groups)
+        # the workers are shared out between the groups, whose pools step at different times
+        workers = max(1, (config.vec.num_workers or available_cores()) // groups)
         for g in range(groups):
             kwargs = {} if config.vec.backend == "serial" else {"num_workers": workers}
             envs.append(pufferlib.vector.make(creator, num_envs, backend=config.vec.backend,

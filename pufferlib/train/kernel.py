@@ -70,6 +70,15 @@ class KernelLearner:
             obs = np.ascontiguousarray(obs, np.float32)
         return obs
 
+    def _components(self, logits):
+        """(index, logits minus their max, log of the softmax normaliser) of each action component."""
+        start = 0
+        for k, n in enumerate(self.nvec):
+            group = logits[:, start:start + n]
+            start += n
+            shifted = group - group.max(1, keepdims=True)
+            yield k, shifted, np.log(np.exp(shifted).sum(1))
+
     def act(self, obs, state, starts, generator, deterministic=False):
         """Samples actions: (env actions, stored actions, log-probs, values, None), numpy arrays."""
         obs = self._obs(obs)
@@ -77,12 +86,7 @@ class KernelLearner:
         self.kernel.forward(obs, logits, values)
         actions = np.empty((obs.shape[0], len(self.nvec)), np.int32)
         logp = np.zeros(obs.shape[0], np.float32)
-        start = 0
-        for k, n in enumerate(self.nvec):
-            group = logits[:, start:start + n]
-            start += n
-            shifted = group - group.max(1, keepdims=True)
-            log_norm = np.log(np.exp(shifted).sum(1))
+        for k, shifted, log_norm in self._components(logits):
             if deterministic:
                 index = shifted.argmax(1)
             else:  # Gumbel-max: argmax of logits plus Gumbel noise is a categorical sample
@@ -109,13 +113,8 @@ class KernelLearner:
         self.kernel.forward(flat, logits, values)
         rows = actions.numpy().reshape(flat.shape[0], -1)
         logp = np.zeros(flat.shape[0], np.float32)
-        start = 0
-        for k, n in enumerate(self.nvec):
-            group = logits[:, start:start + n]
-            start += n
-            shifted = group - group.max(1, keepdims=True)
-            logp += np.take_along_axis(shifted, rows[:, k:k + 1].astype(np.int64), 1)[:, 0] \
-                - np.log(np.exp(shifted).sum(1))
+        for k, shifted, log_norm in self._components(logits):
+            logp += np.take_along_axis(shifted, rows[:, k:k + 1].astype(np.int64), 1)[:, 0] - log_norm
         return (torch.from_numpy(logp.reshape(segments, horizon)),
                 torch.from_numpy(values.reshape(segments, horizon)))
 

@@ -88,8 +88,18 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, env, s
     with trainer(env, tmp_path / "a", 3 * rollout, **sections) as full:
         full.train()
         expected = weights(full.policy)
-    with trainer(env, tmp_path / "b", rollout, **sections) as first:
-        path = first.train()["checkpoint"]
+    with trainer(env, tmp_path / "b", 3 * rollout, **sections) as first:
+        learn = first.learn
+
+        def learn_then_ctrl_c():  # what the SIGINT handler does, after the first iteration
+            losses = learn()
+            first._interrupted = True
+            return losses
+
+        first.learn = learn_then_ctrl_c
+        summary = first.train()
+        assert summary["interrupted"] and summary["global_step"] == rollout
+        path = summary["checkpoint"]
     with trainer(env, tmp_path / "b", 3 * rollout, resume=path, **sections) as resumed:
         assert resumed.global_step == rollout
         resumed.train()
@@ -158,3 +168,14 @@ def test_v_trace_and_replay_options_train(tmp_path):
                                                    "replay_alpha": 0.6, "anneal_lr": "cosine", "target_kl": 0.02}},
                               data_dir=tmp_path, dashboard=False, stream=io.StringIO())
     assert np.isfinite(summary["metrics"]["losses/policy_loss"])
+
+
+@pytest.mark.parametrize("env", ["bandit", "gymnasium:CartPole-v1"])
+def test_overlap_steps_two_halves(tmp_path, env):
+    sections = {"train": {"overlap": "on", "total_timesteps": 4096}, "env": {"num_envs": 8}}
+    with Trainer(env, config(env, 4096, **sections), data_dir=tmp_path, dashboard=False,
+                 stream=io.StringIO()) as t:
+        assert [(g.start, g.stop) for g in t.groups] == [(0, 4), (4, 8)]
+        summary = t.train()
+    assert summary["global_step"] >= 4096
+    assert read_metrics(summary["run_dir"])[-1]["episodes"] > 0
