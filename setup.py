@@ -106,7 +106,7 @@ extensions = [
         sources=["pufferlib/_native/mlp.pyx"],
         include_dirs=["csrc", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=list(COMPILE_ARGS),
+        extra_compile_args=COMPILE_ARGS + ["-fno-math-errno"],  # lets Adam's sqrtf loop vectorise
         extra_link_args=list(LINK_ARGS),
         depends=["csrc/puffer_mlp.h", "pufferlib/_native/mlp.pxd"],
     ),

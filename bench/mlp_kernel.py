@@ -24,14 +24,16 @@ Run it from the repository root, on the tree that was built in place:
     PYTHONPATH=. python bench/mlp_kernel.py --activation tanh --hidden 64 --minibatch 512
 """
 import argparse
+import functools
 import statistics
 import time
 
 import numpy as np
 import torch
-from pufferlib._native.mlp import ActorCriticKernel
 from torch import nn
 from torch.distributions import Categorical
+
+from pufferlib._native import mlp
 
 OBS_DIM, NUM_ACTIONS, BATCH = 4, 2, 4096
 PPO = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.01, max_grad_norm=0.5)
@@ -52,9 +54,10 @@ def towers(hidden, layers, activation):
 
 def kernel_over(actor, critic, activation, threads):
     def pairs(tower):
-        return [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in tower if isinstance(m, nn.Linear)]
+        linears = [m for m in tower if isinstance(m, nn.Linear)]
+        return [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in linears]
     a, c = pairs(actor), pairs(critic)
-    return ActorCriticKernel(a[:-1], a[-1], c[:-1], c[-1], [NUM_ACTIONS], activation, num_threads=threads)
+    return mlp.ActorCriticKernel(a[:-1], a[-1], c[:-1], c[-1], [NUM_ACTIONS], activation, num_threads=threads)
 
 
 def batch(rng):
@@ -86,6 +89,11 @@ def torch_step(actor, critic, optimizer, mb, params):
     loss.backward()
     nn.utils.clip_grad_norm_(params, PPO["max_grad_norm"])
     optimizer.step()
+
+
+def torch_inference(actor, critic, obs):
+    with torch.no_grad():
+        return actor(obs), critic(obs)
 
 
 def timed(fn, seconds, runs):
@@ -137,28 +145,18 @@ def main():
             tidx = torch.from_numpy(indices)
             mb = {k: v[tidx] for k, v in tdata.items()}
 
-            def kernel_update(indices=indices):
-                kernel.update(**data, indices=indices, lr=1e-4, **PPO)
-
-            def torch_update(mb=mb):
-                torch_step(actor, critic, optimizer, mb, params)
-
+            kernel_update = functools.partial(kernel.update, **data, indices=indices, lr=1e-4, **PPO)
+            torch_update = functools.partial(torch_step, actor, critic, optimizer, mb, params)
             k_med, k_min = timed(kernel_update, args.seconds, args.runs)
             t_med, t_min = timed(torch_update, args.seconds, args.runs)
             print(f"| {hidden} | update | {size} | {k_med:.1f} [{k_min:.1f}] | {t_med:.1f} [{t_min:.1f}] | "
                   f"{t_med / k_med:.1f}x |", flush=True)
         rows = args.forward_rows
         obs = data["obs"][:rows].copy()
-        tobs = torch.from_numpy(obs)
         logits, values = np.empty((rows, NUM_ACTIONS), np.float32), np.empty(rows, np.float32)
 
-        def kernel_forward():
-            kernel.forward(obs, logits, values)
-
-        def torch_forward():
-            with torch.no_grad():
-                actor(tobs), critic(tobs)
-
+        kernel_forward = functools.partial(kernel.forward, obs, logits, values)
+        torch_forward = functools.partial(torch_inference, actor, critic, torch.from_numpy(obs))
         k_med, k_min = timed(kernel_forward, args.seconds, args.runs)
         t_med, t_min = timed(torch_forward, args.seconds, args.runs)
         print(f"| {hidden} | forward | {rows} | {k_med:.1f} [{k_min:.1f}] | {t_med:.1f} [{t_min:.1f}] | "

@@ -14,6 +14,9 @@
  * result is bit-identical whatever number of threads runs the chunks. Inside a chunk activations are
  * feature-major (feature x row, rows padded to a multiple of 16) so every loop runs over 16 contiguous
  * rows: one register-tiled matrix product serves the forward pass and both halves of the backward one.
+ * It is written with GNU C vector extensions (gcc, clang). With gcc on x86-64 the chunk functions are
+ * compiled three times, with 8 x 16 tiles for AVX-512, 4 x 16 tiles for AVX2 + FMA and for any x86-64,
+ * and the CPU picks one at run time (the result differs between them by float rounding only).
  *
  * No allocation: the caller passes a workspace of puffer_mlp_layout()'s workspace_floats per thread,
  * a gradient partial of num_params floats per chunk, and PUFFER_MLP_ROW_STATS floats per minibatch row.
@@ -35,16 +38,12 @@ enum { PUFFER_MLP_RELU = 0, PUFFER_MLP_TANH = 1 };
 /* The hot functions are compiled twice, for AVX2+FMA machines and for any x86-64, and the loader
  * picks one (GCC function multi-versioning); the sanitizer build keeps a single version. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && !defined(__SANITIZE_ADDRESS__)
+    && !defined(__SANITIZE_ADDRESS__) && !defined(PUFFER_MLP_NO_CLONES)
 #define PUFFER_MLP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define PUFFER_MLP_CLONES
 #endif
-#if defined(__GNUC__)
 #define PUFFER_MLP_INLINE static inline __attribute__((always_inline))
-#else
-#define PUFFER_MLP_INLINE static inline
-#endif
 
 typedef struct PufferMLP {
     /* set by the caller */
@@ -60,7 +59,7 @@ typedef struct PufferMLP {
     /* set by puffer_mlp_layout */
     int num_actions;      /* A = sum(nvec) */
     long num_params;      /* floats in all weights and biases */
-    long param_offset[2][PUFFER_MLP_MAX_LAYERS + 1];  /* the weight's offset in a flat gradient; bias follows */
+    long param_offset[2][PUFFER_MLP_MAX_LAYERS + 1];  /* weight's offset in a flat gradient; bias follows */
     long workspace_floats;
     long ws_x, ws_xt, ws_h[2][PUFFER_MLP_MAX_LAYERS + 1], ws_dout[2], ws_d[2];
 } PufferMLP;
@@ -132,49 +131,65 @@ static inline void puffer_mlp_layout(PufferMLP* net) {
     net->workspace_floats = w;
 }
 
-/* tanh to about 2e-7 relative: an odd polynomial near 0, 1 - 2 / (e^2|x| + 1) beyond, with e^y from
- * 2^k times a Taylor polynomial of the remainder. Branch-free, so loops over it vectorise. */
-PUFFER_MLP_INLINE float puffer_mlp_tanh(float x) {
-    float a = fabsf(x);
-    float s = x * x;
-    float p = -6.657488851e-03f;
-    p = p * s + 2.133977761e-02f;
+/* GNU C vector extensions (gcc, clang): 8 floats, compiled to one AVX register or two SSE ones. */
+#if !defined(__GNUC__)
+#error "puffer_mlp.h needs GNU C vector extensions: compile with gcc or clang"
+#endif
+typedef float puffer_v8f __attribute__((vector_size(32)));
+typedef int32_t puffer_v8i __attribute__((vector_size(32)));
+typedef float puffer_v8f_u __attribute__((vector_size(32), aligned(4)));   /* unaligned loads/stores */
+#define PUFFER_LOAD8(p) (*(const puffer_v8f_u*)(p))
+#define PUFFER_STORE8(p, v) (*(puffer_v8f_u*)(p) = (v))
+#define PUFFER_SELECT8(mask, a, b) ((puffer_v8f)(((puffer_v8i)(a) & (mask)) | ((puffer_v8i)(b) & ~(mask))))
+
+/* tanh of 8 floats (in to out, which may alias) to about 2e-7 relative: an odd polynomial below
+ * |x| = 0.55 (fitted to tanh(x)/x), 1 - 2 / (e^2|x| + 1) above, with e^y as 2^k times a Taylor
+ * polynomial of the remainder. NaN stays NaN. */
+PUFFER_MLP_INLINE void puffer_mlp_tanh8(const float* in, float* out) {
+    puffer_v8f x = PUFFER_LOAD8(in);
+    const puffer_v8i sign = (puffer_v8i){0} + (int32_t)0x80000000;
+    puffer_v8i xbits = (puffer_v8i)x;
+    puffer_v8f a = (puffer_v8f)(xbits & ~sign);
+    puffer_v8f s = x * x;
+    puffer_v8f p = s * -6.657488851e-03f + 2.133977761e-02f;
     p = p * s - 5.391574818e-02f;
     p = p * s + 1.333315930e-01f;
     p = p * s - 3.333333273e-01f;
-    float small = x + x * s * p;
-    float y = 2.0f * (a < 9.0f ? a : 9.0f);       /* tanh(9) rounds to 1 in float32 */
-    float kf = (float)(int)(y * 1.44269504f + 0.5f);
-    float r = (y - kf * 0.693145752f) - kf * 1.42860677e-06f;   /* ln 2 split in two */
-    float e = 1.0f / 5040.0f;
-    e = e * r + 1.0f / 720.0f;
+    puffer_v8f small = x + x * s * p;
+    puffer_v8f nine = (puffer_v8f){0} + 9.0f;        /* tanh(9) rounds to 1 in float32 */
+    puffer_v8f y = 2.0f * PUFFER_SELECT8(a < nine, a, nine);
+    puffer_v8i k = __builtin_convertvector(y * 1.44269504f + 0.5f, puffer_v8i);
+    puffer_v8f kf = __builtin_convertvector(k, puffer_v8f);
+    puffer_v8f r = (y - kf * 0.693145752f) - kf * 1.42860677e-06f;   /* ln 2 split in two */
+    puffer_v8f e = r * (1.0f / 5040.0f) + 1.0f / 720.0f;
     e = e * r + 1.0f / 120.0f;
     e = e * r + 1.0f / 24.0f;
     e = e * r + 1.0f / 6.0f;
     e = e * r + 0.5f;
     e = e * r + 1.0f;
     e = e * r + 1.0f;
-    int32_t bits;
-    memcpy(&bits, &e, sizeof bits);
-    bits += (int32_t)kf << 23;
-    memcpy(&e, &bits, sizeof bits);
-    float big = 1.0f - 2.0f / (e + 1.0f);
-    big = x < 0.0f ? -big : big;
-    return a < 0.55f ? small : big;
+    e = (puffer_v8f)((puffer_v8i)e + (k << 23));
+    puffer_v8f big = (puffer_v8f)((puffer_v8i)(1.0f - 2.0f / (e + 1.0f)) | (xbits & sign));
+    PUFFER_STORE8(out, PUFFER_SELECT8(a >= 0.55f, big, small));
+}
+
+/* puffer_mlp_tanh_array (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_tanh_array_impl(const float* x, float* out, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) puffer_mlp_tanh8(x + i, out + i);
+    if (i < n) {
+        float tail[8] = {0};
+        for (long j = i; j < n; j++) tail[j - i] = x[j];
+        puffer_mlp_tanh8(tail, tail);
+        for (long j = i; j < n; j++) out[j] = tail[j - i];
+    }
 }
 
 /* C[m, c] = bias[m] + sum_k A[m*ars + k*acs] * B[k*ldb + c] for m < M, c < ncols. Columns are computed
  * in blocks of 16, so B's rows must be readable up to ncols rounded up to 16 (those extra columns are
  * never stored). bias may be NULL. Register tile: 4 rows of C by 16 columns, held in GNU C vectors (a
  * local array would live on the stack), accumulated in k order. */
-#if defined(__GNUC__)
-typedef float puffer_v8f __attribute__((vector_size(32)));
-typedef int32_t puffer_v8i __attribute__((vector_size(32)));
-typedef float puffer_v8f_u __attribute__((vector_size(32), aligned(4)));   /* unaligned loads/stores */
-#define PUFFER_LOAD8(p) (*(const puffer_v8f_u*)(p))
-#define PUFFER_STORE8(p, v) (*(puffer_v8f_u*)(p) = (v))
-
-PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, long ars, long acs,
+PUFFER_MLP_INLINE void puffer_mlp_gemm8(int M, int K, int ncols, const float* A, long ars, long acs,
                                        const float* B, long ldb, const float* bias, float* C, long ldc) {
     int m = 0;
     for (; m + 4 <= M; m += 4) {
@@ -233,25 +248,81 @@ PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, 
         }
     }
 }
-#else
-PUFFER_MLP_INLINE void puffer_mlp_gemm(int M, int K, int ncols, const float* A, long ars, long acs,
-                                       const float* B, long ldb, const float* bias, float* C, long ldc) {
-    for (int m = 0; m < M; m++) {
-        for (int c = 0; c < ncols; c++) {
-            float acc = bias ? bias[m] : 0.0f;
-            for (int k = 0; k < K; k++) acc += A[(long)m * ars + (long)k * acs] * B[(long)k * ldb + c];
-            C[(long)m * ldc + c] = acc;
+
+typedef float puffer_v16f __attribute__((vector_size(64)));
+typedef float puffer_v16f_u __attribute__((vector_size(64), aligned(4)));
+#define PUFFER_LOAD16(p) (*(const puffer_v16f_u*)(p))
+#define PUFFER_STORE16(p, v) (*(puffer_v16f_u*)(p) = (v))
+
+/* The same product with a tile of 8 rows by 16 columns in 16-float vectors (one AVX-512 register each). */
+PUFFER_MLP_INLINE void puffer_mlp_gemm16(int M, int K, int ncols, const float* A, long ars, long acs,
+                                         const float* B, long ldb, const float* bias, float* C, long ldc) {
+    int m = 0;
+    for (; m + 8 <= M; m += 8) {
+        const float* a = A + (long)m * ars;
+        for (int c0 = 0; c0 < ncols; c0 += 16) {
+            puffer_v16f acc[8];
+            puffer_v16f c0_, c1_, c2_, c3_, c4_, c5_, c6_, c7_;
+            c0_ = (puffer_v16f){0} + (bias ? bias[m] : 0.0f);
+            c1_ = (puffer_v16f){0} + (bias ? bias[m + 1] : 0.0f);
+            c2_ = (puffer_v16f){0} + (bias ? bias[m + 2] : 0.0f);
+            c3_ = (puffer_v16f){0} + (bias ? bias[m + 3] : 0.0f);
+            c4_ = (puffer_v16f){0} + (bias ? bias[m + 4] : 0.0f);
+            c5_ = (puffer_v16f){0} + (bias ? bias[m + 5] : 0.0f);
+            c6_ = (puffer_v16f){0} + (bias ? bias[m + 6] : 0.0f);
+            c7_ = (puffer_v16f){0} + (bias ? bias[m + 7] : 0.0f);
+            for (int k = 0; k < K; k++) {
+                puffer_v16f b = PUFFER_LOAD16(B + (long)k * ldb + c0);
+                const float* ak = a + (long)k * acs;
+                c0_ += ak[0] * b;
+                c1_ += ak[ars] * b;
+                c2_ += ak[2 * ars] * b;
+                c3_ += ak[3 * ars] * b;
+                c4_ += ak[4 * ars] * b;
+                c5_ += ak[5 * ars] * b;
+                c6_ += ak[6 * ars] * b;
+                c7_ += ak[7 * ars] * b;
+            }
+            acc[0] = c0_; acc[1] = c1_; acc[2] = c2_; acc[3] = c3_;
+            acc[4] = c4_; acc[5] = c5_; acc[6] = c6_; acc[7] = c7_;
+            float* out = C + (long)m * ldc + c0;
+            if (c0 + 16 <= ncols) {
+                for (int r = 0; r < 8; r++) PUFFER_STORE16(out + r * ldc, acc[r]);
+            } else {
+                for (int r = 0; r < 8; r++) {
+                    for (int c = 0; c < ncols - c0; c++) out[r * ldc + c] = acc[r][c];
+                }
+            }
+        }
+    }
+    for (; m < M; m++) {
+        const float* a = A + (long)m * ars;
+        for (int c0 = 0; c0 < ncols; c0 += 16) {
+            puffer_v16f acc = (puffer_v16f){0} + (bias ? bias[m] : 0.0f);
+            for (int k = 0; k < K; k++) acc += a[(long)k * acs] * PUFFER_LOAD16(B + (long)k * ldb + c0);
+            float* out = C + (long)m * ldc + c0;
+            int w = ncols - c0 < 16 ? ncols - c0 : 16;
+            for (int c = 0; c < w; c++) out[c] = acc[c];
         }
     }
 }
-#endif
+
+/* The product with the tile for the instruction set: wide (8 x 16) for AVX-512, else 4 x 16. */
+PUFFER_MLP_INLINE void puffer_mlp_gemm(int wide, int M, int K, int ncols, const float* A, long ars, long acs,
+                                       const float* B, long ldb, const float* bias, float* C, long ldc) {
+    if (wide) {
+        puffer_mlp_gemm16(M, K, ncols, A, ars, acs, B, ldb, bias, C, ldc);
+    } else {
+        puffer_mlp_gemm8(M, K, ncols, A, ars, acs, B, ldb, bias, C, ldc);
+    }
+}
 
 /* The activation over rows x npad (feature-major, row stride PUFFER_MLP_CHUNK), in place. */
 PUFFER_MLP_INLINE void puffer_mlp_activate(float* h, int rows, int npad, int activation) {
     for (int i = 0; i < rows; i++) {
         float* x = h + (long)i * PUFFER_MLP_CHUNK;
         if (activation == PUFFER_MLP_TANH) {
-            for (int j = 0; j < npad; j++) x[j] = puffer_mlp_tanh(x[j]);
+            for (int j = 0; j < npad; j += 8) puffer_mlp_tanh8(x + j, x + j);
         } else {
             for (int j = 0; j < npad; j++) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
         }
@@ -273,14 +344,14 @@ PUFFER_MLP_INLINE void puffer_mlp_activate_backward(float* d, const float* h, in
 }
 
 /* Both towers over the chunk's input ws[ws_x] (D x npad): ws_h[t][l] gets layer l's output. */
-PUFFER_MLP_INLINE void puffer_mlp_towers(const PufferMLP* net, float* ws, int npad) {
+PUFFER_MLP_INLINE void puffer_mlp_towers(int wide, const PufferMLP* net, float* ws, int npad) {
     const int CH = PUFFER_MLP_CHUNK;
     for (int t = 0; t < 2; t++) {
         const float* in = ws + net->ws_x;
         for (int l = 0; l <= net->num_layers; l++) {
             int in_dim = puffer_mlp_in_dim(net, l), out_dim = puffer_mlp_out_dim(net, t, l);
             float* out = ws + net->ws_h[t][l];
-            puffer_mlp_gemm(out_dim, in_dim, npad, net->weight[t][l], in_dim, 1, in, CH,
+            puffer_mlp_gemm(wide, out_dim, in_dim, npad, net->weight[t][l], in_dim, 1, in, CH,
                             net->bias[t][l], out, CH);
             if (l < net->num_layers) puffer_mlp_activate(out, out_dim, npad, net->activation);
             in = out;
@@ -288,10 +359,9 @@ PUFFER_MLP_INLINE void puffer_mlp_towers(const PufferMLP* net, float* ws, int np
     }
 }
 
-/* Inference on n <= PUFFER_MLP_CHUNK rows of obs (n, D): logits (n, A) and values (n,), row-major. */
-PUFFER_MLP_CLONES
-static void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
-                                     float* values, float* ws) {
+/* puffer_mlp_forward_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_forward_chunk_impl(int wide, const PufferMLP* net, const float* obs, int n,
+                                                    float* logits, float* values, float* ws) {
     const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim, A = net->num_actions, L = net->num_layers;
     int npad = puffer_mlp_pad16(n);
     float* x = ws + net->ws_x;
@@ -299,7 +369,7 @@ static void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int
         for (int j = 0; j < n; j++) x[i * CH + j] = obs[(long)j * D + i];
         for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
     }
-    puffer_mlp_towers(net, ws, npad);
+    puffer_mlp_towers(wide, net, ws, npad);
     const float* lg = ws + net->ws_h[0][L];
     const float* v = ws + net->ws_h[1][L];
     for (int j = 0; j < n; j++) {
@@ -344,28 +414,36 @@ static inline long puffer_mlp_find_bad_action(const PufferMLP* net, const Puffer
 /* The loss gradients of one row w.r.t. its logits (dlogit[a * CH], a < A) and value, and its loss
  * terms. g = 1 / minibatch size (the gradient of a mean). */
 PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPOBatch* b,
-                                           const PufferPPOConfig* cfg, long row, const float* logit,
+                                           const PufferPPOConfig* cfg, long row, float* logit,
                                            float value, float g, float* dlogit, float* dvalue,
                                            float* stats, long stats_stride) {
     const int CH = PUFFER_MLP_CHUNK;
     long r = b->indices[row];
     const int32_t* act = b->actions + r * net->num_components;
-    /* log-probability and entropy, summed over the action components */
+    /* log-probability and entropy, summed over the action components; logit[] is overwritten with the
+     * log-probabilities and dlogit[] holds the probabilities (softmax, as torch computes it) until the
+     * gradient replaces them */
     float newlogp = 0.0f, entropy = 0.0f;
     int off = 0;
     for (int c = 0; c < net->num_components; c++) {
         int nc = net->nvec[c];
-        float zmax = logit[off * CH];
-        for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, logit[(off + a) * CH]);
+        float* z = logit + (long)off * CH;
+        float* p = dlogit + (long)off * CH;
+        float zmax = z[0];
+        for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, z[a * CH]);
         float sum = 0.0f;
-        for (int a = 0; a < nc; a++) sum += expf(logit[(off + a) * CH] - zmax);
+        for (int a = 0; a < nc; a++) {
+            p[a * CH] = expf(z[a * CH] - zmax);
+            sum += p[a * CH];
+        }
         float lse = zmax + logf(sum);
         float h = 0.0f;
         for (int a = 0; a < nc; a++) {
-            float logp = logit[(off + a) * CH] - lse;
-            h -= expf(logp) * logp;
+            p[a * CH] = p[a * CH] / sum;
+            z[a * CH] = z[a * CH] - lse;
+            h -= p[a * CH] * z[a * CH];
         }
-        newlogp += logit[(off + act[c]) * CH] - lse;
+        newlogp += z[act[c] * CH];
         entropy += h;
         off += nc;
     }
@@ -385,21 +463,14 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
     off = 0;
     for (int c = 0; c < net->num_components; c++) {
         int nc = net->nvec[c];
-        float zmax = logit[off * CH];
-        for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, logit[(off + a) * CH]);
-        float sum = 0.0f;
-        for (int a = 0; a < nc; a++) sum += expf(logit[(off + a) * CH] - zmax);
-        float lse = zmax + logf(sum);
+        const float* logp = logit + (long)off * CH;
+        float* p = dlogit + (long)off * CH;
         float h = 0.0f;
+        for (int a = 0; a < nc; a++) h -= p[a * CH] * logp[a * CH];
         for (int a = 0; a < nc; a++) {
-            float logp = logit[(off + a) * CH] - lse;
-            h -= expf(logp) * logp;
-        }
-        for (int a = 0; a < nc; a++) {
-            float logp = logit[(off + a) * CH] - lse;
-            float p = expf(logp);
             float onehot = a == act[c] ? 1.0f : 0.0f;
-            dlogit[(off + a) * CH] = dlogp * (onehot - p) + cfg->ent_coef * g * p * (logp + h);
+            float pa = p[a * CH];
+            p[a * CH] = dlogp * (onehot - pa) + cfg->ent_coef * g * pa * (logp[a * CH] + h);
         }
         off += nc;
     }
@@ -429,9 +500,49 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
     stats[4 * stats_stride] = ratio;
 }
 
+#if defined(__clang__)
+#define PUFFER_SHUFFLE8(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define PUFFER_SHUFFLE8(a, b, ...) __builtin_shuffle(a, b, (puffer_v8i){__VA_ARGS__})
+#endif
+
+/* out (n x ldo) = the transpose of x (rows x n, row stride PUFFER_MLP_CHUNK), by 8 x 8 blocks in vectors.
+ * Rows of out are written up to n rounded up to 8 (x's lanes up to there must be readable). */
+PUFFER_MLP_INLINE void puffer_mlp_transpose(const float* x, int rows, int n, float* out, int ldo) {
+    const int CH = PUFFER_MLP_CHUNK;
+    int i0 = 0;
+    for (; i0 + 8 <= rows; i0 += 8) {
+        for (int j0 = 0; j0 < n; j0 += 8) {
+            const float* src = x + (long)i0 * CH + j0;
+            puffer_v8f a[8], b[8];
+            for (int k = 0; k < 8; k += 2) {
+                puffer_v8f r0 = PUFFER_LOAD8(src + (long)k * CH), r1 = PUFFER_LOAD8(src + (long)(k + 1) * CH);
+                a[k] = PUFFER_SHUFFLE8(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
+                a[k + 1] = PUFFER_SHUFFLE8(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+            }
+            for (int k = 0; k < 8; k += 4) {
+                b[k] = PUFFER_SHUFFLE8(a[k], a[k + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                b[k + 1] = PUFFER_SHUFFLE8(a[k], a[k + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                b[k + 2] = PUFFER_SHUFFLE8(a[k + 1], a[k + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+                b[k + 3] = PUFFER_SHUFFLE8(a[k + 1], a[k + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+            }
+            float* dst = out + (long)j0 * ldo + i0;
+            for (int m = 0; m < 4; m++) {
+                puffer_v8f lo = PUFFER_SHUFFLE8(b[m], b[m + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                puffer_v8f hi = PUFFER_SHUFFLE8(b[m], b[m + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                PUFFER_STORE8(dst + (long)m * ldo, lo);
+                PUFFER_STORE8(dst + (long)(m + 4) * ldo, hi);
+            }
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        for (int i = i0; i < rows; i++) out[(long)j * ldo + i] = x[(long)i * CH + j];
+    }
+}
+
 /* Backward through tower t from ws[ws_dout[t]] (its output's gradient), writing the gradients of the
  * tower's weights into grad (a flat num_params vector, at param_offset). */
-PUFFER_MLP_INLINE void puffer_mlp_tower_backward(const PufferMLP* net, int t, float* ws, int n,
+PUFFER_MLP_INLINE void puffer_mlp_tower_backward(int wide, const PufferMLP* net, int t, float* ws, int n,
                                                  int npad, float* grad) {
     const int CH = PUFFER_MLP_CHUNK, L = net->num_layers;
     float* dy = ws + net->ws_dout[t];
@@ -442,34 +553,30 @@ PUFFER_MLP_INLINE void puffer_mlp_tower_backward(const PufferMLP* net, int t, fl
         int in_pad = puffer_mlp_pad16(in_dim);
         const float* x = l == 0 ? ws + net->ws_x : ws + net->ws_h[t][l - 1];
         /* dW = dY (out x n) . X^T (n x in), with X transposed into xt (n x in_pad) */
-        for (int j = 0; j < n; j++) {
-            for (int i = 0; i < in_dim; i++) xt[(long)j * in_pad + i] = x[(long)i * CH + j];
-        }
+        puffer_mlp_transpose(x, in_dim, n, xt, in_pad);
         float* dw = grad + net->param_offset[t][l];
         float* db = dw + (long)out_dim * in_dim;
-        puffer_mlp_gemm(out_dim, n, in_dim, dy, CH, 1, xt, in_pad, NULL, dw, in_dim);
-        for (int o = 0; o < out_dim; o++) {
+        puffer_mlp_gemm(wide, out_dim, n, in_dim, dy, CH, 1, xt, in_pad, NULL, dw, in_dim);
+        for (int o = 0; o < out_dim; o++) {     /* the padded lanes of dY are 0 */
             const float* d = dy + (long)o * CH;
-            float s = 0.0f;
-            for (int j = 0; j < n; j++) s += d[j];
-            db[o] = s;
+            puffer_v8f acc = PUFFER_LOAD8(d);
+            for (int j = 8; j < npad; j += 8) acc += PUFFER_LOAD8(d + j);
+            db[o] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
         }
         if (l == 0) break;
         /* dX = W^T (in x out) . dY (out x npad), then through the activation */
         float* dx = ws + net->ws_d[which];
-        puffer_mlp_gemm(in_dim, out_dim, npad, net->weight[t][l], 1, in_dim, dy, CH, NULL, dx, CH);
+        puffer_mlp_gemm(wide, in_dim, out_dim, npad, net->weight[t][l], 1, in_dim, dy, CH, NULL, dx, CH);
         puffer_mlp_activate_backward(dx, x, in_dim, npad, net->activation);
         dy = dx;
         which ^= 1;
     }
 }
 
-/* One chunk of a PPO minibatch: rows [chunk * CHUNK, min(n, (chunk + 1) * CHUNK)). Writes the
- * gradient of the chunk's share of the loss into grad (num_params floats) and each row's loss terms
- * into row_stats (PUFFER_MLP_ROW_STATS arrays of b->n floats). */
-PUFFER_MLP_CLONES
-static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
-                                  long chunk, float* ws, float* grad, float* row_stats) {
+/* puffer_mlp_loss_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_loss_chunk_impl(int wide, const PufferMLP* net, const PufferPPOBatch* b,
+                                                 const PufferPPOConfig* cfg, long chunk, float* ws,
+                                                 float* grad, float* row_stats) {
     const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim, A = net->num_actions, L = net->num_layers;
     long start = chunk * CH;
     int n = b->n - start < CH ? (int)(b->n - start) : CH;
@@ -482,8 +589,8 @@ static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b,
     for (int i = 0; i < D; i++) {
         for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
     }
-    puffer_mlp_towers(net, ws, npad);
-    const float* logits = ws + net->ws_h[0][L];
+    puffer_mlp_towers(wide, net, ws, npad);
+    float* logits = ws + net->ws_h[0][L];
     const float* values = ws + net->ws_h[1][L];
     float* dlogits = ws + net->ws_dout[0];
     float* dvalues = ws + net->ws_dout[1];
@@ -496,8 +603,92 @@ static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b,
         for (int a = 0; a < A; a++) dlogits[a * CH + j] = 0.0f;
         dvalues[j] = 0.0f;
     }
-    puffer_mlp_tower_backward(net, 0, ws, n, npad, grad);
-    puffer_mlp_tower_backward(net, 1, ws, n, npad, grad);
+    puffer_mlp_tower_backward(wide, net, 0, ws, n, npad, grad);
+    puffer_mlp_tower_backward(wide, net, 1, ws, n, npad, grad);
+}
+
+/* The chunk functions, compiled for AVX-512 (wide tiles), AVX2+FMA and any x86-64, chosen at run time
+ * by what the CPU supports; elsewhere, one portable version. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PUFFER_MLP_NO_CLONES)
+#define PUFFER_MLP_DISPATCH 1
+__attribute__((target("arch=x86-64-v4")))
+static void puffer_mlp_forward_chunk_v4(const PufferMLP* net, const float* obs, int n, float* logits,
+                                        float* values, float* ws) {
+    puffer_mlp_forward_chunk_impl(1, net, obs, n, logits, values, ws);
+}
+__attribute__((target("arch=x86-64-v3")))
+static void puffer_mlp_forward_chunk_v3(const PufferMLP* net, const float* obs, int n, float* logits,
+                                        float* values, float* ws) {
+    puffer_mlp_forward_chunk_impl(0, net, obs, n, logits, values, ws);
+}
+__attribute__((target("arch=x86-64-v4")))
+static void puffer_mlp_loss_chunk_v4(const PufferMLP* net, const PufferPPOBatch* b,
+                                     const PufferPPOConfig* cfg, long chunk, float* ws, float* grad,
+                                     float* row_stats) {
+    puffer_mlp_loss_chunk_impl(1, net, b, cfg, chunk, ws, grad, row_stats);
+}
+__attribute__((target("arch=x86-64-v3")))
+static void puffer_mlp_loss_chunk_v3(const PufferMLP* net, const PufferPPOBatch* b,
+                                     const PufferPPOConfig* cfg, long chunk, float* ws, float* grad,
+                                     float* row_stats) {
+    puffer_mlp_loss_chunk_impl(0, net, b, cfg, chunk, ws, grad, row_stats);
+}
+__attribute__((target("arch=x86-64-v4")))
+static void puffer_mlp_tanh_array_v4(const float* x, float* out, long n) {
+    puffer_mlp_tanh_array_impl(x, out, n);
+}
+__attribute__((target("arch=x86-64-v3")))
+static void puffer_mlp_tanh_array_v3(const float* x, float* out, long n) {
+    puffer_mlp_tanh_array_impl(x, out, n);
+}
+#endif
+
+/* The best instruction set to use: 4: AVX-512 (x86-64-v4), 3: AVX2 + FMA (x86-64-v3), 0: the portable
+ * version; never above puffer_mlp_isa_limit (which tests lower to check every version). */
+static int puffer_mlp_isa_limit = 4;
+
+static inline int puffer_mlp_isa(void) {
+    int isa = 0;
+#ifdef PUFFER_MLP_DISPATCH
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) isa = 4;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = 3;
+#endif
+    return isa < puffer_mlp_isa_limit ? isa : puffer_mlp_isa_limit;
+}
+
+/* tanh over n floats (n need not be a multiple of 8), as the towers compute it. */
+static void puffer_mlp_tanh_array(const float* x, float* out, long n) {
+#ifdef PUFFER_MLP_DISPATCH
+    int isa = puffer_mlp_isa();
+    if (isa == 4) { puffer_mlp_tanh_array_v4(x, out, n); return; }
+    if (isa == 3) { puffer_mlp_tanh_array_v3(x, out, n); return; }
+#endif
+    puffer_mlp_tanh_array_impl(x, out, n);
+}
+
+/* Inference on n <= PUFFER_MLP_CHUNK rows of obs (n, D): logits (n, A) and values (n,), row-major. */
+static void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
+                                     float* values, float* ws) {
+#ifdef PUFFER_MLP_DISPATCH
+    int isa = puffer_mlp_isa();
+    if (isa == 4) { puffer_mlp_forward_chunk_v4(net, obs, n, logits, values, ws); return; }
+    if (isa == 3) { puffer_mlp_forward_chunk_v3(net, obs, n, logits, values, ws); return; }
+#endif
+    puffer_mlp_forward_chunk_impl(0, net, obs, n, logits, values, ws);
+}
+
+/* One chunk of a PPO minibatch: rows [chunk * CHUNK, min(n, (chunk + 1) * CHUNK)). Writes the
+ * gradient of the chunk's share of the loss into grad (num_params floats) and each row's loss terms
+ * into row_stats (PUFFER_MLP_ROW_STATS arrays of b->n floats). */
+static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
+                                  long chunk, float* ws, float* grad, float* row_stats) {
+#ifdef PUFFER_MLP_DISPATCH
+    int isa = puffer_mlp_isa();
+    if (isa == 4) { puffer_mlp_loss_chunk_v4(net, b, cfg, chunk, ws, grad, row_stats); return; }
+    if (isa == 3) { puffer_mlp_loss_chunk_v3(net, b, cfg, chunk, ws, grad, row_stats); return; }
+#endif
+    puffer_mlp_loss_chunk_impl(0, net, b, cfg, chunk, ws, grad, row_stats);
 }
 
 /* grad[p] = sum over chunks, in chunk order, of partials[c * num_params + p], for p in [begin, end). */
@@ -511,10 +702,21 @@ static void puffer_mlp_sum_partials(const float* partials, long num_chunks, long
     }
 }
 
-/* The global L2 norm of the gradient (accumulated in double). */
-static inline double puffer_mlp_grad_norm(const float* grad, long num_params) {
-    double sq = 0.0;
-    for (long p = 0; p < num_params; p++) sq += (double)grad[p] * grad[p];
+/* The global L2 norm of the gradient, accumulated in double in 8 lanes (a fixed order). */
+PUFFER_MLP_CLONES
+static double puffer_mlp_grad_norm(const float* grad, long num_params) {
+    typedef float v4f __attribute__((vector_size(16), aligned(4)));
+    typedef double v4d __attribute__((vector_size(32)));
+    v4d lo = {0.0, 0.0, 0.0, 0.0}, hi = {0.0, 0.0, 0.0, 0.0};
+    long p = 0;
+    for (; p + 8 <= num_params; p += 8) {
+        v4d a = __builtin_convertvector(*(const v4f*)(grad + p), v4d);
+        v4d b = __builtin_convertvector(*(const v4f*)(grad + p + 4), v4d);
+        lo += a * a;
+        hi += b * b;
+    }
+    double sq = ((lo[0] + hi[0]) + (lo[1] + hi[1])) + ((lo[2] + hi[2]) + (lo[3] + hi[3]));
+    for (; p < num_params; p++) sq += (double)grad[p] * grad[p];
     return sqrt(sq);
 }
 
@@ -542,35 +744,38 @@ static inline void puffer_mlp_summarize(const float* row_stats, long n, float cl
     s->clipfrac = sums[5] / n;
 }
 
+/* Adam on one contiguous tensor. The loop vectorises when sqrtf need not set errno: build with
+ * -fno-math-errno (setup.py does; results are the same either way, sqrtf never sees a negative). */
+PUFFER_MLP_INLINE void puffer_mlp_adam_tensor(float* restrict param, const float* restrict grad,
+                                              float* restrict m, float* restrict v, long size, float scale,
+                                              float beta1, float beta2, float step_size, float bc2_sqrt,
+                                              float eps) {
+    float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
+    for (long i = 0; i < size; i++) {
+        float g = grad[i] * scale;
+        m[i] = m[i] + one_minus_b1 * (g - m[i]);
+        v[i] = v[i] * beta2 + one_minus_b2 * g * g;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        param[i] = param[i] - step_size * (m[i] / denom);
+    }
+}
+
 /* One Adam step (torch.optim.Adam, no weight decay) with the gradient times `scale`, on every weight.
  * m and v are flat num_params vectors laid out like the gradient; step is the count after this step. */
 PUFFER_MLP_CLONES
 static void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,
                             long step, double lr, float beta1, float beta2, float eps) {
-    double bc1 = 1.0 - pow((double)beta1, (double)step);
-    double bc2 = 1.0 - pow((double)beta2, (double)step);
-    float step_size = (float)(lr / bc1);
-    float bc2_sqrt = (float)sqrt(bc2);
-    float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
+    float step_size = (float)(lr / (1.0 - pow((double)beta1, (double)step)));
+    float bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)step));
     for (int t = 0; t < 2; t++) {
         for (int l = 0; l <= net->num_layers; l++) {
-            long count = (long)puffer_mlp_out_dim(net, t, l) * puffer_mlp_in_dim(net, l);
+            long out = puffer_mlp_out_dim(net, t, l), count = out * puffer_mlp_in_dim(net, l);
             long off = net->param_offset[t][l];
-            for (int part = 0; part < 2; part++) {
-                float* param = part == 0 ? net->weight[t][l] : net->bias[t][l];
-                long size = part == 0 ? count : puffer_mlp_out_dim(net, t, l);
-                const float* gp = grad + off;
-                float* mp = m + off;
-                float* vp = v + off;
-                for (long i = 0; i < size; i++) {
-                    float gi = gp[i] * scale;
-                    mp[i] = mp[i] + one_minus_b1 * (gi - mp[i]);
-                    vp[i] = vp[i] * beta2 + one_minus_b2 * gi * gi;
-                    float denom = sqrtf(vp[i]) / bc2_sqrt + eps;
-                    param[i] = param[i] - step_size * (mp[i] / denom);
-                }
-                off += size;
-            }
+            puffer_mlp_adam_tensor(net->weight[t][l], grad + off, m + off, v + off, count, scale, beta1,
+                                   beta2, step_size, bc2_sqrt, eps);
+            off += count;
+            puffer_mlp_adam_tensor(net->bias[t][l], grad + off, m + off, v + off, out, scale, beta1, beta2,
+                                   step_size, bc2_sqrt, eps);
         }
     }
 }

@@ -52,6 +52,8 @@ cdef extern from "puffer_mlp.h" nogil:
         double old_approx_kl
         double clipfrac
 
+    int puffer_mlp_isa_limit
+    int puffer_mlp_isa()
     void puffer_mlp_layout(PufferMLP* net)
     void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
                                   float* values, float* ws)
@@ -66,4 +68,4 @@ cdef extern from "puffer_mlp.h" nogil:
     void puffer_mlp_summarize(const float* row_stats, long n, float clip_coef, PufferPPOStats* s)
     void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,
                          long step, double lr, float beta1, float beta2, float eps)
-    float puffer_mlp_tanh(float x)
+    void puffer_mlp_tanh_array(const float* x, float* out, long n)

@@ -6,10 +6,13 @@ the loss and how rows are split over threads.
 """
 import numpy as np
 
+cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uintptr_t
 
 from pufferlib._native.mlp cimport *
+
+cnp.import_array()
 
 __all__ = ["ActorCriticKernel"]
 
@@ -44,8 +47,20 @@ def _check(name, array, dtype, shape, writeable=False):
     return array
 
 
-cdef float* _fptr(float[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
+cdef void* _data(str name, object array, object dtype, int typenum, Py_ssize_t n0, Py_ssize_t n1, int ndim,
+                 bint writeable=False) except? NULL:
+    """The data pointer of a C-contiguous array of dtype (typenum) and shape (n0[, n1]), -1 meaning any
+    size; anything else goes to _check, which raises saying what arrived."""
+    cdef cnp.ndarray a
+    if type(array) is np.ndarray:
+        a = <cnp.ndarray> array
+        if (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_NDIM(a) == ndim
+                and (n0 < 0 or cnp.PyArray_DIM(a, 0) == n0)
+                and (ndim < 2 or n1 < 0 or cnp.PyArray_DIM(a, 1) == n1)
+                and cnp.PyArray_IS_C_CONTIGUOUS(a) and (not writeable or cnp.PyArray_ISWRITEABLE(a))):
+            return cnp.PyArray_DATA(a)
+    shape = (None if n0 < 0 else n0,) + ((None if n1 < 0 else n1,) if ndim == 2 else ())
+    return cnp.PyArray_DATA(_check(name, array, dtype, shape, writeable))
 
 
 cdef class ActorCriticKernel:
@@ -64,7 +79,8 @@ cdef class ActorCriticKernel:
         critic_head: (W, b) of the critic's output layer: (1, H) and (1,).
         nvec: action sizes, one per component: [n] for Discrete(n), list(nvec) for MultiDiscrete.
         activation: "relu" or "tanh".
-        num_threads: OpenMP threads over chunks of 64 rows; results do not depend on it.
+        num_threads: OpenMP threads over chunks of 64 rows; results do not depend on it. One call at
+            a time per kernel: calls share its workspaces (and release the GIL).
         betas: Adam's (beta1, beta2).
         adam_eps: Adam's epsilon (1e-5, as cleanrl's PPO uses).
 
@@ -199,16 +215,16 @@ cdef class ActorCriticKernel:
         Raises:
             TypeError, ValueError: an array of the wrong type, dtype, shape or layout.
         """
-        obs_arr = _check("obs", obs, np.float32, (None, self.net.obs_dim))
-        cdef long n = obs_arr.shape[0]
-        _check("logits_out", logits_out, np.float32, (n, self.net.num_actions), writeable=True)
-        _check("values_out", values_out, np.float32, (n,), writeable=True)
+        cdef const float* o = <const float*> _data("obs", obs, np.float32, cnp.NPY_FLOAT32, -1,
+                                                   self.net.obs_dim, 2)
+        cdef long n = obs.shape[0]
+        cdef float* lg = <float*> _data("logits_out", logits_out, np.float32, cnp.NPY_FLOAT32, n,
+                                        self.net.num_actions, 2, True)
+        cdef float* v = <float*> _data("values_out", values_out, np.float32, cnp.NPY_FLOAT32, n, -1, 1, True)
         if n == 0:
             return
-        cdef const float[:, ::1] o = obs_arr
-        cdef float[:, ::1] lg = logits_out
-        cdef float[::1] v = values_out
-        cdef long chunks = (n + PUFFER_MLP_CHUNK - 1) // PUFFER_MLP_CHUNK, c, rows
+        cdef long chunks = (n + PUFFER_MLP_CHUNK - 1) // PUFFER_MLP_CHUNK, c, rows, first
+        cdef int D = self.net.obs_dim, A = self.net.num_actions
         cdef int threads = self._num_threads if self._num_threads < chunks else chunks
         cdef long per_thread = self.net.workspace_floats
         cdef const PufferMLP* net = &self.net
@@ -216,14 +232,14 @@ cdef class ActorCriticKernel:
         with nogil:
             if threads == 1:
                 for c in range(chunks):
-                    rows = min(PUFFER_MLP_CHUNK, n - c * PUFFER_MLP_CHUNK)
-                    puffer_mlp_forward_chunk(net, &o[c * PUFFER_MLP_CHUNK, 0], rows,
-                                             &lg[c * PUFFER_MLP_CHUNK, 0], &v[c * PUFFER_MLP_CHUNK], ws)
+                    first = c * PUFFER_MLP_CHUNK
+                    rows = min(PUFFER_MLP_CHUNK, n - first)
+                    puffer_mlp_forward_chunk(net, o + first * D, rows, lg + first * A, v + first, ws)
             else:
                 for c in prange(chunks, schedule='static', num_threads=threads):
-                    rows = min(PUFFER_MLP_CHUNK, n - c * PUFFER_MLP_CHUNK)
-                    puffer_mlp_forward_chunk(net, &o[c * PUFFER_MLP_CHUNK, 0], rows,
-                                             &lg[c * PUFFER_MLP_CHUNK, 0], &v[c * PUFFER_MLP_CHUNK],
+                    first = c * PUFFER_MLP_CHUNK
+                    rows = min(PUFFER_MLP_CHUNK, n - first)
+                    puffer_mlp_forward_chunk(net, o + first * D, rows, lg + first * A, v + first,
                                              ws + threadid() * per_thread)
 
     def update(self, obs, actions, old_logprobs, advantages, returns, old_values, indices, *, lr, clip_coef,
@@ -356,16 +372,21 @@ cdef class ActorCriticKernel:
     def _minibatch(self, obs, actions, old_logprobs, advantages, returns, old_values, indices, clip_coef,
                    vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef):
         """Checks the batch, then fills self._grad with the loss gradient; returns the loss statistics."""
-        obs_arr = _check("obs", obs, np.float32, (None, self.net.obs_dim))
-        cdef long batch_rows = obs_arr.shape[0]
+        cdef PufferPPOBatch batch
+        batch.obs = <const float*> _data("obs", obs, np.float32, cnp.NPY_FLOAT32, -1, self.net.obs_dim, 2)
+        cdef long batch_rows = obs.shape[0]
         cdef int k = self.net.num_components
         if k == 1 and isinstance(actions, np.ndarray) and actions.ndim == 1:
             actions = actions.reshape(-1, 1)
-        _check("actions", actions, np.int32, (batch_rows, k))
-        for name, array in (("old_logprobs", old_logprobs), ("advantages", advantages), ("returns", returns),
-                            ("old_values", old_values)):
-            _check(name, array, np.float32, (batch_rows,))
-        _check("indices", indices, np.int64, (None,))
+        batch.actions = <const int32_t*> _data("actions", actions, np.int32, cnp.NPY_INT32, batch_rows, k, 2)
+        batch.old_logprobs = <const float*> _data("old_logprobs", old_logprobs, np.float32, cnp.NPY_FLOAT32,
+                                                  batch_rows, -1, 1)
+        batch.advantages = <const float*> _data("advantages", advantages, np.float32, cnp.NPY_FLOAT32,
+                                                batch_rows, -1, 1)
+        batch.returns = <const float*> _data("returns", returns, np.float32, cnp.NPY_FLOAT32, batch_rows, -1, 1)
+        batch.old_values = <const float*> _data("old_values", old_values, np.float32, cnp.NPY_FLOAT32,
+                                                batch_rows, -1, 1)
+        batch.indices = <const int64_t*> _data("indices", indices, np.int64, cnp.NPY_INT64, -1, -1, 1)
         cdef long n = indices.shape[0]
         if n == 0:
             raise ValueError("indices must select at least one row, got an empty array")
@@ -379,18 +400,6 @@ cdef class ActorCriticKernel:
         if self._row_stats.shape[0] < PUFFER_MLP_ROW_STATS * n:
             self._row_stats = np.zeros(PUFFER_MLP_ROW_STATS * n, np.float32)
 
-        cdef const float[:, ::1] o = obs_arr
-        cdef const int32_t[:, ::1] a = actions
-        cdef const float[::1] olp = old_logprobs, adv = advantages, ret = returns, ov = old_values
-        cdef const int64_t[::1] idx = indices
-        cdef PufferPPOBatch batch
-        batch.obs = &o[0, 0] if batch_rows > 0 else NULL
-        batch.actions = &a[0, 0] if batch_rows > 0 else NULL
-        batch.old_logprobs = &olp[0] if batch_rows > 0 else NULL
-        batch.advantages = &adv[0] if batch_rows > 0 else NULL
-        batch.returns = &ret[0] if batch_rows > 0 else NULL
-        batch.old_values = &ov[0] if batch_rows > 0 else NULL
-        batch.indices = &idx[0]
         batch.n = n
         cdef PufferPPOConfig cfg
         cfg.clip_coef = clip_coef
@@ -448,7 +457,14 @@ def _fast_tanh(x):
     cdef const float[::1] src = _check("x", x, np.float32, (None,))
     out = np.empty(src.shape[0], np.float32)
     cdef float[::1] dst = out
-    cdef Py_ssize_t i
-    for i in range(src.shape[0]):
-        dst[i] = puffer_mlp_tanh(src[i])
+    if src.shape[0]:
+        puffer_mlp_tanh_array(&src[0], &dst[0], src.shape[0])
     return out
+
+
+def _instruction_set(limit=None):
+    """The kernel's instruction set (4: AVX-512, 3: AVX2+FMA, 0: portable); `limit` caps it (for tests)."""
+    global puffer_mlp_isa_limit
+    if limit is not None:
+        puffer_mlp_isa_limit = int(limit)
+    return puffer_mlp_isa()

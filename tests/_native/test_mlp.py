@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 import torch
-from pufferlib._native.mlp import ActorCriticKernel, _fast_tanh
 from torch import nn
 from torch.distributions import Categorical
+
+from pufferlib._native import mlp
 
 torch.set_num_threads(1)
 
@@ -36,7 +37,7 @@ def kernel_for(actor, critic, nvec, activation, **kwargs):
     def pairs(tower):
         return [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in linears(tower)]
     a, c = pairs(actor), pairs(critic)
-    return ActorCriticKernel(a[:-1], a[-1], c[:-1], c[-1], nvec, activation, **kwargs)
+    return mlp.ActorCriticKernel(a[:-1], a[-1], c[:-1], c[-1], nvec, activation, **kwargs)
 
 
 def named_parameters(actor, critic):
@@ -101,6 +102,17 @@ def torch_loss(actor, critic, batch, indices, nvec, clip_coef=0.2, vf_coef=0.5, 
     return loss, stats
 
 
+@pytest.fixture(params=[0, 3, 4], ids=["portable", "avx2", "avx512"])
+def instruction_set(request):
+    """Runs a test on each compiled version of the kernel that this CPU can run."""
+    best = mlp._instruction_set()
+    if request.param > best:
+        pytest.skip(f"this CPU runs instruction set {best}, not {request.param}")
+    assert mlp._instruction_set(request.param) == request.param
+    yield request.param
+    mlp._instruction_set(4)
+
+
 def minibatch(rows=300, size=200, seed=0):
     return np.random.default_rng(seed).permutation(rows)[:size].astype(np.int64)
 
@@ -121,7 +133,7 @@ def assert_grads_close(kernel_grads, actor, critic):
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("nvec", [[2], [3, 4, 2]])
 @pytest.mark.parametrize("hidden", [24, 64])
-def test_forward_matches_torch(activation, num_layers, nvec, hidden):
+def test_forward_matches_torch(activation, num_layers, nvec, hidden, instruction_set):
     actor, critic = torch_towers(5, hidden, num_layers, sum(nvec), activation)
     kernel = kernel_for(actor, critic, nvec, activation)
     obs = np.random.default_rng(0).normal(scale=2.0, size=(100, 5)).astype(np.float32)
@@ -138,13 +150,13 @@ def test_forward_of_no_rows_writes_nothing():
                                                     np.empty(0, np.float32))
 
 
-def test_fast_tanh_is_accurate_and_odd():
+def test_fast_tanh_is_accurate_and_odd(instruction_set):
     x = np.concatenate([np.linspace(-12, 12, 200001), np.geomspace(1e-8, 1.0, 1000)]).astype(np.float32)
-    got = _fast_tanh(x)
+    got = mlp._fast_tanh(x)
     expected = np.tanh(x.astype(np.float64))
     assert np.max(np.abs(got - expected) / np.abs(expected).clip(1e-30)) < 1e-6
-    assert np.array_equal(_fast_tanh(-x), -got)
-    assert _fast_tanh(np.zeros(1, np.float32))[0] == 0.0
+    assert np.array_equal(mlp._fast_tanh(-x), -got)
+    assert mlp._fast_tanh(np.zeros(1, np.float32))[0] == 0.0
 
 
 # gradients
@@ -153,7 +165,7 @@ def test_fast_tanh_is_accurate_and_odd():
 @pytest.mark.parametrize("norm_adv", [True, False])
 @pytest.mark.parametrize("clip_vloss", [True, False])
 @pytest.mark.parametrize("ent_coef", [0.0, 0.05])
-def test_gradients_match_torch_autograd(activation, norm_adv, clip_vloss, ent_coef):
+def test_gradients_match_torch_autograd(activation, norm_adv, clip_vloss, ent_coef, instruction_set):
     nvec = [2]
     actor, critic = torch_towers(4, 32, 2, 2, activation, head_scale=5.0)
     kernel = kernel_for(actor, critic, nvec, activation)
@@ -171,11 +183,11 @@ def test_gradients_match_torch_autograd(activation, norm_adv, clip_vloss, ent_co
     assert stats["grad_norm"] == pytest.approx(total, rel=1e-5)
 
 
-def test_gradients_match_torch_for_multidiscrete_and_repeated_indices():
+def test_gradients_match_torch_for_multidiscrete_and_repeated_indices(instruction_set):
     nvec = [3, 4, 2]
-    actor, critic = torch_towers(6, 40, 2, sum(nvec), "tanh", head_scale=3.0)
+    actor, critic = torch_towers(11, 37, 2, sum(nvec), "tanh", head_scale=3.0)
     kernel = kernel_for(actor, critic, nvec, "tanh")
-    batch = make_batch(actor, 6, nvec, rows=150)
+    batch = make_batch(actor, 11, nvec, rows=150)
     indices = np.random.default_rng(3).integers(0, 150, 130).astype(np.int64)
     settings = dict(clip_coef=0.1, vf_coef=0.7, ent_coef=0.02, clip_vloss=True, vf_clip_coef=0.1)
     grads, stats = kernel.gradients(**batch, indices=indices, **settings)
@@ -294,7 +306,7 @@ def test_state_dict_round_trip_continues_identically():
 
 # threads
 
-def test_two_threads_are_bit_identical_to_one():
+def test_two_threads_are_bit_identical_to_one(instruction_set):
     results = []
     for threads in (1, 2):
         actor, critic = torch_towers(4, 32, 2, 3, "tanh")
@@ -310,3 +322,166 @@ def test_two_threads_are_bit_identical_to_one():
     assert s1 == s2
     assert np.array_equal(l1, l2) and np.array_equal(v1, v2)
     assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+
+
+# error paths
+
+def linear(out_dim, in_dim):
+    return (np.zeros((out_dim, in_dim), np.float32), np.zeros(out_dim, np.float32))
+
+
+def small_kernel(**kwargs):
+    return mlp.ActorCriticKernel([linear(8, 4)], linear(2, 8), [linear(8, 4)], linear(1, 8), [2], **kwargs)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(activation="gelu"), ValueError, "activation must be one of"),
+    (dict(num_threads=0), ValueError, "num_threads must be a positive integer"),
+    (dict(nvec=[]), ValueError, "nvec must be a non-empty list"),
+    (dict(nvec=[0]), ValueError, "nvec must be a non-empty list of positive"),
+    (dict(nvec="ab"), TypeError, "nvec must be a list of ints"),
+    (dict(nvec=[3]), ValueError, r"actor_head W must have shape \(3, 8\), got \(2, 8\)"),
+    (dict(betas=(0.9, 1.5)), ValueError, "betas must be two numbers"),
+    (dict(adam_eps=0.0), ValueError, "adam_eps must be positive"),
+    (dict(actor_layers=[]), ValueError, "actor_layers must be a list of 1 to 8"),
+    (dict(actor_layers=[np.zeros(3)]), TypeError, r"actor_layers\[0\] must be a \(W, b\) pair"),
+    (dict(critic_layers=[linear(8, 4), linear(8, 8)]), ValueError, "critic_layers must have as many layers"),
+    (dict(critic_layers=[linear(8, 5)]), ValueError, r"critic_layers\[0\] W must have shape \(8, 4\)"),
+    (dict(critic_head=(np.zeros((1, 8)), np.zeros(1, np.float32))), TypeError,
+     "critic_head W must be float32 with shape"),
+    (dict(actor_head=(np.zeros((8, 2), np.float32).T, np.zeros(2, np.float32))), ValueError,
+     "actor_head W must be C-contiguous"),
+    (dict(actor_head=(torch.zeros(2, 8), np.zeros(2, np.float32))), TypeError,
+     r"must be a numpy array .*tensor.numpy\(\)"),
+])
+def test_constructor_rejects_bad_arguments(change, error, match):
+    args = dict(actor_layers=[linear(8, 4)], actor_head=linear(2, 8), critic_layers=[linear(8, 4)],
+                critic_head=linear(1, 8), nvec=[2])
+    args.update(change)
+    with pytest.raises(error, match=match):
+        mlp.ActorCriticKernel(**args)
+
+
+def test_constructor_rejects_read_only_weights():
+    w, b = linear(2, 8)
+    w.flags.writeable = False
+    with pytest.raises(ValueError, match="actor_head W must be writeable"):
+        mlp.ActorCriticKernel([linear(8, 4)], (w, b), [linear(8, 4)], linear(1, 8), [2])
+
+
+@pytest.mark.parametrize("arg, value, error, match", [
+    ("obs", np.zeros((5, 4)), TypeError, r"obs must be float32 with shape \(N, 4\), got float64"),
+    ("obs", np.zeros((5, 3), np.float32), ValueError, r"obs must have shape \(N, 4\), got \(5, 3\)"),
+    ("obs", np.zeros((5, 8), np.float32)[:, ::2], ValueError, "obs must be C-contiguous"),
+    ("logits_out", np.zeros((4, 2), np.float32), ValueError, r"logits_out must have shape \(5, 2\)"),
+    ("values_out", np.zeros(5, np.float64), TypeError, "values_out must be float32"),
+    ("values_out", [0.0] * 5, TypeError, "values_out must be a numpy array"),
+])
+def test_forward_rejects_bad_arrays(arg, value, error, match):
+    arrays = dict(obs=np.zeros((5, 4), np.float32), logits_out=np.zeros((5, 2), np.float32),
+                  values_out=np.zeros(5, np.float32))
+    arrays[arg] = value
+    with pytest.raises(error, match=match):
+        small_kernel().forward(**arrays)
+
+
+def test_forward_rejects_read_only_outputs():
+    values = np.zeros(5, np.float32)
+    values.flags.writeable = False
+    with pytest.raises(ValueError, match="values_out must be writeable"):
+        small_kernel().forward(np.zeros((5, 4), np.float32), np.zeros((5, 2), np.float32), values)
+
+
+def update_arrays(rows=10):
+    return dict(obs=np.zeros((rows, 4), np.float32), actions=np.zeros((rows, 1), np.int32),
+                old_logprobs=np.zeros(rows, np.float32), advantages=np.arange(rows, dtype=np.float32),
+                returns=np.zeros(rows, np.float32), old_values=np.zeros(rows, np.float32),
+                indices=np.arange(rows, dtype=np.int64))
+
+
+SETTINGS = dict(lr=1e-3, clip_coef=0.2, vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5)
+
+
+@pytest.mark.parametrize("arg, value, error, match", [
+    ("obs", np.zeros((10, 4), np.float64), TypeError, "obs must be float32"),
+    ("actions", np.zeros((10, 1), np.int64), TypeError, r"actions must be int32 with shape \(10, 1\), got int64"),
+    ("actions", np.zeros((10, 2), np.int32), ValueError, r"actions must have shape \(10, 1\), got \(10, 2\)"),
+    ("old_logprobs", np.zeros(9, np.float32), ValueError, r"old_logprobs must have shape \(10,\), got \(9,\)"),
+    ("advantages", np.zeros(20, np.float32)[::2], ValueError, "advantages must be C-contiguous"),
+    ("returns", np.zeros(10, np.float64), TypeError, "returns must be float32"),
+    ("old_values", None, TypeError, "old_values must be a numpy array"),
+    ("indices", np.arange(10, dtype=np.int32), TypeError, "indices must be int64"),
+    ("indices", np.zeros(0, np.int64), ValueError, "indices must select at least one row"),
+    ("indices", np.array([0, 10], np.int64), IndexError, r"indices\[1\] = 10 is outside the batch of 10 rows"),
+    ("indices", np.array([-1, 3], np.int64), IndexError, r"indices\[0\] = -1 is outside the batch"),
+    ("indices", np.array([3], np.int64), ValueError, "norm_adv needs at least 2 rows"),
+    ("actions", np.full((10, 1), 2, np.int32), ValueError, r"actions\[0\] = \[2\] is outside the action space"),
+    ("actions", np.full((10, 1), -1, np.int32), ValueError, r"is outside the action space nvec=\[2\]"),
+])
+@pytest.mark.parametrize("method", ["update", "gradients"])
+def test_update_rejects_bad_batches(arg, value, error, match, method):
+    kernel = small_kernel()
+    arrays = update_arrays()
+    arrays[arg] = value
+    settings = dict(SETTINGS) if method == "update" else dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.0)
+    with pytest.raises(error, match=match):
+        getattr(kernel, method)(**arrays, **settings)
+    assert kernel.step == 0
+
+
+def test_a_single_row_is_fine_without_advantage_normalization():
+    arrays = dict(update_arrays(), indices=np.array([3], np.int64))
+    arrays["old_logprobs"][:] = np.log(0.5)         # zero weights: both actions at probability 0.5
+    stats = small_kernel().update(**arrays, norm_adv=False, **SETTINGS)
+    assert stats["clipfrac"] == 0.0 and stats["approx_kl"] == pytest.approx(0.0, abs=1e-7)
+    assert stats["policy_loss"] == pytest.approx(-3.0)
+
+
+@pytest.mark.parametrize("mutate, error, match", [
+    (lambda s: "state", TypeError, "state must be a dict from state_dict"),
+    (lambda s: {k: v for k, v in s.items() if k != "exp_avg/actor.0.bias"}, ValueError,
+     r"missing \['exp_avg/actor.0.bias'\]"),
+    (lambda s: dict(s, extra=1), ValueError, r"unexpected \['extra'\]"),
+    (lambda s: dict(s, step=-1), ValueError, "state\\['step'\\] must be a non-negative int"),
+    (lambda s: dict(s, step=1.5), ValueError, "state\\['step'\\] must be a non-negative int"),
+    (lambda s: {**s, "exp_avg_sq/critic_head.weight": np.zeros((8, 1), np.float32)}, ValueError,
+     r"state\['exp_avg_sq/critic_head.weight'\] must have shape \(1, 8\), got \(8, 1\)"),
+    (lambda s: {**s, "exp_avg/actor.0.weight": np.zeros((8, 4), np.int32)}, TypeError,
+     "must be a float array, got int32"),
+])
+def test_load_state_dict_rejects_bad_states(mutate, error, match):
+    kernel = small_kernel()
+    kernel.update(**update_arrays(), **SETTINGS)
+    before = kernel.state_dict()
+    with pytest.raises(error, match=match):
+        kernel.load_state_dict(mutate(kernel.state_dict()))
+    after = kernel.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_byteswapped_arrays_are_rejected_and_subclasses_accepted():
+    kernel = small_kernel()
+    arrays = update_arrays()
+    with pytest.raises(TypeError, match="obs must be float32 with shape .* got >f4"):
+        kernel.update(**dict(arrays, obs=arrays["obs"].astype(">f4")), **SETTINGS)
+
+    class Sub(np.ndarray):
+        pass
+
+    stats = kernel.update(**dict(arrays, obs=arrays["obs"].view(Sub)), **SETTINGS)
+    assert kernel.step == 1 and np.isfinite(stats["value_loss"])
+
+
+def test_workspaces_grow_with_the_minibatch_without_changing_results():
+    actor, critic = torch_towers(4, 16, 2, 2, "relu")
+    batch = make_batch(actor, 4, [2], rows=700)
+    large = minibatch(700, 650, seed=1)
+    settings = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.01)
+    fresh, _ = kernel_for(actor, critic, [2], "relu").gradients(**batch, indices=large, **settings)
+    used = kernel_for(actor, critic, [2], "relu")
+    used.gradients(**batch, indices=minibatch(700, 10), **settings)
+    grown, _ = used.gradients(**batch, indices=large, **settings)
+    used.gradients(**batch, indices=minibatch(700, 10), **settings)
+    again, _ = used.gradients(**batch, indices=large, **settings)
+    for name in fresh:
+        assert np.array_equal(fresh[name], grown[name]) and np.array_equal(fresh[name], again[name])
