@@ -236,7 +236,8 @@ def _export_onnx(module, path):
                                     output_names=outputs, dynamic_shapes=shapes, dynamo=True)
         program.save(str(path))
     except Exception as error:  # the exporter raises many kinds
-        raise ExportError(f"torch.onnx could not export the policy: {type(error).__name__}: {error}") from None
+        raise ExportError(f"torch.onnx could not export the policy: {type(error).__name__}: "
+                          f"{error}") from None
     return path
 
 
@@ -272,7 +273,8 @@ def weight_tensors(policy):
     for tower_name in ("actor", "critic"):
         linears = [m for m in getattr(core, tower_name) if isinstance(m, nn.Linear)]
         for layer, linear in enumerate(linears):
-            tensors += [(f"{tower_name}.{layer}.weight", linear.weight), (f"{tower_name}.{layer}.bias", linear.bias)]
+            tensors += [(f"{tower_name}.{layer}.weight", linear.weight),
+                        (f"{tower_name}.{layer}.bias", linear.bias)]
     if isinstance(policy, LSTMPolicy):
         lstm = policy.lstm
         tensors += [("lstm.weight_ih", lstm.weight_ih_l0), ("lstm.weight_hh", lstm.weight_hh_l0),
@@ -304,10 +306,11 @@ def _architecture(policy):
 def write_weights(policy, path):
     """Writes `policy`'s architecture and weights to `path` in the C export's binary format.
 
-    The layout (little-endian): ``b"PUFFPOL\\0"``; uint32 version, obs_size, hidden, num_layers,
-    activation (0 relu, 1 tanh), lstm (0/1), num_entries k; int32 nvec[k] (0 = continuous);
-    float32 low[k], high[k]; uint32 num_tensors; then per tensor: uint32 name length, the name,
-    uint32 rank, uint32 shape[rank], float32 values (row-major), in `weight_tensors`' order.
+    The layout (little-endian): the 8 magic bytes ``PUFFPOL`` and a NUL; uint32 version,
+    obs_size, hidden, num_layers, activation (0 relu, 1 tanh), lstm (0/1), num_entries k;
+    int32 nvec[k] (0 = continuous); float32 low[k], high[k]; uint32 num_tensors; then per tensor:
+    uint32 name length, the name, uint32 rank, uint32 shape[rank], float32 values (row-major), in
+    `weight_tensors`' order. docs/export.md has the details.
 
     Raises:
         ExportError: a policy the C code cannot run (custom modules, nested observations).
