@@ -19,6 +19,7 @@ flat float32 rows: uint8 observations are cast to float (unscaled), as the train
 import importlib.util
 import shutil
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -136,9 +137,11 @@ def export_policy(policy, format, output):
     module = PolicyModule(policy).eval()
     if format == "torchscript":
         path = out / "policy.pt"
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch deprecates TorchScript in favour of torch.export, but runtimes still load it
+            warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
             traced = torch.jit.trace(module, module.example_inputs(2))
-        traced.save(str(path))
+            traced.save(str(path))
         return [path]
     return [_export_onnx(module, out / "policy.onnx")]
 
@@ -233,7 +236,8 @@ def _export_onnx(module, path):
         shapes.update(h={0: batch}, c={0: batch})
     try:
         program = torch.onnx.export(module, module.example_inputs(2), input_names=inputs,
-                                    output_names=outputs, dynamic_shapes=shapes, dynamo=True)
+                                    output_names=outputs, dynamic_shapes=shapes, dynamo=True,
+                                    verbose=False)
         program.save(str(path))
     except Exception as error:  # the exporter raises many kinds
         raise ExportError(f"torch.onnx could not export the policy: {type(error).__name__}: "
