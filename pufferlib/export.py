@@ -300,8 +300,9 @@ def _architecture(policy):
     k = len(dist.nvec)
     low, high = np.zeros(k, np.float32), np.zeros(k, np.float32)
     if dist.num_continuous:
-        low[dist._continuous_index] = dist.low.numpy()
-        high[dist._continuous_index] = dist.high.numpy()
+        continuous = np.flatnonzero(dist.nvec == 0)
+        low[continuous] = dist.low.numpy()
+        high[continuous] = dist.high.numpy()
     return {"obs_size": int(core.features.size), "hidden": int(hidden), "num_layers": int(layers),
             "activation": core.activation, "lstm": isinstance(policy, LSTMPolicy),
             "nvec": dist.nvec.astype(np.int32), "low": low, "high": high}

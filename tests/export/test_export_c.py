@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pufferlib.export import MAGIC, ExportError, export_policy, read_weights, weight_tensors, write_weights
-from tests.export.helpers import HERE, SANITIZER_ENV, compile_program, make_policy, needs_cc
+from tests.export.export_helpers import HERE, SANITIZER_ENV, compile_program, make_policy, needs_cc
 
 FEED_FORWARD = [("discrete", layers, activation) for layers in (1, 2, 3) for activation in ("relu", "tanh")]
 FEED_FORWARD += [("multidiscrete", 2, "relu"), ("box", 2, "tanh"), ("mixed", 3, "relu")]

@@ -7,7 +7,7 @@ import pytest
 
 from pufferlib.export import export
 from pufferlib.train.evaluate import evaluate
-from tests.export.helpers import ROOT, SANITIZER_ENV, compile_program, needs_cc
+from tests.export.export_helpers import ROOT, SANITIZER_ENV, compile_program, needs_cc
 
 pytestmark = [needs_cc, pytest.mark.learning]
 
@@ -44,7 +44,7 @@ def test_c_example_returns_what_evaluate_returns(cartpole_run, example):
 
 def test_c_example_rejects_a_policy_of_another_environment(example, tmp_path):
     from pufferlib.export import write_weights
-    from tests.export.helpers import make_policy
+    from tests.export.export_helpers import make_policy
 
     program, _ = example
     write_weights(make_policy("discrete"), tmp_path / "other.bin")

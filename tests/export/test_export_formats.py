@@ -8,7 +8,7 @@ import torch
 from pufferlib.errors import CheckpointError
 from pufferlib.export import ExportError, PolicyModule, export, export_policy, load_policy, read_weights
 from pufferlib.train.policies import LSTMPolicy
-from tests.export.helpers import make_policy
+from tests.export.export_helpers import make_policy
 
 # torch deprecates TorchScript but still loads it; the export is for runtimes that only read TorchScript
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
