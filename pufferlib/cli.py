@@ -4,6 +4,7 @@ puffer envs [NAME]
 puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--param KEY=VALUE ...]
 puffer train ENV [--timesteps N] [--seed N] [--data-dir DIR] [--config FILE] [--section.key VALUE ...]
 puffer eval ENV --checkpoint PATH|latest [--episodes N] [--deterministic] [--video out.gif]
+puffer export ENV --checkpoint PATH|latest --format c|onnx|torchscript -o DIR
 puffer new NAME [--dir DIR]                       write a template C environment and its tests
 puffer build FILE.c [-o FILE.so] [--check] [--debug]   compile (and check) a C environment
 """
@@ -161,6 +162,15 @@ def cmd_eval(args):
     return 0
 
 
+def cmd_export(args):
+    """Exports a checkpoint's policy as C, ONNX or TorchScript and prints the files written."""
+    from pufferlib.export import export
+
+    files = export(args.env, args.checkpoint, data_dir=args.data_dir, format=args.format, output=args.output)
+    print(f"exported {args.env} ({args.format}) to {args.output}: {', '.join(f.name for f in files)}")
+    return 0
+
+
 def cmd_new(args):
     """Writes the template environment NAME.c and test_NAME.py."""
     from pufferlib.build import new_env
@@ -252,6 +262,17 @@ def build_parser():
     evaluate.add_argument("--deterministic", action="store_true", help="take the most likely actions")
     evaluate.add_argument("--video", help="record the first environment to a .gif or .mp4")
     evaluate.set_defaults(func=cmd_eval)
+
+    export = sub.add_parser("export", help="export a trained policy as C, ONNX or TorchScript",
+                            description="Export a checkpoint's policy (see docs/export.md).")
+    export.add_argument("env", help="the environment the checkpoint was trained on")
+    export.add_argument("--checkpoint", default="latest",
+                        help="a checkpoint file, a run directory, or latest (default)")
+    export.add_argument("--data-dir", default="runs", help="where `latest` looks (default runs/)")
+    export.add_argument("--format", default="c", help="c (default), onnx or torchscript")
+    export.add_argument("-o", "--output", default="export", help="the directory to write (default export/)")
+    export.set_defaults(func=cmd_export)
+
     new = sub.add_parser("new", help="write a template C environment NAME.c and its tests test_NAME.py")
     new.add_argument("name", help="the environment's name, a C identifier (e.g. my_env)")
     new.add_argument("--dir", default=".", help="where to write the files (default: here)")

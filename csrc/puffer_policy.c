@@ -1,0 +1,436 @@
+/* puffer_policy.c: loading and running an exported pufferlib policy (see puffer_policy.h).
+ *
+ * The file, every number little-endian (docs/export.md has the same table):
+ *   char     magic[8]        "PUFFPOL\0"
+ *   uint32   version         PUFFER_POLICY_VERSION
+ *   uint32   obs_size D, hidden H, num_layers L, activation (0 relu, 1 tanh), lstm (0 or 1)
+ *   uint32   num_entries k
+ *   int32    nvec[k]         categories per action entry, 0 for continuous entries
+ *   float32  low[k], high[k] bounds of the continuous entries
+ *   uint32   num_tensors
+ *   then each tensor: uint32 name_length, the name's bytes (no NUL), uint32 rank, uint32 shape[rank],
+ *   float32 values[prod(shape)] (row-major), in this order and with these shapes (P = logits + means):
+ *     actor.{l}.weight [H, D or H], actor.{l}.bias [H]      for l = 0 .. L-1
+ *     critic.{l}.weight, critic.{l}.bias                      the same
+ *     lstm.weight_ih [8H, 2H], lstm.weight_hh [8H, 2H], lstm.bias_ih [8H], lstm.bias_hh [8H]  (lstm only)
+ *     actor_head.weight [P, H], actor_head.bias [P], value_head.weight [1, H], value_head.bias [1]
+ *     log_std [number of continuous entries]               (only when there are some)
+ *   and nothing after the last tensor.
+ *
+ * Sums are accumulated in double, so results agree with torch's float32 to about 1e-6.
+ */
+#include "puffer_policy.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TENSORS (4 * PUFFER_POLICY_MAX_LAYERS + 9)
+
+typedef struct {
+    const uint8_t* at;
+    size_t left;
+} Reader;
+
+typedef struct {
+    char name[32];
+    int rank;
+    uint32_t shape[2];
+    const float** slot;
+} Expected;
+
+static int fail(PufferPolicy* p, int code, const char* format, ...) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(p->error, sizeof(p->error), format, args);
+    va_end(args);
+    return code;
+}
+
+static int read_u32(Reader* r, uint32_t* out) {
+    if (r->left < 4) return 0;
+    *out = (uint32_t)r->at[0] | (uint32_t)r->at[1] << 8 | (uint32_t)r->at[2] << 16 | (uint32_t)r->at[3] << 24;
+    r->at += 4;
+    r->left -= 4;
+    return 1;
+}
+
+static int read_f32(Reader* r, float* out) {
+    uint32_t bits;
+    if (!read_u32(r, &bits)) return 0;
+    memcpy(out, &bits, sizeof(bits));
+    return 1;
+}
+
+static void expect(Expected* e, int* n, const char* name, int rank, uint32_t d0, uint32_t d1,
+                   const float** slot) {
+    Expected* t = &e[(*n)++];
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->rank = rank;
+    t->shape[0] = d0;
+    t->shape[1] = d1;
+    t->slot = slot;
+}
+
+static size_t tensor_size(const Expected* t) {
+    return t->rank == 1 ? (size_t)t->shape[0] : (size_t)t->shape[0] * (size_t)t->shape[1];
+}
+
+/* The tensors the architecture in `p` needs, in file order. */
+static int expected_tensors(PufferPolicy* p, Expected* e) {
+    int n = 0;
+    uint32_t h = (uint32_t)p->hidden;
+    static const char* towers[2] = {"actor", "critic"};
+    char name[32];
+    for (int t = 0; t < 2; t++) {
+        for (int l = 0; l < p->num_layers; l++) {
+            snprintf(name, sizeof(name), "%s.%d.weight", towers[t], l);
+            expect(e, &n, name, 2, h, l == 0 ? (uint32_t)p->obs_size : h, &p->weight[t][l]);
+            snprintf(name, sizeof(name), "%s.%d.bias", towers[t], l);
+            expect(e, &n, name, 1, h, 0, &p->bias[t][l]);
+        }
+    }
+    if (p->lstm) {
+        expect(e, &n, "lstm.weight_ih", 2, 8 * h, 2 * h, &p->lstm_weight_ih);
+        expect(e, &n, "lstm.weight_hh", 2, 8 * h, 2 * h, &p->lstm_weight_hh);
+        expect(e, &n, "lstm.bias_ih", 1, 8 * h, 0, &p->lstm_bias_ih);
+        expect(e, &n, "lstm.bias_hh", 1, 8 * h, 0, &p->lstm_bias_hh);
+    }
+    expect(e, &n, "actor_head.weight", 2, (uint32_t)p->num_params, h, &p->actor_head_weight);
+    expect(e, &n, "actor_head.bias", 1, (uint32_t)p->num_params, 0, &p->actor_head_bias);
+    expect(e, &n, "value_head.weight", 2, 1, h, &p->value_head_weight);
+    expect(e, &n, "value_head.bias", 1, 1, 0, &p->value_head_bias);
+    if (p->num_continuous) expect(e, &n, "log_std", 1, (uint32_t)p->num_continuous, 0, &p->log_std);
+    return n;
+}
+
+static int read_header(PufferPolicy* p, Reader* r, uint32_t* fields) {
+    static const char* names[6] = {"version", "obs_size", "hidden", "num_layers", "activation", "lstm"};
+    for (int i = 0; i < 6; i++) {
+        if (!read_u32(r, &fields[i])) {
+            return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends inside its header (reading %s)", names[i]);
+        }
+        if (i == 0 && fields[0] != PUFFER_POLICY_VERSION) {
+            return fail(p, PUFFER_POLICY_ERR_VERSION, "format version %u; this code reads version %d "
+                        "(export the policy again with this pufferlib, or use its puffer_policy.c)",
+                        (unsigned)fields[0], PUFFER_POLICY_VERSION);
+        }
+    }
+    if (fields[1] < 1 || fields[1] > PUFFER_POLICY_MAX_WIDTH || fields[2] < 1
+        || fields[2] > PUFFER_POLICY_MAX_WIDTH) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "obs_size %u and hidden %u must be in [1, %d]",
+                    (unsigned)fields[1], (unsigned)fields[2], PUFFER_POLICY_MAX_WIDTH);
+    }
+    if (fields[3] < 1 || fields[3] > PUFFER_POLICY_MAX_LAYERS) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "num_layers %u must be in [1, %d]", (unsigned)fields[3],
+                    PUFFER_POLICY_MAX_LAYERS);
+    }
+    if (fields[4] > 1 || fields[5] > 1) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "activation %u and lstm %u must be 0 or 1",
+                    (unsigned)fields[4], (unsigned)fields[5]);
+    }
+    return PUFFER_POLICY_OK;
+}
+
+static int parse(PufferPolicy* p, Reader* r) {
+    if (r->left < 8 || memcmp(r->at, PUFFER_POLICY_MAGIC, 8) != 0) {
+        return fail(p, PUFFER_POLICY_ERR_MAGIC, "not a pufferlib policy file (it does not start with "
+                    "\"PUFFPOL\\0\"; write one with `puffer export ENV --format c`)");
+    }
+    r->at += 8;
+    r->left -= 8;
+    uint32_t fields[6];
+    int code = read_header(p, r, fields);
+    if (code) return code;
+    p->obs_size = (int)fields[1];
+    p->hidden = (int)fields[2];
+    p->num_layers = (int)fields[3];
+    p->activation = (int)fields[4];
+    p->lstm = (int)fields[5];
+    p->state_size = p->lstm ? 2 * p->hidden : 0;
+
+    uint32_t k;
+    if (!read_u32(r, &k)) return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends before num_entries");
+    if (k < 1 || k > PUFFER_POLICY_MAX_ENTRIES) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "num_entries %u must be in [1, %d]", (unsigned)k,
+                    PUFFER_POLICY_MAX_ENTRIES);
+    }
+    if (r->left < (size_t)k * 12) return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends inside the action entries");
+    p->num_entries = (int)k;
+    p->nvec = malloc(k * sizeof(int32_t));
+    p->low = malloc(k * sizeof(float));
+    p->high = malloc(k * sizeof(float));
+    if (!p->nvec || !p->low || !p->high) return fail(p, PUFFER_POLICY_ERR_MEMORY, "out of memory");
+    long params = 0;
+    for (uint32_t e = 0; e < k; e++) {
+        uint32_t n = 0;
+        read_u32(r, &n);
+        if (n > PUFFER_POLICY_MAX_WIDTH) {
+            return fail(p, PUFFER_POLICY_ERR_FORMAT, "action entry %u has %d categories; at most %d",
+                        (unsigned)e, (int32_t)n, PUFFER_POLICY_MAX_WIDTH);
+        }
+        p->nvec[e] = (int32_t)n;
+        p->num_continuous += n == 0;
+        params += n ? (long)n : 1;
+    }
+    for (uint32_t e = 0; e < k; e++) read_f32(r, &p->low[e]);
+    for (uint32_t e = 0; e < k; e++) read_f32(r, &p->high[e]);
+    for (uint32_t e = 0; e < k; e++) {
+        if (p->nvec[e] == 0 && !(p->low[e] <= p->high[e])) {
+            return fail(p, PUFFER_POLICY_ERR_FORMAT, "continuous action entry %u has bounds [%g, %g]",
+                        (unsigned)e, p->low[e], p->high[e]);
+        }
+    }
+    p->num_params = (int)params;
+    p->discrete = p->num_continuous == 0;
+
+    Expected expected[MAX_TENSORS];
+    int count = expected_tensors(p, expected);
+    uint32_t num_tensors;
+    if (!read_u32(r, &num_tensors)) return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends before num_tensors");
+    if (num_tensors != (uint32_t)count) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "%u tensors; this architecture has %d", (unsigned)num_tensors,
+                    count);
+    }
+    size_t total = 0;
+    for (int t = 0; t < count; t++) total += tensor_size(&expected[t]);
+    if (r->left < total * sizeof(float)) {  /* before allocating: a corrupt header cannot ask for much */
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file is truncated: its architecture needs %zu floats, "
+                    "%zu bytes remain", total, r->left);
+    }
+    p->data = malloc(total * sizeof(float));
+    if (!p->data) return fail(p, PUFFER_POLICY_ERR_MEMORY, "out of memory (%zu floats)", total);
+
+    float* at = p->data;
+    for (int t = 0; t < count; t++) {
+        const Expected* x = &expected[t];
+        uint32_t length = 0, rank = 0, shape[2] = {0, 0};
+        if (!read_u32(r, &length) || length >= 32 || r->left < length) {
+            return fail(p, PUFFER_POLICY_ERR_FORMAT, "tensor %d (%s): bad or truncated name", t, x->name);
+        }
+        char name[32];
+        memcpy(name, r->at, length);
+        name[length] = '\0';
+        r->at += length;
+        r->left -= length;
+        if (strcmp(name, x->name) != 0) {
+            return fail(p, PUFFER_POLICY_ERR_FORMAT, "tensor %d is %s; expected %s", t, name, x->name);
+        }
+        if (!read_u32(r, &rank) || rank != (uint32_t)x->rank) {
+            return fail(p, PUFFER_POLICY_ERR_FORMAT, "tensor %s has rank %u; expected %d", name, (unsigned)rank,
+                        x->rank);
+        }
+        for (uint32_t d = 0; d < rank; d++) {
+            if (!read_u32(r, &shape[d])) return fail(p, PUFFER_POLICY_ERR_FORMAT, "tensor %s: truncated", name);
+        }
+        if (shape[0] != x->shape[0] || shape[1] != x->shape[1]) {
+            return fail(p, PUFFER_POLICY_ERR_FORMAT, "tensor %s has shape (%u, %u); the architecture needs "
+                        "(%u, %u)", name, (unsigned)shape[0], (unsigned)shape[1], (unsigned)x->shape[0],
+                        (unsigned)x->shape[1]);
+        }
+        size_t n = tensor_size(x);
+        if (r->left < n * sizeof(float)) {
+            return fail(p, PUFFER_POLICY_ERR_FORMAT, "tensor %s: the file ends inside its values", name);
+        }
+        for (size_t i = 0; i < n; i++) read_f32(r, &at[i]);
+        *x->slot = at;
+        at += n;
+    }
+    if (r->left) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "%zu unexpected bytes after the last tensor", r->left);
+    }
+    return PUFFER_POLICY_OK;
+}
+
+int puffer_policy_load_memory(PufferPolicy* policy, const void* bytes, size_t size) {
+    memset(policy, 0, sizeof(*policy));
+    Reader r = {(const uint8_t*)bytes, bytes ? size : 0};
+    int code = parse(policy, &r);
+    if (code) {
+        char error[sizeof(policy->error)];
+        memcpy(error, policy->error, sizeof(error));
+        puffer_policy_free(policy);
+        memcpy(policy->error, error, sizeof(error));
+    }
+    return code;
+}
+
+int puffer_policy_load(PufferPolicy* policy, const char* path) {
+    memset(policy, 0, sizeof(*policy));
+    FILE* f = path ? fopen(path, "rb") : NULL;
+    if (!f) return fail(policy, PUFFER_POLICY_ERR_IO, "cannot open %s", path ? path : "(null)");
+    uint8_t* bytes = NULL;
+    size_t size = 0, capacity = 0;
+    for (;;) {
+        if (size == capacity) {
+            capacity = capacity ? 2 * capacity : 1 << 16;
+            uint8_t* grown = realloc(bytes, capacity);
+            if (!grown) {
+                free(bytes);
+                fclose(f);
+                return fail(policy, PUFFER_POLICY_ERR_MEMORY, "out of memory reading %s", path);
+            }
+            bytes = grown;
+        }
+        size_t got = fread(bytes + size, 1, capacity - size, f);
+        size += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(bytes);
+        return fail(policy, PUFFER_POLICY_ERR_IO, "cannot read %s", path);
+    }
+    int code = puffer_policy_load_memory(policy, bytes, size);
+    free(bytes);
+    if (code) {
+        char error[sizeof(policy->error)];
+        memcpy(error, policy->error, sizeof(error));
+        size_t n = strlen(path) < sizeof(error) / 2 ? strlen(path) : sizeof(error) / 2;
+        snprintf(policy->error, sizeof(policy->error), "%.*s: %.*s", (int)n, path,
+                 (int)(sizeof(error) - n - 3), error);
+    }
+    return code;
+}
+
+void puffer_policy_free(PufferPolicy* policy) {
+    free(policy->data);
+    free(policy->nvec);
+    free(policy->low);
+    free(policy->high);
+    memset(policy, 0, sizeof(*policy));
+}
+
+static size_t work_floats(const PufferPolicy* p) {
+    return (size_t)12 * (size_t)p->hidden;  /* two tower buffers, z [2H], LSTM gates [8H] */
+}
+
+int puffer_policy_state_init(const PufferPolicy* policy, PufferPolicyState* state) {
+    size_t s = (size_t)policy->state_size;
+    state->h = calloc(s ? s : 1, sizeof(float));
+    state->c = calloc(s ? s : 1, sizeof(float));
+    state->work = calloc(work_floats(policy), sizeof(float));
+    if (!state->h || !state->c || !state->work) {
+        puffer_policy_state_free(state);
+        return PUFFER_POLICY_ERR_MEMORY;
+    }
+    return PUFFER_POLICY_OK;
+}
+
+void puffer_policy_state_reset(const PufferPolicy* policy, PufferPolicyState* state) {
+    size_t s = (size_t)policy->state_size;
+    memset(state->h, 0, s * sizeof(float));
+    memset(state->c, 0, s * sizeof(float));
+}
+
+void puffer_policy_state_free(PufferPolicyState* state) {
+    free(state->h);
+    free(state->c);
+    free(state->work);
+    state->h = state->c = state->work = NULL;
+}
+
+/* y = W x + b for W [out x in]. */
+static void linear(const float* w, const float* b, const float* x, int in, int out, float* y) {
+    for (int o = 0; o < out; o++) {
+        const float* row = w + (size_t)o * (size_t)in;
+        double sum = b[o];
+        for (int i = 0; i < in; i++) sum += (double)row[i] * (double)x[i];
+        y[o] = (float)sum;
+    }
+}
+
+static void activate(int activation, float* x, int n) {
+    for (int i = 0; i < n; i++) {
+        x[i] = activation == PUFFER_POLICY_TANH ? (float)tanh((double)x[i]) : (x[i] > 0.0f ? x[i] : 0.0f);
+    }
+}
+
+static double sigmoid(double x) {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+/* z = [h, c] <- lstm_cell(z, (h, c)); torch's gate order i, f, g, o. */
+static void lstm_step(const PufferPolicy* p, PufferPolicyState* s, float* z, float* gates) {
+    int n = p->state_size;
+    for (int j = 0; j < 4 * n; j++) {
+        const float* wi = p->lstm_weight_ih + (size_t)j * (size_t)n;
+        const float* wh = p->lstm_weight_hh + (size_t)j * (size_t)n;
+        double sum = (double)p->lstm_bias_ih[j] + (double)p->lstm_bias_hh[j];
+        for (int i = 0; i < n; i++) sum += (double)wi[i] * (double)z[i] + (double)wh[i] * (double)s->h[i];
+        gates[j] = (float)sum;
+    }
+    for (int i = 0; i < n; i++) {
+        double in = sigmoid(gates[i]), forget = sigmoid(gates[n + i]);
+        double cell = tanh((double)gates[2 * n + i]), out = sigmoid(gates[3 * n + i]);
+        double c = forget * (double)s->c[i] + in * cell;
+        s->c[i] = (float)c;
+        s->h[i] = (float)(out * tanh((double)s->c[i]));
+        z[i] = s->h[i];
+    }
+}
+
+void puffer_policy_forward(const PufferPolicy* p, PufferPolicyState* s, const float* obs, float* params,
+                           float* value) {
+    int h = p->hidden;
+    float* buf[2] = {s->work, s->work + h};
+    float* z = s->work + 2 * h;
+    float* gates = z + 2 * h;
+    for (int t = 0; t < 2; t++) {
+        const float* x = obs;
+        int in = p->obs_size;
+        for (int l = 0; l < p->num_layers; l++) {
+            float* y = l == p->num_layers - 1 ? z + t * h : buf[l % 2];
+            linear(p->weight[t][l], p->bias[t][l], x, in, h, y);
+            activate(p->activation, y, h);
+            x = y;
+            in = h;
+        }
+    }
+    if (p->lstm) lstm_step(p, s, z, gates);
+    linear(p->actor_head_weight, p->actor_head_bias, z, h, p->num_params, params);
+    linear(p->value_head_weight, p->value_head_bias, z + h, h, 1, value);
+}
+
+/* The category of one discrete entry: argmax, or inverse CDF of the softmax at u. */
+static int choose(const float* logits, int n, const float* u) {
+    int best = 0;
+    for (int i = 1; i < n; i++) {
+        if (logits[i] > logits[best]) best = i;
+    }
+    if (!u) return best;
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += exp((double)logits[i] - (double)logits[best]);
+    double cumulative = 0.0;
+    int below = 0;
+    for (int i = 0; i < n; i++) {
+        cumulative += exp((double)logits[i] - (double)logits[best]) / total;
+        below += cumulative < (double)*u;
+    }
+    return below < n ? below : n - 1;
+}
+
+void puffer_policy_act(const PufferPolicy* p, const float* params, const float* uniforms, void* actions) {
+    const float* logits = params;
+    const float* means = params + (p->num_params - p->num_continuous);
+    int discrete = 0, continuous = 0;
+    for (int e = 0; e < p->num_entries; e++) {
+        int n = p->nvec[e];
+        if (n > 0) {
+            int index = choose(logits, n, uniforms ? &uniforms[discrete] : NULL);
+            logits += n;
+            discrete++;
+            if (p->discrete) {
+                ((int32_t*)actions)[e] = index;
+            } else {
+                ((float*)actions)[e] = (float)index;
+            }
+        } else {
+            float m = means[continuous++];
+            ((float*)actions)[e] = !(m >= p->low[e]) ? p->low[e] : (m > p->high[e] ? p->high[e] : m);
+        }
+    }
+}

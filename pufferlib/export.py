@@ -1,0 +1,377 @@
+"""Exporting a trained policy to run without pufferlib: plain C, ONNX or TorchScript.
+
+`export(env, checkpoint, format=..., output=DIR)` rebuilds the policy a checkpoint was trained with
+(as `puffer eval` does) and writes it into DIR:
+
+- ``c``: ``puffer_policy.h`` and ``puffer_policy.c`` (C99, libm only) and ``policy.bin``, the
+  architecture and weights in a versioned little-endian binary format that the C code checks as it
+  loads it (see docs/export.md and `write_weights`).
+- ``onnx``: ``policy.onnx`` (needs the ``onnx`` and ``onnxscript`` packages:
+  ``pip install 'pufferlib[onnx]'``).
+- ``torchscript``: ``policy.pt``, loadable with ``torch.jit.load``.
+
+The ONNX and TorchScript modules are `PolicyModule`: ``observation [B, obs_size] float32 ->
+(params [B, P], value [B])``, and for LSTM policies ``(observation, h, c) -> (params, value, h, c)``
+with ``h`` and ``c`` of shape ``[B, state_size]`` (zeros at an episode start). ``params`` holds the
+logits of every discrete action entry, then the means of the continuous entries. Observations are
+flat float32 rows: uint8 observations are cast to float (unscaled), as the trainer does.
+"""
+import importlib.util
+import shutil
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pufferlib.errors import PufferError
+
+__all__ = ["FORMATS", "MAGIC", "VERSION", "ExportError", "PolicyModule", "export", "export_policy",
+           "load_policy", "read_weights", "weight_tensors", "write_weights"]
+
+FORMATS = ("c", "onnx", "torchscript")
+MAGIC = b"PUFFPOL\0"
+VERSION = 1
+C_FILES = ("puffer_policy.h", "puffer_policy.c")
+
+
+class ExportError(PufferError, RuntimeError):
+    """A policy cannot be exported in the requested format, or the export could not be written."""
+
+
+def load_policy(env, checkpoint="latest", data_dir="runs"):
+    """The policy a checkpoint holds, rebuilt for `env` with its weights loaded, in eval mode.
+
+    Args:
+        env: the ENV spec the checkpoint was trained on.
+        checkpoint: a checkpoint file, a run directory, or 'latest' (the newest checkpoint of `env`
+            under `data_dir`).
+        data_dir: where 'latest' looks.
+
+    Returns:
+        (policy, checkpoint dict).
+
+    Raises:
+        CheckpointError: missing, unreadable or incompatible checkpoint.
+    """
+    from pufferlib.train import checkpoint as ckpt
+    from pufferlib.train.config import Config
+    from pufferlib.train.envs import make_vecenvs
+    from pufferlib.train.evaluate import resolve_checkpoint
+    from pufferlib.train.policies import architecture, make_policy
+
+    path = resolve_checkpoint(env, checkpoint, data_dir)
+    data = ckpt.load_checkpoint(path)
+    config = Config.from_dict(data["config"], source=f"the config saved in {path}")
+    config.env.num_envs = 1  # only its spaces are needed
+    config.vec.backend = "serial"
+    config.train.device = "cpu"
+    (vecenv,), info = make_vecenvs(env, config, config.train.seed, groups=1)
+    try:
+        obs_space, act_space = vecenv.single_observation_space, vecenv.single_action_space
+    finally:
+        vecenv.close()
+    policy = make_policy(config.policy, obs_space, act_space, info.observation_layout, info.action_nvec)
+    ckpt.check_compatible(data, env, architecture(config.policy, policy, obs_space, act_space))
+    policy.load_state_dict(data["policy"])
+    policy.eval()
+    return policy, data
+
+
+def export(env, checkpoint="latest", data_dir="runs", format="c", output="export"):
+    """Exports the policy of a checkpoint to `output` (a directory, created when missing).
+
+    Args:
+        env: the ENV spec the checkpoint was trained on.
+        checkpoint: a checkpoint file, a run directory, or 'latest'.
+        data_dir: where 'latest' looks.
+        format: 'c', 'onnx' or 'torchscript'.
+        output: the directory to write into.
+
+    Returns:
+        list of Path: the files written.
+
+    Raises:
+        CheckpointError: missing, unreadable or incompatible checkpoint.
+        ExportError: a policy the format cannot express, an output that is not a directory, or a
+            missing optional package.
+        ValueError: an unknown format.
+
+    Example:
+        >>> import tempfile, pufferlib
+        >>> with tempfile.TemporaryDirectory() as tmp:  # doctest: +SKIP
+        ...     pufferlib.train("cartpole", {"train": {"total_timesteps": 50_000}}, data_dir=tmp,
+        ...                     dashboard=False)
+        ...     files = export("cartpole", "latest", data_dir=tmp, format="c", output=f"{tmp}/out")
+        ...     sorted(f.name for f in files)
+        ['policy.bin', 'puffer_policy.c', 'puffer_policy.h']
+    """
+    _check_format(format)
+    _check_output(output)
+    policy, _ = load_policy(env, checkpoint, data_dir)
+    return export_policy(policy, format, output)
+
+
+def export_policy(policy, format, output):
+    """Writes an in-memory `Policy` or `LSTMPolicy` in `format` into the directory `output`.
+
+    Returns:
+        list of Path: the files written.
+
+    Raises:
+        ExportError, ValueError: as `export`.
+    """
+    _check_format(format)
+    out = _check_output(output)
+    if format == "c":
+        weights = out / "policy.bin"
+        write_weights(policy, weights)
+        include = Path(_include_dir())
+        copied = []
+        for name in C_FILES:
+            shutil.copyfile(include / name, out / name)
+            copied.append(out / name)
+        return [weights, *copied]
+    module = PolicyModule(policy).eval()
+    if format == "torchscript":
+        path = out / "policy.pt"
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch deprecates TorchScript in favour of torch.export, but runtimes still load it
+            warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
+            traced = torch.jit.trace(module, module.example_inputs(2))
+            traced.save(str(path))
+        return [path]
+    return [_export_onnx(module, out / "policy.onnx")]
+
+
+def _check_format(format):
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _check_output(output):
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"the output {out} is a file; pass a directory to write the exported files into "
+                          f"(-o DIR; it is created when missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(f"cannot create the output directory {out}: {error}") from None
+    return out
+
+
+def _include_dir():
+    from pufferlib.headers import get_include
+
+    return get_include()
+
+
+class PolicyModule(nn.Module):
+    """A policy as a plain tensor function, for ONNX and TorchScript.
+
+    Feed-forward: ``forward(observation) -> (params, value)``. Recurrent: ``forward(observation,
+    h, c) -> (params, value, h, c)``; pass zero states at an episode start.
+
+    Args:
+        policy: a `pufferlib.train.policies.Policy` or `LSTMPolicy`.
+
+    Example:
+        >>> import gymnasium
+        >>> from pufferlib.train.policies import Policy
+        >>> module = PolicyModule(Policy(gymnasium.spaces.Box(-1, 1, (4,)), gymnasium.spaces.Discrete(2)))
+        >>> params, value = module(torch.zeros(3, 4))
+        >>> tuple(params.shape), tuple(value.shape)
+        ((3, 2), (3,))
+    """
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.recurrent = bool(getattr(policy, "recurrent", False))
+        core = policy.policy if self.recurrent else policy
+        layout = core.features.layout
+        # flat rows of float32 (a flat space's rows are cast), or a nested space's rows as they are
+        self.obs_size = int(core.features.size) if layout is None else int(layout.row_size)
+        self.obs_dtype = torch.float32 if layout is None else getattr(torch, np.dtype(layout.row_dtype).name)
+        self.state_size = int(policy.hidden_size) if self.recurrent else 0
+
+    def forward(self, observation, h=None, c=None):
+        """(params, value), or (params, value, h, c) for recurrent policies."""
+        if not self.recurrent:
+            return self.policy(observation)
+        lstm = self.policy.lstm
+        x = self.policy.policy.encode_observations(observation)
+        h, c = torch.lstm_cell(x, (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
+                               lstm.bias_hh_l0)
+        params, value = self.policy.policy.decode_actions(h)
+        return params, value, h, c
+
+    def example_inputs(self, batch):
+        """Zero inputs of `batch` rows, as a tuple for tracing and exporting."""
+        obs = torch.zeros(batch, self.obs_size, dtype=self.obs_dtype)
+        if not self.recurrent:
+            return (obs,)
+        return obs, torch.zeros(batch, self.state_size), torch.zeros(batch, self.state_size)
+
+    def names(self):
+        """(input names, output names) of the exported graph."""
+        if self.recurrent:
+            return ["observation", "h", "c"], ["params", "value", "h_out", "c_out"]
+        return ["observation"], ["params", "value"]
+
+
+def _export_onnx(module, path):
+    missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(f"ONNX export needs the {' and '.join(missing)} package"
+                          f"{'s' if len(missing) > 1 else ''}, which {'are' if len(missing) > 1 else 'is'} "
+                          "not installed: pip install 'pufferlib[onnx]'")
+    inputs, outputs = module.names()
+    batch = torch.export.Dim("batch")
+    shapes = {"observation": {0: batch}}
+    if module.recurrent:
+        shapes.update(h={0: batch}, c={0: batch})
+    try:
+        program = torch.onnx.export(module, module.example_inputs(2), input_names=inputs,
+                                    output_names=outputs, dynamic_shapes=shapes, dynamo=True,
+                                    verbose=False)
+        program.save(str(path))
+    except Exception as error:  # the exporter raises many kinds
+        raise ExportError(f"torch.onnx could not export the policy: {type(error).__name__}: "
+                          f"{error}") from None
+    return path
+
+
+# ---- The C format: policy.bin ----
+
+def _core(policy):
+    """The feed-forward `Policy` inside `policy`, checked to be one the C code can run."""
+    from pufferlib.train.policies import LSTMPolicy, Policy
+
+    core = policy.policy if isinstance(policy, LSTMPolicy) else policy
+    if not isinstance(core, Policy):
+        raise ExportError(f"the C export runs pufferlib's default policies (Policy, LSTMPolicy), "
+                          f"got {type(policy).__name__}; export it with --format onnx or torchscript")
+    if core.features.layout is not None:
+        raise ExportError("the C export takes flat observations; this policy rebuilds nested or discrete "
+                          "observation leaves (one-hot) before its MLP. Export it with --format onnx or "
+                          "torchscript")
+    if core.activation not in ("relu", "tanh"):
+        raise ExportError(f"the C export knows relu and tanh, not {core.activation!r}")
+    return core
+
+
+def weight_tensors(policy):
+    """The named float32 arrays of `policy` in policy.bin's order (see docs/export.md).
+
+    Returns:
+        list of (name, numpy array).
+    """
+    from pufferlib.train.policies import LSTMPolicy
+
+    core = _core(policy)
+    tensors = []
+    for tower_name in ("actor", "critic"):
+        linears = [m for m in getattr(core, tower_name) if isinstance(m, nn.Linear)]
+        for layer, linear in enumerate(linears):
+            tensors += [(f"{tower_name}.{layer}.weight", linear.weight),
+                        (f"{tower_name}.{layer}.bias", linear.bias)]
+    if isinstance(policy, LSTMPolicy):
+        lstm = policy.lstm
+        tensors += [("lstm.weight_ih", lstm.weight_ih_l0), ("lstm.weight_hh", lstm.weight_hh_l0),
+                    ("lstm.bias_ih", lstm.bias_ih_l0), ("lstm.bias_hh", lstm.bias_hh_l0)]
+    tensors += [("actor_head.weight", core.actor_head.weight), ("actor_head.bias", core.actor_head.bias),
+                ("value_head.weight", core.value_head.weight), ("value_head.bias", core.value_head.bias)]
+    if core.log_std is not None:
+        tensors.append(("log_std", core.log_std))
+    return [(name, t.detach().cpu().float().numpy()) for name, t in tensors]
+
+
+def _architecture(policy):
+    from pufferlib.train.policies import LSTMPolicy
+
+    core = _core(policy)
+    dist = core.dist
+    hidden = core.actor_head.in_features
+    layers = sum(isinstance(m, nn.Linear) for m in core.actor)
+    k = len(dist.nvec)
+    low, high = np.zeros(k, np.float32), np.zeros(k, np.float32)
+    if dist.num_continuous:
+        continuous = np.flatnonzero(dist.nvec == 0)
+        low[continuous] = dist.low.numpy()
+        high[continuous] = dist.high.numpy()
+    return {"obs_size": int(core.features.size), "hidden": int(hidden), "num_layers": int(layers),
+            "activation": core.activation, "lstm": isinstance(policy, LSTMPolicy),
+            "nvec": dist.nvec.astype(np.int32), "low": low, "high": high}
+
+
+def write_weights(policy, path):
+    """Writes `policy`'s architecture and weights to `path` in the C export's binary format.
+
+    The layout (little-endian): the 8 magic bytes ``PUFFPOL`` and a NUL; uint32 version,
+    obs_size, hidden, num_layers, activation (0 relu, 1 tanh), lstm (0/1), num_entries k;
+    int32 nvec[k] (0 = continuous); float32 low[k], high[k]; uint32 num_tensors; then per tensor:
+    uint32 name length, the name, uint32 rank, uint32 shape[rank], float32 values (row-major), in
+    `weight_tensors`' order. docs/export.md has the details.
+
+    Raises:
+        ExportError: a policy the C code cannot run (custom modules, nested observations).
+    """
+    arch = _architecture(policy)
+    tensors = weight_tensors(policy)
+    k = len(arch["nvec"])
+    parts = [MAGIC, struct.pack("<7I", VERSION, arch["obs_size"], arch["hidden"], arch["num_layers"],
+                                int(arch["activation"] == "tanh"), int(arch["lstm"]), k),
+             arch["nvec"].astype("<i4").tobytes(), arch["low"].astype("<f4").tobytes(),
+             arch["high"].astype("<f4").tobytes(), struct.pack("<I", len(tensors))]
+    for name, array in tensors:
+        encoded = name.encode()
+        parts += [struct.pack(f"<I{len(encoded)}sI", len(encoded), encoded, array.ndim),
+                  struct.pack(f"<{array.ndim}I", *array.shape), np.ascontiguousarray(array, "<f4").tobytes()]
+    Path(path).write_bytes(b"".join(parts))
+    return Path(path)
+
+
+def read_weights(path):
+    """Reads a policy.bin written by `write_weights`: (architecture dict, list of (name, array)).
+
+    Raises:
+        ExportError: not a policy file, another version, or a truncated or malformed file.
+    """
+    data = Path(path).read_bytes()
+    at = 0
+
+    def take(fmt):
+        nonlocal at
+        size = struct.calcsize(fmt)
+        if at + size > len(data):
+            raise ExportError(f"{path} is truncated at byte {at} (expected {size} more bytes)")
+        values = struct.unpack_from(fmt, data, at)
+        at += size
+        return values
+
+    if data[:8] != MAGIC:
+        raise ExportError(f"{path} is not a pufferlib policy file (it does not start with {MAGIC!r})")
+    at = 8
+    version, obs_size, hidden, layers, activation, lstm, k = take("<7I")
+    if version != VERSION:
+        raise ExportError(f"{path} is format version {version}; this pufferlib reads version {VERSION}")
+    arch = {"obs_size": obs_size, "hidden": hidden, "num_layers": layers,
+            "activation": ("relu", "tanh")[activation], "lstm": bool(lstm),
+            "nvec": np.array(take(f"<{k}i"), np.int32), "low": np.array(take(f"<{k}f"), np.float32),
+            "high": np.array(take(f"<{k}f"), np.float32)}
+    (count,) = take("<I")
+    tensors = []
+    for _ in range(count):
+        (length,) = take("<I")
+        (name,) = take(f"<{length}s")
+        (rank,) = take("<I")
+        shape = take(f"<{rank}I")
+        values = np.array(take(f"<{int(np.prod(shape))}f"), np.float32).reshape(shape)
+        tensors.append((name.decode(), values))
+    if at != len(data):
+        raise ExportError(f"{path} has {len(data) - at} unexpected bytes after its last tensor")
+    return arch, tensors

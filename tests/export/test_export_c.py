@@ -1,0 +1,249 @@
+"""The C export: policy.bin, and the generated C against torch (compiled with the test driver)."""
+import os
+import re
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from pufferlib.export import MAGIC, ExportError, export_policy, read_weights, weight_tensors, write_weights
+from tests.export.export_helpers import HERE, SANITIZER_ENV, compile_program, make_policy, needs_cc
+
+FEED_FORWARD = [("discrete", layers, activation) for layers in (1, 2, 3) for activation in ("relu", "tanh")]
+FEED_FORWARD += [("multidiscrete", 2, "relu"), ("box", 2, "tanh"), ("mixed", 3, "relu")]
+RECURRENT = [("discrete", 1, "tanh"), ("multidiscrete", 2, "relu"), ("box", 2, "tanh"), ("mixed", 1, "relu")]
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    """The test driver, compiled with the C files an export writes."""
+    folder = tmp_path_factory.mktemp("c_export")
+    export_policy(make_policy("discrete"), "c", folder)
+    return compile_program([os.path.join(HERE, "driver.c"), str(folder / "puffer_policy.c")],
+                           folder / "driver", includes=[folder])
+
+
+def run_driver(driver, weights, tmp_path, obs, starts, uniforms):
+    """Feeds the driver T steps; returns its raw float outputs (or the CompletedProcess on failure)."""
+    rows = [np.concatenate([[float(s)], o, u]) for s, o, u in zip(starts, obs, uniforms)]
+    data = np.concatenate([[len(rows)], *rows]).astype("<f4")
+    (tmp_path / "in.bin").write_bytes(data.tobytes())
+    result = subprocess.run([str(driver), str(weights), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
+                            capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
+    return result, np.fromfile(tmp_path / "out.bin", "<f4") if result.returncode == 0 else None
+
+
+def torch_reference(policy, obs, starts, seed):
+    """Torch's params, values, states, most likely and sampled actions, and the uniforms it drew."""
+    dist = policy.dist
+    obs_t = torch.as_tensor(obs)
+    with torch.no_grad():
+        if policy.recurrent:
+            state, params, values, states = policy.initial_state(1), [], [], []
+            for t in range(len(obs)):
+                p, v, state = policy.step(obs_t[t:t + 1], state, torch.tensor([bool(starts[t])]))
+                params.append(p)
+                values.append(v)
+                states.append(torch.cat(state, -1))
+            params, values, states = torch.cat(params), torch.cat(values), torch.cat(states).numpy()
+        else:
+            params, values = policy(obs_t)
+            states = np.zeros((len(obs), 0), np.float32)
+        likely = dist.clip(dist.sample(params, policy.log_std, deterministic=True))
+        sampled = dist.clip(dist.sample(params, policy.log_std, torch.Generator().manual_seed(seed)))
+    # the uniforms ActionDistribution.sample drew: one [T, 1] draw per discrete entry, in order
+    generator = torch.Generator().manual_seed(seed)
+    uniforms = [torch.rand((len(obs), 1), generator=generator) for _ in dist.logit_sizes]
+    uniforms = torch.cat(uniforms, -1).numpy() if uniforms else np.zeros((len(obs), 0), np.float32)
+    rows = len(obs)
+    return (params.numpy(), values.numpy(), states, likely.reshape(rows, -1).float().numpy(),
+            sampled.reshape(rows, -1).float().numpy(), uniforms)
+
+
+def compare(driver, policy, tmp_path, steps, starts, seed=3):
+    weights = write_weights(policy, tmp_path / "policy.bin")
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(0.0, 2.0, (steps, 5)).astype(np.float32)
+    params, values, states, likely, sampled, uniforms = torch_reference(policy, obs, starts, seed)
+    result, out = run_driver(driver, weights, tmp_path, obs, starts, uniforms)
+    assert result.returncode == 0, result.stderr
+    k = likely.shape[1]
+    widths = [params.shape[1], 1, states.shape[1], k, k]
+    out = out.reshape(steps, sum(widths))
+    c_params, c_values, c_states, c_likely, c_sampled = np.split(out, np.cumsum(widths)[:-1], axis=1)
+    np.testing.assert_allclose(c_params, params, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(c_values[:, 0], values, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(c_states, states, rtol=0, atol=1e-5)
+    discrete = policy.dist.nvec > 0
+    np.testing.assert_array_equal(c_likely[:, discrete], likely[:, discrete])
+    np.testing.assert_allclose(c_likely[:, ~discrete], likely[:, ~discrete], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(c_sampled[:, discrete], sampled[:, discrete])
+    # continuous entries are the clipped means, sampled or not
+    np.testing.assert_array_equal(c_sampled[:, ~discrete], c_likely[:, ~discrete])
+    return params
+
+
+@needs_cc
+@pytest.mark.parametrize("action, layers, activation", FEED_FORWARD)
+def test_c_feed_forward_matches_torch(driver, tmp_path, action, layers, activation):
+    policy = make_policy(action, layers, activation)
+    params = compare(driver, policy, tmp_path, steps=32, starts=np.zeros(32))
+    assert np.ptp(params) > 1.0  # the weights are not trivially small
+
+
+@needs_cc
+@pytest.mark.parametrize("action, layers, activation", RECURRENT)
+def test_c_lstm_matches_torch_over_steps_with_a_reset(driver, tmp_path, action, layers, activation):
+    policy = make_policy(action, layers, activation, lstm=True)
+    starts = np.zeros(12)
+    starts[[0, 5]] = 1
+    compare(driver, policy, tmp_path, steps=12, starts=starts)
+
+
+@needs_cc
+def test_c_lstm_state_carries_over_steps(driver, tmp_path):
+    """Without the reset, step 5 differs: the comparison above would notice a state that is ignored."""
+    policy = make_policy("discrete", lstm=True)
+    starts = np.zeros(8)
+    starts[0] = 1
+    carried = compare(driver, policy, tmp_path, steps=8, starts=starts)
+    starts[5] = 1
+    reset = compare(driver, policy, tmp_path, steps=8, starts=starts)
+    assert np.abs(carried[5] - reset[5]).max() > 1e-3
+
+
+@needs_cc
+def test_c_continuous_means_are_clipped_to_the_bounds(driver, tmp_path):
+    policy = make_policy("box")
+    with torch.no_grad():
+        policy.actor_head.bias.copy_(torch.tensor([5.0, -5.0]))
+    steps = 4
+    result, out = run_driver(driver, write_weights(policy, tmp_path / "policy.bin"), tmp_path,
+                             np.zeros((steps, 5), np.float32), np.zeros(steps), np.zeros((steps, 0)))
+    assert result.returncode == 0, result.stderr
+    likely = out.reshape(steps, -1)[:, 3:5]
+    np.testing.assert_array_equal(likely, [[1.0, -0.5]] * steps)
+
+
+def test_weights_file_round_trips():
+    policy = make_policy("mixed", layers=2, lstm=True)
+    path = write_weights(policy, os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rt_{os.getpid()}.bin"))
+    try:
+        arch, tensors = read_weights(path)
+    finally:
+        os.unlink(path)
+    assert arch["obs_size"] == 5 and arch["hidden"] == 16 and arch["num_layers"] == 2 and arch["lstm"]
+    assert arch["activation"] == "tanh" and arch["nvec"].tolist() == [3, 0, 2, 0]
+    np.testing.assert_array_equal(arch["low"][[1, 3]], [-1, -0.5])
+    expected = weight_tensors(policy)
+    assert [name for name, _ in tensors] == [name for name, _ in expected]
+    assert [name for name, _ in tensors][:3] == ["actor.0.weight", "actor.0.bias", "actor.1.weight"]
+    assert ("lstm.weight_ih", (128, 32)) in [(name, a.shape) for name, a in tensors]
+    for (_, got), (_, want) in zip(tensors, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_weights_file_starts_with_magic_and_version(tmp_path):
+    data = write_weights(make_policy("discrete"), tmp_path / "p.bin").read_bytes()
+    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (1,)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: b"NOTAPOL\0" + d[8:], "not a pufferlib policy file"),
+    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads version 1"),
+    (lambda d: d[:-3], "truncated"),
+    (lambda d: d + b"\0\0\0\0", "4 unexpected bytes"),
+])
+def test_read_weights_rejects_bad_files(tmp_path, mutate, message):
+    path = write_weights(make_policy("discrete"), tmp_path / "p.bin")
+    path.write_bytes(mutate(path.read_bytes()))
+    with pytest.raises(ExportError, match=message):
+        read_weights(path)
+
+
+def _shape_changed(data):
+    """actor.0.weight declared (16, 6) instead of (16, 5)."""
+    name = b"actor.0.weight"
+    at = data.index(name) + len(name) + 4 + 4  # past the rank and the first dimension
+    return data[:at] + struct.pack("<I", 6) + data[at + 4:]
+
+
+@needs_cc
+@pytest.mark.parametrize("mutate, code, message", [
+    (lambda d: b"NOTAPOL\0" + d[8:], 2, "not a pufferlib policy file"),
+    (lambda d: d[:8] + struct.pack("<I", 2) + d[12:], 3, "format version 2; this code reads version 1"),
+    (_shape_changed, 4, r"tensor actor.0.weight has shape \(16, 6\); the architecture needs \(16, 5\)"),
+    (lambda d: d[:8 + 4 * 7] + struct.pack("<I", 9) + d[8 + 4 * 8:], 4, "the file is truncated"),
+    (lambda d: d[:-1], 4, "the file ends inside its values"),
+    (lambda d: d + b"\0", 4, "1 unexpected bytes after the last tensor"),
+    (lambda d: d[:8 + 4 * 3] + struct.pack("<I", 0) + d[8 + 4 * 4:], 4, r"num_layers 0 must be in \[1, 16\]"),
+    (lambda d: d[:20], 4, "the file ends inside its header"),
+    (lambda d: b"", 2, "not a pufferlib policy file"),
+])
+def test_c_loader_rejects_bad_files_with_a_code_and_message(driver, tmp_path, mutate, code, message):
+    path = write_weights(make_policy("discrete"), tmp_path / "p.bin")
+    path.write_bytes(mutate(path.read_bytes()))
+    result, _ = run_driver(driver, path, tmp_path, [], [], [])
+    assert result.returncode == code, result.stderr
+    assert re.search(message, result.stderr), result.stderr
+
+
+@needs_cc
+def test_c_loader_reports_a_missing_file(driver, tmp_path):
+    result, _ = run_driver(driver, tmp_path / "absent.bin", tmp_path, [], [], [])
+    assert result.returncode == 1 and "cannot open" in result.stderr and "absent.bin" in result.stderr
+
+
+@needs_cc
+def test_c_loader_survives_every_truncation_and_corrupted_bytes(driver, tmp_path):
+    """No crash (and, under the sanitizers, no memory error or leak) whatever the file holds."""
+    data = write_weights(make_policy("multidiscrete", layers=1, lstm=True, hidden=4), tmp_path / "p.bin").read_bytes()
+    rng = np.random.default_rng(0)
+    variants = [data[:n] for n in range(0, len(data), 7)]
+    for _ in range(40):
+        corrupt = bytearray(data)
+        for at in rng.integers(8, 64, 3):  # the header and the first tensor's name and shape
+            corrupt[at] = int(rng.integers(0, 256))
+        variants.append(bytes(corrupt))
+    path = tmp_path / "bad.bin"
+    for variant in variants:
+        path.write_bytes(variant)
+        result, _ = run_driver(driver, path, tmp_path, [], [], [])
+        assert result.returncode in (0, 2, 3, 4, 5), (variant[:64], result.stderr)
+
+
+def test_export_c_writes_the_sources_beside_the_weights(tmp_path):
+    files = export_policy(make_policy("box", lstm=True), "c", tmp_path / "out")
+    assert sorted(f.name for f in files) == ["policy.bin", "puffer_policy.c", "puffer_policy.h"]
+    assert "Python.h" not in (tmp_path / "out" / "puffer_policy.c").read_text()
+
+
+def test_export_c_refuses_a_custom_policy(tmp_path):
+    with pytest.raises(ExportError, match="the C export runs pufferlib's default policies"):
+        export_policy(torch.nn.Linear(3, 2), "c", tmp_path)
+
+
+def test_export_c_refuses_nested_observations(tmp_path):
+    import gymnasium
+
+    from pufferlib.emulation import Layout
+    from pufferlib.train.policies import Policy
+
+    space = gymnasium.spaces.Dict({"a": gymnasium.spaces.Discrete(3), "b": gymnasium.spaces.Box(0, 1, (2,))})
+    layout = Layout(space)
+    policy = Policy(layout.flat_space, gymnasium.spaces.Discrete(2), observation_layout=layout)
+    with pytest.raises(ExportError, match="the C export takes flat observations"):
+        export_policy(policy, "c", tmp_path)
+
+
+def test_export_refuses_an_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="unknown export format 'tflite'; choose one of c, onnx, torchscript"):
+        export_policy(make_policy("discrete"), "tflite", tmp_path)
+
+
+def test_export_refuses_an_output_that_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ExportError, match="is a file; pass a directory"):
+        export_policy(make_policy("discrete"), "c", tmp_path / "file")
