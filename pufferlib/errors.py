@@ -5,7 +5,7 @@ Every message says what was expected, what arrived, and how to fix it.
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
            "BuildError", "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError",
-           "RenderNotSupportedError"]
+           "RenderNotSupportedError", "ExportError"]
 
 
 class PufferError(Exception):
@@ -46,3 +46,7 @@ class CheckpointError(PufferError, RuntimeError):
 
 class RenderNotSupportedError(PufferError, NotImplementedError):
     """render() was called on an environment that draws no frames (its C code defines no render)."""
+
+
+class ExportError(PufferError, RuntimeError):
+    """A policy cannot be exported in the requested format, or the export could not be written."""

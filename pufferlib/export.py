@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pufferlib.errors import PufferError
+from pufferlib.errors import ExportError
 
 __all__ = ["FORMATS", "MAGIC", "VERSION", "ExportError", "PolicyModule", "export", "export_policy",
            "load_policy", "read_weights", "weight_tensors", "write_weights"]
@@ -35,10 +35,6 @@ FORMATS = ("c", "onnx", "torchscript")
 MAGIC = b"PUFFPOL\0"
 VERSION = 1
 C_FILES = ("puffer_policy.h", "puffer_policy.c")
-
-
-class ExportError(PufferError, RuntimeError):
-    """A policy cannot be exported in the requested format, or the export could not be written."""
 
 
 def load_policy(env, checkpoint="latest", data_dir="runs"):
