@@ -74,8 +74,8 @@ class Trainer:
         self.config = config = config if config is not None else load_config(env)
         config.validate()
         t = config.train
-        self._setup_distributed()
         self.device = self._device(t.device)
+        self._setup_distributed()
         if self.device.type == "cpu":
             torch.set_num_threads(t.torch_threads)
         self._was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -85,7 +85,7 @@ class Trainer:
         torch.manual_seed(t.seed)              # the initial weights do not
         self.generator = torch.Generator(self.device).manual_seed(self.seed)
 
-        checkpoint = self._read_resume(resume)
+        checkpoint = None if resume is None else ckpt.load_checkpoint(resume)
         overlap = t.overlap == "on" or (t.overlap == "auto" and env_kind(env) == "python"
                                         and config.vec.backend != "serial")
         groups = 2 if overlap and config.env.num_envs % 2 == 0 else 1
@@ -107,7 +107,7 @@ class Trainer:
         self.rank = int(os.environ.get("RANK", "0"))
         self.distributed = self.world_size > 1
         if self.distributed and not torch.distributed.is_initialized():
-            backend = "nccl" if self.config.train.device == "cuda" else "gloo"
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
 
     def _device(self, name):
@@ -119,12 +119,6 @@ class Trainer:
                                   "use --train.device cpu")
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
-
-    def _read_resume(self, resume):
-        if resume is None:
-            return None
-        data = ckpt.load_checkpoint(resume)
-        return data
 
     def _build(self, envs, checkpoint):
         config, t = self.config, self.config.train
