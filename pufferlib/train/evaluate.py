@@ -53,7 +53,7 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
     if not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
     config.env.num_envs = num_envs or max(1, min(episodes, config.env.num_envs))
-    config.train.device = "cpu"
+    config.train.device, config.train.compile, config.train.bf16 = "cpu", False, False  # eval runs on the CPU
     seed = config.train.seed if seed is None else seed
     (vecenv,), info = make_vecenvs(env, config, seed, groups=1)
     try:
