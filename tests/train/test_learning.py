@@ -51,3 +51,10 @@ def test_python_cartpole_learns_with_multiprocessing(tmp_path):
                                    "ent_coef": 0.0},
                             policy={"hidden_size": 32, "activation": "relu"})
     assert result["mean_return"] > 150  # random play scores ~22
+
+
+def test_nested_observations_and_mixed_actions_learn(tmp_path):
+    # random play: 0.25 for the choice, minus ~0.75 for the push; a trained policy gets ~1
+    result = trained_return("tests.train.nested_env:make", tmp_path, episodes=64, env={"num_envs": 16},
+                            train={"total_timesteps": 30_000, "learning_rate": 3e-3, "ent_coef": 0.0})
+    assert result["mean_return"] > 0.6
