@@ -113,12 +113,14 @@ class EnvGroup:
 
     def step(self):
         """Steps every env on the actions already in its rows."""
+        log = self.log
         for env, actions, copy_to in zip(self.envs, self.actions, self.copy_to):
             infos = env.step(actions)[4]
-            _log_infos(self.log, infos)
+            if infos:
+                _log_infos(log, infos)
             own = getattr(env, "episode_log", None)
-            if isinstance(own, EpisodeLog):
-                self.log.merge(*own.pop())
+            if own is not None and own.counts and isinstance(own, EpisodeLog):
+                log.merge(*own.pop())
             if copy_to is not None:
                 self._copy(env, copy_to)
 
