@@ -281,7 +281,6 @@ class Multiprocessing(WorkerPool):
         self._commands = [context.Semaphore(0) for _ in sizes]  # parent -> worker w: a command is ready
         self._answers = context.Semaphore(0)                    # workers -> parent: an answer is ready
         self._answered = [0] * len(sizes)                       # answers read, per worker
-        self._cores = available_cores()
         self._use_buffers(_views(self._raw, layout))
         self._full["masks"][...] = True
         agents = self.agents_per_env
@@ -357,14 +356,11 @@ class Multiprocessing(WorkerPool):
     def _next_answer(self, doing, deadline, timeout):
         """Waits for the next answer of a busy worker, reads it and returns the worker's index.
 
-        While fewer workers are busy than there are cores, it tries the answers semaphore for a
-        brief moment (which spares a sleep and a wake-up when the answer comes soon); then it blocks
-        on it in slices of WAIT_SLICE, checking between them that every worker lives and that the
-        deadline has not passed.
+        It tries the answers semaphore for a brief moment (which spares a sleep and a wake-up when
+        the answer comes soon), then blocks on it in slices of WAIT_SLICE, checking between them
+        that every worker lives and that the deadline has not passed.
         """
-        # spinning only helps while a core is free for it: otherwise it slows the workers down
-        spin = SPIN_SECONDS if len(self._busy) < self._cores else 0.0
-        if not _spin_acquire(self._answers, spin):
+        if not _spin_acquire(self._answers, SPIN_SECONDS):
             self._check_alive(doing)
             while True:
                 wait = WAIT_SLICE
