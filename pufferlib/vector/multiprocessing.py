@@ -5,9 +5,15 @@ file, freed when the last process lets go, so nothing is left in /dev/shm even a
 Worker w owns a contiguous range of environments and steps them on views of their rows; the
 parent's buffers are views of the same memory, so the learner reads observations without a copy.
 
-The parent wakes a worker with one byte on a pipe and waits with poll() on the workers' pipes and
-process sentinels: nobody spins, a dead worker is noticed at once, and an exception raised in a
-worker comes back with its traceback.
+Commands and answers go through shared memory too, with no system call on the way when the other
+side is ready: the parent writes a command in worker w's slot and posts w's semaphore; the worker
+writes its answer (a pickled episode log or exception, if any) in its mailbox, counts it and posts
+the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
+(SPIN_SECONDS, yielding the core between tries), then sleeps on it. A sleeping parent wakes every
+WAIT_SLICE to check the workers' process sentinels, so a dead worker is reported within that time;
+a sleeping worker checks its pipe, which only closes when the parent is gone (the pipe otherwise
+carries only answers too big for the mailbox). An exception raised in a worker comes back with its
+traceback.
 """
 import multiprocessing
 import multiprocessing.connection
