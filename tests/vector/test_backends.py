@@ -211,6 +211,8 @@ def test_use_after_close_raises_and_close_twice_is_harmless(config):
     (np.zeros(3, np.int32), ValueError, r"of shape \(4,\), got int32 of shape \(3,\)"),
     (np.array([0, 1, 2, 0]), ValueError, r"actions must be in \[0, 2\), got 2 at index \(2,\)"),
     (np.array([0, -1, 0, 0]), ValueError, r"got -1 at index \(1,\)"),
+    (np.array([0, 1, 0, 7], np.int32), ValueError, r"actions must be in \[0, 2\), got 7 at index \(3,\)"),
+    (np.array([-3, 1, 0, 0], np.int32), ValueError, r"got -3 at index \(0,\)"),
 ])
 @pytest.mark.parametrize("config", BACKENDS)
 def test_bad_actions_raise_before_stepping(config, actions, error, match):
