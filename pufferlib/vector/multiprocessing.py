@@ -113,13 +113,14 @@ def _views(raw, layout):
 
 
 def _sync_views(raw, num_workers):
-    """Per worker, two cache lines of int64 shared by the parent and worker w.
+    """Per worker, two cache lines of int64 (a memoryview) shared by the parent and worker w.
 
     The parent writes [0] (the command); the worker [8] (answers given so far), [9] (the kind of
     its last answer) and [10] (the bytes of its payload in the mailbox, or -1 when the payload
     follows on the pipe).
     """
-    return np.frombuffer(raw, np.int64).reshape(num_workers, 16)
+    flat = memoryview(raw).cast("B").cast("q")
+    return [flat[16 * w:16 * (w + 1)] for w in range(num_workers)]
 
 
 def _mailboxes(raw, num_workers):
@@ -219,7 +220,7 @@ def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_work
 def _shutdown(processes, conns, sync, commands, grace=1.0):
     """Asks every worker to exit, joins it, and terminates (then kills) the ones that do not."""
     for w, command in enumerate(commands):
-        sync[w, 0] = _CLOSE
+        sync[w][0] = _CLOSE
         command.release()
     deadline = time.monotonic() + grace
     for process in processes:
@@ -348,7 +349,7 @@ class Multiprocessing(WorkerPool):
     # ---- helpers ----
 
     def _command(self, w, what):
-        self._sync[w, 0] = what
+        self._sync[w][0] = what
         self._busy.add(w)
         self._commands[w].release()  # a full memory barrier: the worker sees the actions and the command
 
@@ -380,12 +381,16 @@ class Multiprocessing(WorkerPool):
                 if self._answers.acquire(True, wait):
                     break
                 self._check_alive(doing)
-        sync = self._sync
         # each answer is counted before it is posted, so one of the busy workers has a new one
-        w = next(w for w in self._busy if sync[w, 8] != self._answered[w])
+        for w in self._busy:
+            sync = self._sync[w]
+            if sync[8] != self._answered[w]:
+                break
+        else:
+            raise RuntimeError(f"an answer was announced but none of workers {sorted(self._busy)} gave one")
         self._answered[w] += 1
         self._busy.discard(w)
-        kind, size = sync[w, 9], sync[w, 10]
+        kind, size = sync[9], sync[10]
         if kind != _OK:
             self._read_answer(w, kind, size, doing)
         return w
