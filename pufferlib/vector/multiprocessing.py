@@ -159,7 +159,11 @@ class _Replier:
             self.conn.send_bytes(payload)
 
     def error(self, error):
-        self(_ERROR, pickle.dumps((type(error).__name__, str(error), traceback.format_exc())))
+        """Answers with the exception being handled and its traceback (unless the parent is gone)."""
+        try:
+            self(_ERROR, pickle.dumps((type(error).__name__, str(error), traceback.format_exc())))
+        except (OSError, ValueError):
+            pass
 
 
 def _wait_for_command(command, conn):
@@ -361,26 +365,8 @@ class Multiprocessing(WorkerPool):
             self._next_answer(doing, deadline, timeout)
 
     def _next_answer(self, doing, deadline, timeout):
-        """Waits for the next answer of a busy worker, reads it and returns the worker's index.
-
-        It tries the answers semaphore for a brief moment (which spares a sleep and a wake-up when
-        the answer comes soon), then blocks on it in slices of WAIT_SLICE, checking between them
-        that every worker lives and that the deadline has not passed.
-        """
-        if not _spin_acquire(self._answers, SPIN_SECONDS):
-            self._check_alive(doing)
-            while True:
-                wait = WAIT_SLICE
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise WorkerTimeoutError(
-                            f"workers {sorted(self._busy)} did not finish {doing} within "
-                            f"timeout={timeout} s; call recv() to keep waiting, or close() the vector env")
-                    wait = min(wait, remaining)
-                if self._answers.acquire(True, wait):
-                    break
-                self._check_alive(doing)
+        """Waits for the next answer of a busy worker, reads it and returns the worker's index."""
+        self._await_answer(doing, deadline, timeout)
         # each answer is counted before it is posted, so one of the busy workers has a new one
         for w in self._busy:
             sync = self._sync[w]
@@ -411,12 +397,32 @@ class Multiprocessing(WorkerPool):
         raise WorkerError(f"worker {w} (envs {self._first[w]}-{self._first[w + 1] - 1}) raised {name} while "
                           f"{doing}: {text}\n\nWorker traceback:\n{trace}")
 
-    def _check_alive(self, doing):
-        """Raises WorkerError for a worker that has died."""
-        dead = multiprocessing.connection.wait(list(self._sentinels), timeout=0)
-        if dead:
-            w = min(self._sentinels[sentinel] for sentinel in dead)
-            raise self._died(w, doing if w in self._busy else "waiting for its next step")
+    def _await_answer(self, doing, deadline, timeout):
+        """Takes one answer from the answers semaphore, or raises for a dead worker or the deadline.
+
+        It tries the semaphore for a brief moment (which spares a sleep and a wake-up when the answer
+        comes soon), then blocks on it in slices of WAIT_SLICE, checking before each that every
+        worker lives and that the deadline has not passed.
+        """
+        if _spin_acquire(self._answers, SPIN_SECONDS):
+            return
+        while True:
+            dead = multiprocessing.connection.wait(list(self._sentinels), timeout=0)
+            if dead:
+                if self._answers.acquire(False):
+                    return  # posted before its worker died: read it first
+                w = min(self._sentinels[sentinel] for sentinel in dead)
+                raise self._died(w, doing if w in self._busy else "waiting for its next step")
+            wait = WAIT_SLICE
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WorkerTimeoutError(
+                        f"workers {sorted(self._busy)} did not finish {doing} within "
+                        f"timeout={timeout} s; call recv() to keep waiting, or close() the vector env")
+                wait = min(wait, remaining)
+            if self._answers.acquire(True, wait):
+                return
 
     def _died(self, w, doing):
         process = self._processes[w]
