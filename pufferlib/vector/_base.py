@@ -120,7 +120,7 @@ class EnvGroup:
             if infos:
                 _log_infos(log, infos)
             own = getattr(env, "episode_log", None)
-            if own is not None and own.counts and isinstance(own, EpisodeLog):
+            if isinstance(own, EpisodeLog) and own.counts:
                 log.merge(*own.pop())
             if copy_to is not None:
                 self._copy(env, copy_to)
