@@ -4,13 +4,16 @@ Per step and per leaf, `Flattener.flatten` looks the leaf up in the observation 
 returned (dict keys, tuple indices), checks that it is an array of the leaf's dtype and shape with
 a few C comparisons, and copies its bytes to the leaf's offset in the row. No Python containers
 are built; a Python int for an int64 scalar leaf (a Discrete) is stored directly. Anything else (a
-list, an array of another dtype) goes to the layout's Python `convert` callback, which converts it without losing data or raises an
-error naming the leaf.
+list, an array of another dtype) goes to the layout's Python `convert` callback, which converts it
+without losing data or raises an error naming the leaf.
+
+`StepWriter` does the rest of a one-row environment's step in C: the Discrete action's lookup,
+the reward and flags, the running episode's return and length.
 """
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -152,10 +155,10 @@ cdef class Flattener:
 
 
 cdef inline bint _is_1d(object value, int typenum, Py_ssize_t size):
-    """Whether value is a 1-D ndarray of `size` elements of type `typenum`, native-endian."""
+    """Whether value is a 1-D ndarray of `size` elements of type `typenum`, aligned and native-endian."""
     return (cnp.PyArray_Check(value) and cnp.PyArray_TYPE(<cnp.ndarray>value) == typenum
             and cnp.PyArray_NDIM(<cnp.ndarray>value) == 1 and cnp.PyArray_DIM(<cnp.ndarray>value, 0) == size
-            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>value))
+            and cnp.PyArray_ISALIGNED(<cnp.ndarray>value) and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>value))
 
 
 cdef class StepWriter:
@@ -170,7 +173,7 @@ cdef class StepWriter:
         observations: C-contiguous rows of `flattener.row_bytes` bytes (row 0 is written).
         rewards, terminals, truncations: 1-D float32, bool and bool arrays (element 0 is written).
         actions: an int32 array whose element 0 receives the index of each action `action` takes
-            (only used with `discrete_actions`).
+            (only used when n_actions > 0).
         n_actions: n for a Discrete(n) action space (then `action` takes indices 0 .. n - 1), else 0
             (then `action` always returns None).
         make_action: make_action(index) -> the env's action object for an index; the first
@@ -188,7 +191,7 @@ cdef class StepWriter:
     cdef float* reward
     cdef cnp.npy_bool* terminal
     cdef cnp.npy_bool* truncation
-    cdef int* action_row
+    cdef int32_t* action_row
     cdef readonly double episode_return
     cdef readonly long long episode_length
 
@@ -196,13 +199,15 @@ cdef class StepWriter:
                   actions, Py_ssize_t n_actions, make_action):
         if (not cnp.PyArray_IS_C_CONTIGUOUS(observations) or cnp.PyArray_NDIM(observations) < 1
                 or cnp.PyArray_DIM(observations, 0) < 1
-                or cnp.PyArray_NBYTES(observations) != cnp.PyArray_DIM(observations, 0) * flattener.row_bytes):
+                or cnp.PyArray_NBYTES(observations)
+                != cnp.PyArray_DIM(observations, 0) * flattener.row_bytes):
             raise ValueError(f"observations must be C-contiguous rows of {flattener.row_bytes} bytes, got "
                              f"{observations.dtype} of shape {(<object>observations).shape}")
         self.n_actions = max(n_actions, 0)
         self.make_action = make_action
         self.cached_actions = tuple(make_action(i) for i in range(min(self.n_actions, CACHED_ACTIONS)))
-        checks = [("rewards", rewards, cnp.NPY_FLOAT32, "float32"), ("terminals", terminals, cnp.NPY_BOOL, "bool"),
+        checks = [("rewards", rewards, cnp.NPY_FLOAT32, "float32"),
+                  ("terminals", terminals, cnp.NPY_BOOL, "bool"),
                   ("truncations", truncations, cnp.NPY_BOOL, "bool")]
         if self.n_actions:
             checks.append(("actions", actions, cnp.NPY_INT32, "int32"))
@@ -221,7 +226,7 @@ cdef class StepWriter:
         self.terminal = <cnp.npy_bool*>cnp.PyArray_DATA(<cnp.ndarray>terminals)
         self.truncation = <cnp.npy_bool*>cnp.PyArray_DATA(<cnp.ndarray>truncations)
         if self.n_actions:
-            self.action_row = <int*>cnp.PyArray_DATA(<cnp.ndarray>actions)
+            self.action_row = <int32_t*>cnp.PyArray_DATA(<cnp.ndarray>actions)
 
     cpdef object action(self, object actions):
         """The env's action for a valid one-element int32 or int64 Discrete action array, else None.
@@ -232,14 +237,14 @@ cdef class StepWriter:
         if self.n_actions == 0:
             return None
         if _is_1d(actions, cnp.NPY_INT32, 1):
-            index = (<int*>cnp.PyArray_DATA(<cnp.ndarray>actions))[0]
+            index = (<int32_t*>cnp.PyArray_DATA(<cnp.ndarray>actions))[0]
         elif _is_1d(actions, cnp.NPY_INT64, 1):
             index = (<int64_t*>cnp.PyArray_DATA(<cnp.ndarray>actions))[0]
         else:
             return None
         if not 0 <= index < self.n_actions:
             return None
-        self.action_row[0] = <int>index
+        self.action_row[0] = <int32_t>index
         if index < CACHED_ACTIONS:
             return self.cached_actions[index]
         return self.make_action(index)
