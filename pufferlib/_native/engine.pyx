@@ -85,7 +85,8 @@ def first_invalid_action(cnp.ndarray actions, cnp.ndarray limits):
                  and cnp.PyArray_DIM(actions, 1) == cnp.PyArray_DIM(limits, 0))):
         raise ValueError(f"actions must be C-contiguous int32 of shape (rows,) or (rows, dims) and limits "
                          f"C-contiguous int32 of shape (dims,), got actions {actions.dtype} of shape "
-                         f"{(<object>actions).shape} and limits {limits.dtype} of shape {(<object>limits).shape}")
+                         f"{(<object>actions).shape} and limits {limits.dtype} of shape "
+                         f"{(<object>limits).shape}")
     rows = cnp.PyArray_DIM(actions, 0)
     dims = <int>cnp.PyArray_DIM(limits, 0)
     with nogil:
