@@ -16,9 +16,9 @@ carries only answers too big for the mailbox). An exception raised in a worker c
 traceback.
 """
 import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
+import select
 import signal
 import time
 import traceback
@@ -300,6 +300,7 @@ class Multiprocessing(WorkerPool):
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns, self._sync,
                                            self._commands)
         self._sentinels = {}      # process sentinel -> worker
+        self._poller = select.poll()  # the sentinels: readable once their process has exited
         self._busy = set()        # workers given a command and not yet answered
         self._init_protocol(seed)
         try:
@@ -315,6 +316,7 @@ class Multiprocessing(WorkerPool):
                 process.start()
                 child.close()
                 self._sentinels[process.sentinel] = w
+                self._poller.register(process.sentinel, select.POLLIN)
             self._busy.update(range(self.num_workers))  # creating the envs is the first command
             self._wait_all("creating its envs", startup_timeout)
         except BaseException:
@@ -348,6 +350,8 @@ class Multiprocessing(WorkerPool):
 
     def _close(self):
         self._finalizer()
+        for sentinel in self._sentinels:
+            self._poller.unregister(sentinel)
         self._sentinels.clear()
 
     # ---- helpers ----
@@ -407,11 +411,11 @@ class Multiprocessing(WorkerPool):
         if _spin_acquire(self._answers, SPIN_SECONDS):
             return
         while True:
-            dead = multiprocessing.connection.wait(list(self._sentinels), timeout=0)
+            dead = self._poller.poll(0)
             if dead:
                 if self._answers.acquire(False):
                     return  # posted before its worker died: read it first
-                w = min(self._sentinels[sentinel] for sentinel in dead)
+                w = min(self._sentinels[fd] for fd, _ in dead)
                 raise self._died(w, doing if w in self._busy else "waiting for its next step")
             wait = WAIT_SLICE
             if deadline is not None:
