@@ -22,7 +22,7 @@ import gymnasium
 import numpy as np
 
 from pufferlib import spaces
-from pufferlib._native.emulation import Flattener
+from pufferlib._native.emulation import Flattener, StepWriter
 from pufferlib.environment import EpisodeLog, PufferEnv
 from pufferlib.errors import APIUsageError
 
@@ -412,7 +412,6 @@ class _Emulated(PufferEnv):
         self._init_buffers(buf)
         self._flattener = _flattener(self.observation_layout)
         self.log = EpisodeLog()
-        self._discrete_n = 0   # > 0: one agent with one Discrete action, checked on a fast path
         self.action_masks = None
         space = self.observation_layout.space
         if isinstance(space, spaces.Dict) and "action_mask" in space.spaces:
@@ -529,16 +528,18 @@ class GymnasiumPufferEnv(_Emulated):
         self._setup([Layout(self.env.observation_space, "observation_space")],
                     [ActionLayout(self.env.action_space, "action_space")], [None], buf, seed,
                     check_observations)
-        if isinstance(self.single_action_space, gymnasium.spaces.Discrete):
-            self._discrete_n = int(self.single_action_space.n)
-        self._return = 0.0
-        self._length = 0
+        layout = self.action_layout
+        discrete = isinstance(self.single_action_space, gymnasium.spaces.Discrete)
+        self._rows = StepWriter(self._flattener, self.observations, self.rewards, self.terminals,
+                                self.truncations, self.actions,
+                                int(self.single_action_space.n) if discrete else 0,
+                                lambda index: layout._single_discrete(index + layout._single_start))
 
     def reset(self, seed=None):
         """Resets the env (seeded when `seed` is given); returns (observations, {})."""
         seed = self._reset_seed(seed)
         observation, _ = self.env.reset(seed=seed)
-        self._return, self._length = 0.0, 0
+        self._rows.restart()
         self.rewards[:] = 0
         self.terminals[:] = False
         self.truncations[:] = False
@@ -559,32 +560,25 @@ class GymnasiumPufferEnv(_Emulated):
         """
         if self._state != "ready":
             self._require()
-        layout = self.action_layout
-        if (self._discrete_n and type(actions) is np.ndarray and actions.shape == (1,)
-                and actions.dtype.kind in "iu" and 0 <= actions[0] < self._discrete_n):
-            # one valid Discrete action, the common case: no general checks or walk over the layout
-            value = int(actions[0])
-            self.actions[0] = value
-            action = layout._single_discrete(value + layout._single_start)
-        else:
+        rows = self._rows
+        action = rows.action(actions)  # a valid one-element Discrete action: the common case, in C
+        if action is None:
             self._load_actions(actions, slice(None))
-            action = layout.unflatten(self.actions[0])
+            action = self.action_layout.unflatten(self.actions[0])
         observation, reward, terminated, truncated, info = self.env.step(action)
-        self.rewards[0] = reward
-        self.terminals[0] = terminated
-        self.truncations[0] = truncated
-        self._return += float(reward)
-        self._length += 1
-        if terminated or truncated:
-            self._write(observation, self.final_observations, 0)
-            self.log.add({**_numeric(info), "episode_return": self._return,
-                          "episode_length": self._length})
-            observation, _ = self.env.reset()
-            self._return, self._length = 0.0, 0
-        if self._checked:
-            self._flattener.flatten(observation, self.observations, 0)
-        else:
-            self._write(observation, self.observations, 0)
+        # stores reward and flags and, unless the episode ended, the observation
+        if not rows.write(observation, reward, terminated, truncated, self._checked):
+            if not self._checked:
+                self._write(observation, self.observations, 0)
+                self._checked = self.check_observations == "first"
+            return self.observations, self.rewards, self.terminals, self.truncations, {}
+        self._write(observation, self.final_observations, 0)
+        self.log.add({**_numeric(info), "episode_return": rows.episode_return,
+                      "episode_length": rows.episode_length})
+        rows.restart()
+        observation, _ = self.env.reset()
+        self._write(observation, self.observations, 0)
+        if not self._checked:
             self._checked = self.check_observations == "first"
         return self.observations, self.rewards, self.terminals, self.truncations, self.log.means()
 

@@ -4,19 +4,26 @@ Per step and per leaf, `Flattener.flatten` looks the leaf up in the observation 
 returned (dict keys, tuple indices), checks that it is an array of the leaf's dtype and shape with
 a few C comparisons, and copies its bytes to the leaf's offset in the row. No Python containers
 are built; a Python int for an int64 scalar leaf (a Discrete) is stored directly. Anything else (a
-list, an array of another dtype) goes to the layout's Python `convert` callback, which converts it without losing data or raises an
-error naming the leaf.
+list, an array of another dtype) goes to the layout's Python `convert` callback, which converts it
+without losing data or raises an error naming the leaf.
+
+`StepWriter` does the rest of a one-row environment's step in C: the Discrete action's lookup,
+the reward and flags, the running episode's return and length.
 """
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-__all__ = ["Flattener"]
+__all__ = ["Flattener", "StepWriter"]
+
 
 cnp.import_array()
+
+# How many Discrete actions StepWriter makes in advance (the others are made when taken).
+cdef Py_ssize_t CACHED_ACTIONS = 1024
 
 
 cdef class Flattener:
@@ -36,7 +43,7 @@ cdef class Flattener:
     cdef list names
     cdef object convert
     cdef Py_ssize_t n
-    cdef Py_ssize_t row_bytes
+    cdef readonly Py_ssize_t row_bytes
     cdef Py_ssize_t* offsets
     cdef Py_ssize_t* nbytes
     cdef int* typenums
@@ -111,10 +118,6 @@ cdef class Flattener:
                 a leaf.
             Whatever `convert` raises for a value of the wrong shape or dtype.
         """
-        cdef Py_ssize_t i
-        cdef char* base
-        cdef object value
-        cdef cnp.ndarray array
         cdef Py_ssize_t rows = cnp.PyArray_DIM(out, 0) if cnp.PyArray_NDIM(out) >= 1 else 0
         if (not cnp.PyArray_IS_C_CONTIGUOUS(out) or cnp.PyArray_NDIM(out) < 1
                 or cnp.PyArray_NBYTES(out) != rows * self.row_bytes):
@@ -122,7 +125,13 @@ cdef class Flattener:
                              f"got {out.dtype} of shape {(<object>out).shape}")
         if not (0 <= row < rows):
             raise ValueError(f"row {row} is out of range for {rows} rows")
-        base = cnp.PyArray_BYTES(out) + row * self.row_bytes
+        self._write(observation, cnp.PyArray_BYTES(out) + row * self.row_bytes)
+
+    cdef int _write(self, object observation, char* base) except -1:
+        """Writes `observation` at `base` (one row of `row_bytes` bytes)."""
+        cdef Py_ssize_t i
+        cdef object value
+        cdef cnp.ndarray array
         for i in range(self.n):
             value = observation
             try:
@@ -142,3 +151,125 @@ cdef class Flattener:
                                     "not an array of its dtype and shape")
             array = <cnp.ndarray>value
             memcpy(base + self.offsets[i], cnp.PyArray_DATA(array), self.nbytes[i])
+        return 0
+
+
+cdef inline bint _is_1d(object value, int typenum, Py_ssize_t size):
+    """Whether value is a 1-D ndarray of `size` elements of type `typenum`, aligned and native-endian."""
+    return (cnp.PyArray_Check(value) and cnp.PyArray_TYPE(<cnp.ndarray>value) == typenum
+            and cnp.PyArray_NDIM(<cnp.ndarray>value) == 1 and cnp.PyArray_DIM(<cnp.ndarray>value, 0) == size
+            and cnp.PyArray_ISALIGNED(<cnp.ndarray>value) and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>value))
+
+
+cdef class StepWriter:
+    """The per-step work of a one-row emulated environment, in C: its action in, its results out.
+
+    Holds row 0 of the env's buffers. `action` turns a valid one-element Discrete action into the
+    env's own action object; `write` stores a step's reward and flags, adds them to the running
+    episode's return and length, and flattens the observation into the row unless the episode ended.
+
+    Args:
+        flattener: the observation's `Flattener` (its rows must be the rows of `observations`).
+        observations: C-contiguous rows of `flattener.row_bytes` bytes (row 0 is written).
+        rewards, terminals, truncations: 1-D float32, bool and bool arrays (element 0 is written).
+        actions: an int32 array whose element 0 receives the index of each action `action` takes
+            (only used when n_actions > 0).
+        n_actions: n for a Discrete(n) action space (then `action` takes indices 0 .. n - 1), else 0
+            (then `action` always returns None).
+        make_action: make_action(index) -> the env's action object for an index; the first
+            1024 are made once, here, the others when taken.
+
+    Raises:
+        ValueError: buffers of the wrong dtype or size.
+    """
+    cdef Flattener flattener
+    cdef object observations, rewards, terminals, truncations, actions
+    cdef tuple cached_actions
+    cdef object make_action
+    cdef Py_ssize_t n_actions
+    cdef char* observation_row
+    cdef float* reward
+    cdef cnp.npy_bool* terminal
+    cdef cnp.npy_bool* truncation
+    cdef int32_t* action_row
+    cdef readonly double episode_return
+    cdef readonly long long episode_length
+
+    def __cinit__(self, Flattener flattener, cnp.ndarray observations, rewards, terminals, truncations,
+                  actions, Py_ssize_t n_actions, make_action):
+        if (not cnp.PyArray_IS_C_CONTIGUOUS(observations) or cnp.PyArray_NDIM(observations) < 1
+                or cnp.PyArray_DIM(observations, 0) < 1
+                or cnp.PyArray_NBYTES(observations)
+                != cnp.PyArray_DIM(observations, 0) * flattener.row_bytes):
+            raise ValueError(f"observations must be C-contiguous rows of {flattener.row_bytes} bytes, got "
+                             f"{observations.dtype} of shape {(<object>observations).shape}")
+        self.n_actions = max(n_actions, 0)
+        self.make_action = make_action
+        self.cached_actions = tuple(make_action(i) for i in range(min(self.n_actions, CACHED_ACTIONS)))
+        checks = [("rewards", rewards, cnp.NPY_FLOAT32, "float32"),
+                  ("terminals", terminals, cnp.NPY_BOOL, "bool"),
+                  ("truncations", truncations, cnp.NPY_BOOL, "bool")]
+        if self.n_actions:
+            checks.append(("actions", actions, cnp.NPY_INT32, "int32"))
+        for name, array, typenum, dtype in checks:
+            if not (cnp.PyArray_Check(array) and cnp.PyArray_TYPE(<cnp.ndarray>array) == typenum
+                    and cnp.PyArray_NDIM(<cnp.ndarray>array) >= 1 and (<cnp.ndarray>array).size >= 1):
+                raise ValueError(f"{name} must be a non-empty {dtype} array, got "
+                                 f"{getattr(array, 'dtype', type(array).__name__)} of shape "
+                                 f"{getattr(array, 'shape', None)}")
+        self.flattener = flattener
+        self.observations, self.rewards, self.terminals, self.truncations = (
+            observations, rewards, terminals, truncations)
+        self.actions = actions
+        self.observation_row = cnp.PyArray_BYTES(observations)
+        self.reward = <float*>cnp.PyArray_DATA(<cnp.ndarray>rewards)
+        self.terminal = <cnp.npy_bool*>cnp.PyArray_DATA(<cnp.ndarray>terminals)
+        self.truncation = <cnp.npy_bool*>cnp.PyArray_DATA(<cnp.ndarray>truncations)
+        if self.n_actions:
+            self.action_row = <int32_t*>cnp.PyArray_DATA(<cnp.ndarray>actions)
+
+    cpdef object action(self, object actions):
+        """The env's action for a valid one-element int32 or int64 Discrete action array, else None.
+
+        The index goes to `actions[0]`. None means: check and convert `actions` the general way.
+        """
+        cdef long long index
+        if self.n_actions == 0:
+            return None
+        if _is_1d(actions, cnp.NPY_INT32, 1):
+            index = (<int32_t*>cnp.PyArray_DATA(<cnp.ndarray>actions))[0]
+        elif _is_1d(actions, cnp.NPY_INT64, 1):
+            index = (<int64_t*>cnp.PyArray_DATA(<cnp.ndarray>actions))[0]
+        else:
+            return None
+        if not 0 <= index < self.n_actions:
+            return None
+        self.action_row[0] = <int32_t>index
+        if index < CACHED_ACTIONS:
+            return self.cached_actions[index]
+        return self.make_action(index)
+
+    cpdef bint write(self, object observation, object reward, object terminated, object truncated,
+                     bint flatten=True) except -1:
+        """Stores one step; returns True when the episode ended (then the row is not flattened).
+
+        Writes reward and flags to element 0, adds the reward and one step to `episode_return` and
+        `episode_length`, and, while the episode goes on and `flatten` is true, writes `observation`
+        into row 0 of `observations`.
+        """
+        cdef double value = reward
+        cdef bint ended
+        self.reward[0] = <float>value
+        self.terminal[0] = bool(terminated)
+        self.truncation[0] = bool(truncated)
+        self.episode_return += value
+        self.episode_length += 1
+        ended = self.terminal[0] or self.truncation[0]
+        if flatten and not ended:
+            self.flattener._write(observation, self.observation_row)
+        return ended
+
+    def restart(self):
+        """Starts a new episode: its return and length go back to 0."""
+        self.episode_return = 0.0
+        self.episode_length = 0

@@ -21,7 +21,8 @@ from libc.string cimport memcpy, memset
 from pufferlib._native.abi cimport *
 from pufferlib.errors import APIUsageError, EnvironmentLoadError, RenderNotSupportedError
 
-__all__ = ["EnvDef", "Engine", "builtin_envs", "env_def_at", "openmp_enabled", "ABI_VERSION"]
+__all__ = ["EnvDef", "Engine", "builtin_envs", "env_def_at", "first_invalid_action", "openmp_enabled",
+           "ABI_VERSION"]
 
 ABI_VERSION = PUFFER_ABI_VERSION
 
@@ -53,6 +54,45 @@ cdef enum State:
     CLOSED = 3
     BUSY = 4       # step() running (in another Python thread, when anyone else can look)
     FORKED = 5     # inherited by a forked child in the middle of a send(): unusable
+
+
+def first_invalid_action(cnp.ndarray actions, cnp.ndarray limits):
+    """The flat index of the first discrete action outside [0, its limit), or -1 if all are valid.
+
+    The engine's own check, for the Python vector backends.
+
+    Args:
+        actions: a C-contiguous int32 array of shape (rows,) or (rows, dims).
+        limits: a C-contiguous int32 array of shape (dims,): the choices of each action dimension.
+
+    Raises:
+        ValueError: arrays of another dtype, layout or shape.
+
+    Example:
+        >>> import numpy as np
+        >>> first_invalid_action(np.array([[0, 1], [2, 1]], np.int32), np.array([3, 2], np.int32))
+        -1
+        >>> first_invalid_action(np.array([1, 5, 0], np.int32), np.array([2], np.int32))
+        1
+    """
+    cdef int64_t rows, bad
+    cdef int dims
+    if not (cnp.PyArray_TYPE(actions) == cnp.NPY_INT32 and cnp.PyArray_IS_C_CONTIGUOUS(actions)
+            and cnp.PyArray_TYPE(limits) == cnp.NPY_INT32 and cnp.PyArray_IS_C_CONTIGUOUS(limits)
+            and cnp.PyArray_NDIM(limits) == 1 and 1 <= cnp.PyArray_NDIM(actions) <= 2
+            and (cnp.PyArray_NDIM(actions) == 1 and cnp.PyArray_DIM(limits, 0) == 1
+                 or cnp.PyArray_NDIM(actions) == 2
+                 and cnp.PyArray_DIM(actions, 1) == cnp.PyArray_DIM(limits, 0))):
+        raise ValueError(f"actions must be C-contiguous int32 of shape (rows,) or (rows, dims) and limits "
+                         f"C-contiguous int32 of shape (dims,), got actions {actions.dtype} of shape "
+                         f"{(<object>actions).shape} and limits {limits.dtype} of shape "
+                         f"{(<object>limits).shape}")
+    rows = cnp.PyArray_DIM(actions, 0)
+    dims = <int>cnp.PyArray_DIM(limits, 0)
+    with nogil:
+        bad = puffer_check_discrete(<const int32_t*>cnp.PyArray_DATA(actions), rows, dims,
+                                    <const int*>cnp.PyArray_DATA(limits))
+    return bad
 
 
 def openmp_enabled():

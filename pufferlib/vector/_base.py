@@ -13,6 +13,7 @@ from collections import deque
 import gymnasium
 import numpy as np
 
+from pufferlib._native.engine import first_invalid_action
 from pufferlib.environment import Buffers, EpisodeLog, PufferEnv
 from pufferlib.errors import APIUsageError
 
@@ -113,12 +114,14 @@ class EnvGroup:
 
     def step(self):
         """Steps every env on the actions already in its rows."""
+        log = self.log
         for env, actions, copy_to in zip(self.envs, self.actions, self.copy_to):
             infos = env.step(actions)[4]
-            _log_infos(self.log, infos)
+            if infos:
+                _log_infos(log, infos)
             own = getattr(env, "episode_log", None)
-            if isinstance(own, EpisodeLog):
-                self.log.merge(*own.pop())
+            if isinstance(own, EpisodeLog) and own.counts:
+                log.merge(*own.pop())
             if copy_to is not None:
                 self._copy(env, copy_to)
 
@@ -172,6 +175,9 @@ class VecEnv:
             self._limits = np.int64(space.n)
         elif isinstance(space, gymnasium.spaces.MultiDiscrete):
             self._limits = np.asarray(space.nvec, np.int64)
+        # rows of actions (a Discrete space) or rows of 1-D MultiDiscrete actions: checked in C
+        self._limits32 = (np.asarray(self._limits, np.int32).reshape(-1)
+                          if self._discrete and self.actions.ndim <= 2 else None)
         kind = "integer" if self._discrete else "float"
         self._actions_text = f"{kind} ({self.actions.dtype.name}) of shape {self.actions.shape}"
 
@@ -302,9 +308,13 @@ class VecEnv:
                 raise (ValueError if kind_ok else TypeError)(
                     f"actions must be {self._actions_text}, got {array.dtype} of shape {array.shape}")
         if self._discrete:
-            bad = (array < 0) | (array >= self._limits)
-            if bad.any():
-                index = np.unravel_index(int(np.flatnonzero(bad)[0]), array.shape)
+            if self._limits32 is not None and array.dtype == np.int32 and array.flags.c_contiguous:
+                bad = first_invalid_action(array, self._limits32)
+            else:
+                invalid = np.flatnonzero((array < 0) | (array >= self._limits))
+                bad = int(invalid[0]) if invalid.size else -1
+            if bad >= 0:
+                index = np.unravel_index(bad, array.shape)
                 limit = self._limits if self._limits.ndim == 0 else self._limits[index[-1]]
                 raise ValueError(f"actions must be in [0, {int(limit)}), got {array[index]} at index "
                                  f"{tuple(int(i) for i in index)}")

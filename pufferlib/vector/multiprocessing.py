@@ -5,9 +5,15 @@ file, freed when the last process lets go, so nothing is left in /dev/shm even a
 Worker w owns a contiguous range of environments and steps them on views of their rows; the
 parent's buffers are views of the same memory, so the learner reads observations without a copy.
 
-The parent wakes a worker with one byte on a pipe and waits with poll() on the workers' pipes and
-process sentinels: nobody spins, a dead worker is noticed at once, and an exception raised in a
-worker comes back with its traceback.
+Commands and answers go through shared memory too, with no system call on the way when the other
+side is ready: the parent writes a command in worker w's slot and posts w's semaphore; the worker
+writes its answer (a pickled episode log or exception, if any) in its mailbox, counts it and posts
+the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
+(SPIN_SECONDS, yielding the core between tries), then sleeps on it. A sleeping parent wakes every
+WAIT_SLICE to check the workers' process sentinels, so a dead worker is reported within that time;
+a sleeping worker checks its pipe, which only closes when the parent is gone (the pipe otherwise
+carries only answers too big for the mailbox). An exception raised in a worker comes back with its
+traceback.
 """
 import multiprocessing
 import os
@@ -27,14 +33,17 @@ from pufferlib.vector._base import EnvGroup, WorkerPool
 
 __all__ = ["Multiprocessing", "split_envs"]
 
-_STEP, _RESET, _CLOSE = b"s", b"r", b"c"
-_OK, _LOG, _ERROR = b"", b"L", b"E"
+_STEP, _RESET, _CLOSE = 1, 2, 3   # commands
+_OK, _LOG, _ERROR = 0, 1, 2       # kinds of answers
 _ALIGN = 64
-# How long a worker waiting for its next command, and the parent waiting for answers, check a
-# shared counter before blocking on their pipes: long enough to skip a sleep and wake-up (~40 us
-# each on the development machine) between back-to-back steps, short enough that nobody holds a
-# core that another process needs (they also yield it while they look).
+MAILBOX_BYTES = 1 << 16
+# How long a worker waiting for its next command, and the parent waiting for answers, try their
+# semaphore before blocking on it: long enough to skip a sleep and wake-up (~40 us each on the
+# development machine) between back-to-back steps, short enough that nobody holds a core that
+# another process needs (they also yield it while they look).
 SPIN_SECONDS = 0.0002
+# How long a blocked wait sleeps before it checks that the other side is still alive.
+WAIT_SLICE = 0.05
 
 
 def split_envs(num_envs, num_workers="auto", batch_size=None, cores=None):
@@ -103,64 +112,107 @@ def _views(raw, layout):
     return views
 
 
-def _spin(counter, value, seconds):
-    """Waits up to `seconds` (yielding the core) for counter[0] to differ from value; True if it did."""
+def _sync_views(raw, num_workers):
+    """Per worker, two cache lines of int64 (a memoryview) shared by the parent and worker w.
+
+    The parent writes [0] (the command); the worker [8] (answers given so far), [9] (the kind of
+    its last answer) and [10] (the bytes of its payload in the mailbox, or -1 when the payload
+    follows on the pipe).
+    """
+    flat = memoryview(raw).cast("B").cast("q")
+    return [flat[16 * w:16 * (w + 1)] for w in range(num_workers)]
+
+
+def _mailboxes(raw, num_workers):
+    """Per worker, MAILBOX_BYTES of shared memory for pickled payloads (a reset's seed, a log, an error)."""
+    return [memoryview(raw).cast("B")[w * MAILBOX_BYTES:(w + 1) * MAILBOX_BYTES] for w in range(num_workers)]
+
+
+def _spin_acquire(semaphore, seconds):
+    """Takes the semaphore if it is posted within `seconds` (yielding the core meanwhile); True if taken."""
+    if semaphore.acquire(False):
+        return True
     end = time.perf_counter() + seconds
-    while counter[0] == value:
-        if time.perf_counter() > end:
-            return False
+    while time.perf_counter() < end:
         os.sched_yield()
+        if semaphore.acquire(False):
+            return True
+    return False
+
+
+class _Replier:
+    """A worker's side of its answers: payload in the mailbox (or the pipe when too big), count, post."""
+
+    def __init__(self, sync, mailbox, conn, answers):
+        self.sync, self.mailbox, self.conn, self.answers = sync, mailbox, conn, answers
+
+    def __call__(self, kind, payload=b""):
+        size = len(payload)
+        in_mailbox = size <= len(self.mailbox)
+        if in_mailbox:
+            self.mailbox[:size] = payload
+        self.sync[9] = kind
+        self.sync[10] = size if in_mailbox else -1
+        self.sync[8] += 1
+        self.answers.release()  # a full memory barrier: the parent sees every write above
+        if not in_mailbox:
+            self.conn.send_bytes(payload)
+
+    def error(self, error):
+        """Answers with the exception being handled and its traceback (unless the parent is gone)."""
+        try:
+            self(_ERROR, pickle.dumps((type(error).__name__, str(error), traceback.format_exc())))
+        except (OSError, ValueError):
+            pass
+
+
+def _wait_for_command(command, conn):
+    """Waits for the parent's next command; False when the parent is gone (its end of the pipe closed)."""
+    if _spin_acquire(command, SPIN_SECONDS):
+        return True
+    while not command.acquire(True, WAIT_SLICE):
+        if conn.poll():  # nothing is ever sent to a worker: readable means closed
+            return False
     return True
 
 
-def _sync_views(raw, num_workers):
-    """Per worker, on its own cache lines: [0] commands sent, [8] commands answered.
+def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_workers, env_creator, env_kwargs,
+            first, count, agents):
+    """A worker's main loop: step its envs each time the parent posts `command`, until told to close.
 
-    Creating the envs counts as the first command.
-    """
-    return np.frombuffer(raw, np.int64).reshape(num_workers, 16)
-
-
-def _worker(conn, raw, layout, sync_raw, w, num_workers, env_creator, env_kwargs, first, count, agents):
-    """A worker's main loop: step its envs each time the parent asks, until told to close.
-
-    Every answer goes through the pipe (which also orders the buffer writes before the parent's
-    reads); the shared counters only let both sides skip sleeping when the next message is near.
+    The command is in shared memory (a reset's seed in the mailbox); the answer too, counted and
+    announced by posting the parent's `answers` semaphore. The pipe only carries answers too big
+    for the mailbox, and tells the worker when the parent has gone.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     group = None
     sync = _sync_views(sync_raw, num_workers)[w]
-    handled = 1  # creating the envs is the first command
+    mailbox = _mailboxes(mail_raw, num_workers)[w]
+    reply = _Replier(sync, mailbox, conn, answers)
     try:
         rows = slice(first * agents, (first + count) * agents)
         arrays = {name: array[rows] for name, array in _views(raw, layout).items()}
         group = EnvGroup(env_creator, env_kwargs, first, count, agents, arrays)
-        conn.send_bytes(_OK)
-        sync[8] = handled
-        while True:
-            _spin(sync, handled, SPIN_SECONDS)
+        reply(_OK)
+        while _wait_for_command(command, conn):
+            what = sync[0]
             try:
-                message = conn.recv_bytes()
-            except (EOFError, OSError):
-                return  # the parent is gone
-            handled += 1
-            command = message[:1]
-            try:
-                if command == _STEP:
+                if what == _STEP:
                     group.step()
                     log = group.pop_log()
-                    conn.send_bytes(_OK if log is None else _LOG + pickle.dumps(log))
-                elif command == _RESET:
-                    seed = pickle.loads(message[1:])
-                    group.reset(seed)
-                    conn.send_bytes(_OK)
+                    if log is None:
+                        reply(_OK)
+                    else:
+                        reply(_LOG, pickle.dumps(log))
+                elif what == _RESET:
+                    group.reset(pickle.loads(mailbox))
+                    reply(_OK)
                 else:
                     return
             except Exception as error:
-                _send_error(conn, error)
-            sync[8] = handled
+                reply.error(error)
     except Exception as error:
-        _send_error(conn, error)
+        reply.error(error)
     finally:
         if group is not None:
             try:
@@ -169,20 +221,11 @@ def _worker(conn, raw, layout, sync_raw, w, num_workers, env_creator, env_kwargs
                 pass
 
 
-def _send_error(conn, error):
-    try:
-        conn.send_bytes(_ERROR + pickle.dumps((type(error).__name__, str(error), traceback.format_exc())))
-    except (OSError, ValueError):
-        pass
-
-
-def _shutdown(processes, conns, grace=1.0):
+def _shutdown(processes, conns, sync, commands, grace=1.0):
     """Asks every worker to exit, joins it, and terminates (then kills) the ones that do not."""
-    for conn in conns:
-        try:
-            conn.send_bytes(_CLOSE)
-        except (OSError, ValueError):
-            pass
+    for w, command in enumerate(commands):
+        sync[w][0] = _CLOSE
+        command.release()
     deadline = time.monotonic() + grace
     for process in processes:
         if process.pid is not None:
@@ -243,35 +286,39 @@ class Multiprocessing(WorkerPool):
         context = multiprocessing.get_context(start_method)
         self._raw = context.RawArray("b", nbytes)
         self._sync_raw = context.RawArray("q", 16 * len(sizes))
+        self._mail_raw = context.RawArray("b", MAILBOX_BYTES * len(sizes))
         self._sync = _sync_views(self._sync_raw, len(sizes))
-        self._sync[:, 0] = 1  # the first command: create your envs
+        self._mailboxes = _mailboxes(self._mail_raw, len(sizes))
+        self._commands = [context.Semaphore(0) for _ in sizes]  # parent -> worker w: a command is ready
+        self._answers = context.Semaphore(0)                    # workers -> parent: an answer is ready
+        self._answered = [0] * len(sizes)                       # answers read, per worker
         self._use_buffers(_views(self._raw, layout))
         self._full["masks"][...] = True
         agents = self.agents_per_env
 
         self._processes, self._conns = [], []
-        self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns)
-        self._poller = select.poll()
-        self._fd_worker = {}
-        self._busy = set()        # workers stepping
+        self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns, self._sync,
+                                           self._commands)
+        self._sentinels = {}      # process sentinel -> worker
+        self._poller = select.poll()  # the sentinels: readable once their process has exited
+        self._busy = set()        # workers given a command and not yet answered
         self._init_protocol(seed)
         try:
             for w, count in enumerate(sizes):
                 parent, child = context.Pipe()
                 process = context.Process(
                     target=_worker, name=f"pufferlib-worker-{w}", daemon=True,
-                    args=(child, self._raw, layout, self._sync_raw, w, self.num_workers, env_creator,
-                          env_kwargs, int(self._first[w]), count,
-                          agents))
+                    args=(child, self._raw, layout, self._sync_raw, self._mail_raw, self._commands[w],
+                          self._answers, w, self.num_workers, env_creator, env_kwargs,
+                          int(self._first[w]), count, agents))
                 self._processes.append(process)
                 self._conns.append(parent)
                 process.start()
                 child.close()
-                self._poller.register(parent.fileno(), select.POLLIN)
+                self._sentinels[process.sentinel] = w
                 self._poller.register(process.sentinel, select.POLLIN)
-                self._fd_worker[parent.fileno()] = w
-                self._fd_worker[process.sentinel] = w
-            self._wait_all(range(self.num_workers), "creating its envs", startup_timeout)
+            self._busy.update(range(self.num_workers))  # creating the envs is the first command
+            self._wait_all("creating its envs", startup_timeout)
         except BaseException:
             self._finalizer()
             raise
@@ -280,114 +327,106 @@ class Multiprocessing(WorkerPool):
 
     def _reset(self, seed):
         if self._busy:
-            self._wait_all(sorted(self._busy), "stepping")
-        message = _RESET + pickle.dumps(seed)
+            self._wait_all("stepping")
+        message = pickle.dumps(seed)
         for w in range(self.num_workers):
-            self._command(w, message)
-        self._wait_all(range(self.num_workers), "resetting its envs")
-        self._busy.clear()
+            self._mailboxes[w][:len(message)] = message
+            self._command(w, _RESET)
+        self._wait_all("resetting its envs")
         self._restart_batches()
 
     def _send(self):
         self._scatter_actions()
         for w in self._current:
             self._command(w, _STEP)
-            self._busy.add(w)
 
     def _recv(self):
         need = self._batch_workers
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while len(self._ready) < need:
-            for w in self._poll(deadline, "stepping", self._busy, self.timeout):
-                if w not in self._busy:
-                    self._check_alive(w, "waiting for its next step")
-                elif self._answer(w, "stepping"):
-                    self._busy.discard(w)
-                    self._ready.append(w)
+            self._ready.append(self._next_answer("stepping", deadline, self.timeout))
         self._take_batch()
         return self._log.means()
 
     def _close(self):
         self._finalizer()
-        for fd in list(self._fd_worker):
-            try:
-                self._poller.unregister(fd)
-            except (KeyError, ValueError):
-                pass
-        self._fd_worker.clear()
+        for sentinel in self._sentinels:
+            self._poller.unregister(sentinel)
+        self._sentinels.clear()
 
     # ---- helpers ----
 
-    def _command(self, w, message):
-        self._sync[w, 0] += 1
-        try:
-            self._conns[w].send_bytes(message)
-        except (OSError, ValueError):
-            raise self._died(w, "receiving a command") from None
+    def _command(self, w, what):
+        self._sync[w][0] = what
+        self._busy.add(w)
+        self._commands[w].release()  # a full memory barrier: the worker sees the actions and the command
 
-    def _poll(self, deadline, doing, workers, timeout):
-        """Blocks until some worker has answered or died; returns their indices.
+    def _wait_all(self, doing, timeout=False):
+        """Reads the answers of every busy worker."""
+        timeout = self.timeout if timeout is False else timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._busy:
+            self._next_answer(doing, deadline, timeout)
 
-        First, for a brief moment, it watches the answer counters of `workers` (the ones it waits
-        for), which spares a sleep and a wake-up when they answer soon.
+    def _next_answer(self, doing, deadline, timeout):
+        """Waits for the next answer of a busy worker, reads it and returns the worker's index."""
+        self._await_answer(doing, deadline, timeout)
+        # each answer is counted before it is posted, so one of the busy workers has a new one
+        for w in self._busy:
+            sync = self._sync[w]
+            if sync[8] != self._answered[w]:
+                break
+        else:
+            raise RuntimeError(f"an answer was announced but none of workers {sorted(self._busy)} gave one")
+        self._answered[w] += 1
+        self._busy.discard(w)
+        kind, size = sync[9], sync[10]
+        if kind != _OK:
+            self._read_answer(w, kind, size, doing)
+        return w
+
+    def _read_answer(self, w, kind, size, doing):
+        """Merges a log, or raises the worker's error (read from its mailbox or, when too big, its pipe)."""
+        if size >= 0:
+            payload = self._mailboxes[w][:size]
+        else:
+            try:
+                payload = self._conns[w].recv_bytes()
+            except (EOFError, OSError):
+                raise self._died(w, doing) from None
+        if kind == _LOG:
+            self._log.merge(*pickle.loads(payload))
+            return
+        name, text, trace = pickle.loads(payload)
+        raise WorkerError(f"worker {w} (envs {self._first[w]}-{self._first[w + 1] - 1}) raised {name} while "
+                          f"{doing}: {text}\n\nWorker traceback:\n{trace}")
+
+    def _await_answer(self, doing, deadline, timeout):
+        """Takes one answer from the answers semaphore, or raises for a dead worker or the deadline.
+
+        It tries the semaphore for a brief moment (which spares a sleep and a wake-up when the answer
+        comes soon), then blocks on it in slices of WAIT_SLICE, checking before each that every
+        worker lives and that the deadline has not passed.
         """
-        sync = self._sync
-        end = time.perf_counter() + SPIN_SECONDS
-        while time.perf_counter() < end:
-            answered = {w for w in workers if sync[w, 8] == sync[w, 0]}
-            if answered:
-                return answered
-            os.sched_yield()
+        if _spin_acquire(self._answers, SPIN_SECONDS):
+            return
         while True:
-            if deadline is None:
-                events = self._poller.poll()
-            else:
+            dead = self._poller.poll(0)
+            if dead:
+                if self._answers.acquire(False):
+                    return  # posted before its worker died: read it first
+                w = min(self._sentinels[fd] for fd, _ in dead)
+                raise self._died(w, doing if w in self._busy else "waiting for its next step")
+            wait = WAIT_SLICE
+            if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise WorkerTimeoutError(
-                        f"workers {sorted(workers) or 'all'} did not finish {doing} within timeout="
-                        f"{timeout} s; call recv() to keep waiting, or close() the vector env")
-                events = self._poller.poll(max(1, int(remaining * 1000)))
-            if events:
-                return {self._fd_worker[fd] for fd, _ in events}
-
-    def _answer(self, w, doing):
-        """Reads worker w's answer if there is one: True when it finished, raises if it failed or died."""
-        conn = self._conns[w]
-        try:
-            # the worker writes its answer before counting it, so a counted answer is there to read
-            # (which skips poll(), a selector per call)
-            if self._sync[w, 8] != self._sync[w, 0] and not conn.poll():
-                if not self._processes[w].is_alive():
-                    raise self._died(w, doing)
-                return False
-            message = conn.recv_bytes()
-        except (EOFError, OSError):
-            raise self._died(w, doing) from None
-        tag = message[:1]
-        if tag == _LOG:
-            self._log.merge(*pickle.loads(message[1:]))
-        elif tag == _ERROR:
-            name, text, trace = pickle.loads(message[1:])
-            raise WorkerError(f"worker {w} (envs {self._first[w]}-{self._first[w + 1] - 1}) raised {name} "
-                              "while "
-                              f"{doing}: {text}\n\nWorker traceback:\n{trace}")
-        return True
-
-    def _wait_all(self, workers, doing, timeout=False):
-        waiting = set(workers)
-        timeout = self.timeout if timeout is False else timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while waiting:
-            for w in self._poll(deadline, doing, waiting, timeout):
-                if w not in waiting:
-                    self._check_alive(w, "waiting for a command")
-                elif self._answer(w, doing):
-                    waiting.discard(w)
-
-    def _check_alive(self, w, doing):
-        if not self._processes[w].is_alive():
-            raise self._died(w, doing)
+                        f"workers {sorted(self._busy)} did not finish {doing} within "
+                        f"timeout={timeout} s; call recv() to keep waiting, or close() the vector env")
+                wait = min(wait, remaining)
+            if self._answers.acquire(True, wait):
+                return
 
     def _died(self, w, doing):
         process = self._processes[w]

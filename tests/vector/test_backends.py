@@ -19,6 +19,8 @@ from vector_envs import (
     CrashingEnv,
     CrashOnCreate,
     DyingEnv,
+    LongCrashEnv,
+    ManyStatsCartPole,
     MeansCartPole,
     NumpyCartPole,
     SeededDelayEnv,
@@ -209,6 +211,8 @@ def test_use_after_close_raises_and_close_twice_is_harmless(config):
     (np.zeros(3, np.int32), ValueError, r"of shape \(4,\), got int32 of shape \(3,\)"),
     (np.array([0, 1, 2, 0]), ValueError, r"actions must be in \[0, 2\), got 2 at index \(2,\)"),
     (np.array([0, -1, 0, 0]), ValueError, r"got -1 at index \(1,\)"),
+    (np.array([0, 1, 0, 7], np.int32), ValueError, r"actions must be in \[0, 2\), got 7 at index \(3,\)"),
+    (np.array([-3, 1, 0, 0], np.int32), ValueError, r"got -3 at index \(0,\)"),
 ])
 @pytest.mark.parametrize("config", BACKENDS)
 def test_bad_actions_raise_before_stepping(config, actions, error, match):
@@ -318,6 +322,24 @@ def test_worker_exception_is_raised_with_its_traceback(config):
         assert time.monotonic() - start < 1.0
         with pytest.raises(APIUsageError, match=r"failed \(WorkerError"):
             vecenv.step(np.zeros(4, np.int32))
+
+
+@pytest.mark.parametrize("config", PROCESSES)
+def test_worker_error_too_big_for_the_mailbox_comes_whole_through_the_pipe(config):
+    with make(LongCrashEnv, 4, config) as vecenv:
+        vecenv.reset()
+        vecenv.step(np.zeros(4, np.int32))
+        with pytest.raises(WorkerError, match=r"raised ZeroDivisionError while stepping: x{100000}\n"):
+            vecenv.step(np.zeros(4, np.int32))
+
+
+@pytest.mark.parametrize("config", PROCESSES)
+def test_logs_too_big_for_the_mailbox_come_through_the_pipe(config):
+    expected = serial_rollout(ManyStatsCartPole, 4, 40)[1]
+    with make(ManyStatsCartPole, 4, config) as vecenv:
+        got = rollout(vecenv, 40)[1]
+    assert any(len(infos) > 5000 for infos in got)
+    assert got == expected
 
 
 def test_serial_env_exception_propagates_as_is():

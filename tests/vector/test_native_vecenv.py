@@ -242,6 +242,31 @@ def test_idle_threads_do_not_burn_cpu():
 
 # ---- errors ----
 
+@pytest.mark.parametrize("actions, limits, expected", [
+    (np.array([1, 0, 1], np.int32), np.array([2], np.int32), -1),
+    (np.array([1, 0, 2], np.int32), np.array([2], np.int32), 2),
+    (np.array([[0, 2], [3, 0]], np.int32), np.array([4, 3], np.int32), -1),
+    (np.array([[0, 2], [3, 3]], np.int32), np.array([4, 3], np.int32), 3),
+    (np.array([[0, -1]], np.int32), np.array([4, 3], np.int32), 1),
+])
+def test_first_invalid_action_finds_the_first_out_of_range(actions, limits, expected):
+    from pufferlib._native.engine import first_invalid_action
+    assert first_invalid_action(actions, limits) == expected
+
+
+@pytest.mark.parametrize("actions, limits", [
+    (np.zeros(3, np.int64), np.array([2], np.int32)),
+    (np.zeros((3, 2), np.int32), np.array([2], np.int32)),
+    (np.zeros(3, np.int32), np.array([2, 2], np.int32)),
+    (np.zeros((3, 2), np.int32)[:, :1], np.array([2], np.int32)),
+    (np.zeros((1, 1, 1), np.int32), np.array([2], np.int32)),
+])
+def test_first_invalid_action_refuses_other_layouts(actions, limits):
+    from pufferlib._native.engine import first_invalid_action
+    with pytest.raises(ValueError, match=r"actions must be C-contiguous int32 of shape \(rows,\) or \(rows, dims\)"):
+        first_invalid_action(actions, limits)
+
+
 @pytest.mark.parametrize("actions, error, match", [
     (np.zeros(8, np.float64), TypeError, r"actions must be int32 of shape \(8,\), got float64 of shape \(8,\)"),
     (np.zeros((8, 1), np.int32), ValueError, r"actions must be int32 of shape \(8,\), got int32 of shape \(8, 1\)"),

@@ -94,6 +94,26 @@ class CrashingEnv(NumpyCartPole):
         return super().step(actions)
 
 
+class LongCrashEnv(CrashingEnv):
+    """Raises on its second step with a message longer than a worker's mailbox."""
+
+    def step(self, actions):
+        self.count += 1
+        if self.count == self.crash_at:
+            raise ZeroDivisionError("x" * 100_000)
+        return NumpyCartPole.step(self, actions)
+
+
+class ManyStatsCartPole(NumpyCartPole):
+    """Reports 5000 named statistics per episode: a worker's log outgrows its mailbox."""
+
+    def step(self, actions):
+        out = super().step(actions)
+        for _ in range(int(np.count_nonzero(self.terminals | self.truncations))):
+            self.episode_log.add({f"stat_{k:04d}_with_a_long_name": k for k in range(5000)})
+        return out
+
+
 class CrashOnCreate(NumpyCartPole):
     """Raises in its constructor when made inside a worker process."""
 
