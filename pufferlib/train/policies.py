@@ -29,7 +29,7 @@ def layer_init(layer, gain=SQRT2, bias=0.0):
 
     Example:
         >>> layer = layer_init(nn.Linear(4, 8), gain=1.0)
-        >>> float(layer.bias.abs().sum())
+        >>> float(layer.bias.detach().abs().sum())
         0.0
     """
     nn.init.orthogonal_(layer.weight, gain)
