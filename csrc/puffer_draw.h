@@ -135,22 +135,6 @@ static inline void puffer_draw_line(PufferCanvas* c, float x0, float y0, float x
     }
 }
 
-/* Filled disc: every pixel whose centre lies within `radius` of (cx, cy). */
-static inline void puffer_draw_circle(PufferCanvas* c, float cx, float cy, float radius, PufferColor col) {
-    int ya = (int)floorf(cy - radius), yb = (int)ceilf(cy + radius);
-    int xa = (int)floorf(cx - radius), xb = (int)ceilf(cx + radius);
-    if (xa < 0) xa = 0;
-    if (ya < 0) ya = 0;
-    if (xb > c->width - 1) xb = c->width - 1;
-    if (yb > c->height - 1) yb = c->height - 1;
-    for (int y = ya; y <= yb; y++) {
-        for (int x = xa; x <= xb; x++) {
-            float dx = (float)x - cx, dy = (float)y - cy;
-            if (dx * dx + dy * dy <= radius * radius) puffer_draw_pixel(c, x, y, col);
-        }
-    }
-}
-
 /* Circle outline: the pixels between radius - thickness and radius from (cx, cy). */
 static inline void puffer_draw_ring(PufferCanvas* c, float cx, float cy, float radius, float thickness,
                                     PufferColor col) {
@@ -168,6 +152,12 @@ static inline void puffer_draw_ring(PufferCanvas* c, float cx, float cy, float r
             if (d2 <= radius * radius && d2 >= inner * inner) puffer_draw_pixel(c, x, y, col);
         }
     }
+}
+
+/* Filled disc: every pixel whose centre lies within `radius` of (cx, cy) (a ring as thick as it is
+ * wide). */
+static inline void puffer_draw_circle(PufferCanvas* c, float cx, float cy, float radius, PufferColor col) {
+    puffer_draw_ring(c, cx, cy, radius, radius, col);
 }
 
 /* ---- Text: a 3 x 5 pixel font of digits, A-F and a little punctuation ---- */
