@@ -111,6 +111,20 @@ static inline void puffer_draw_rect_outline(PufferCanvas* c, int x, int y, int w
     puffer_draw_rect(c, x + w - t, y, t, h, col);
 }
 
+/* The pixels [xa, xb] x [ya, yb] covering the box [x0, x1] x [y0, y1], clipped to the frame
+ * (empty, xa > xb or ya > yb, when the box misses it). */
+static inline void puffer__bounds(const PufferCanvas* c, float x0, float y0, float x1, float y1,
+                                  int* xa, int* ya, int* xb, int* yb) {
+    *xa = (int)floorf(x0);
+    *ya = (int)floorf(y0);
+    *xb = (int)ceilf(x1);
+    *yb = (int)ceilf(y1);
+    if (*xa < 0) *xa = 0;
+    if (*ya < 0) *ya = 0;
+    if (*xb > c->width - 1) *xb = c->width - 1;
+    if (*yb > c->height - 1) *yb = c->height - 1;
+}
+
 /* A segment from (x0, y0) to (x1, y1) (pixel centres at integer coordinates), `thickness`
  * pixels wide with round ends: every pixel whose centre lies within thickness / 2 of it. */
 static inline void puffer_draw_line(PufferCanvas* c, float x0, float y0, float x1, float y1,
@@ -118,12 +132,9 @@ static inline void puffer_draw_line(PufferCanvas* c, float x0, float y0, float x
     float r = thickness > 1.0f ? 0.5f * thickness : 0.5f;
     float dx = x1 - x0, dy = y1 - y0;
     float len2 = dx * dx + dy * dy;
-    int xa = (int)floorf(fminf(x0, x1) - r), xb = (int)ceilf(fmaxf(x0, x1) + r);
-    int ya = (int)floorf(fminf(y0, y1) - r), yb = (int)ceilf(fmaxf(y0, y1) + r);
-    if (xa < 0) xa = 0;
-    if (ya < 0) ya = 0;
-    if (xb > c->width - 1) xb = c->width - 1;
-    if (yb > c->height - 1) yb = c->height - 1;
+    int xa, ya, xb, yb;
+    puffer__bounds(c, fminf(x0, x1) - r, fminf(y0, y1) - r, fmaxf(x0, x1) + r, fmaxf(y0, y1) + r,
+                   &xa, &ya, &xb, &yb);
     for (int y = ya; y <= yb; y++) {
         for (int x = xa; x <= xb; x++) {
             float px = (float)x - x0, py = (float)y - y0;
@@ -139,12 +150,8 @@ static inline void puffer_draw_line(PufferCanvas* c, float x0, float y0, float x
 static inline void puffer_draw_ring(PufferCanvas* c, float cx, float cy, float radius, float thickness,
                                     PufferColor col) {
     float inner = radius - thickness > 0.0f ? radius - thickness : 0.0f;
-    int ya = (int)floorf(cy - radius), yb = (int)ceilf(cy + radius);
-    int xa = (int)floorf(cx - radius), xb = (int)ceilf(cx + radius);
-    if (xa < 0) xa = 0;
-    if (ya < 0) ya = 0;
-    if (xb > c->width - 1) xb = c->width - 1;
-    if (yb > c->height - 1) yb = c->height - 1;
+    int xa, ya, xb, yb;
+    puffer__bounds(c, cx - radius, cy - radius, cx + radius, cy + radius, &xa, &ya, &xb, &yb);
     for (int y = ya; y <= yb; y++) {
         for (int x = xa; x <= xb; x++) {
             float dx = (float)x - cx, dy = (float)y - cy;
