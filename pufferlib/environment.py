@@ -10,7 +10,7 @@ import numbers
 import gymnasium
 import numpy as np
 
-__all__ = ["Buffers", "EpisodeLog", "PufferEnv"]
+__all__ = ["Buffers", "Closeable", "EpisodeLog", "PufferEnv"]
 
 
 class Buffers:
@@ -103,7 +103,21 @@ class EpisodeLog:
         return infos
 
 
-class PufferEnv:
+class Closeable:
+    """Closes the object at the end of a `with` block (letting any exception through).
+
+    Mixed into every class that owns environments, workers or files and has a `close()`.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class PufferEnv(Closeable):
     """Base of environments that step `num_agents` rows into flat buffers.
 
     Subclasses set `single_observation_space`, `single_action_space` (flat spaces) and
@@ -133,10 +147,3 @@ class PufferEnv:
 
     def close(self):
         """Releases the environment's resources."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False

@@ -18,8 +18,9 @@ import os
 
 import numpy as np
 
-__all__ = ["ansi", "write_video"]
+__all__ = ["MODES", "ansi", "check_mode", "in_mode", "write_video"]
 
+MODES = ("rgb_array", "ansi")  # what every vector env's render(env_index, mode) gives
 UPPER_HALF_BLOCK = "\u2580"
 RESET = "\x1b[0m"
 
@@ -30,6 +31,17 @@ def _check_frame(frame, what="frame"):
         raise ValueError(f"{what} must be a uint8 array of shape (height, width, 3) with height and width "
                          f">= 1, got {array.dtype} of shape {array.shape} (env.render() returns one)")
     return array
+
+
+def check_mode(mode):
+    """Raises ValueError unless `mode` is one of MODES (checked before anything is drawn)."""
+    if mode not in MODES:
+        raise ValueError(f"render mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+
+
+def in_mode(frame, mode):
+    """The frame itself for "rgb_array", its `ansi` text for "ansi"."""
+    return ansi(frame) if mode == "ansi" else frame
 
 
 def _area_weights(size_in, size_out):

@@ -9,6 +9,7 @@ An ENV spec is one of
 import dataclasses
 import functools
 import importlib
+import inspect
 import os
 
 import gymnasium
@@ -76,7 +77,17 @@ def _probe(creator, params):
         env.close()
 
 
-def make_vecenvs(spec, config, seed, groups=1):
+def _wants_render_mode(spec, creator):
+    """Whether a Python env creator takes `render_mode` (gymnasium.make does, as do most env classes)."""
+    if spec.startswith("gymnasium:"):
+        return True
+    try:
+        return "render_mode" in inspect.signature(creator).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def make_vecenvs(spec, config, seed, groups=1, render=False):
     """Creates the run's environments, split into `groups` vector envs of equal size.
 
     Args:
@@ -84,6 +95,8 @@ def make_vecenvs(spec, config, seed, groups=1):
         config: the run's `Config` (env and vec sections are read).
         seed: the base seed; group g's envs are seeded after those of the groups before it.
         groups: 1, or 2 to step half of the environments while the policy acts on the other half.
+        render: the envs will be rendered: Python envs whose creator takes `render_mode` are made
+            with render_mode="rgb_array" (unless the config sets one).
 
     Returns:
         (list of vector envs, EnvInfo).
@@ -102,6 +115,8 @@ def make_vecenvs(spec, config, seed, groups=1):
                                            seed=seed + g * num_envs, **params))
             return envs, EnvInfo(spec, True)
         creator = _creator(spec)
+        if render and _wants_render_mode(spec, creator):
+            params.setdefault("render_mode", "rgb_array")
         obs_layout, nvec = _probe(creator, params)
         # the workers are shared out between the groups, whose pools step at different times
         workers = max(1, (config.vec.num_workers or available_cores()) // groups)

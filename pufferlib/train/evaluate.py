@@ -37,8 +37,9 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
         num_envs: environments to run at once (default: min(episodes, the run's num_envs)).
         seed: environment seed; None for the run's own (environments such as bandit draw their hidden
             task from the seed, so another seed is another task).
-        video: optional path of a .gif/.mp4 recording of the first environment's episodes
-            (environments that render; see pufferlib.render).
+        video: optional path of a .gif/.mp4 recording of the first environment's episodes. C
+            environments draw in software; Python environments draw themselves and are made with
+            render_mode="rgb_array" when their creator takes it (gymnasium:ID always does).
         video_fps: frames per second of the video.
 
     Returns:
@@ -55,7 +56,7 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
     config.env.num_envs = num_envs or max(1, min(episodes, config.env.num_envs))
     config.train.device, config.train.compile, config.train.bf16 = "cpu", False, False  # eval runs on the CPU
     seed = config.train.seed if seed is None else seed
-    (vecenv,), info = make_vecenvs(env, config, seed, groups=1)
+    (vecenv,), info = make_vecenvs(env, config, seed, groups=1, render=video is not None)
     try:
         obs_space, act_space = vecenv.single_observation_space, vecenv.single_action_space
         policy = make_policy(config.policy, obs_space, act_space, info.observation_layout, info.action_nvec)

@@ -35,6 +35,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from pufferlib.environment import Closeable
 from pufferlib.errors import APIUsageError
 
 __all__ = ["RunLogger", "read_metrics", "METRICS_FILE", "CURVES_FILE"]
@@ -98,7 +99,7 @@ def read_metrics(run_dir):
     return records
 
 
-class RunLogger:
+class RunLogger(Closeable):
     """Records a training run: metrics.jsonl, a live dashboard or plain lines, TensorBoard, W&B, curves.
 
     Args:
@@ -171,12 +172,6 @@ class RunLogger:
             self._live = Live(self._waiting(), console=self._console, auto_refresh=False,
                               redirect_stdout=owns_stdout, redirect_stderr=owns_stdout)
             self._live.start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def log(self, metrics):
         """Records one logging interval: a line of metrics.jsonl, the dashboard or a plain line, the sinks.

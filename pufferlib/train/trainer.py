@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pufferlib.environment import Closeable
 from pufferlib.errors import CheckpointError
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.advantage import compute_advantages, compute_advantages_torch
@@ -49,7 +50,7 @@ class _Group:
         self.result = None   # a synchronous step's outcome, until it is recorded
 
 
-class Trainer:
+class Trainer(Closeable):
     """PPO on one environment spec; see the module docstring and `pufferlib.train.config`.
 
     Args:
@@ -589,13 +590,6 @@ class Trainer:
             self.logger.close()
         if hasattr(self, "_was_deterministic"):
             torch.use_deterministic_algorithms(self._was_deterministic)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
 def train(env, config=None, **kwargs):

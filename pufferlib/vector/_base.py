@@ -13,9 +13,10 @@ from collections import deque
 import gymnasium
 import numpy as np
 
+from pufferlib import render as _render
 from pufferlib._native.engine import first_invalid_action
-from pufferlib.environment import Buffers, EpisodeLog, PufferEnv
-from pufferlib.errors import APIUsageError
+from pufferlib.environment import Buffers, Closeable, EpisodeLog, PufferEnv
+from pufferlib.errors import APIUsageError, RenderNotSupportedError
 
 __all__ = ["EnvGroup", "VecEnv", "WorkerPool", "create_env", "probe_env"]
 
@@ -125,6 +126,14 @@ class EnvGroup:
             if copy_to is not None:
                 self._copy(env, copy_to)
 
+    def render(self, index):
+        """The frame env `index` (a global index) draws itself; None when the env cannot draw."""
+        render = getattr(self.envs[index - self.first], "render", None)
+        try:
+            return None if render is None else render()
+        except NotImplementedError:  # Gymnasium's way of saying an env does not render
+            return None
+
     def pop_log(self):
         """(sums, counts) of the episodes finished since the last call, or None if none."""
         sums, counts = self.log.pop()
@@ -153,7 +162,7 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-class VecEnv:
+class VecEnv(Closeable):
     """The vector protocol over a backend's `_reset(seed)`, `_send()` and `_recv()`.
 
     Subclasses set the spaces, `num_envs`, `num_agents`, the buffers and `env_ids`, then call
@@ -249,6 +258,60 @@ class VecEnv:
         self._state = State.READY
         return self.observations, self.rewards, self.terminals, self.truncations, infos
 
+    render_modes = _render.MODES
+
+    def render(self, env_index=0, mode="rgb_array"):
+        """Draws environment `env_index` as the environment draws itself (in its worker, if any).
+
+        Python environments draw themselves: a Gymnasium env does so when it was made with
+        render_mode="rgb_array" (`gymnasium.make(id, render_mode="rgb_array")`; `puffer eval
+        --video` asks for that), a PettingZoo env likewise. Nothing is stepped; a worker stepping
+        in the background (an asynchronous pool) finishes its step first.
+
+        Args:
+            env_index: which environment, in [0, num_envs) (not an agent row).
+            mode: "rgb_array" for a uint8 array of shape (height, width, 3) (an RGBA frame loses its
+                alpha); "ansi" for that frame as 24-bit colour text (`pufferlib.render.ansi`).
+
+        Returns:
+            The frame or the text.
+
+        Raises:
+            APIUsageError: called before reset(), after close() or a failure, or while a send() is pending.
+            IndexError: env_index outside [0, num_envs).
+            TypeError: env_index is not an integer.
+            RenderNotSupportedError: the environment drew no RGB frame (no render(), or a render
+                mode other than "rgb_array"); the message says what it returned.
+            ValueError: an unknown mode.
+            WorkerError: the environment's render() raised in its worker, or the worker died.
+
+        Example:
+            >>> import functools, gymnasium, pufferlib.vector
+            >>> creator = functools.partial(gymnasium.make, "CartPole-v1", render_mode="rgb_array")
+            >>> with pufferlib.vector.make(creator, 2, backend="serial") as vecenv:
+            ...     _ = vecenv.reset(seed=0)
+            ...     vecenv.render(1).shape
+            (400, 600, 3)
+        """
+        _render.check_mode(mode)
+        self._require(False)
+        if self._state == State.NEW:
+            raise APIUsageError("call reset() before render(): the environments have no state yet")
+        if isinstance(env_index, (bool, np.bool_)) or not isinstance(env_index, (int, np.integer)):
+            raise TypeError(f"env_index must be an integer, got {type(env_index).__name__} {env_index!r}")
+        if not 0 <= env_index < self.num_envs:
+            raise IndexError(f"env_index must be in [0, {self.num_envs}), got {env_index}")
+        frame = self._guard(self._render, int(env_index))
+        array = np.asarray(frame) if isinstance(frame, np.ndarray) else None
+        if array is None or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
+            what = ("None" if frame is None else f"{array.dtype} of shape {array.shape}" if array is not None
+                    else type(frame).__name__)
+            raise RenderNotSupportedError(
+                f"environment {env_index} drew no RGB frame: its render() returned {what}, expected a uint8 "
+                "array of shape (height, width, 3); make the env with render_mode='rgb_array' (for "
+                "Gymnasium: gymnasium.make(id, render_mode='rgb_array'))")
+        return _render.in_mode(array[..., :3], mode)
+
     @property
     def closed(self):
         """Whether close() has been called."""
@@ -259,13 +322,6 @@ class VecEnv:
         if self._state != State.CLOSED:
             self._state = State.CLOSED
             self._close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         return (f"{type(self).__name__}(num_envs={self.num_envs}, num_agents={self.num_agents}, "
@@ -356,6 +412,10 @@ class WorkerPool(VecEnv):
         self._full = full
         for name in Buffers.NAMES:
             setattr(self, name, getattr(self._batch, name) if self._batch is not None else full[name])
+
+    def _worker_of(self, env_index):
+        """The worker that owns environment `env_index`."""
+        return int(np.searchsorted(self._first, env_index, side="right")) - 1
 
     def _rows(self, w):
         a = self.agents_per_env

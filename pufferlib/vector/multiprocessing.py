@@ -7,7 +7,7 @@ parent's buffers are views of the same memory, so the learner reads observations
 
 Commands and answers go through shared memory too, with no system call on the way when the other
 side is ready: the parent writes a command in worker w's slot and posts w's semaphore; the worker
-writes its answer (a pickled episode log or exception, if any) in its mailbox, counts it and posts
+writes its answer (a pickled episode log, frame or exception, if any) in its mailbox, counts it and posts
 the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
 (SPIN_SECONDS, yielding the core between tries), then sleeps on it. A sleeping parent wakes every
 WAIT_SLICE to check the workers' process sentinels, so a dead worker is reported within that time;
@@ -33,8 +33,8 @@ from pufferlib.vector._base import EnvGroup, WorkerPool
 
 __all__ = ["Multiprocessing", "split_envs"]
 
-_STEP, _RESET, _CLOSE = 1, 2, 3   # commands
-_OK, _LOG, _ERROR = 0, 1, 2       # kinds of answers
+_STEP, _RESET, _CLOSE, _RENDER = 1, 2, 3, 4   # commands
+_OK, _LOG, _ERROR, _FRAME = 0, 1, 2, 3        # kinds of answers
 _ALIGN = 64
 MAILBOX_BYTES = 1 << 16
 # How long a worker waiting for its next command, and the parent waiting for answers, try their
@@ -207,6 +207,8 @@ def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_work
                 elif what == _RESET:
                     group.reset(pickle.loads(mailbox))
                     reply(_OK)
+                elif what == _RENDER:
+                    reply(_FRAME, pickle.dumps(group.render(pickle.loads(mailbox))))
                 else:
                     return
             except Exception as error:
@@ -344,9 +346,24 @@ class Multiprocessing(WorkerPool):
         need = self._batch_workers
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while len(self._ready) < need:
-            self._ready.append(self._next_answer("stepping", deadline, self.timeout))
+            self._ready.append(self._next_answer("stepping", deadline, self.timeout)[0])
         self._take_batch()
         return self._log.means()
+
+    def _render(self, env_index):
+        # No timeout: an answer left behind by a timeout would later pass for a step's. A dead worker
+        # is still reported at once.
+        w = self._worker_of(env_index)
+        while w in self._busy:  # stepping in the background (an asynchronous pool): its step first
+            self._ready.append(self._next_answer("stepping", None, None)[0])
+        message = pickle.dumps(env_index)
+        self._mailboxes[w][:len(message)] = message
+        self._command(w, _RENDER)
+        while True:
+            answered, frame = self._next_answer("rendering", None, None)
+            if answered == w:
+                return frame
+            self._ready.append(answered)  # another worker's background step
 
     def _close(self):
         self._finalizer()
@@ -369,7 +386,11 @@ class Multiprocessing(WorkerPool):
             self._next_answer(doing, deadline, timeout)
 
     def _next_answer(self, doing, deadline, timeout):
-        """Waits for the next answer of a busy worker, reads it and returns the worker's index."""
+        """Waits for the next answer of a busy worker and reads it.
+
+        Returns:
+            (the worker's index, the frame it drew for a render command, else None).
+        """
         self._await_answer(doing, deadline, timeout)
         # each answer is counted before it is posted, so one of the busy workers has a new one
         for w in self._busy:
@@ -381,12 +402,10 @@ class Multiprocessing(WorkerPool):
         self._answered[w] += 1
         self._busy.discard(w)
         kind, size = sync[9], sync[10]
-        if kind != _OK:
-            self._read_answer(w, kind, size, doing)
-        return w
+        return w, (None if kind == _OK else self._read_answer(w, kind, size, doing))
 
     def _read_answer(self, w, kind, size, doing):
-        """Merges a log, or raises the worker's error (read from its mailbox or, when too big, its pipe)."""
+        """Merges a log, returns a frame or raises the worker's error (from its mailbox, else its pipe)."""
         if size >= 0:
             payload = self._mailboxes[w][:size]
         else:
@@ -396,7 +415,9 @@ class Multiprocessing(WorkerPool):
                 raise self._died(w, doing) from None
         if kind == _LOG:
             self._log.merge(*pickle.loads(payload))
-            return
+            return None
+        if kind == _FRAME:
+            return pickle.loads(payload)
         name, text, trace = pickle.loads(payload)
         raise WorkerError(f"worker {w} (envs {self._first[w]}-{self._first[w + 1] - 1}) raised {name} while "
                           f"{doing}: {text}\n\nWorker traceback:\n{trace}")

@@ -4,13 +4,14 @@ import warnings
 import gymnasium
 import numpy as np
 
+from pufferlib import render
 from pufferlib._native import Engine, openmp_enabled, resolve_num_threads
-from pufferlib.render import ansi
+from pufferlib.environment import Closeable
 
 __all__ = ["NativeVecEnv"]
 
 
-class NativeVecEnv(Engine):
+class NativeVecEnv(Closeable, Engine):
     """`num_envs` copies of a C environment, stepped in parallel into shared numpy buffers.
 
     Follows the vector protocol of pufferlib (see DESIGN.md): Gymnasium-style
@@ -47,7 +48,7 @@ class NativeVecEnv(Engine):
             self.single_observation_space, self.num_agents)
         self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_agents)
 
-    render_modes = ("rgb_array", "ansi")
+    render_modes = render.MODES
 
     def render(self, env_index=0, mode="rgb_array"):
         """Draws environment copy `env_index` (in software, without a display).
@@ -73,23 +74,13 @@ class NativeVecEnv(Engine):
             ...     env.render(1).shape
             (300, 400, 3)
         """
-        if mode not in self.render_modes:
-            raise ValueError(f"render mode must be one of {', '.join(map(repr, self.render_modes))}, "
-                             f"got {mode!r}")
-        frame = super().render(env_index)
-        return ansi(frame) if mode == "ansi" else frame
+        render.check_mode(mode)
+        return render.in_mode(super().render(env_index), mode)
 
     @property
     def name(self):
         """The environment's registered name."""
         return self.env_def.name
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         return (f"NativeVecEnv({self.name!r}, num_envs={self.num_envs}, num_agents={self.num_agents}, "

@@ -41,6 +41,9 @@ class _Worker:
         self.group.step()
         return self._outputs()
 
+    def render(self, env_index):
+        return self.group.render(env_index)
+
     def close(self):
         self.group.close()
 
@@ -127,6 +130,10 @@ class Ray(WorkerPool):
                 self._ready.append(w)
         self._take_batch()
         return self._log.means()
+
+    def _render(self, env_index):
+        w = self._worker_of(env_index)  # the actor runs its calls in order: a pending step comes first
+        return self._get([self._actors[w].render.remote(env_index)], [w], "rendering")[0]
 
     def _close(self):
         for actor in getattr(self, "_actors", []):

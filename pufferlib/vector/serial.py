@@ -57,5 +57,8 @@ class Serial(VecEnv):
     def _recv(self):
         return self._group.log.means()
 
+    def _render(self, env_index):
+        return self._group.render(env_index)
+
     def _close(self):
         self._group.close()

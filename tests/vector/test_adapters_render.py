@@ -37,3 +37,19 @@ def test_unsupported_render_mode_raises():
     with pufferlib.make("cartpole") as env:
         with pytest.raises(ValueError, match=r"render_mode must be None or one of \('rgb_array', 'ansi'\)"):
             pufferlib.vector.as_gymnasium(env, render_mode="human")
+
+
+def test_python_backends_render_through_the_adapter():
+    import functools
+
+    import gymnasium
+
+    pytest.importorskip("pygame")  # Gymnasium's CartPole draws with it
+    creator = functools.partial(gymnasium.make, "CartPole-v1", render_mode="rgb_array")
+    vecenv = pufferlib.vector.make(creator, 2, backend="multiprocessing", num_workers=2)
+    envs = pufferlib.vector.as_gymnasium(vecenv, render_mode="rgb_array")
+    envs.reset(seed=0)
+    frames = envs.render()
+    assert len(frames) == 2 and frames[1].shape == (400, 600, 3)
+    envs.close()
+    assert vecenv.closed

@@ -18,6 +18,7 @@ from vector_envs import (
     CopyingCartPole,
     CrashingEnv,
     CrashOnCreate,
+    DrawingCartPole,
     DyingEnv,
     LongCrashEnv,
     ManyStatsCartPole,
@@ -28,7 +29,7 @@ from vector_envs import (
 )
 
 import pufferlib.vector
-from pufferlib.errors import APIUsageError, WorkerError, WorkerTimeoutError
+from pufferlib.errors import APIUsageError, RenderNotSupportedError, WorkerError, WorkerTimeoutError
 from pufferlib.vector.multiprocessing import split_envs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -460,6 +461,111 @@ def test_gymnasium_envs_are_emulated_and_match_serial(config):
         got, infos = rollout(vecenv, 120, seed=5)
     assert same(got, expected)
     assert infos == expected_infos and any(infos)
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_render_draws_the_env_asked_for_as_it_is_now(config):
+    with make(DrawingCartPole, 4, config) as vecenv:
+        vecenv.reset(seed=10)
+        for _ in range(3):
+            vecenv.step(np.zeros(4, np.int32))
+        for i in range(4):
+            frame = vecenv.render(i)
+            assert frame.dtype == np.uint8 and frame.shape == (200, 300, 3)
+            assert (frame[..., 0] == 10 + i).all() and (frame[..., 1] == 3).all()
+        assert vecenv.render(np.int64(2), mode="ansi").count("\n") > 10
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_render_does_not_change_the_trajectory(config):
+    def run(vecenv, draw):
+        rng = np.random.default_rng(1)
+        out = [vecenv.reset(seed=3)[0].copy()]
+        for _ in range(20):
+            if draw:
+                vecenv.render(1)
+            obs, rew, term, trunc, _ = vecenv.step(rng.integers(0, 2, 4, dtype=np.int32))
+            out += [obs.copy(), rew.copy(), term.copy(), trunc.copy()]
+        return out
+
+    with pufferlib.vector.make(DrawingCartPole, 4, backend="serial") as vecenv:
+        expected = run(vecenv, draw=False)
+    with make(DrawingCartPole, 4, config) as vecenv:
+        assert same(run(vecenv, draw=True), expected)
+
+
+@pytest.mark.parametrize("config", WORKERS)
+def test_render_in_an_asynchronous_pool_waits_for_the_envs_step(config):
+    four = dict(config, num_workers=4)
+    if config["backend"] == "ray":
+        four["actor_options"] = {"num_cpus": 0.5}  # four actors on two cores
+    with make(DrawingCartPole, 4, four, batch_size=2) as vecenv:
+        vecenv.reset(seed=0)
+        vecenv.step(np.zeros(2, np.int32))  # envs 0 and 1 step on while 2 and 3 are returned
+        assert list(vecenv.env_ids) == [2, 3]
+        assert (vecenv.render(0)[..., 1] == 1).all()  # after its step
+        assert (vecenv.render(3)[..., 1] == 0).all()
+        vecenv.step(np.zeros(2, np.int32))
+        assert list(vecenv.env_ids) == [0, 1]  # the step render waited for is still returned
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_rgba_frames_lose_their_alpha(config):
+    with make(DrawingCartPole, 2, config, env_kwargs=dict(mode="rgba")) as vecenv:
+        vecenv.reset(seed=0)
+        assert vecenv.render(1).shape == (200, 300, 3)
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+@pytest.mark.parametrize("creator,kwargs,returned", [
+    (NumpyCartPole, {}, "None"), (DrawingCartPole, dict(mode="text"), "str")])
+def test_env_that_draws_no_frame_raises_and_stays_usable(config, creator, kwargs, returned):
+    with make(creator, 2, config, env_kwargs=kwargs) as vecenv:
+        vecenv.reset(seed=0)
+        with pytest.raises(RenderNotSupportedError, match=rf"environment 1 drew no RGB frame: its render\(\) "
+                           rf"returned {returned}, .*render_mode='rgb_array'"):
+            vecenv.render(1)
+        vecenv.step(np.zeros(2, np.int32))
+
+
+@pytest.mark.parametrize("config", WORKERS)
+def test_render_that_raises_in_a_worker_comes_back_with_its_traceback(config):
+    with make(DrawingCartPole, 2, config, env_kwargs=dict(mode="raise")) as vecenv:
+        vecenv.reset(seed=0)
+        with pytest.raises(WorkerError, match=r"(?s)raised RuntimeError while rendering: cannot draw on "
+                                              r"purpose.*Worker traceback"):
+            vecenv.render(0)
+
+
+@pytest.mark.parametrize("config", BACKENDS)
+def test_render_misuse_raises(config):
+    with make(DrawingCartPole, 2, config) as vecenv:
+        with pytest.raises(APIUsageError, match=r"call reset\(\) before render\(\)"):
+            vecenv.render(0)
+        vecenv.reset(seed=0)
+        with pytest.raises(ValueError, match=r"render mode must be one of 'rgb_array', 'ansi', got 'human'"):
+            vecenv.render(0, mode="human")
+        with pytest.raises(IndexError, match=r"env_index must be in \[0, 2\), got 2"):
+            vecenv.render(2)
+        with pytest.raises(TypeError, match="env_index must be an integer, got float 1.0"):
+            vecenv.render(1.0)
+        vecenv.send(np.zeros(2, np.int32))
+        with pytest.raises(APIUsageError, match="a send"):
+            vecenv.render(0)
+        vecenv.recv()
+    with pytest.raises(APIUsageError, match="closed"):
+        vecenv.render(0)
+
+
+@pytest.mark.parametrize("config", WORKERS)
+def test_gymnasium_env_made_to_draw_renders_through_workers(config):
+    import gymnasium
+
+    creator = functools.partial(gymnasium.make, "CartPole-v1", render_mode="rgb_array")
+    with make(creator, 2, config) as vecenv:
+        vecenv.reset(seed=0)
+        frame = vecenv.render(1)
+    assert frame.shape == (400, 600, 3) and len(np.unique(frame.reshape(-1, 3), axis=0)) > 2
 
 
 @pytest.mark.ray

@@ -167,3 +167,37 @@ class SeededDelayEnv(NumpyCartPole):
     def step(self, actions):
         time.sleep(self.delay)
         return super().step(actions)
+
+
+class DrawingCartPole(NumpyCartPole):
+    """Draws a frame that says which env it is and how far it is into its episode.
+
+    Red is the seed of its last seeded reset, green its steps since then; 200 x 300 x 3 bytes
+    outgrow a worker's mailbox. `mode` picks what render() returns instead of an RGB frame:
+    "rgba" (a fourth channel), "text", or "raise".
+    """
+
+    def __init__(self, mode="rgb_array", buf=None):
+        super().__init__(buf=buf)
+        self.mode = mode
+        self.seed = -1
+        self.steps = 0
+
+    def reset(self, seed=None):
+        if seed is not None:
+            self.seed, self.steps = seed, 0
+        return super().reset(seed)
+
+    def step(self, actions):
+        self.steps += 1
+        return super().step(actions)
+
+    def render(self):
+        if self.mode == "text":
+            return "a cart and a pole"
+        if self.mode == "raise":
+            raise RuntimeError("cannot draw on purpose")
+        frame = np.zeros((200, 300, 4 if self.mode == "rgba" else 3), np.uint8)
+        frame[..., 0] = self.seed % 256
+        frame[..., 1] = self.steps % 256
+        return frame
