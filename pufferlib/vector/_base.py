@@ -283,7 +283,8 @@ class VecEnv(Closeable):
             RenderNotSupportedError: the environment drew no RGB frame (no render(), or a render
                 mode other than "rgb_array"); the message says what it returned.
             ValueError: an unknown mode.
-            WorkerError: the environment's render() raised in its worker, or the worker died.
+            WorkerError: the environment's render() raised in its worker (the vector env can go on
+                stepping), or the worker died.
 
         Example:
             >>> import functools, gymnasium, pufferlib.vector
@@ -301,7 +302,7 @@ class VecEnv(Closeable):
             raise TypeError(f"env_index must be an integer, got {type(env_index).__name__} {env_index!r}")
         if not 0 <= env_index < self.num_envs:
             raise IndexError(f"env_index must be in [0, {self.num_envs}), got {env_index}")
-        frame = self._guard(self._render, int(env_index))
+        frame = self._render(int(env_index))  # an env that fails to draw leaves the others stepping
         array = np.asarray(frame) if isinstance(frame, np.ndarray) else None
         if array is None or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
             what = ("None" if frame is None else f"{array.dtype} of shape {array.shape}" if array is not None

@@ -535,6 +535,8 @@ def test_render_that_raises_in_a_worker_comes_back_with_its_traceback(config):
         with pytest.raises(WorkerError, match=r"(?s)raised RuntimeError while rendering: cannot draw on "
                                               r"purpose.*Worker traceback"):
             vecenv.render(0)
+        obs, *_ = vecenv.step(np.zeros(2, np.int32))  # the worker is fine: stepping goes on
+        assert obs.shape == (2, 4)
 
 
 @pytest.mark.parametrize("config", BACKENDS)
