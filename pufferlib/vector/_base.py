@@ -303,15 +303,15 @@ class VecEnv(Closeable):
         if not 0 <= env_index < self.num_envs:
             raise IndexError(f"env_index must be in [0, {self.num_envs}), got {env_index}")
         frame = self._render(int(env_index))  # an env that fails to draw leaves the others stepping
-        array = np.asarray(frame) if isinstance(frame, np.ndarray) else None
-        if array is None or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
-            what = ("None" if frame is None else f"{array.dtype} of shape {array.shape}" if array is not None
-                    else type(frame).__name__)
+        is_array = isinstance(frame, np.ndarray)
+        if not (is_array and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4)):
+            what = (f"{frame.dtype} of shape {frame.shape}" if is_array
+                    else "None" if frame is None else type(frame).__name__)
             raise RenderNotSupportedError(
                 f"environment {env_index} drew no RGB frame: its render() returned {what}, expected a uint8 "
                 "array of shape (height, width, 3); make the env with render_mode='rgb_array' (for "
                 "Gymnasium: gymnasium.make(id, render_mode='rgb_array'))")
-        return _render.in_mode(array[..., :3], mode)
+        return _render.in_mode(frame[..., :3], mode)
 
     @property
     def closed(self):

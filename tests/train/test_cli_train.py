@@ -113,8 +113,9 @@ def test_eval_records_a_video_of_a_gymnasium_env(tmp_path, backend):
     """Python envs draw themselves: eval makes them with render_mode='rgb_array'."""
     pytest.importorskip("PIL")
     pytest.importorskip("pygame")  # Gymnasium's CartPole draws with it
-    assert puffer("train", "gymnasium:CartPole-v1", "--timesteps", "1024", "--env.num_envs", "4", "--train.minibatch_size", "64",
-                  "--vec.backend", backend, "--data-dir", str(tmp_path)).returncode == 0
+    assert puffer("train", "gymnasium:CartPole-v1", "--timesteps", "1024", "--env.num_envs", "4",
+                  "--train.minibatch_size", "64", "--vec.backend", backend,
+                  "--data-dir", str(tmp_path)).returncode == 0
     video = tmp_path / "cartpole.gif"
     result = puffer("eval", "gymnasium:CartPole-v1", "--data-dir", str(tmp_path), "--episodes", "2",
                     "--video", str(video))
@@ -128,7 +129,8 @@ def test_eval_video_of_an_env_that_cannot_draw_is_one_clear_line(tmp_path):
     env = "tests.train.nested_env:make"  # a gymnasium.Env without render()
     assert puffer("train", env, "--timesteps", "512", "--env.num_envs", "2", "--train.minibatch_size", "64",
                   "--vec.backend", "serial", "--data-dir", str(tmp_path)).returncode == 0
-    result = puffer("eval", env, "--data-dir", str(tmp_path), "--episodes", "1", "--video", str(tmp_path / "out.gif"))
+    result = puffer("eval", env, "--data-dir", str(tmp_path), "--episodes", "1",
+                    "--video", str(tmp_path / "out.gif"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "environment 0 drew no RGB frame: its render() returned None" in result.stderr
     assert not (tmp_path / "out.gif").exists()
