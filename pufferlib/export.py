@@ -71,7 +71,7 @@ def load_policy(env, checkpoint="latest", data_dir="runs"):
         vecenv.close()
     policy = make_policy(config.policy, obs_space, act_space, info.observation_layout, info.action_nvec)
     ckpt.check_compatible(data, env, architecture(config.policy, policy, obs_space, act_space))
-    policy.load_state_dict(data["policy"])
+    ckpt.load_policy_state(policy, data)
     policy.eval()
     return policy, data
 

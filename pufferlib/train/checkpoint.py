@@ -5,34 +5,65 @@ A run directory (`runs/ENV-DATE-TIME` by default) holds `config.toml`-like `conf
 with `torch.save`: the format tag and version, the environment spec, the resolved config, the
 policy's architecture and weights, the optimizer state, the step counters, the RNG states and, for
 native environments, a snapshot of the environments so a resumed run continues exactly.
+
+A checkpoint holds plain data only (tensors, numbers, strings, bytes, lists, tuples, dicts, None)
+and is read with `torch.load(weights_only=True)`, so a file planted or swapped under the data
+directory cannot run code when it is loaded: it is refused. Its keys are checked once, as it is
+read; the writer refuses weights or optimizer state that hold NaN or inf.
 """
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pufferlib.errors import CheckpointError
 
 __all__ = ["FORMAT", "VERSION", "check_compatible", "find_latest", "list_checkpoints", "load_checkpoint",
-           "run_env", "save_checkpoint"]
+           "load_policy_state", "plain", "run_env", "save_checkpoint", "to_numpy"]
 
 FORMAT = "pufferlib-checkpoint"
 VERSION = 1
 _STEP = re.compile(r"^step_(\d+)\.pt$")
+_TEMPORARY = re.compile(r"^\..+\.tmp(\d+)$")  # save_checkpoint's `.NAME.tmpPID`
+
+# What every checkpoint holds, checked as it is read: a nested dict is a dict with (at least) those
+# keys. One clear line for a damaged file, instead of a KeyError in the middle of a restore.
+_SCHEMA = {"env": str, "config": dict, "architecture": dict, "policy": dict, "learner": {"kind": str},
+           "global_step": int, "iteration": int, "elapsed": (int, float), "envs": (list, type(None)),
+           "rng": {"torch": torch.Tensor, "sampler": torch.Tensor},
+           "carry": {"next_starts": torch.Tensor, "state": (list, type(None))}}
+_PLAIN = (torch.Tensor, str, bytes, bool, int, float, type(None))
 
 
 def save_checkpoint(path, payload):
     """Writes `payload` to `path` atomically: a temporary file in the same directory, then a rename.
 
-    A crash or Ctrl-C during the write leaves the previous checkpoint intact.
+    A crash or Ctrl-C during the write leaves the previous checkpoint intact; the temporary files
+    of writers that were killed are removed by the next write into the same directory. Numpy arrays
+    are stored as tensors (see `plain`).
+
+    Raises:
+        CheckpointError: the policy weights or the learner state hold NaN or inf (the previous
+            checkpoint stays the latest).
+        TypeError: the payload holds something that is not plain data.
     """
     path = Path(path)
+    data = plain({"format": FORMAT, "version": VERSION, **payload}, "the checkpoint")
+    for key in ("policy", "learner"):
+        bad = _first_non_finite(data.get(key), key)
+        if bad is not None:
+            raise CheckpointError(f"refusing to write {path}: {bad} holds NaN or inf, so training has diverged; "
+                                  "the last checkpoint written stays the latest (lower train.learning_rate, or "
+                                  "check the environment's rewards and observations)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path.parent)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+        torch.save(data, tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -40,12 +71,98 @@ def save_checkpoint(path, payload):
     return path
 
 
-def load_checkpoint(path):
-    """Reads a checkpoint written by `save_checkpoint`.
+def plain(value, where="value"):
+    """`value` as the plain data a checkpoint holds: numpy arrays become tensors, numpy scalars numbers.
+
+    Containers are rebuilt only where something inside them changed, so state dicts keep their type.
+
+    Args:
+        value: tensors, numbers, strings, bytes, None, numpy arrays and scalars, in lists, tuples
+            and dicts.
+        where: what `value` is, for the error message.
 
     Raises:
-        CheckpointError: no such file, or a file that is not a pufferlib checkpoint of a version
-            this pufferlib reads.
+        TypeError: `value` holds anything else (it could not be read back with weights_only=True).
+
+    Example:
+        >>> plain({"a": np.zeros(2, np.float32), "b": [np.int64(3)]})
+        {'a': tensor([0., 0.]), 'b': [3]}
+    """
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, dict):
+        items = {key: plain(item, f"{where}[{key!r}]") for key, item in value.items()}
+        return value if all(items[key] is item for key, item in value.items()) else items
+    if isinstance(value, (list, tuple)):
+        items = [plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return value if all(a is b for a, b in zip(items, value)) else type(value)(items)
+    raise TypeError(f"{where} is a {type(value).__name__}; a checkpoint holds tensors, numbers, strings, bytes, "
+                    "lists and dicts only (convert it to one of those)")
+
+
+def to_numpy(value):
+    """The reverse of `plain` for state that lives in numpy (environment snapshots): tensors become arrays."""
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {key: to_numpy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_numpy(item) for item in value)
+    return value
+
+
+def _first_non_finite(value, where):
+    """The name of the first floating-point tensor in `value` holding NaN or inf, or None."""
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return where
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if (bad := _first_non_finite(item, f"{where}[{key!r}]")) is not None:
+                return bad
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            if (bad := _first_non_finite(item, f"{where}[{i}]")) is not None:
+                return bad
+    return None
+
+
+def _remove_stale_temporaries(folder):
+    """Removes the temporary files of checkpoint writes whose process is gone (killed mid-write)."""
+    for entry in folder.iterdir():
+        match = _TEMPORARY.match(entry.name)
+        # this process writes one checkpoint at a time, so a temporary with its own pid is a leftover
+        # of an earlier process that had the same pid
+        if match and (int(match.group(1)) == os.getpid() or not _process_alive(int(match.group(1)))):
+            try:
+                entry.unlink()
+            except OSError:  # removed meanwhile, or not ours to remove
+                pass
+
+
+def _process_alive(pid):
+    if os.name == "nt":  # os.kill would terminate it: keep every temporary
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def load_checkpoint(path):
+    """Reads a checkpoint written by `save_checkpoint`, with `torch.load(weights_only=True)`.
+
+    Raises:
+        CheckpointError: no such file; a file that is not a pufferlib checkpoint of a version this
+            pufferlib reads; one that holds Python objects other than plain data (which could run
+            code as they are unpickled: nothing of the file runs); a key missing or of the wrong type.
     """
     path = Path(path)
     if path.is_dir():
@@ -56,16 +173,65 @@ def load_checkpoint(path):
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}; pass a .pt file, a run directory, or 'latest'")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
-        raise CheckpointError(f"{path} is not a readable checkpoint: {type(e).__name__}: {e}") from None
+        # weights_only refuses every global (a function or class to call) outside its allow-list
+        found = isinstance(e, pickle.UnpicklingError) and re.search(r"GLOBAL ([\w.]+)", str(e))
+        if found:
+            raise CheckpointError(f"{path} holds Python objects that are not plain data ({found.group(1)}); "
+                                  "pufferlib checkpoints hold tensors, numbers, strings and lists only; refusing "
+                                  "to load it") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint (damaged, truncated, or not written by "
+                              f"pufferlib): {_reason(e)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a pufferlib checkpoint")
     if data.get("version") != VERSION:
         raise CheckpointError(f"{path} is a version {data.get('version')} checkpoint; this pufferlib reads "
                               f"version {VERSION}")
+    _check_schema(data, _SCHEMA, path, "")
+    for name, value in data["policy"].items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path} is damaged: policy[{name!r}] must be a tensor, got "
+                                  f"{type(value).__name__}")
     data["path"] = str(path)
     return data
+
+
+def _reason(error):
+    """The gist of torch.load's error, in one line (its messages run to paragraphs of advice)."""
+    text = str(error).split("WeightsUnpickler error:")[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0].split('. ')[0] if lines else 'the file ends early'}"
+
+
+def _check_schema(data, schema, path, prefix):
+    for key, kind in schema.items():
+        name = f"{prefix}{key}"
+        if key not in data:
+            raise CheckpointError(f"{path} is damaged: it has no {name!r} (a pufferlib checkpoint holds "
+                                  f"{', '.join(schema)}{' under ' + repr(prefix[:-1]) if prefix else ''})")
+        value = data[key]
+        if isinstance(kind, dict):
+            if not isinstance(value, dict):
+                raise CheckpointError(f"{path} is damaged: {name!r} must be a dict, got {type(value).__name__}")
+            _check_schema(value, kind, path, f"{name}.")
+        elif not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise CheckpointError(f"{path} is damaged: {name!r} must be {expected}, got {type(value).__name__}")
+
+
+def load_policy_state(policy, checkpoint):
+    """Loads a checkpoint's weights into `policy` (built with `check_compatible`'s architecture).
+
+    Raises:
+        CheckpointError: the weights do not fit the policy (names or shapes differ).
+    """
+    try:
+        policy.load_state_dict(checkpoint["policy"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        reason = " ".join(str(e).split())
+        raise CheckpointError(f"{checkpoint.get('path', 'the checkpoint')} is damaged: its policy weights do "
+                              f"not fit the policy its architecture describes ({reason})") from None
 
 
 def list_checkpoints(run_dir):

@@ -61,7 +61,7 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
         obs_space, act_space = vecenv.single_observation_space, vecenv.single_action_space
         policy = make_policy(config.policy, obs_space, act_space, info.observation_layout, info.action_nvec)
         ckpt.check_compatible(data, env, architecture(config.policy, policy, obs_space, act_space))
-        policy.load_state_dict(data["policy"])
+        ckpt.load_policy_state(policy, data)
         policy.eval()
         result = _run(vecenv, policy, config, episodes, deterministic, seed, video, video_fps)
     finally:

@@ -551,30 +551,39 @@ class Trainer(Closeable):
         return ckpt.save_checkpoint(path, payload)
 
     def _restore(self, data):
-        """Continues from a checkpoint: weights, optimizer, counters, RNGs, environments."""
-        self.policy.load_state_dict(data["policy"])
+        """Continues from a checkpoint: weights, optimizer, counters, RNGs, environments.
+
+        Raises:
+            CheckpointError: its learner or state does not fit this run (a damaged checkpoint).
+        """
+        ckpt.load_policy_state(self.policy, data)
         state = data["learner"]
-        if state.get("kind") != self.learner.name:
-            raise CheckpointError(f"{data['path']} was trained with the {state.get('kind')} learner, "
+        if state["kind"] != self.learner.name:
+            raise CheckpointError(f"{data['path']} was trained with the {state['kind']} learner, "
                                   f"this run uses {self.learner.name}; set train.kernel to match")
-        self.learner.load_state_dict(state)
-        self.global_step, self.iteration = data["global_step"], data["iteration"]
-        self.elapsed_before = data.get("elapsed", 0.0)
-        torch.set_rng_state(data["rng"]["torch"])
-        self.generator.set_state(data["rng"]["sampler"])
-        carry = data["carry"]
-        self.next_starts.copy_(carry["next_starts"])
-        if self.state is not None and carry["state"] is not None:
-            self.state[0].copy_(carry["state"][0])
-            self.state[1].copy_(carry["state"][1])
-        if data.get("envs") and len(data["envs"]) == len(self.groups):
-            for g, snap in zip(self.groups, data["envs"]):
-                g.env.restore(snap)
-        else:  # Python environments cannot be snapshotted: they start new episodes
-            self.next_starts.fill_(True)
-            if self.state is not None:
-                self.state[0].zero_()
-                self.state[1].zero_()
+        try:
+            self.learner.load_state_dict(state)
+            self.global_step, self.iteration = data["global_step"], data["iteration"]
+            self.elapsed_before = data["elapsed"]
+            torch.set_rng_state(data["rng"]["torch"])
+            self.generator.set_state(data["rng"]["sampler"])
+            carry = data["carry"]
+            self.next_starts.copy_(carry["next_starts"])
+            if self.state is not None and carry["state"] is not None:
+                self.state[0].copy_(carry["state"][0])
+                self.state[1].copy_(carry["state"][1])
+            if data["envs"] and len(data["envs"]) == len(self.groups):
+                for g, snap in zip(self.groups, data["envs"]):
+                    g.env.restore(ckpt.to_numpy(snap))
+            else:  # Python environments cannot be snapshotted: they start new episodes
+                self.next_starts.fill_(True)
+                if self.state is not None:
+                    self.state[0].zero_()
+                    self.state[1].zero_()
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:  # what the state's owners raise
+            reason = " ".join(str(e).split())
+            raise CheckpointError(f"{data['path']} is damaged: its training state does not fit this run "
+                                  f"({type(e).__name__}: {reason})") from None
 
     def close(self):
         """Closes the environments and the logger (idempotent)."""
