@@ -15,7 +15,10 @@
  *     lstm.weight_ih [8H, 2H], lstm.weight_hh [8H, 2H], lstm.bias_ih [8H], lstm.bias_hh [8H]  (lstm only)
  *     actor_head.weight [P, H], actor_head.bias [P], value_head.weight [1, H], value_head.bias [1]
  *     log_std [number of continuous entries]               (only when there are some)
- *   and nothing after the last tensor.
+ *   uint32   crc32           CRC-32 (zlib's) of every byte before it; nothing follows it.
+ *
+ * The magic, then the version, then the checksum are checked before anything else is read, so
+ * damaged or truncated weights are refused (PUFFER_POLICY_ERR_CHECKSUM) rather than run.
  *
  * Sums are accumulated in double, so results agree with torch's float32 to about 1e-6.
  */
@@ -106,16 +109,52 @@ static int expected_tensors(PufferPolicy* p, Expected* e) {
     return n;
 }
 
+/* CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320): zlib's crc32 and Python's zlib.crc32. */
+static uint32_t crc32(const uint8_t* bytes, size_t size) {
+    uint32_t table[256];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
+    }
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < size; i++) crc = table[(crc ^ bytes[i]) & 0xFF] ^ (crc >> 8);
+    return crc ^ 0xFFFFFFFFu;
+}
+
+/* The version, then the checksum of the whole file (`start`, `size` bytes); leaves the checksum
+ * out of `r`, which then holds the fields after the version. */
+static int check_version_and_checksum(PufferPolicy* p, Reader* r, const uint8_t* start, size_t size) {
+    uint32_t version;
+    if (!read_u32(r, &version)) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends inside its header (reading version)");
+    }
+    if (version != PUFFER_POLICY_VERSION) {
+        return fail(p, PUFFER_POLICY_ERR_VERSION, "format version %u; this code reads version %d "
+                    "(export the policy again with this pufferlib, or use its puffer_policy.c)",
+                    (unsigned)version, PUFFER_POLICY_VERSION);
+    }
+    if (r->left < 4) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends inside its header (reading its checksum)");
+    }
+    Reader tail = {start + size - 4, 4};
+    uint32_t stored;
+    read_u32(&tail, &stored);
+    uint32_t computed = crc32(start, size - 4);
+    if (computed != stored) {
+        return fail(p, PUFFER_POLICY_ERR_CHECKSUM, "the file is damaged or truncated: its CRC-32 is %08x, the "
+                    "file says %08x; export the policy again", (unsigned)computed, (unsigned)stored);
+    }
+    r->left -= 4;
+    return PUFFER_POLICY_OK;
+}
+
+/* The architecture fields after the version: fields[1..5] (fields[0] is the version's place). */
 static int read_header(PufferPolicy* p, Reader* r, uint32_t* fields) {
     static const char* names[6] = {"version", "obs_size", "hidden", "num_layers", "activation", "lstm"};
-    for (int i = 0; i < 6; i++) {
+    for (int i = 1; i < 6; i++) {
         if (!read_u32(r, &fields[i])) {
             return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends inside its header (reading %s)", names[i]);
-        }
-        if (i == 0 && fields[0] != PUFFER_POLICY_VERSION) {
-            return fail(p, PUFFER_POLICY_ERR_VERSION, "format version %u; this code reads version %d "
-                        "(export the policy again with this pufferlib, or use its puffer_policy.c)",
-                        (unsigned)fields[0], PUFFER_POLICY_VERSION);
         }
     }
     if (fields[1] < 1 || fields[1] > PUFFER_POLICY_MAX_WIDTH || fields[2] < 1
@@ -135,14 +174,18 @@ static int read_header(PufferPolicy* p, Reader* r, uint32_t* fields) {
 }
 
 static int parse(PufferPolicy* p, Reader* r) {
+    const uint8_t* start = r->at;
+    size_t size = r->left;
     if (r->left < 8 || memcmp(r->at, PUFFER_POLICY_MAGIC, 8) != 0) {
         return fail(p, PUFFER_POLICY_ERR_MAGIC, "not a pufferlib policy file (it does not start with "
                     "\"PUFFPOL\\0\"; write one with `puffer export ENV --format c`)");
     }
     r->at += 8;
     r->left -= 8;
-    uint32_t fields[6];
-    int code = read_header(p, r, fields);
+    int code = check_version_and_checksum(p, r, start, size);
+    if (code) return code;
+    uint32_t fields[6] = {PUFFER_POLICY_VERSION};
+    code = read_header(p, r, fields);
     if (code) return code;
     p->obs_size = (int)fields[1];
     p->hidden = (int)fields[2];

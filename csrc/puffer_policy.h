@@ -3,8 +3,9 @@
  *
  * The weights and the architecture are read at run time from the versioned binary file the
  * exporter writes beside this header (policy.bin; its layout is in docs/export.md and below), and
- * checked before use: a wrong magic, version, architecture or tensor shape, or a truncated file,
- * returns an error code with a message, never a crash.
+ * checked before use: a wrong magic or version, bytes that do not match the file's checksum
+ * (damaged or truncated weights), a wrong architecture or tensor shape returns an error code with a
+ * message, never a crash.
  *
  * The network, for an observation row x of D floats (uint8 observations are cast to float first,
  * unscaled, as the trainer does), towers of L hidden Linear layers of width H with activation act:
@@ -37,7 +38,7 @@
 #include <stdint.h>
 
 #define PUFFER_POLICY_MAGIC "PUFFPOL"        /* 8 bytes in the file, with the terminating NUL */
-#define PUFFER_POLICY_VERSION 1
+#define PUFFER_POLICY_VERSION 2          /* 2: the file ends with a CRC-32 of its bytes */
 #define PUFFER_POLICY_MAX_LAYERS 16          /* hidden layers per tower */
 #define PUFFER_POLICY_MAX_ENTRIES 256        /* action entries (MultiDiscrete dimensions, Box size) */
 #define PUFFER_POLICY_MAX_WIDTH (1 << 16)    /* observation size, hidden width, action entry size */
@@ -49,7 +50,8 @@ enum {
     PUFFER_POLICY_ERR_MAGIC = -2,     /* not a pufferlib policy file */
     PUFFER_POLICY_ERR_VERSION = -3,   /* a format version this code does not read */
     PUFFER_POLICY_ERR_FORMAT = -4,    /* bad architecture, tensor name or shape, truncated or too long */
-    PUFFER_POLICY_ERR_MEMORY = -5     /* out of memory */
+    PUFFER_POLICY_ERR_MEMORY = -5,    /* out of memory */
+    PUFFER_POLICY_ERR_CHECKSUM = -6   /* the bytes do not match the file's CRC-32: damaged or truncated */
 };
 
 enum { PUFFER_POLICY_RELU = 0, PUFFER_POLICY_TANH = 1 };

@@ -20,6 +20,7 @@ import importlib.util
 import shutil
 import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ __all__ = ["FORMATS", "MAGIC", "VERSION", "ExportError", "PolicyModule", "export
 
 FORMATS = ("c", "onnx", "torchscript")
 MAGIC = b"PUFFPOL\0"
-VERSION = 1
+VERSION = 2  # 2: a CRC-32 of the file closes it
 C_FILES = ("puffer_policy.h", "puffer_policy.c")
 
 
@@ -311,7 +312,8 @@ def write_weights(policy, path):
     obs_size, hidden, num_layers, activation (0 relu, 1 tanh), lstm (0/1), num_entries k;
     int32 nvec[k] (0 = continuous); float32 low[k], high[k]; uint32 num_tensors; then per tensor:
     uint32 name length, the name, uint32 rank, uint32 shape[rank], float32 values (row-major), in
-    `weight_tensors`' order. docs/export.md has the details.
+    `weight_tensors`' order; last, uint32 CRC-32 (zlib's) of every byte before it, so that damaged
+    weights are refused. docs/export.md has the details.
 
     Raises:
         ExportError: a policy the C code cannot run (custom modules, nested observations).
@@ -327,7 +329,8 @@ def write_weights(policy, path):
         encoded = name.encode()
         parts += [struct.pack(f"<I{len(encoded)}sI", len(encoded), encoded, array.ndim),
                   struct.pack(f"<{array.ndim}I", *array.shape), np.ascontiguousarray(array, "<f4").tobytes()]
-    Path(path).write_bytes(b"".join(parts))
+    body = b"".join(parts)
+    Path(path).write_bytes(body + struct.pack("<I", zlib.crc32(body)))
     return Path(path)
 
 
@@ -335,7 +338,8 @@ def read_weights(path):
     """Reads a policy.bin written by `write_weights`: (architecture dict, list of (name, array)).
 
     Raises:
-        ExportError: not a policy file, another version, or a truncated or malformed file.
+        ExportError: not a policy file, another version, a checksum that does not match (damaged or
+            truncated), or a malformed file.
     """
     data = Path(path).read_bytes()
     at = 0
@@ -352,9 +356,19 @@ def read_weights(path):
     if data[:8] != MAGIC:
         raise ExportError(f"{path} is not a pufferlib policy file (it does not start with {MAGIC!r})")
     at = 8
-    version, obs_size, hidden, layers, activation, lstm, k = take("<7I")
+    (version,) = take("<I")
     if version != VERSION:
-        raise ExportError(f"{path} is format version {version}; this pufferlib reads version {VERSION}")
+        raise ExportError(f"{path} is format version {version}; this pufferlib reads version {VERSION} "
+                          "(export the policy again with this pufferlib)")
+    if len(data) < at + 4:
+        raise ExportError(f"{path} is truncated at byte {len(data)} (it ends before its checksum)")
+    data, (stored,) = data[:-4], struct.unpack("<I", data[-4:])
+    if zlib.crc32(data) != stored:
+        raise ExportError(f"{path} is damaged or truncated: its CRC-32 is {zlib.crc32(data):08x}, the file says "
+                          f"{stored:08x}; export the policy again")
+    obs_size, hidden, layers, activation, lstm, k = take("<6I")
+    if activation > 1 or lstm > 1:
+        raise ExportError(f"{path} is malformed: activation {activation} and lstm {lstm} must be 0 or 1")
     arch = {"obs_size": obs_size, "hidden": hidden, "num_layers": layers,
             "activation": ("relu", "tanh")[activation], "lstm": bool(lstm),
             "nvec": np.array(take(f"<{k}i"), np.int32), "low": np.array(take(f"<{k}f"), np.float32),

@@ -5,7 +5,7 @@
  *   obs[obs_size], uniforms[discrete entries].
  * OUTPUT (float32): per step: params[num_params], value, h[state_size], c[state_size],
  *   most likely actions[num_entries], sampled actions[num_entries] (int32 actions as floats).
- * Exits with -code (1..5) and the loader's message on stderr when the policy does not load.
+ * Exits with -code (1..6) and the loader's message on stderr when the policy does not load.
  */
 #include <stdio.h>
 #include <stdlib.h>

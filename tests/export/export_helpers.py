@@ -2,7 +2,9 @@
 import os
 import shlex
 import shutil
+import struct
 import subprocess
+import zlib
 
 import gymnasium
 import numpy as np
@@ -66,3 +68,14 @@ def make_policy(action, layers=2, activation="tanh", lstm=False, hidden=16, obs_
         for param in policy.parameters():
             param.normal_(0.0, 0.4)
     return policy.eval()
+
+
+def sealed(mutate):
+    """`mutate` applied to a policy.bin's bytes before its checksum, with a checksum that matches again.
+
+    For the tests of what the loaders check after the checksum (a forged file, not a damaged one).
+    """
+    def apply(data):
+        body = mutate(data[:-4])
+        return body + struct.pack("<I", zlib.crc32(body))
+    return apply

@@ -3,13 +3,14 @@ import os
 import re
 import struct
 import subprocess
+import zlib
 
 import numpy as np
 import pytest
 import torch
 
-from pufferlib.export import MAGIC, ExportError, export_policy, read_weights, weight_tensors, write_weights
-from tests.export.export_helpers import HERE, SANITIZER_ENV, compile_program, make_policy, needs_cc
+from pufferlib.export import MAGIC, VERSION, ExportError, export_policy, read_weights, weight_tensors, write_weights
+from tests.export.export_helpers import HERE, SANITIZER_ENV, compile_program, make_policy, needs_cc, sealed
 
 FEED_FORWARD = [("discrete", layers, activation) for layers in (1, 2, 3) for activation in ("relu", "tanh")]
 FEED_FORWARD += [("multidiscrete", 2, "relu"), ("box", 2, "tanh"), ("mixed", 3, "relu")]
@@ -147,14 +148,22 @@ def test_weights_file_round_trips():
 
 def test_weights_file_starts_with_magic_and_version(tmp_path):
     data = write_weights(make_policy("discrete"), tmp_path / "p.bin").read_bytes()
-    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (1,)
+    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (VERSION,) == (2,)
+
+
+def test_weights_file_ends_with_the_crc32_of_its_bytes(tmp_path):
+    data = write_weights(make_policy("discrete"), tmp_path / "p.bin").read_bytes()
+    assert struct.unpack("<I", data[-4:]) == (zlib.crc32(data[:-4]),)
 
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: b"NOTAPOL\0" + d[8:], "not a pufferlib policy file"),
-    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads version 1"),
-    (lambda d: d[:-3], "truncated"),
-    (lambda d: d + b"\0\0\0\0", "4 unexpected bytes"),
+    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads version 2"),
+    (lambda d: d[:-3], "is damaged or truncated: its CRC-32 is"),
+    (lambda d: d[:14], "truncated at byte 14 \\(it ends before its checksum\\)"),
+    (sealed(lambda d: d[:-3]), "truncated at byte"),
+    (sealed(lambda d: d + b"\0\0\0\0"), "4 unexpected bytes"),
+    (sealed(lambda d: d[:8 + 4 * 4] + struct.pack("<I", 2) + d[8 + 4 * 5:]), "activation 2 and lstm 0 must be 0 or 1"),
 ])
 def test_read_weights_rejects_bad_files(tmp_path, mutate, message):
     path = write_weights(make_policy("discrete"), tmp_path / "p.bin")
@@ -173,13 +182,16 @@ def _shape_changed(data):
 @needs_cc
 @pytest.mark.parametrize("mutate, code, message", [
     (lambda d: b"NOTAPOL\0" + d[8:], 2, "not a pufferlib policy file"),
-    (lambda d: d[:8] + struct.pack("<I", 2) + d[12:], 3, "format version 2; this code reads version 1"),
-    (_shape_changed, 4, r"tensor actor.0.weight has shape \(16, 6\); the architecture needs \(16, 5\)"),
-    (lambda d: d[:8 + 4 * 7] + struct.pack("<I", 9) + d[8 + 4 * 8:], 4, "the file is truncated"),
-    (lambda d: d[:-1], 4, "the file ends inside its values"),
-    (lambda d: d + b"\0", 4, "1 unexpected bytes after the last tensor"),
-    (lambda d: d[:8 + 4 * 3] + struct.pack("<I", 0) + d[8 + 4 * 4:], 4, r"num_layers 0 must be in \[1, 16\]"),
-    (lambda d: d[:20], 4, "the file ends inside its header"),
+    (lambda d: d[:8] + struct.pack("<I", 3) + d[12:], 3, "format version 3; this code reads version 2"),
+    (lambda d: d[:-1], 6, "the file is damaged or truncated: its CRC-32 is [0-9a-f]{8}, the file says"),
+    (sealed(_shape_changed), 4, r"tensor actor.0.weight has shape \(16, 6\); the architecture needs \(16, 5\)"),
+    (sealed(lambda d: d[:8 + 4 * 7] + struct.pack("<I", 9) + d[8 + 4 * 8:]), 4, "the file is truncated"),
+    (sealed(lambda d: d[:-1]), 4, "the file ends inside its values"),
+    (sealed(lambda d: d + b"\0"), 4, "1 unexpected bytes after the last tensor"),
+    (sealed(lambda d: d[:8 + 4 * 3] + struct.pack("<I", 0) + d[8 + 4 * 4:]), 4, r"num_layers 0 must be in \[1, 16\]"),
+    (sealed(lambda d: d[:20]), 4, r"the file ends inside its header \(reading num_layers\)"),
+    (lambda d: d[:10], 4, r"the file ends inside its header \(reading version\)"),
+    (lambda d: d[:14], 4, r"the file ends inside its header \(reading its checksum\)"),
     (lambda d: b"", 2, "not a pufferlib policy file"),
 ])
 def test_c_loader_rejects_bad_files_with_a_code_and_message(driver, tmp_path, mutate, code, message):
@@ -188,6 +200,34 @@ def test_c_loader_rejects_bad_files_with_a_code_and_message(driver, tmp_path, mu
     result, _ = run_driver(driver, path, tmp_path, [], [], [])
     assert result.returncode == code, result.stderr
     assert re.search(message, result.stderr), result.stderr
+
+
+def _flip_bytes_inside_the_weights(data, seed):
+    """policy.bin with a few random bytes of its float values changed, all else intact."""
+    rng = np.random.default_rng(seed)
+    corrupt = bytearray(data)
+    values_start = data.index(b"actor.0.weight") + len("actor.0.weight") + 12  # past rank and shape
+    for at in rng.choice(np.arange(values_start, len(data) - 4), 3, replace=False):
+        corrupt[at] ^= int(rng.integers(1, 256))
+    return bytes(corrupt)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_read_weights_refuses_flipped_bytes_inside_the_weights(tmp_path, seed):
+    path = write_weights(make_policy("discrete"), tmp_path / "p.bin")
+    path.write_bytes(_flip_bytes_inside_the_weights(path.read_bytes(), seed))
+    with pytest.raises(ExportError, match="is damaged or truncated: its CRC-32 is"):
+        read_weights(path)
+
+
+@needs_cc
+@pytest.mark.parametrize("seed", range(3))
+def test_c_loader_refuses_flipped_bytes_inside_the_weights(driver, tmp_path, seed):
+    path = write_weights(make_policy("discrete"), tmp_path / "p.bin")
+    path.write_bytes(_flip_bytes_inside_the_weights(path.read_bytes(), seed))
+    result, _ = run_driver(driver, path, tmp_path, [], [], [])
+    assert result.returncode == 6, result.stderr
+    assert "the file is damaged or truncated: its CRC-32 is" in result.stderr
 
 
 @needs_cc
@@ -207,11 +247,14 @@ def test_c_loader_survives_every_truncation_and_corrupted_bytes(driver, tmp_path
         for at in rng.integers(8, 64, 3):  # the header and the first tensor's name and shape
             corrupt[at] = int(rng.integers(0, 256))
         variants.append(bytes(corrupt))
+    # the same with checksums that match, so that the parser behind the checksum sees them too
+    variants += [sealed(lambda d: d[:len(v) - 4])(data) for v in variants[:len(variants) - 40] if len(v) >= 4]
+    variants += [sealed(lambda d, v=v: v[:-4])(v) for v in variants[-40:]]
     path = tmp_path / "bad.bin"
     for variant in variants:
         path.write_bytes(variant)
         result, _ = run_driver(driver, path, tmp_path, [], [], [])
-        assert result.returncode in (0, 2, 3, 4, 5), (variant[:64], result.stderr)
+        assert result.returncode in (0, 2, 3, 4, 5, 6), (variant[:64], result.stderr)
 
 
 def test_export_c_writes_the_sources_beside_the_weights(tmp_path):

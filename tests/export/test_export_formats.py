@@ -88,7 +88,7 @@ def test_export_c_from_a_checkpoint_holds_its_weights(cartpole_run, tmp_path):
     assert {f.name for f in files} == {"policy.bin", "puffer_policy.h", "puffer_policy.c"}
     arch, tensors = read_weights(tmp_path / "out" / "policy.bin")
     assert arch["obs_size"] == 4 and arch["hidden"] == 32 and arch["nvec"].tolist() == [2]
-    state = torch.load(summary["checkpoint"], weights_only=False)["policy"]
+    state = torch.load(summary["checkpoint"], weights_only=True)["policy"]
     np.testing.assert_array_equal(dict(tensors)["critic.1.weight"], state["critic.2.weight"].numpy())
 
 
