@@ -181,8 +181,11 @@ def load_checkpoint(path):
             raise CheckpointError(f"{path} holds Python objects that are not plain data ({found.group(1)}); "
                                   "pufferlib checkpoints hold tensors, numbers, strings and lists only; refusing "
                                   "to load it") from None
-        raise CheckpointError(f"{path} is not a readable checkpoint (damaged, truncated, or not written by "
-                              f"pufferlib): {_reason(e)}") from None
+        if _is_zip(path):  # what torch.save writes, cut short or changed on its way
+            raise CheckpointError(f"{path} is not a readable checkpoint: it is damaged or truncated ({_reason(e)}); "
+                                  "use another checkpoint of the run") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint: it is not a file torch.save wrote "
+                              f"({_reason(e)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a pufferlib checkpoint")
     if data.get("version") != VERSION:
@@ -195,6 +198,14 @@ def load_checkpoint(path):
                                   f"{type(value).__name__}")
     data["path"] = str(path)
     return data
+
+
+def _is_zip(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _reason(error):
