@@ -14,8 +14,8 @@ import torch
 import pufferlib.train as T
 from pufferlib.errors import CheckpointError
 from pufferlib.train import Trainer
-from pufferlib.train.checkpoint import (FORMAT, VERSION, find_latest, list_checkpoints, load_checkpoint, plain,
-                                        save_checkpoint)
+from pufferlib.train import checkpoint as ckpt
+from pufferlib.train.checkpoint import FORMAT, VERSION, find_latest, list_checkpoints, load_checkpoint, save_checkpoint
 from pufferlib.train.evaluate import evaluate
 
 
@@ -85,7 +85,7 @@ def test_resuming_restores_the_environments_as_numpy(cartpole_checkpoint, tmp_pa
 
 
 def test_plain_turns_numpy_into_tensors_and_numbers():
-    value = plain({"a": np.arange(3, dtype=np.int32), "b": [np.float32(0.5), "s", b"x", None]})
+    value = ckpt.plain({"a": np.arange(3, dtype=np.int32), "b": [np.float32(0.5), "s", b"x", None]})
     assert torch.equal(value["a"], torch.tensor([0, 1, 2], dtype=torch.int32))
     assert value["b"] == [0.5, "s", b"x", None] and type(value["b"][0]) is float
 
