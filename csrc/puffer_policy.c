@@ -142,8 +142,8 @@ static int check_version_and_checksum(PufferPolicy* p, Reader* r, const uint8_t*
     read_u32(&tail, &stored);
     uint32_t computed = crc32(start, size - 4);
     if (computed != stored) {
-        return fail(p, PUFFER_POLICY_ERR_CHECKSUM, "the file is damaged or truncated: its CRC-32 is %08x, the "
-                    "file says %08x; export the policy again", (unsigned)computed, (unsigned)stored);
+        return fail(p, PUFFER_POLICY_ERR_CHECKSUM, "the file is damaged or truncated: its CRC-32 is %08x, "
+                    "the file says %08x; export the policy again", (unsigned)computed, (unsigned)stored);
     }
     r->left -= 4;
     return PUFFER_POLICY_OK;

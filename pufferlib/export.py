@@ -364,8 +364,8 @@ def read_weights(path):
         raise ExportError(f"{path} is truncated at byte {len(data)} (it ends before its checksum)")
     data, (stored,) = data[:-4], struct.unpack("<I", data[-4:])
     if zlib.crc32(data) != stored:
-        raise ExportError(f"{path} is damaged or truncated: its CRC-32 is {zlib.crc32(data):08x}, the file says "
-                          f"{stored:08x}; export the policy again")
+        raise ExportError(f"{path} is damaged or truncated: its CRC-32 is {zlib.crc32(data):08x}, the file "
+                          f"says {stored:08x}; export the policy again")
     obs_size, hidden, layers, activation, lstm, k = take("<6I")
     if activation > 1 or lstm > 1:
         raise ExportError(f"{path} is malformed: activation {activation} and lstm {lstm} must be 0 or 1")

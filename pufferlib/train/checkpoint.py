@@ -56,9 +56,9 @@ def save_checkpoint(path, payload):
     for key in ("policy", "learner"):
         bad = _first_non_finite(data.get(key), key)
         if bad is not None:
-            raise CheckpointError(f"refusing to write {path}: {bad} holds NaN or inf, so training has diverged; "
-                                  "the last checkpoint written stays the latest (lower train.learning_rate, or "
-                                  "check the environment's rewards and observations)")
+            raise CheckpointError(f"refusing to write {path}: {bad} holds NaN or inf, so training has "
+                                  "diverged; the last checkpoint written stays the latest (lower "
+                                  "train.learning_rate, or check the environment's rewards and observations)")
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path.parent)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -100,8 +100,8 @@ def plain(value, where="value"):
     if isinstance(value, (list, tuple)):
         items = [plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
         return value if all(a is b for a, b in zip(items, value)) else type(value)(items)
-    raise TypeError(f"{where} is a {type(value).__name__}; a checkpoint holds tensors, numbers, strings, bytes, "
-                    "lists and dicts only (convert it to one of those)")
+    raise TypeError(f"{where} is a {type(value).__name__}; a checkpoint holds tensors, numbers, strings, "
+                    "bytes, lists and dicts only (convert it to one of those)")
 
 
 def to_numpy(value):
@@ -179,11 +179,11 @@ def load_checkpoint(path):
         found = isinstance(e, pickle.UnpicklingError) and re.search(r"GLOBAL ([\w.]+)", str(e))
         if found:
             raise CheckpointError(f"{path} holds Python objects that are not plain data ({found.group(1)}); "
-                                  "pufferlib checkpoints hold tensors, numbers, strings and lists only; refusing "
-                                  "to load it") from None
+                                  "pufferlib checkpoints hold tensors, numbers, strings and lists only; "
+                                  "refusing to load it") from None
         if _is_zip(path):  # what torch.save writes, cut short or changed on its way
-            raise CheckpointError(f"{path} is not a readable checkpoint: it is damaged or truncated ({_reason(e)}); "
-                                  "use another checkpoint of the run") from None
+            raise CheckpointError(f"{path} is not a readable checkpoint: it is damaged or truncated "
+                                  f"({_reason(e)}); use another checkpoint of the run") from None
         raise CheckpointError(f"{path} is not a readable checkpoint: it is not a file torch.save wrote "
                               f"({_reason(e)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -224,11 +224,13 @@ def _check_schema(data, schema, path, prefix):
         value = data[key]
         if isinstance(kind, dict):
             if not isinstance(value, dict):
-                raise CheckpointError(f"{path} is damaged: {name!r} must be a dict, got {type(value).__name__}")
+                raise CheckpointError(f"{path} is damaged: {name!r} must be a dict, got "
+                                      f"{type(value).__name__}")
             _check_schema(value, kind, path, f"{name}.")
         elif not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
             expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-            raise CheckpointError(f"{path} is damaged: {name!r} must be {expected}, got {type(value).__name__}")
+            raise CheckpointError(f"{path} is damaged: {name!r} must be {expected}, got "
+                                  f"{type(value).__name__}")
 
 
 def load_policy_state(policy, checkpoint):

@@ -580,7 +580,7 @@ class Trainer(Closeable):
                 if self.state is not None:
                     self.state[0].zero_()
                     self.state[1].zero_()
-        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:  # what the state's owners raise
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:  # what their owners raise
             reason = " ".join(str(e).split())
             raise CheckpointError(f"{data['path']} is damaged: its training state does not fit this run "
                                   f"({type(e).__name__}: {reason})") from None
