@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from pufferlib.environment import Closeable
-from pufferlib.errors import CheckpointError
+from pufferlib.errors import CheckpointError, NonFiniteError
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.advantage import compute_advantages, compute_advantages_torch
 from pufferlib.train.config import Config, ConfigError, load_config
@@ -295,8 +295,56 @@ class Trainer(Closeable):
             values = self._to_store(self.learner.value(g.env.observations, state))
             s["bootstrap"][rows] = values * ~s["next_starts"][rows]
         self.timing["inference"] += time.perf_counter() - t0
+        self._check_finite()
         self.global_step += self.rows * horizon * self.world_size
         return stats
+
+    # The stored tensors a NaN or inf could reach, checked in this order, and what one there means.
+    _FINITE_CHECKS = (
+        ("obs", "observation", "the environment returned it: fix the environment (for a Python one, "
+         "vec.check_observations = 'always' stops at the step that made it)"),
+        ("rewards", "reward", "the environment returned it: fix the environment"),
+        ("values", "policy's value", "the weights have grown too large: lower train.learning_rate"),
+        ("final_values", "policy's value of the final observation", "the environment's final observation "
+         "of a truncated episode holds a NaN or inf: fix the environment"),
+    )
+
+    def _check_finite(self):
+        """Raises NonFiniteError naming the first NaN or inf the rollout stored, if there is one.
+
+        One sum per tensor per rollout says whether there may be one (a sum of large finite
+        numbers can overflow: then a closer look finds none); only then is it looked for.
+        """
+        tensors = [self.b_obs if key == "obs" else self.b[key] for key, _, _ in self._FINITE_CHECKS]
+        if self.device.type == "cpu":
+            finite = [not x.is_floating_point() or math.isfinite(float(x.numpy().sum())) for x in tensors]
+        else:  # one synchronisation
+            finite = torch.stack([x.sum() if x.is_floating_point() else torch.zeros((), device=self.device)
+                                  for x in tensors]).isfinite().tolist()
+        for ok, x, (_, what, advice) in zip(finite, tensors, self._FINITE_CHECKS):
+            if ok:
+                continue
+            x = x.reshape(x.shape[0], x.shape[1], -1)          # [rows, horizon, elements]
+            bad = ~torch.isfinite(x)
+            steps, rows = torch.nonzero(bad.any(2).T, as_tuple=True)  # the earliest step first
+            if len(steps) == 0:
+                continue
+            row, t = int(rows[0]), int(steps[0])
+            element = int(torch.nonzero(bad[row, t])[0])
+            at = f" (element {element})" if x.shape[2] > 1 else ""
+            raise NonFiniteError(f"the {what} of {self._row_name(row)} at step {t} of rollout "
+                                 f"{self.iteration + 1} is {float(x[row, t, element])}{at}; {advice}")
+
+    def _row_name(self, row):
+        """'row R (environment E[, agent A])': a storage row, counting environments over the groups."""
+        first_env = 0
+        for g in self.groups:
+            per_env = g.env.num_agents // g.env.num_envs
+            if g.start <= row < g.stop:
+                env, agent = divmod(row - g.start, per_env)
+                return f"row {row} (environment {first_env + env}" + (f", agent {agent})" if per_env > 1 else ")")
+            first_env += g.env.num_envs
+        return f"row {row}"
 
     def _receive(self, g, t, stats):
         """Waits for group g's step and records its outcome as step t of the rollout."""
@@ -407,7 +455,11 @@ class Trainer(Closeable):
             for start in range(0, count - per_mb + 1, per_mb):
                 idx = order[start:start + per_mb]
                 w = None if weights is None else weights[start:start + per_mb].repeat_interleave(length)
-                stats = self.learner.update(self._minibatch(idx, length), w)
+                try:
+                    stats = self.learner.update(self._minibatch(idx, length), w)
+                except NonFiniteError as error:  # the learner refused the step; say where it was
+                    raise NonFiniteError(f"iteration {self.iteration + 1}, epoch {epoch + 1}, minibatch "
+                                         f"{start // per_mb + 1}: {error}") from None
                 for key, value in stats.items():
                     totals[key] = totals.get(key, 0.0) + value
                 steps += 1
