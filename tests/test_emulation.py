@@ -406,8 +406,8 @@ def test_non_finite_reward_is_rejected_naming_the_step(value):
     env = GymnasiumPufferEnv(RewardAt(value))
     env.reset(seed=0)
     env.step(np.zeros(1, np.int32))
-    with pytest.raises(ValueError, match=r"the reward must be a finite number, got (nan|inf|1e\+39) at step 2 "
-                                         r"of the episode; fix the environment"):
+    with pytest.raises(ValueError, match=r"the reward must be a finite number, got (nan|inf|1e\+39) "
+                                         r"at step 2 of the episode; fix the environment"):
         env.step(np.zeros(1, np.int32))
 
 
@@ -440,7 +440,8 @@ def test_always_checking_finds_a_nan_observation_after_the_first_step():
     env.reset(seed=0)
     action = np.zeros(env.actions.shape, env.actions.dtype)
     env.step(action)
-    with pytest.raises(ValueError, match=r"observation_space\['pos'\] holds nan at index \(1,\), not a number"):
+    with pytest.raises(ValueError, match=r"observation_space\['pos'\] holds nan at index \(1,\), "
+                                         r"not a number"):
         env.step(action)
 
 
@@ -466,7 +467,8 @@ class Mute(Respawn):
 
 @needs_pettingzoo
 def test_pettingzoo_agent_without_an_observation_on_reset_is_named():
-    with pytest.raises(ValueError, match=r"agent 'b' is in env.agents but reset\(\) returned no observation for it"):
+    with pytest.raises(ValueError, match=r"agent 'b' is in env.agents but reset\(\) returned no "
+                                         r"observation for it"):
         PettingZooPufferEnv(Mute("reset")).reset(seed=0)
 
 

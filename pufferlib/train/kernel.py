@@ -151,7 +151,8 @@ class KernelLearner:
                                    ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv,
                                    clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef)
         # float32 values summed as doubles cannot overflow: the sum is finite when each one is
-        if not math.isfinite(stats["grad_norm"] + stats["policy_loss"] + stats["value_loss"] + stats["entropy"]):
+        total = stats["grad_norm"] + stats["policy_loss"] + stats["value_loss"] + stats["entropy"]
+        if not math.isfinite(total):
             raise nonfinite_update(stats, self.lr)  # the kernel did not take this step
         return stats
 

@@ -250,6 +250,10 @@ class Trainer(Closeable):
         """Fills the storage with `horizon` steps of every row; returns the finished episodes' statistics.
 
         With two groups, one group's environments step while the policy acts on the other's.
+
+        Raises:
+            NonFiniteError: the rollout stored a NaN or infinity (observation, reward, value); the
+                message names the first one's row and step. Nothing is saved: the run stops.
         """
         horizon, bptt = self.config.train.horizon, self.config.train.bptt_horizon
         s, stats = self.store, {}
@@ -342,7 +346,8 @@ class Trainer(Closeable):
             per_env = g.env.num_agents // g.env.num_envs
             if g.start <= row < g.stop:
                 env, agent = divmod(row - g.start, per_env)
-                return f"row {row} (environment {first_env + env}" + (f", agent {agent})" if per_env > 1 else ")")
+                agent = f", agent {agent}" if per_env > 1 else ""
+                return f"row {row} (environment {first_env + env}{agent})"
             first_env += g.env.num_envs
         return f"row {row}"
 
@@ -427,7 +432,12 @@ class Trainer(Closeable):
         return self.config.train.bptt_horizon if self.policy.recurrent else 1
 
     def learn(self):
-        """Advantages, then update_epochs passes of minibatch updates; returns mean loss statistics."""
+        """Advantages, then update_epochs passes of minibatch updates; returns mean loss statistics.
+
+        Raises:
+            NonFiniteError: a minibatch's loss or gradient is NaN or infinite; the message names the
+                iteration, epoch and minibatch. Its update is not applied, so the weights stay finite.
+        """
         t, b = self.config.train, self.b
         self.learner.set_learning_rate(self.learning_rate())
         self.b["ratios"].fill_(1.0)

@@ -288,7 +288,7 @@ def test_a_non_finite_update_takes_no_step(name, index, value):
     state = kernel.state_dict()
     batch[name].reshape(-1)[index * batch[name][0].size] = value
     stats = kernel.update(**batch, indices=np.arange(300, dtype=np.int64), lr=1e-2, **settings)
-    assert not all(np.isfinite([stats["grad_norm"], stats["policy_loss"], stats["value_loss"], stats["entropy"]]))
+    assert not np.isfinite([stats[k] for k in ("grad_norm", "policy_loss", "value_loss", "entropy")]).all()
     assert kernel.step == 1
     for key, param in named_parameters(actor, critic).items():
         assert torch.equal(param, before[key]), key

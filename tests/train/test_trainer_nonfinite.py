@@ -32,9 +32,9 @@ def all_finite(path):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_cli_blow_up_stops_with_one_line_and_no_checkpoint(tmp_path, kernel):
-    result = subprocess.run([sys.executable, "-m", "pufferlib.cli", "train", "cartpole", "--train.learning_rate",
-                             "1e30", "--train.kernel", kernel, "--data-dir", str(tmp_path), "--log.dashboard",
-                             "off"], capture_output=True, text=True, timeout=180)
+    command = [sys.executable, "-m", "pufferlib.cli", "train", "cartpole", "--train.learning_rate", "1e30",
+               "--train.kernel", kernel, "--data-dir", str(tmp_path), "--log.dashboard", "off"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -54,8 +54,8 @@ def test_nan_reward_names_row_and_step(tmp_path, kernel):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_nan_observation_after_the_first_step_names_row_step_and_element(tmp_path, kernel):
-    with pytest.raises(NonFiniteError, match=r"the observation of row 0 \(environment 0\) at step 5 of rollout 1 "
-                                             r"is nan \(element 1\); the environment returned it"):
+    with pytest.raises(NonFiniteError, match=r"the observation of row 0 \(environment 0\) at step 5 of "
+                                             r"rollout 1 is nan \(element 1\); the environment returned it"):
         train(NAN_ENV, tmp_path, env={"num_envs": 4, "bad": "observation", "at": 5},
               train={"kernel": kernel})
 
@@ -76,5 +76,6 @@ def test_always_checking_stops_at_the_step_that_made_the_nan(tmp_path):
 
 
 def test_nan_reward_is_caught_by_the_emulation_by_default(tmp_path):
-    with pytest.raises(ValueError, match=r"the reward must be a finite number, got nan at step 5 of the episode"):
+    with pytest.raises(ValueError, match=r"the reward must be a finite number, got nan at step 5 of the "
+                                         r"episode"):
         train(NAN_ENV, tmp_path, env={"num_envs": 4, "bad": "reward", "at": 5})
