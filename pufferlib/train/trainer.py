@@ -454,12 +454,13 @@ class Trainer(Closeable):
                 self._recompute()
             weights = None
             if t.replay_alpha > 0:
-                priority = b["advantages"].abs().reshape(count, length).mean(1) ** t.replay_alpha
-                probs = priority / priority.sum() if float(priority.sum()) > 0 else \
-                    torch.full_like(priority, 1.0 / count)
-                order = torch.multinomial(probs, count, replacement=True, generator=self.generator)
-                weights = (count * probs[order]) ** -t.replay_beta
-                weights = weights / weights.max()
+                # priorities |advantage| ** alpha and their weights, in log space: no alpha overflows
+                logits = t.replay_alpha * b["advantages"].abs().reshape(count, length).mean(1).log()
+                log_probs = torch.log_softmax(logits, 0) if bool(torch.isfinite(logits.max())) else \
+                    torch.full_like(logits, -math.log(count))  # all zero: uniform
+                order = torch.multinomial(log_probs.exp(), count, replacement=True, generator=self.generator)
+                log_weights = -t.replay_beta * (math.log(count) + log_probs[order])
+                weights = (log_weights - log_weights.max()).exp()
             else:
                 order = torch.randperm(count, generator=self.generator, device=self.device)
             for start in range(0, count - per_mb + 1, per_mb):

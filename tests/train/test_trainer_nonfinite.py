@@ -79,3 +79,8 @@ def test_nan_reward_is_caught_by_the_emulation_by_default(tmp_path):
     with pytest.raises(ValueError, match=r"the reward must be a finite number, got nan at step 5 of the "
                                          r"episode"):
         train(NAN_ENV, tmp_path, env={"num_envs": 4, "bad": "reward", "at": 5})
+
+
+def test_a_large_replay_alpha_does_not_overflow_the_priorities(tmp_path):
+    summary = train("cartpole", tmp_path, train={"replay_alpha": 1000.0, "total_timesteps": 2048})
+    assert summary["global_step"] >= 2048 and all_finite(summary["checkpoint"])
