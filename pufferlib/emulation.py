@@ -207,17 +207,18 @@ def _flattener(layout):
 
 
 def _check_bounds(layout, row, who=""):
-    """Raises ValueError naming the first leaf of a flat row whose values fall outside its space."""
+    """Raises ValueError naming the first leaf of a flat row holding NaN or values outside its space."""
     values = nativize(row, layout, _flat=True)
     for leaf, value in zip(layout.leaves, values):
         low, high = spaces.leaf_bounds(leaf.space)
         flat = value.reshape(-1)
-        outside = ~((flat >= low) & (flat <= high))
+        outside = ~((flat >= low) & (flat <= high))  # NaN compares False: it is outside too
         if outside.any():
             k = int(np.flatnonzero(outside)[0])
             index = tuple(int(j) for j in np.unravel_index(k, leaf.shape))
             where = f" at index {index}" if leaf.shape else ""
-            raise ValueError(f"{who}{leaf.name} holds {flat[k]}{where}, outside its space {leaf.space}")
+            problem = "not a number" if np.isnan(flat[k]) else f"outside its space {leaf.space}"
+            raise ValueError(f"{who}{leaf.name} holds {flat[k]}{where}, {problem}")
 
 
 def nativize(rows, layout, _flat=False):
@@ -504,8 +505,11 @@ class GymnasiumPufferEnv(_Emulated):
         buf: None to allocate buffers, or {name: array} views to adopt (see Buffers.spec).
         seed: seed of the first reset() when that is called without one.
         check_observations: observations must always have the declared shapes and dtypes (lossless
-            conversions aside); "first" also checks their bounds on the first reset and step,
-            "always" on every step, "never" not at all.
+            conversions aside); "first" (the default) also checks that they are inside their space
+            (not NaN, within bounds) on the first reset and step, "always" on every step, "never"
+            not at all. Unless "never", every reward must be finite (a NaN or an infinity raises
+            ValueError). The trainer checks its whole rollout for NaN and infinity in any case;
+            "always" finds the very step that made one, at a cost per step.
 
     Raises:
         UnsupportedSpaceError: the env has a space pufferlib cannot flatten (named by its path).
@@ -533,7 +537,8 @@ class GymnasiumPufferEnv(_Emulated):
         self._rows = StepWriter(self._flattener, self.observations, self.rewards, self.terminals,
                                 self.truncations, self.actions,
                                 int(self.single_action_space.n) if discrete else 0,
-                                lambda index: layout._single_discrete(index + layout._single_start))
+                                lambda index: layout._single_discrete(index + layout._single_start),
+                                check_rewards=check_observations != "never")
 
     def reset(self, seed=None):
         """Resets the env (seeded when `seed` is given); returns (observations, {})."""
@@ -619,8 +624,15 @@ class PettingZooPufferEnv(_Emulated):
         self._returns = np.zeros(self.num_agents, np.float64)
         self._lengths = np.zeros(self.num_agents, np.int64)
         self._active = np.zeros(self.num_agents, np.bool_)
+        self._steps = 0   # of the current episode, for messages
 
-    def _write_all(self, observations):
+    def _write_all(self, observations, agents, when):
+        """Writes every agent's observation; each of `agents` (the env's live ones) must have one."""
+        for agent in agents:
+            if agent not in observations:
+                raise ValueError(f"agent {agent!r} is in env.agents but {when} returned no observation "
+                                 f"for it (it has {sorted(map(str, observations))}); return an observation "
+                                 "for every agent in env.agents, or remove the agent from env.agents")
         self.observations[...] = 0
         for agent, observation in observations.items():
             i = self._row(agent)
@@ -646,7 +658,8 @@ class PettingZooPufferEnv(_Emulated):
         self.terminals[:] = False
         self.truncations[:] = False
         self.masks[:] = False
-        self._write_all(observations)
+        self._steps = 0
+        self._write_all(observations, self.env.agents, "reset()")
         self._state = "ready"
         return self.observations, {}
 
@@ -677,12 +690,17 @@ class PettingZooPufferEnv(_Emulated):
         self.masks[:] = False
         for i in live:
             self._lengths[i] += 1
+        self._steps += 1
         for agent, reward in rewards.items():
             i = self._row(agent)
             self.rewards[i] = reward
             self._returns[i] += float(reward)
             self.masks[i] = True
-        self._write_all(observations)
+        if self.check_observations != "never" and not np.isfinite(self.rewards).all():
+            agent = names[int(np.flatnonzero(~np.isfinite(self.rewards))[0])]
+            raise ValueError(f"agent {agent!r}'s reward must be a finite number, got {rewards[agent]} at "
+                             f"step {self._steps} of the episode; fix the environment, or pass "
+                             "check_observations='never' to skip this check")
         done = []
         for agent in set(terminations) | set(truncations):
             i = self._row(agent)
@@ -692,6 +710,7 @@ class PettingZooPufferEnv(_Emulated):
                 self.masks[i] = True
                 done.append(agent)
         remaining = [a for a in self.env.agents if a not in done]
+        self._write_all(observations, remaining, f"step() (step {self._steps} of the episode)")
         if not remaining:
             for i in np.flatnonzero(self._active & ~(self.terminals | self.truncations)):
                 self.truncations[i] = True   # still there when the episode ended
@@ -707,7 +726,8 @@ class PettingZooPufferEnv(_Emulated):
             self._returns[:] = 0
             self._lengths[:] = 0
             self._active[:] = False
-            self._write_all(observations)
+            self._steps = 0
+            self._write_all(observations, self.env.agents, "reset()")
         if self.check_observations == "first":
             self._checked = True
         return self.observations, self.rewards, self.terminals, self.truncations, self.log.means()

@@ -5,7 +5,7 @@ Every message says what was expected, what arrived, and how to fix it.
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
            "BuildError", "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError",
-           "RenderNotSupportedError", "ExportError"]
+           "RenderNotSupportedError", "ExportError", "NonFiniteError"]
 
 
 class PufferError(Exception):
@@ -50,3 +50,11 @@ class RenderNotSupportedError(PufferError, NotImplementedError):
 
 class ExportError(PufferError, RuntimeError):
     """A policy cannot be exported in the requested format, or the export could not be written."""
+
+
+class NonFiniteError(PufferError, FloatingPointError):
+    """Training met a NaN or an infinity: in an observation, a reward, a loss term or the gradient.
+
+    The message says which number and where (env row and step, or epoch and minibatch). The
+    update that would have used it is not applied, so the weights stay those of the last good step.
+    """

@@ -384,3 +384,113 @@ def test_a_discrete_action_reaches_the_env_as_a_scalar_with_its_start():
     assert np.ndim(env.env.seen) == 0 and env.env.seen == -1
     env.step(np.array([2], np.int32))
     assert env.env.seen == 1
+
+
+# non-finite rewards, missing observations ----------------------------------------------------------
+
+class RewardAt(CountEnv):
+    """CountEnv whose reward at its second step is `value`."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value, self.steps = value, 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.steps += 1
+        return obs, self.value if self.steps == 2 else reward, terminated, truncated, info
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e39])  # 1e39 is inf as a float32
+def test_non_finite_reward_is_rejected_naming_the_step(value):
+    env = GymnasiumPufferEnv(RewardAt(value))
+    env.reset(seed=0)
+    env.step(np.zeros(1, np.int32))
+    with pytest.raises(ValueError, match=r"the reward must be a finite number, got (nan|inf|1e\+39) "
+                                         r"at step 2 of the episode; fix the environment"):
+        env.step(np.zeros(1, np.int32))
+
+
+def test_rewards_are_not_checked_when_told_not_to():
+    env = GymnasiumPufferEnv(RewardAt(np.nan), check_observations="never")
+    env.reset(seed=0)
+    env.step(np.zeros(1, np.int32))
+    assert np.isnan(env.step(np.zeros(1, np.int32))[1][0])
+
+
+class NanLater(NestedEnv):
+    """NestedEnv whose observations from the second step on hold a NaN."""
+
+    def step(self, action):
+        if self.actions:
+            self.bad = np.array([0, np.nan], np.float32)
+        return super().step(action)
+
+
+def test_first_checking_lets_a_later_nan_observation_through():
+    env = GymnasiumPufferEnv(NanLater())
+    env.reset(seed=0)
+    action = np.zeros(env.actions.shape, env.actions.dtype)
+    env.step(action)
+    assert np.isnan(nativize(env.step(action)[0], env.observation_layout)["pos"][0, 1])
+
+
+def test_always_checking_finds_a_nan_observation_after_the_first_step():
+    env = GymnasiumPufferEnv(NanLater(), check_observations="always")
+    env.reset(seed=0)
+    action = np.zeros(env.actions.shape, env.actions.dtype)
+    env.step(action)
+    with pytest.raises(ValueError, match=r"observation_space\['pos'\] holds nan at index \(1,\), "
+                                         r"not a number"):
+        env.step(action)
+
+
+class Mute(Respawn):
+    """Respawn that leaves one agent of env.agents out of its observations at `when` ('reset' or 'step')."""
+
+    def __init__(self, when):
+        super().__init__()
+        self.when = when
+
+    def reset(self, seed=None, options=None):
+        obs, infos = super().reset(seed, options)
+        if self.when == "reset":
+            del obs["b"]
+        return obs, infos
+
+    def step(self, actions):
+        obs, rewards, terms, truncs, infos = super().step(actions)
+        if self.when == "step" and self.t == 2:
+            del obs["a"]
+        return obs, rewards, terms, truncs, infos
+
+
+@needs_pettingzoo
+def test_pettingzoo_agent_without_an_observation_on_reset_is_named():
+    with pytest.raises(ValueError, match=r"agent 'b' is in env.agents but reset\(\) returned no "
+                                         r"observation for it"):
+        PettingZooPufferEnv(Mute("reset")).reset(seed=0)
+
+
+@needs_pettingzoo
+def test_pettingzoo_agent_without_an_observation_on_step_is_named_with_the_step():
+    env = PettingZooPufferEnv(Mute("step"))
+    env.reset(seed=0)
+    env.step(np.zeros(3, np.int32))
+    with pytest.raises(ValueError, match=r"agent 'a' is in env.agents but step\(\) \(step 2 of the episode\) "
+                                         r"returned no observation for it"):
+        env.step(np.zeros(3, np.int32))
+
+
+@needs_pettingzoo
+def test_pettingzoo_non_finite_reward_is_named_by_agent():
+    class NanReward(Respawn):
+        def step(self, actions):
+            obs, rewards, terms, truncs, infos = super().step(actions)
+            rewards["a"] = float("nan")
+            return obs, rewards, terms, truncs, infos
+
+    env = PettingZooPufferEnv(NanReward())
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"agent 'a''s reward must be a finite number, got nan at step 1"):
+        env.step(np.zeros(3, np.int32))

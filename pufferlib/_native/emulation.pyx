@@ -13,6 +13,7 @@ the reward and flags, the running episode's return and length.
 import numpy as np
 
 cimport numpy as cnp
+from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -178,6 +179,7 @@ cdef class StepWriter:
             (then `action` always returns None).
         make_action: make_action(index) -> the env's action object for an index; the first
             1024 are made once, here, the others when taken.
+        check_rewards: `write` raises ValueError for a NaN or infinite reward (one comparison).
 
     Raises:
         ValueError: buffers of the wrong dtype or size.
@@ -187,6 +189,7 @@ cdef class StepWriter:
     cdef tuple cached_actions
     cdef object make_action
     cdef Py_ssize_t n_actions
+    cdef bint check_rewards
     cdef char* observation_row
     cdef float* reward
     cdef cnp.npy_bool* terminal
@@ -196,7 +199,7 @@ cdef class StepWriter:
     cdef readonly long long episode_length
 
     def __cinit__(self, Flattener flattener, cnp.ndarray observations, rewards, terminals, truncations,
-                  actions, Py_ssize_t n_actions, make_action):
+                  actions, Py_ssize_t n_actions, make_action, bint check_rewards=True):
         if (not cnp.PyArray_IS_C_CONTIGUOUS(observations) or cnp.PyArray_NDIM(observations) < 1
                 or cnp.PyArray_DIM(observations, 0) < 1
                 or cnp.PyArray_NBYTES(observations)
@@ -204,6 +207,7 @@ cdef class StepWriter:
             raise ValueError(f"observations must be C-contiguous rows of {flattener.row_bytes} bytes, got "
                              f"{observations.dtype} of shape {(<object>observations).shape}")
         self.n_actions = max(n_actions, 0)
+        self.check_rewards = check_rewards
         self.make_action = make_action
         self.cached_actions = tuple(make_action(i) for i in range(min(self.n_actions, CACHED_ACTIONS)))
         checks = [("rewards", rewards, cnp.NPY_FLOAT32, "float32"),
@@ -256,9 +260,16 @@ cdef class StepWriter:
         Writes reward and flags to element 0, adds the reward and one step to `episode_return` and
         `episode_length`, and, while the episode goes on and `flatten` is true, writes `observation`
         into row 0 of `observations`.
+
+        Raises:
+            ValueError: a NaN or infinite reward (as float32), when checking rewards; nothing is stored.
         """
         cdef double value = reward
         cdef bint ended
+        if self.check_rewards and not isfinite(<float>value):
+            raise ValueError(f"the reward must be a finite number, got {value} at step "
+                             f"{self.episode_length + 1} of the episode; fix the environment, or pass "
+                             "check_observations='never' to skip this check")
         self.reward[0] = <float>value
         self.terminal[0] = bool(terminated)
         self.truncation[0] = bool(truncated)

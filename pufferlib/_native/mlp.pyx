@@ -8,6 +8,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
+from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t, uintptr_t
 
 from pufferlib._native.mlp cimport *
@@ -250,7 +251,9 @@ cdef class ActorCriticKernel:
         (with the clipped value's when clip_vloss), minus ent_coef times the mean entropy; advantages
         are normalized over the minibatch when norm_adv. Gradients are scaled by
         max_grad_norm / (norm + 1e-6) when that is below 1 (torch's clip_grad_norm_; no clipping
-        when max_grad_norm <= 0), then torch.optim.Adam's update is applied.
+        when max_grad_norm <= 0), then torch.optim.Adam's update is applied. When the grad norm or
+        the policy loss, value loss or entropy is NaN or infinite, no step is taken (the weights and
+        Adam's state stay as they were); the returned statistics say so.
 
         Args:
             obs: float32 (B, D) observations of the whole batch.
@@ -282,6 +285,9 @@ cdef class ActorCriticKernel:
                                 clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef)
         cdef double norm = stats["grad_norm"]
         cdef float scale = 1.0
+        if not (isfinite(norm) and isfinite(stats["policy_loss"]) and isfinite(stats["value_loss"])
+                and isfinite(stats["entropy"])):
+            return stats  # a NaN or inf would spread to every weight: no step
         if max_grad_norm > 0:
             scale = min(1.0, <float> max_grad_norm / <float> (norm + 1e-6))
         self._step += 1

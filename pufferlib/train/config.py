@@ -33,6 +33,7 @@ class ConfigError(PufferError, ValueError):
 # Allowed values of the string-valued keys; checked by `Config.validate`.
 CHOICES = {
     ("vec", "backend"): ("serial", "multiprocessing", "ray"),
+    ("vec", "check_observations"): ("first", "always", "never"),
     ("train", "device"): ("cpu", "cuda", "auto"),
     ("train", "anneal_lr"): ("none", "linear", "cosine"),
     ("train", "overlap"): ("auto", "on", "off"),
@@ -64,6 +65,11 @@ class VecConfig:
     """'serial' (in process), 'multiprocessing' (worker processes) or 'ray'."""
     num_workers: int = 0
     """Worker processes or actors; 0 for as many as there are cores."""
+    check_observations: str = "first"
+    """How Gymnasium/PettingZoo observations and rewards are checked (pufferlib.emulation): 'first'
+    checks observations against their spaces (NaN, bounds) on the first step only, 'always' on every
+    step (finds the step that made a NaN, at a cost per step), 'never' not at all; rewards must be
+    finite unless 'never'. The trainer stops on any NaN or infinity in a rollout regardless."""
 
 
 @dataclasses.dataclass

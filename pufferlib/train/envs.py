@@ -87,6 +87,13 @@ def _wants_render_mode(spec, creator):
         return False
 
 
+def _emulated(creator, check_observations, buf=None, **params):
+    """creator's env as a PufferEnv checked as vec.check_observations says (picklable as a partial)."""
+    from pufferlib.vector._base import create_env
+
+    return create_env(creator, params, buf, check_observations)
+
+
 def make_vecenvs(spec, config, seed, groups=1, render=False):
     """Creates the run's environments, split into `groups` vector envs of equal size.
 
@@ -118,6 +125,7 @@ def make_vecenvs(spec, config, seed, groups=1, render=False):
         if render and _wants_render_mode(spec, creator):
             params.setdefault("render_mode", "rgb_array")
         obs_layout, nvec = _probe(creator, params)
+        creator = functools.partial(_emulated, creator, config.vec.check_observations)
         # the workers are shared out between the groups, whose pools step at different times
         workers = max(1, (config.vec.num_workers or available_cores()) // groups)
         for g in range(groups):

@@ -6,10 +6,13 @@ released (`pufferlib._native.mlp`, csrc/puffer_mlp.h). The weights stay in the t
 tensors, updated in place, so checkpoints, evaluation and export see the same policy as the torch
 path; its loss and Adam match torch's (tests/_native/test_mlp.py). Sampling uses numpy's PCG64.
 """
+import math
+
 import numpy as np
 import torch
 
 from pufferlib._native.mlp import ActorCriticKernel
+from pufferlib.train.learner import nonfinite_update
 from pufferlib.train.policies import Policy
 
 __all__ = ["KernelLearner"]
@@ -133,16 +136,25 @@ class KernelLearner:
                       "returns": flat("returns"), "values": flat("values"), "masks": flat("masks")}
 
     def update(self, mb, weights=None):
-        """One PPO minibatch step on the rows mb['indices'] of the batch given to `begin`."""
+        """One PPO minibatch step on the rows mb['indices'] of the batch given to `begin`.
+
+        Raises:
+            NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).
+        """
         b, c = self.batch, self.config
         indices = mb["indices"].numpy()
         present = indices[b["masks"][indices]]
         if present.size < 2:
             return {}
-        return self.kernel.update(b["obs"], b["actions"], b["logprobs"], b["advantages"], b["returns"],
-                                  b["values"], present, lr=self.lr, clip_coef=c.clip_coef, vf_coef=c.vf_coef,
-                                  ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv,
-                                  clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef)
+        stats = self.kernel.update(b["obs"], b["actions"], b["logprobs"], b["advantages"], b["returns"],
+                                   b["values"], present, lr=self.lr, clip_coef=c.clip_coef, vf_coef=c.vf_coef,
+                                   ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv,
+                                   clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef)
+        # float32 values summed as doubles cannot overflow: the sum is finite when each one is
+        total = stats["grad_norm"] + stats["policy_loss"] + stats["value_loss"] + stats["entropy"]
+        if not math.isfinite(total):
+            raise nonfinite_update(stats, self.lr)  # the kernel did not take this step
+        return stats
 
     def state_dict(self):
         """Adam's state and the sampler's, for checkpoints."""

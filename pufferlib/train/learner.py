@@ -4,9 +4,15 @@ The trainer talks to a learner through `act`, `value`, `evaluate` and `update`, 
 path for the default policy (pufferlib's C kernel, `pufferlib.train.kernel`) and this generic torch
 path are interchangeable.
 """
+import math
+
 import torch
 
-__all__ = ["TorchLearner", "ppo_loss"]
+from pufferlib.errors import NonFiniteError
+
+__all__ = ["TorchLearner", "nonfinite_update", "ppo_loss"]
+
+LOSS_TERMS = {"policy_loss": "policy loss", "value_loss": "value loss", "entropy": "entropy"}
 
 
 def _masked_mean(x, mask, count):
@@ -55,6 +61,27 @@ def ppo_loss(logp, entropy, values, mb, config, weights=None):
                  "approx_kl": _masked_mean((ratio - 1) - logratio, mask, count),
                  "clipfrac": _masked_mean(((ratio - 1).abs() > config.clip_coef).float(), mask, count)}
     return loss, {k: v.detach() for k, v in stats.items()}
+
+
+def nonfinite_update(stats, learning_rate):
+    """The NonFiniteError of a minibatch whose loss or gradient norm is NaN or infinite.
+
+    A learner raises it instead of taking that step, so the weights stay finite.
+
+    Args:
+        stats: the minibatch's loss statistics (floats or tensors) with its grad_norm.
+        learning_rate: the step size in use, for the message.
+
+    Returns:
+        NonFiniteError naming the non-finite loss terms, or the gradient when they are all finite.
+    """
+    bad = [f"{text} {float(stats[key])}" for key, text in LOSS_TERMS.items()
+           if not math.isfinite(float(stats[key]))]
+    what = (f"the loss is not finite ({', '.join(bad)})" if bad else
+            f"the gradient is not finite (norm {float(stats['grad_norm'])})")
+    return NonFiniteError(f"{what}; the update was not applied. Lower train.learning_rate (now "
+                          f"{learning_rate:g}) or train.max_grad_norm, or look for huge rewards or "
+                          "observations in the environment")
 
 
 class TorchLearner:
@@ -133,7 +160,11 @@ class TorchLearner:
             group["lr"] = lr
 
     def update(self, mb, weights=None):
-        """One gradient step on a minibatch; returns the loss statistics (tensors)."""
+        """One gradient step on a minibatch; returns the loss statistics (tensors).
+
+        Raises:
+            NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).
+        """
         policy = self.policy
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
             if policy.recurrent:
@@ -150,8 +181,10 @@ class TorchLearner:
             self._all_reduce_gradients()
         norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.config.max_grad_norm
                                               if self.config.max_grad_norm > 0 else float("inf"))
-        self.optimizer.step()
         stats["grad_norm"] = norm.detach()
+        if not bool(torch.isfinite(loss.detach()) & torch.isfinite(stats["grad_norm"])):
+            raise nonfinite_update(stats, self.optimizer.param_groups[0]["lr"])
+        self.optimizer.step()
         return stats
 
     def _all_reduce_gradients(self):

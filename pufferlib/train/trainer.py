@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from pufferlib.environment import Closeable
-from pufferlib.errors import CheckpointError
+from pufferlib.errors import CheckpointError, NonFiniteError
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.advantage import compute_advantages, compute_advantages_torch
 from pufferlib.train.config import Config, ConfigError, load_config
@@ -250,6 +250,10 @@ class Trainer(Closeable):
         """Fills the storage with `horizon` steps of every row; returns the finished episodes' statistics.
 
         With two groups, one group's environments step while the policy acts on the other's.
+
+        Raises:
+            NonFiniteError: the rollout stored a NaN or infinity (observation, reward, value); the
+                message names the first one's row and step. Nothing is saved: the run stops.
         """
         horizon, bptt = self.config.train.horizon, self.config.train.bptt_horizon
         s, stats = self.store, {}
@@ -295,8 +299,57 @@ class Trainer(Closeable):
             values = self._to_store(self.learner.value(g.env.observations, state))
             s["bootstrap"][rows] = values * ~s["next_starts"][rows]
         self.timing["inference"] += time.perf_counter() - t0
+        self._check_finite()
         self.global_step += self.rows * horizon * self.world_size
         return stats
+
+    # The stored tensors a NaN or inf could reach, checked in this order, and what one there means.
+    _FINITE_CHECKS = (
+        ("obs", "observation", "the environment returned it: fix the environment (for a Python one, "
+         "vec.check_observations = 'always' stops at the step that made it)"),
+        ("rewards", "reward", "the environment returned it: fix the environment"),
+        ("values", "policy's value", "the weights have grown too large: lower train.learning_rate"),
+        ("final_values", "policy's value of the final observation", "the environment's final observation "
+         "of a truncated episode holds a NaN or inf: fix the environment"),
+    )
+
+    def _check_finite(self):
+        """Raises NonFiniteError naming the first NaN or inf the rollout stored, if there is one.
+
+        One sum per tensor per rollout says whether there may be one (a sum of large finite
+        numbers can overflow: then a closer look finds none); only then is it looked for.
+        """
+        tensors = [self.b_obs if key == "obs" else self.b[key] for key, _, _ in self._FINITE_CHECKS]
+        if self.device.type == "cpu":
+            finite = [not x.is_floating_point() or math.isfinite(float(x.numpy().sum())) for x in tensors]
+        else:  # one synchronisation
+            finite = torch.stack([x.sum() if x.is_floating_point() else torch.zeros((), device=self.device)
+                                  for x in tensors]).isfinite().tolist()
+        for ok, x, (_, what, advice) in zip(finite, tensors, self._FINITE_CHECKS):
+            if ok:
+                continue
+            x = x.reshape(x.shape[0], x.shape[1], -1)          # [rows, horizon, elements]
+            bad = ~torch.isfinite(x)
+            steps, rows = torch.nonzero(bad.any(2).T, as_tuple=True)  # the earliest step first
+            if len(steps) == 0:
+                continue
+            row, t = int(rows[0]), int(steps[0])
+            element = int(torch.nonzero(bad[row, t])[0])
+            at = f" (element {element})" if x.shape[2] > 1 else ""
+            raise NonFiniteError(f"the {what} of {self._row_name(row)} at step {t} of rollout "
+                                 f"{self.iteration + 1} is {float(x[row, t, element])}{at}; {advice}")
+
+    def _row_name(self, row):
+        """'row R (environment E[, agent A])': a storage row, counting environments over the groups."""
+        first_env = 0
+        for g in self.groups:
+            per_env = g.env.num_agents // g.env.num_envs
+            if g.start <= row < g.stop:
+                env, agent = divmod(row - g.start, per_env)
+                agent = f", agent {agent}" if per_env > 1 else ""
+                return f"row {row} (environment {first_env + env}{agent})"
+            first_env += g.env.num_envs
+        return f"row {row}"
 
     def _receive(self, g, t, stats):
         """Waits for group g's step and records its outcome as step t of the rollout."""
@@ -379,7 +432,12 @@ class Trainer(Closeable):
         return self.config.train.bptt_horizon if self.policy.recurrent else 1
 
     def learn(self):
-        """Advantages, then update_epochs passes of minibatch updates; returns mean loss statistics."""
+        """Advantages, then update_epochs passes of minibatch updates; returns mean loss statistics.
+
+        Raises:
+            NonFiniteError: a minibatch's loss or gradient is NaN or infinite; the message names the
+                iteration, epoch and minibatch. Its update is not applied, so the weights stay finite.
+        """
         t, b = self.config.train, self.b
         self.learner.set_learning_rate(self.learning_rate())
         self.b["ratios"].fill_(1.0)
@@ -396,18 +454,23 @@ class Trainer(Closeable):
                 self._recompute()
             weights = None
             if t.replay_alpha > 0:
-                priority = b["advantages"].abs().reshape(count, length).mean(1) ** t.replay_alpha
-                probs = priority / priority.sum() if float(priority.sum()) > 0 else \
-                    torch.full_like(priority, 1.0 / count)
-                order = torch.multinomial(probs, count, replacement=True, generator=self.generator)
-                weights = (count * probs[order]) ** -t.replay_beta
-                weights = weights / weights.max()
+                # priorities |advantage| ** alpha and their weights, in log space: no alpha overflows
+                logits = t.replay_alpha * b["advantages"].abs().reshape(count, length).mean(1).log()
+                log_probs = torch.log_softmax(logits, 0) if bool(torch.isfinite(logits.max())) else \
+                    torch.full_like(logits, -math.log(count))  # all zero: uniform
+                order = torch.multinomial(log_probs.exp(), count, replacement=True, generator=self.generator)
+                log_weights = -t.replay_beta * (math.log(count) + log_probs[order])
+                weights = (log_weights - log_weights.max()).exp()
             else:
                 order = torch.randperm(count, generator=self.generator, device=self.device)
             for start in range(0, count - per_mb + 1, per_mb):
                 idx = order[start:start + per_mb]
                 w = None if weights is None else weights[start:start + per_mb].repeat_interleave(length)
-                stats = self.learner.update(self._minibatch(idx, length), w)
+                try:
+                    stats = self.learner.update(self._minibatch(idx, length), w)
+                except NonFiniteError as error:  # the learner refused the step; say where it was
+                    raise NonFiniteError(f"iteration {self.iteration + 1}, epoch {epoch + 1}, minibatch "
+                                         f"{start // per_mb + 1}: {error}") from None
                 for key, value in stats.items():
                     totals[key] = totals.get(key, 0.0) + value
                 steps += 1

@@ -29,12 +29,13 @@ def _takes_buf(env_creator):
         return False
 
 
-def create_env(env_creator, env_kwargs=None, buf=None):
+def create_env(env_creator, env_kwargs=None, buf=None, check_observations="first"):
     """Calls env_creator(**env_kwargs) and returns a PufferEnv, writing into `buf` if it can.
 
     `buf` ({name: array}, see Buffers.spec) is passed to creators with a `buf` parameter; a
-    Gymnasium or PettingZoo env is wrapped by pufferlib.emulation on `buf`. A PufferEnv that did
-    not adopt `buf` still works: EnvGroup copies its buffers into `buf` after every step.
+    Gymnasium or PettingZoo env is wrapped by pufferlib.emulation on `buf`, checking its
+    observations and rewards as `check_observations` says (see GymnasiumPufferEnv). A PufferEnv
+    that did not adopt `buf` still works: EnvGroup copies its buffers into `buf` after every step.
     """
     kwargs = dict(env_kwargs or {})
     if buf is not None and _takes_buf(env_creator):
@@ -44,9 +45,9 @@ def create_env(env_creator, env_kwargs=None, buf=None):
         return env
     from pufferlib import emulation  # lazily: emulation imports Gymnasium/PettingZoo machinery
     if hasattr(env, "possible_agents"):
-        return emulation.PettingZooPufferEnv(env=env, buf=buf)
+        return emulation.PettingZooPufferEnv(env=env, buf=buf, check_observations=check_observations)
     if isinstance(env, gymnasium.Env):
-        return emulation.GymnasiumPufferEnv(env=env, buf=buf)
+        return emulation.GymnasiumPufferEnv(env=env, buf=buf, check_observations=check_observations)
     raise TypeError(f"env_creator must return a pufferlib PufferEnv, a gymnasium.Env or a PettingZoo "
                     f"ParallelEnv, got {type(env).__name__}")
 

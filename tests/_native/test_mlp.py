@@ -276,6 +276,25 @@ def test_update_moves_the_torch_parameters_in_place_and_accepts_1d_actions():
     assert actor[-1].weight is head and not torch.equal(head, before)
 
 
+@pytest.mark.parametrize("name, index, value", [("returns", 7, np.nan), ("advantages", 3, np.inf),
+                                                 ("obs", 5, np.nan)])
+def test_a_non_finite_update_takes_no_step(name, index, value):
+    actor, critic = torch_towers(4, 16, 2, 2, "relu")
+    kernel = kernel_for(actor, critic, [2], "relu")
+    batch = make_batch(actor, 4, [2])
+    settings = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.01, max_grad_norm=0.5)
+    kernel.update(**batch, indices=minibatch(), lr=1e-2, **settings)  # Adam has state to lose
+    before = {k: v.detach().clone() for k, v in named_parameters(actor, critic).items()}
+    state = kernel.state_dict()
+    batch[name].reshape(-1)[index * batch[name][0].size] = value
+    stats = kernel.update(**batch, indices=np.arange(300, dtype=np.int64), lr=1e-2, **settings)
+    assert not np.isfinite([stats[k] for k in ("grad_norm", "policy_loss", "value_loss", "entropy")]).all()
+    assert kernel.step == 1
+    for key, param in named_parameters(actor, critic).items():
+        assert torch.equal(param, before[key]), key
+    assert all(np.array_equal(v, state[k]) for k, v in kernel.state_dict().items())
+
+
 def test_state_dict_round_trip_continues_identically():
     def run(kernel, batch, seeds):
         for seed in seeds:

@@ -1,8 +1,12 @@
+import gymnasium
 import numpy as np
+import pytest
 import torch
 
-from pufferlib.train.config import TrainConfig
-from pufferlib.train.learner import ppo_loss
+from pufferlib.errors import NonFiniteError
+from pufferlib.train.config import PolicyConfig, TrainConfig
+from pufferlib.train.learner import TorchLearner, ppo_loss
+from pufferlib.train.policies import make_policy
 
 
 def reference_loss(logp, entropy, values, mb, c):
@@ -44,3 +48,21 @@ def test_absent_agents_do_not_count():
     assert torch.allclose(loss, only, atol=1e-6)
     garbage = dict(mb, returns=torch.where(masks, mb["returns"], torch.full((64,), 1e6)))
     assert torch.allclose(ppo_loss(logp, entropy, values, garbage, config)[0], loss, atol=1e-6)
+
+
+def test_torch_learner_refuses_a_non_finite_update_and_keeps_its_weights():
+    policy = make_policy(PolicyConfig(hidden_size=8), gymnasium.spaces.Box(-1, 1, (3,)),
+                         gymnasium.spaces.Discrete(2))
+    learner = TorchLearner(policy, TrainConfig(), torch.device("cpu"))
+    mb = dict(minibatch(16), obs=torch.randn(16, 3), actions=torch.randint(0, 2, (16,)))
+    learner.update(mb)  # a good step first: Adam has state to lose
+    before = {k: v.clone() for k, v in policy.state_dict().items()}
+    optimizer = {k: v.clone() for k, v in learner.optimizer.state[policy.value_head.weight].items()}
+    mb["returns"] = mb["returns"].clone()
+    mb["returns"][3] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"the loss is not finite \(value loss nan\); the update was not "
+                                             r"applied\. Lower train\.learning_rate \(now 0\.00025\)"):
+        learner.update(mb)
+    assert all(torch.equal(v, before[k]) for k, v in policy.state_dict().items())
+    state = learner.optimizer.state[policy.value_head.weight]
+    assert all(torch.equal(v, optimizer[k]) for k, v in state.items())
