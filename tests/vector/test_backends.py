@@ -46,7 +46,7 @@ BACKENDS = [
     pytest.param(dict(backend="multiprocessing", num_workers=3, start_method="forkserver"), id="mp-forkserver"),
     pytest.param(dict(backend="ray", num_workers=2), id="ray",
                  marks=[pytest.mark.ray,
-                        pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install pufferlib[ray])")]),
+                        pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install ray)")]),
 ]
 WORKERS = [p for p in BACKENDS if p.id != "serial"]
 PROCESSES = [p for p in WORKERS if p.id != "ray"]  # tests that reach into worker processes
@@ -581,7 +581,7 @@ def test_gymnasium_env_made_to_draw_renders_through_workers(config):
 
 
 @pytest.mark.ray
-@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install pufferlib[ray])")
+@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install ray)")
 def test_ray_actor_killed_between_steps_is_detected_and_close_kills_the_rest():
     import ray
 
