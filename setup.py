@@ -60,6 +60,7 @@ int main(void) {
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE_DIR = os.path.join(HERE, "build", "puffer-cache")
+CACHE_KEEP = 4  # builds kept per extension, the most recently used (default, debug, no-OpenMP, ...)
 
 
 class BuildExt(build_ext):
@@ -107,13 +108,23 @@ class BuildExt(build_ext):
                   file=sys.stderr)
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
             shutil.copyfile(cached, target)
+            os.utime(cached)  # recently used: kept
             return
-        super().build_extension(ext)
+        # A miss means something the key covers changed: compile even where setuptools would judge the
+        # target up to date by its timestamps alone (they miss a change of flags, e.g. PUFFER_DEBUG).
+        force, self.force = self.force, True
+        try:
+            super().build_extension(ext)
+        finally:
+            self.force = force
         try:
             os.makedirs(CACHE_DIR, exist_ok=True)
             partial = f"{cached}.{os.getpid()}.tmp"
             shutil.copyfile(target, partial)
             os.replace(partial, cached)  # atomic: a concurrent build never reads half a file
+            builds = sorted(glob.glob(os.path.join(CACHE_DIR, f"{ext.name}-*[!p]")), key=os.path.getmtime)
+            for old in builds[:-CACHE_KEEP]:
+                os.remove(old)
         except OSError as error:  # a read-only source tree (an sdist unpacked elsewhere): no cache
             print(f"pufferlib build cache: cannot store {ext.name} ({error})", file=sys.stderr)
 
