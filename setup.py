@@ -122,7 +122,8 @@ class BuildExt(build_ext):
             partial = f"{cached}.{os.getpid()}.tmp"
             shutil.copyfile(target, partial)
             os.replace(partial, cached)  # atomic: a concurrent build never reads half a file
-            builds = sorted(glob.glob(os.path.join(CACHE_DIR, f"{ext.name}-*[!p]")), key=os.path.getmtime)
+            builds = sorted(glob.glob(os.path.join(CACHE_DIR, f"{ext.name}-*{os.path.splitext(target)[1]}")),
+                            key=os.path.getmtime)  # not a concurrent build's .tmp
             for old in builds[:-CACHE_KEEP]:
                 os.remove(old)
         except OSError as error:  # a read-only source tree (an sdist unpacked elsewhere): no cache
