@@ -4,10 +4,18 @@ Environment switches (read at build time):
   PUFFER_DEBUG=1      -O0 -g, AddressSanitizer + UBSan, Cython bounds checks (see README).
   PUFFER_NO_OPENMP=1  build without OpenMP even when the compiler supports it.
 Nothing is downloaded and nothing is compiled against torch.
+
+Each compiled extension is kept in build/puffer-cache/ beside this file, under a hash of everything
+its compilation reads (see BuildExt._cache_key), so building again, e.g. `pip install -e ".[test]"`
+after `pip install -e .`, copies it instead of compiling it. Delete that folder to start afresh.
 """
 import glob
+import hashlib
 import os
+import shutil
+import subprocess
 import sys
+import sysconfig
 import tempfile
 
 import numpy
@@ -50,8 +58,14 @@ int main(void) {
 """
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE_DIR = os.path.join(HERE, "build", "puffer-cache")
+CACHE_KEEP = 4  # builds kept per extension, the most recently used (default, debug, no-OpenMP, ...)
+
+
 class BuildExt(build_ext):
-    """build_ext that adds OpenMP when a compile-and-link probe shows the compiler supports it."""
+    """build_ext that adds OpenMP when a compile-and-link probe shows the compiler supports it, and
+    reuses an extension compiled before with the same sources, headers, flags, compiler and Python."""
 
     def build_extensions(self):
         flags = [] if NO_OPENMP else self._openmp_flags()
@@ -79,6 +93,65 @@ class BuildExt(build_ext):
             except Exception:  # CompileError, LinkError: no OpenMP here
                 return []
         return ["-fopenmp"]
+
+    def build_extension(self, ext):
+        target = self.get_ext_fullpath(ext.name)
+        try:
+            key = self._cache_key(ext)
+        except Exception as error:  # no preprocessor, an unreadable file: just compile
+            print(f"pufferlib build cache: not used for {ext.name} ({error})", file=sys.stderr)
+            super().build_extension(ext)
+            return
+        cached = os.path.join(CACHE_DIR, f"{ext.name}-{key}{os.path.splitext(target)[1]}")
+        if os.path.exists(cached):
+            print(f"pufferlib build cache: {ext.name} unchanged, reusing {os.path.relpath(cached, HERE)}",
+                  file=sys.stderr)
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            shutil.copyfile(cached, target)
+            os.utime(cached)  # recently used: kept
+            return
+        # A miss means something the key covers changed: compile even where setuptools would judge the
+        # target up to date by its timestamps alone (they miss a change of flags, e.g. PUFFER_DEBUG).
+        force, self.force = self.force, True
+        try:
+            super().build_extension(ext)
+        finally:
+            self.force = force
+        try:
+            os.makedirs(CACHE_DIR, exist_ok=True)
+            partial = f"{cached}.{os.getpid()}.tmp"
+            shutil.copyfile(target, partial)
+            os.replace(partial, cached)  # atomic: a concurrent build never reads half a file
+            builds = sorted(glob.glob(os.path.join(CACHE_DIR, f"{ext.name}-*{os.path.splitext(target)[1]}")),
+                            key=os.path.getmtime)  # not a concurrent build's .tmp
+            for old in builds[:-CACHE_KEEP]:
+                os.remove(old)
+        except OSError as error:  # a read-only source tree (an sdist unpacked elsewhere): no cache
+            print(f"pufferlib build cache: cannot store {ext.name} ({error})", file=sys.stderr)
+
+    def _cache_key(self, ext):
+        """A hash of what compiling and linking `ext` reads: each source as the preprocessor expands
+        it (so every included header, pufferlib's, numpy's and Python's, and every macro and flag
+        that changes the code: PUFFER_DEBUG's sanitizers, OpenMP), the compile and link flags, the
+        compiler's identity and the Python it builds for."""
+        digest = hashlib.sha256()
+        compiler = list(self.compiler.compiler_so)
+        version = subprocess.run([compiler[0], "--version"], capture_output=True, text=True, check=True)
+        for part in (ext.name, sys.version, sysconfig.get_config_var("EXT_SUFFIX"), version.stdout,
+                     compiler, self.compiler.linker_so, ext.extra_compile_args, ext.extra_link_args,
+                     ext.define_macros, ext.undef_macros, ext.libraries, ext.library_dirs):
+            digest.update(repr(part).encode() + b"\0")
+        macros = ext.define_macros + [(name,) for name in ext.undef_macros]
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, source in enumerate(sorted(ext.sources)):
+                expanded = os.path.join(tmp, f"{i}.i")
+                # -P: no line markers, whose absolute paths (pip's temporary build environments) vary
+                self.compiler.preprocess(source, expanded, macros=macros, include_dirs=ext.include_dirs,
+                                         extra_postargs=["-P", *ext.extra_compile_args])
+                digest.update(source.encode() + b"\0")
+                with open(expanded, "rb") as f:
+                    digest.update(hashlib.sha256(f.read()).digest())
+        return digest.hexdigest()[:24]
 
 
 extensions = [

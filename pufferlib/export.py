@@ -6,8 +6,8 @@
 - ``c``: ``puffer_policy.h`` and ``puffer_policy.c`` (C99, libm only) and ``policy.bin``, the
   architecture and weights in a versioned little-endian binary format that the C code checks as it
   loads it (see docs/export.md and `write_weights`).
-- ``onnx``: ``policy.onnx`` (needs the ``onnx`` and ``onnxscript`` packages:
-  ``pip install 'pufferlib[onnx]'``).
+- ``onnx``: ``policy.onnx`` (needs the ``onnx`` and ``onnxscript`` packages, and
+  ``onnxruntime`` to run it: ``pip install onnx onnxscript onnxruntime``).
 - ``torchscript``: ``policy.pt``, loadable with ``torch.jit.load``.
 
 The ONNX and TorchScript modules are `PolicyModule`: ``observation [B, obs_size] float32 ->
@@ -225,7 +225,7 @@ def _export_onnx(module, path):
     if missing:
         raise ExportError(f"ONNX export needs the {' and '.join(missing)} package"
                           f"{'s' if len(missing) > 1 else ''}, which {'are' if len(missing) > 1 else 'is'} "
-                          "not installed: pip install 'pufferlib[onnx]'")
+                          "not installed: pip install onnx onnxscript onnxruntime")
     inputs, outputs = module.names()
     batch = torch.export.Dim("batch")
     shapes = {"observation": {0: batch}}

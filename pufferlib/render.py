@@ -1,9 +1,9 @@
 """Showing and saving the RGB frames environments render: ANSI art for terminals, GIF and MP4 files.
 
 Both work on any uint8 frame of shape (height, width, 3), such as `NativeVecEnv.render()` returns,
-and need no display: `ansi` is plain numpy; `write_video` writes GIFs with Pillow (the `render`
-extra: ``pip install 'pufferlib[render]'``) and MP4s with imageio and imageio-ffmpeg (the `video`
-extra), imported only when called.
+and need no display: `ansi` is plain numpy; `write_video` writes GIFs with Pillow (``pip install pillow``)
+and MP4s with imageio and imageio-ffmpeg (``pip install imageio imageio-ffmpeg``), imported only when
+called.
 
 Example:
     >>> import pufferlib, pufferlib.render
@@ -122,8 +122,7 @@ def _import_pillow():
     try:
         from PIL import Image
     except ImportError as exc:
-        raise ImportError("writing a .gif needs Pillow; install it with pip install 'pufferlib[render]' "
-                          "(or pip install pillow)") from exc
+        raise ImportError("writing a .gif needs Pillow; install it with pip install pillow") from exc
     return Image
 
 
@@ -133,7 +132,7 @@ def _import_imageio():
         import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg backend; checked here for a clear message)
     except ImportError as exc:
         raise ImportError("writing an .mp4 needs imageio and imageio-ffmpeg; install them with "
-                          "pip install 'pufferlib[video]' (or pip install imageio imageio-ffmpeg)") from exc
+                          "pip install imageio imageio-ffmpeg") from exc
     return imageio
 
 

@@ -172,9 +172,9 @@ class LogConfig:
     dashboard: str = "auto"
     """'auto' (a live dashboard in a terminal, plain lines otherwise), 'on' or 'off'."""
     tensorboard: bool = False
-    """Write TensorBoard event files into the run directory (`pip install pufferlib[tensorboard]`)."""
+    """Write TensorBoard event files into the run directory (`pip install tensorboard`)."""
     wandb: bool = False
-    """Log to Weights & Biases (`pip install pufferlib[wandb]`)."""
+    """Log to Weights & Biases (`pip install wandb`)."""
     wandb_project: str = "pufferlib"
     """The W&B project."""
 

@@ -111,8 +111,8 @@ class RunLogger(Closeable):
         env_name: shown on the dashboard and at the start of each plain line.
         dashboard: None picks a live rich dashboard when `stream` is a terminal and plain lines
             otherwise; True or False forces one.
-        tensorboard: also log to TensorBoard (``pip install pufferlib[tensorboard]``).
-        wandb: also log to Weights & Biases (``pip install pufferlib[wandb]``).
+        tensorboard: also log to TensorBoard (``pip install tensorboard``).
+        wandb: also log to Weights & Biases (``pip install wandb``).
         wandb_project: the W&B project.
         wandb_run_name: the W&B run name (None lets W&B pick one).
         resume: append to an existing metrics.jsonl (and continue the W&B run) instead of starting anew.
@@ -158,9 +158,9 @@ class RunLogger(Closeable):
         self._file = self._open_metrics(resume)
         self._sinks = []
         if tensorboard:
-            self._start_sink("tensorboard", "tensorboard", lambda: _TensorBoardSink(self._run_dir, config))
+            self._start_sink("tensorboard", lambda: _TensorBoardSink(self._run_dir, config))
         if wandb:
-            self._start_sink("wandb", "wandb", lambda: _WandbSink(self._run_dir, config, wandb_project,
+            self._start_sink("wandb", lambda: _WandbSink(self._run_dir, config, wandb_project,
                                                                   wandb_run_name, resume))
 
         # Last, so that nothing can fail in __init__ with the dashboard holding the terminal.
@@ -247,11 +247,11 @@ class RunLogger(Closeable):
 
     # -- sinks -------------------------------------------------------------------------------------
 
-    def _start_sink(self, name, extra, make):
+    def _start_sink(self, name, make):
         try:
             self._sinks.append(make())
         except ImportError:
-            self.message(f"{name} not installed: pip install pufferlib[{extra}]; continuing without it")
+            self.message(f"{name} not installed: pip install {name}; continuing without it")
         except Exception as error:
             self.message(f"{name} failed to start ({type(error).__name__}: {error}); continuing without it")
 
@@ -390,7 +390,7 @@ class RunLogger(Closeable):
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
         except ImportError:
-            self.message(f"matplotlib not installed, so no {CURVES_FILE}: pip install pufferlib[plot] "
+            self.message(f"matplotlib not installed, so no {CURVES_FILE}: pip install matplotlib "
                          "to get one (the numbers are all in metrics.jsonl)")
             return
         try:

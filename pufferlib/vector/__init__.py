@@ -24,7 +24,7 @@ def make(env_creator, num_envs, backend="serial", num_workers="auto", batch_size
             when it has a `buf` parameter. For 'multiprocessing' and 'ray' it must be picklable.
         num_envs: how many environments.
         backend: 'serial' (in process), 'multiprocessing' (worker processes, shared memory) or
-            'ray' (Ray actors; needs `pip install pufferlib[ray]`).
+            'ray' (Ray actors; needs `pip install ray`).
         num_workers: worker processes/actors, or 'auto' (ignored by 'serial').
         batch_size: envs per recv() (asynchronous pools); None means num_envs.
         seed: env i is seeded with seed + i.

@@ -15,11 +15,13 @@ a sleeping worker checks its pipe, which only closes when the parent is gone (th
 carries only answers too big for the mailbox). An exception raised in a worker comes back with its
 traceback.
 """
+import ast
 import multiprocessing
 import os
 import pickle
 import select
 import signal
+import sys
 import time
 import traceback
 import weakref
@@ -286,6 +288,7 @@ class Multiprocessing(WorkerPool):
                             num_envs * self.agents_per_env)
         layout, nbytes = _layout(spec)
         context = multiprocessing.get_context(start_method)
+        self._start_method = context.get_start_method()
         self._raw = context.RawArray("b", nbytes)
         self._sync_raw = context.RawArray("q", 16 * len(sizes))
         self._mail_raw = context.RawArray("b", MAILBOX_BYTES * len(sizes))
@@ -460,5 +463,51 @@ class Multiprocessing(WorkerPool):
             except ValueError:
                 how = f"signal {-code}"
         envs = f"{self._first[w]}-{self._first[w + 1] - 1}"
+        unguarded = _unguarded_main_line() if self._answered[w] == 0 and self._start_method != "fork" else None
+        if unguarded is not None:  # it died importing the main script, before it could answer
+            path, line = unguarded
+            return WorkerError(
+                f"worker {w} (pid {process.pid}, envs {envs}) died ({how}) while {doing} because the main "
+                f"script {path} lacks an `if __name__ == \"__main__\":` guard: its line {line} makes this "
+                f"vector env at the top level, which each worker (started with {self._start_method!r}) runs "
+                "again as it imports the script, trying to start workers of its own (its error is printed "
+                "above). Put the script's top-level code under `if __name__ == \"__main__\":` to fix it "
+                "(see the README's multiprocessing example)")
         return WorkerError(f"worker {w} (pid {process.pid}, envs {envs}) died ({how}) while {doing}; the "
                            "vector env cannot continue: close() it and make a new one")
+
+
+def _main_test(node):
+    """Whether an if-statement's test is `__name__ == "__main__"` (either way round)."""
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
+        return False
+    sides = [node.left, node.comparators[0]]
+    return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+            and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
+
+
+def _unguarded_main_line():
+    """(path, line) where the main script's top level, outside `if __name__ == "__main__":`, is
+    running the code that called this, else None.
+
+    A worker started by 'spawn' or 'forkserver' imports the main script as `__mp_main__` before it
+    runs anything else, so such a line runs again in the worker, which dies trying to start
+    processes before it has finished starting (multiprocessing's "bootstrapping phase" error).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    frame = sys._getframe()
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if frame is None or path is None:
+        return None  # not called from a script's top level (a function, -c, an interactive session)
+    line = frame.f_lineno
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _main_test(node.test) and node.lineno <= line <= node.end_lineno:
+            return None
+    return path, line

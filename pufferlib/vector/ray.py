@@ -3,8 +3,8 @@
 Each actor owns an EnvGroup on its own buffers and returns its rows after every step; the parent
 copies them into its buffers (Ray moves the arrays through its object store). Batches are made of
 whole actors, as in the multiprocessing backend: with `batch_size < num_envs`, `recv()` returns
-the first actors to finish while the others keep stepping. Ray is an optional extra:
-`pip install pufferlib[ray]`.
+the first actors to finish while the others keep stepping. Ray is optional:
+`pip install ray`.
 """
 from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
@@ -20,7 +20,7 @@ def _import_ray():
     try:
         import ray
     except ImportError as error:
-        raise ImportError("the 'ray' backend needs Ray: pip install pufferlib[ray]") from error
+        raise ImportError("the 'ray' backend needs Ray: pip install ray") from error
     return ray
 
 

@@ -363,7 +363,7 @@ def test_missing_tensorboard_is_a_note(tmp_path, monkeypatch):
     out = io.StringIO()
     with make_logger(tmp_path, out, tensorboard=True) as logger:
         logger.log({"global_step": 1})
-    assert ("tensorboard not installed: pip install pufferlib[tensorboard]; continuing without it"
+    assert ("tensorboard not installed: pip install tensorboard; continuing without it"
             in out.getvalue())
     assert read_metrics(tmp_path) == [{"global_step": 1}]
 
@@ -409,7 +409,7 @@ def test_missing_wandb_is_a_note(tmp_path, monkeypatch):
     out = io.StringIO()
     with make_logger(tmp_path, out, wandb=True) as logger:
         logger.log({"global_step": 1})
-    assert "wandb not installed: pip install pufferlib[wandb]; continuing without it" in out.getvalue()
+    assert "wandb not installed: pip install wandb; continuing without it" in out.getvalue()
 
 
 # -- curves.png ------------------------------------------------------------------------------------
@@ -437,7 +437,7 @@ def test_curves_without_matplotlib_is_a_note(tmp_path, monkeypatch):
     out = io.StringIO()
     with make_logger(tmp_path, out) as logger:
         log_a_run(logger, steps=3)
-    assert "matplotlib not installed, so no curves.png: pip install pufferlib[plot]" in out.getvalue()
+    assert "matplotlib not installed, so no curves.png: pip install matplotlib" in out.getvalue()
     assert not (tmp_path / CURVES_FILE).exists()
 
 
