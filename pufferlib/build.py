@@ -537,6 +537,14 @@ _MEMORY_HINT = ("an env reads or writes outside its own rows or struct (`puffer 
                 "finds such an access and its line)")
 
 
+def _check_sizes(steps, num_envs):
+    if steps < 1 or num_envs < 1:
+        raise ValueError(f"steps and num_envs must be >= 1, got steps={steps}, num_envs={num_envs}")
+    from pufferlib._native.engine import check_count
+
+    check_count("num_envs", num_envs, "check with fewer envs")
+
+
 def _first_difference(a, b):
     return next((t for t, (x, y) in enumerate(zip(a, b)) if x != y), None)
 
@@ -571,8 +579,7 @@ def check(env, steps=1000, num_envs=64, seed=0, progress=None, **params):
     from pufferlib.envs import env_def
 
     d = env if not isinstance(env, (str, os.PathLike)) else env_def(env)
-    if steps < 1 or num_envs < 1:
-        raise ValueError(f"steps and num_envs must be >= 1, got steps={steps}, num_envs={num_envs}")
+    _check_sizes(steps, num_envs)
 
     def run(name, *args):
         if progress is not None:
@@ -706,8 +713,10 @@ def check_in_subprocess(library, steps=1000, num_envs=64, source=None, echo=prin
         0 when every check passed, 1 when one failed or the environment crashed.
 
     Raises:
+        ValueError: steps or num_envs below 1, or num_envs beyond the engine's limit.
         BuildError: a --debug library, and no sanitizer runtime to load it with.
     """
+    _check_sizes(steps, num_envs)
     sanitizers = _needs_sanitizer(library)
     current, done = "load", False
     with _python_child(_CHECK_CODE, [library, str(steps), str(num_envs)], sanitizers,
