@@ -90,8 +90,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cases = CASES + ((OLD,) if args.old else ())
     machine = machine_info()
-    print(f"{len(cases)} cases x {args.runs} runs of {args.timesteps} PPO steps; load {machine['load_average']}",
-          file=sys.stderr)
+    print(f"{len(cases)} cases x {args.runs} runs of {args.timesteps} PPO steps; "
+          f"load {machine['load_average']}", file=sys.stderr)
     records = []
     for run in range(args.runs):
         for case in cases:

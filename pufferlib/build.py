@@ -223,7 +223,8 @@ def build(source, output=None, debug=False, verify=True):
         'catch.so'
     """
     source = os.fspath(source)
-    if not source.endswith(".c"):   # the compiler would take a .so or .o as input, a text file as a linker script
+    # The compiler would take a .so or .o as an input, and any other file as a linker script.
+    if not source.endswith(".c"):
         raise BuildError(f"{source} is not a C source: build compiles one .c file that ends with "
                          "PUFFER_EXPORT(NAME); pass a library built from one to pufferlib.make instead")
     _check_source(source)
@@ -257,7 +258,7 @@ def build(source, output=None, debug=False, verify=True):
 
 
 def _signal_text(returncode):
-    """"SIGSEGV (signal 11)" for a child killed by a signal (negative return code), else None."""
+    """The signal that killed a child (a negative return code), as "SIGSEGV (signal 11)"; else None."""
     if returncode >= 0:
         return None
     try:
@@ -736,6 +737,7 @@ def check_in_subprocess(library, steps=1000, num_envs=64, source=None, echo=prin
         echo(f"CRASH {current}: the sanitizers stopped the check (exit status {child.returncode}); "
              "their report on stderr names the file and line")
     else:
-        echo(f"CRASH {current}: the environment crashed the check with {signal_text or child.returncode}; "
+        how = signal_text or f"exit status {child.returncode}"
+        echo(f"CRASH {current}: the environment crashed the check with {how}; "
              f"rebuild with `puffer build {source or library} --check --debug` to see the line")
     return 1

@@ -436,6 +436,6 @@ def test_check_of_a_huge_observation_is_one_line(tmp_path):
     source = tiny(tmp_path, spaces="s->obs_shape[0] = 2000000000;")
     result = puffer("build", source, "--check")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr == ("puffer: error: tiny: describe() gave observation shape (2000000000,) of float32: "
-                             "8000000000 bytes per agent, more than the engine's limit of 2**31-1 bytes; "
-                             "declare a smaller observation\n")
+    assert result.stderr == ("puffer: error: tiny: describe() gave observation shape (2000000000,) of "
+                             "float32: 8000000000 bytes per agent, more than the engine's limit of "
+                             "2**31-1 bytes; declare a smaller observation\n")
