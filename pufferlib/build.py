@@ -309,9 +309,9 @@ def _verify(library, debug):
     if child.returncode == _REFUSED:
         raise EnvironmentLoadError(stderr or f"{library} was refused")
     how = _signal_text(child.returncode) or f"exit status {child.returncode}"
-    raise EnvironmentLoadError(f"{library} was built, but loading it crashed ({how}) while its table "
-                               f"was read and describe() ran at the default parameters; fix the "
-                               f"crash (build with --debug to see where) and rebuild"
+    raise EnvironmentLoadError(f"{library} compiled, but loading it crashed with {how} while its table "
+                               "was read and describe() ran at the default parameters, so it was "
+                               "deleted; fix the crash (a --debug build shows where) and rebuild"
                                + (f"\n{stderr}" if stderr else ""))
 
 

@@ -432,6 +432,15 @@ def test_build_refuses_a_library_without_the_table(tmp_path):
     assert not os.path.exists(build.library_path(source))
 
 
+def test_build_reports_a_library_that_crashes_when_loaded(tmp_path):
+    source = tiny(tmp_path, spaces="*(volatile int*)16 = 1;")    # describe() faults
+    result = puffer("build", source)
+    assert result.returncode == 2 and "built" not in result.stdout
+    assert "compiled, but loading it crashed with SIGSEGV (signal 11) while its table was read and " \
+           "describe() ran at the default parameters, so it was deleted" in result.stderr
+    assert not os.path.exists(build.library_path(source))
+
+
 def test_check_of_a_huge_observation_is_one_line(tmp_path):
     source = tiny(tmp_path, spaces="s->obs_shape[0] = 2000000000;")
     result = puffer("build", source, "--check")
