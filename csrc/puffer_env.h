@@ -11,7 +11,9 @@
  *
  *   static int  NAME_describe(const double* params, PufferSpec* spec, char* err, int errlen);
  *       Fill the spaces for these parameters: agents per env, observation shape/dtype/bounds,
- *       action kind and sizes. Return 0, or nonzero after writing a message into err.
+ *       action kind and sizes. Return 0, or nonzero after writing a message into err. The engine
+ *       counts envs and agent rows in ints: it refuses an observation of more than 2**31-1 bytes
+ *       per agent at load, and more than 2**31-1 rows (num_envs * num_agents) when made.
  *   static void NAME_init(T* env, const double* params, PufferRng rng, PufferRng shared);
  *       Store parameters, keep rng (seeded from (seed, env index)) for the env's own randomness.
  *       shared is the same stream in every copy of one vector env (seeded from seed alone): draw

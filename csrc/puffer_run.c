@@ -40,13 +40,15 @@ static int check_obs(const PufferSpec* s, const void* obs, size_t count, size_t 
 
 int main(int argc, char** argv) {
     const PufferEnvDef* def = &PUFFER_ENV_DEF;
-    int n = argc > 1 ? atoi(argv[1]) : 1024;
+    /* strtoll, not atoi: an out-of-range count is refused, not wrapped into a small int */
+    long long n_arg = argc > 1 ? strtoll(argv[1], NULL, 10) : 1024;
     long steps = argc > 2 ? atol(argv[2]) : 1000;
     uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 10) : 0;
-    if (n < 1 || steps < 0) {
-        fprintf(stderr, "usage: %s [NUM_ENVS >= 1] [STEPS >= 0] [SEED]\n", argv[0]);
+    if (n_arg < 1 || n_arg > INT32_MAX || steps < 0) {
+        fprintf(stderr, "usage: %s [NUM_ENVS in 1..2147483647] [STEPS >= 0] [SEED]\n", argv[0]);
         return 2;
     }
+    int n = (int)n_arg;
     double params[PUFFER_MAX_PARAMS];
     for (int i = 0; i < def->num_params; i++) params[i] = def->params[i].default_value;
     PufferSpec spec;
@@ -60,6 +62,11 @@ int main(int argc, char** argv) {
     for (int d = 0; d < spec.obs_ndim; d++) row_size *= (size_t)spec.obs_shape[d];
     size_t item = spec.obs_dtype == PUFFER_FLOAT32 ? 4 : 1;
     size_t rows = (size_t)n * (size_t)spec.num_agents;
+    if (rows > INT32_MAX) {   /* the engine's limit: rows are C ints in the ABI */
+        fprintf(stderr, "%d envs x %d agents = %zu rows: more than 2**31-1; use fewer envs\n", n,
+                spec.num_agents, rows);
+        return 2;
+    }
 
     PufferBuffers b;
     memset(&b, 0, sizeof(b));

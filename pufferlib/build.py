@@ -21,19 +21,21 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import string
 import subprocess
+import sys
 import tempfile
 import threading
 import uuid
 
 import numpy as np
 
-from pufferlib.errors import BuildError, EnvironmentLoadError
+from pufferlib.errors import BuildError, EnvironmentLoadError, PufferError
 from pufferlib.headers import get_include
 
-__all__ = ["BUILD_DIR", "BuildResult", "CheckResult", "build", "check", "compiler", "is_path", "load",
-           "library_path", "new_env", "sanitizer_preload"]
+__all__ = ["BUILD_DIR", "BuildResult", "CheckResult", "build", "check", "check_in_subprocess", "compiler",
+           "is_path", "load", "library_path", "new_env", "sanitizer_preload"]
 
 BUILD_DIR = ".puffer_build"
 EXPORT_SYMBOL = "pufferlib_env_table"   # PUFFER_EXPORT_SYMBOL in puffer_env.h
@@ -184,27 +186,33 @@ def _check_source(source):
             "source (.c) or a library built from one by `puffer build` (.so)")
 
 
-def build(source, output=None, debug=False):
+def build(source, output=None, debug=False, verify=True):
     """Compiles a C environment into a shared library that `load` and `pufferlib.make` accept.
 
     The command is `CC` (else `cc`) with -O3 (or, with debug, -O0 -g and AddressSanitizer +
     UBSan), -shared -fPIC -Wall, -fopenmp when the compiler has it, and -I pufferlib.get_include().
     The library is written under a temporary name and renamed into place, so a concurrent load
-    never sees half a file.
+    never sees half a file. It is then loaded in a fresh Python process and checked as `load`
+    checks it (the table PUFFER_EXPORT defines, its ABI version, its spaces at the default
+    parameters); a library that fails is deleted, so nothing reports it as built.
 
     Args:
         source: path of the C file (it must end with PUFFER_EXPORT(NAME)).
         output: where to write the library; default `library_path(source, debug)`.
         debug: build for the sanitizers. Such a library loads only into a Python started with
             the sanitizer runtime preloaded (see `sanitizer_preload`).
+        verify: load and check the library in a child process (`load`, which loads it next
+            anyway, skips this).
 
     Returns:
         A BuildResult: the library path, the command run, and the compiler's warnings (if any).
 
     Raises:
-        EnvironmentLoadError: the source does not exist.
-        BuildError: no compiler, or the compiler failed (the message holds the command and
-            everything the compiler printed).
+        EnvironmentLoadError: the source does not exist, or the library built does not load as
+            a pufferlib environment (no PUFFER_EXPORT, another ABI version, bad tables or spaces,
+            or it crashed while loading).
+        BuildError: a source that is not a .c file, no compiler, or the compiler failed (the
+            message holds the command and everything the compiler printed).
 
     Example:
         >>> import pufferlib.build, tempfile, os
@@ -215,6 +223,10 @@ def build(source, output=None, debug=False):
         'catch.so'
     """
     source = os.fspath(source)
+    # The compiler would take a .so or .o as an input, and any other file as a linker script.
+    if not source.endswith(".c"):
+        raise BuildError(f"{source} is not a C source: build compiles one .c file that ends with "
+                         "PUFFER_EXPORT(NAME); pass a library built from one to pufferlib.make instead")
     _check_source(source)
     cc = compiler()
     library = os.path.abspath(os.fspath(output) if output is not None else library_path(source, debug))
@@ -240,7 +252,67 @@ def build(source, output=None, debug=False):
         for leftover in (tmp, deps_tmp):
             if os.path.exists(leftover):
                 os.remove(leftover)
+    if verify:
+        _verify(library, debug)
     return BuildResult(library, tuple(command), messages)
+
+
+def _signal_text(returncode):
+    """The signal that killed a child (a negative return code), as "SIGSEGV (signal 11)"; else None."""
+    if returncode >= 0:
+        return None
+    try:
+        return f"{signal.Signals(-returncode).name} (signal {-returncode})"
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _python_child(code, args, sanitizers, **kwargs):
+    """Runs `python -c code *args` with this pufferlib; for sanitizer builds, their runtime first."""
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+    if sanitizers:   # Python is not built with AddressSanitizer: its runtime must come first
+        env.update(LD_PRELOAD=sanitizer_preload(), ASAN_OPTIONS="detect_leaks=0")
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, **kwargs)
+
+
+_VERIFY_CODE = "import sys; from pufferlib.build import _verify_main; sys.exit(_verify_main(sys.argv[1:]))"
+_REFUSED = 3   # the exit status of _verify_main for a library load() refuses
+
+
+def _verify_main(argv):
+    """Loads the library argv[0] as `load` would; prints why it is refused (exit status 3)."""
+    try:
+        _load_library(argv[0])
+    except PufferError as error:
+        print(error, file=sys.stderr)
+        return _REFUSED
+    return 0
+
+
+def _verify(library, debug):
+    """Loads `library` in a child process; deletes it and raises when it is not a loadable env."""
+    with _python_child(_VERIFY_CODE, [library], debug, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True) as child:
+        try:
+            _, stderr = child.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            _, stderr = child.communicate()
+    if child.returncode == 0:
+        return
+    for path in (library, os.path.splitext(library)[0] + ".d"):
+        if os.path.exists(path):
+            os.remove(path)
+    stderr = stderr.strip()
+    if child.returncode == _REFUSED:
+        raise EnvironmentLoadError(stderr or f"{library} was refused")
+    how = _signal_text(child.returncode) or f"exit status {child.returncode}"
+    raise EnvironmentLoadError(f"{library} compiled, but loading it crashed with {how} while its table "
+                               "was read and describe() ran at the default parameters, so it was "
+                               "deleted; fix the crash (a --debug build shows where) and rebuild"
+                               + (f"\n{stderr}" if stderr else ""))
 
 
 # ---- loading ----
@@ -383,7 +455,7 @@ def load(path, rebuild=True):
             if not rebuild:
                 raise EnvironmentLoadError(f"{library} is missing or older than {path}; run "
                                            f"`puffer build {path}`")
-            build(path)
+            build(path, verify=False)   # loaded right below, with the same checks
     return _load_library(library)
 
 
@@ -461,11 +533,24 @@ class _Run:
                                     f"outside the declared [{lo}, {hi}]")
 
 
+# The other cause of a trajectory that depends on the run: a copy writing into its neighbours' rows.
+_MEMORY_HINT = ("an env reads or writes outside its own rows or struct (`puffer build FILE --check --debug` "
+                "finds such an access and its line)")
+
+
+def _check_sizes(steps, num_envs):
+    if steps < 1 or num_envs < 1:
+        raise ValueError(f"steps and num_envs must be >= 1, got steps={steps}, num_envs={num_envs}")
+    from pufferlib._native.engine import check_count
+
+    check_count("num_envs", num_envs, "check with fewer envs")
+
+
 def _first_difference(a, b):
     return next((t for t, (x, y) in enumerate(zip(a, b)) if x != y), None)
 
 
-def check(env, steps=1000, num_envs=64, seed=0, **params):
+def check(env, steps=1000, num_envs=64, seed=0, progress=None, **params):
     """Checks a C environment the way envpool checks its own, with random actions.
 
     The checks: `determinism` (the same seed gives the same trajectory), `threads` (1 and 2
@@ -480,6 +565,8 @@ def check(env, steps=1000, num_envs=64, seed=0, **params):
         steps: steps per rollout (four rollouts are run).
         num_envs: environment copies per rollout.
         seed: the seed of the rollouts (`seeds` also uses seed + 1).
+        progress: called with the name of the check each rollout is for, before it starts
+            (`check_in_subprocess` uses it to name the check that crashed).
         **params: the environment's parameters.
 
     Returns:
@@ -493,13 +580,18 @@ def check(env, steps=1000, num_envs=64, seed=0, **params):
     from pufferlib.envs import env_def
 
     d = env if not isinstance(env, (str, os.PathLike)) else env_def(env)
-    if steps < 1 or num_envs < 1:
-        raise ValueError(f"steps and num_envs must be >= 1, got steps={steps}, num_envs={num_envs}")
-    base = _Run(d, seed, num_envs, 1, steps, params)
-    _Run(d, seed + 2, 1, 1, 7, params)  # moves any global state on by an odd count between runs
-    again = _Run(d, seed, num_envs, 1, steps, params)
-    threaded = _Run(d, seed, num_envs, 2, steps, params)
-    other = _Run(d, seed + 1, num_envs, 1, steps, params)
+    _check_sizes(steps, num_envs)
+
+    def run(name, *args):
+        if progress is not None:
+            progress(name)
+        return _Run(d, *args, params)
+
+    base = run("determinism", seed, num_envs, 1, steps)
+    run("determinism", seed + 2, 1, 1, 7)  # moves any global state on by an odd count between runs
+    again = run("determinism", seed, num_envs, 1, steps)
+    threaded = run("threads", seed, num_envs, 2, steps)
+    other = run("seeds", seed + 1, num_envs, 1, steps)
     size = f"{steps} steps x {num_envs} envs"
     results = []
 
@@ -507,13 +599,14 @@ def check(env, steps=1000, num_envs=64, seed=0, **params):
     results.append(CheckResult("determinism", differs is None, (
         f"the same seed gives the same trajectory ({size})" if differs is None else
         f"two runs with seed {seed} diverge at step {differs}: the env uses randomness or state "
-        "outside its struct (time, rand(), a global); draw only from the PufferRng given to init")))
+        "outside its struct (time, rand(), a global; draw only from the PufferRng given to init) "
+        f"or {_MEMORY_HINT}")))
 
     differs = _first_difference(base.digests, threaded.digests)
     results.append(CheckResult("threads", differs is None, (
         "1 and 2 threads give the same trajectory" if differs is None else
         f"1 and 2 threads diverge at step {differs}: copies share state (a global or static "
-        "variable); keep all state in the env struct")))
+        f"variable; keep all state in the env struct) or {_MEMORY_HINT}")))
 
     same = base.digests == other.digests
     results.append(CheckResult("seeds", not same, (
@@ -582,14 +675,69 @@ def new_env(name, directory=".", force=False):
     return paths
 
 
+_CHECK_CODE = "import sys; from pufferlib.build import _check_main; sys.exit(_check_main(sys.argv[1:]))"
+_RUNNING = "@running "   # _check_main's line announcing the check whose rollout starts
+_DONE = "@done"          # ... and its last line, after every result
+
+
 def _check_main(argv):
     """Runs `check` on argv = [LIBRARY, STEPS, NUM_ENVS] and prints the results; the exit status.
 
-    `puffer build --debug --check` runs the checks this way, in a Python started with the
-    sanitizer runtime preloaded.
+    `check_in_subprocess` runs the checks this way, in a child process (with the sanitizer
+    runtime preloaded for a --debug library); _RUNNING + NAME lines announce each rollout, and
+    _DONE says that the checks ran to the end.
     """
     steps, num_envs = (int(argv[1]), int(argv[2])) if len(argv) > 2 else (1000, 64)
-    results = check(argv[0], steps=steps, num_envs=num_envs)
+    results = check(argv[0], steps=steps, num_envs=num_envs,
+                    progress=lambda name: print(_RUNNING + name, flush=True))
     for result in results:
         print(result, flush=True)
+    print(_DONE, flush=True)
     return 0 if all(r.passed for r in results) else 1
+
+
+def check_in_subprocess(library, steps=1000, num_envs=64, source=None, echo=print):
+    """Runs `check` on a built library in a child process, so that a crash is reported, not suffered.
+
+    Each result line is passed to `echo` as it arrives. When the environment crashes the child
+    (a segfault, an abort, a sanitizer report), a last line `CRASH NAME: ...` names the check
+    that was running and the signal; for a --debug library the sanitizers' report, with file and
+    line, has gone to stderr just before.
+
+    Args:
+        library: a library made by `build` (with debug=True, the checks run under the sanitizers).
+        steps, num_envs: as for `check`.
+        source: the C file, named in the hint to rebuild it with --debug.
+        echo: called with each line to show.
+
+    Returns:
+        0 when every check passed, 1 when one failed or the environment crashed.
+
+    Raises:
+        ValueError: steps or num_envs below 1, or num_envs beyond the engine's limit.
+        BuildError: a --debug library, and no sanitizer runtime to load it with.
+    """
+    _check_sizes(steps, num_envs)
+    sanitizers = _needs_sanitizer(library)
+    current, done = "load", False
+    with _python_child(_CHECK_CODE, [library, str(steps), str(num_envs)], sanitizers,
+                       stdout=subprocess.PIPE, text=True) as child:
+        for line in child.stdout:
+            line = line.rstrip("\n")
+            if line == _DONE:
+                done = True
+            elif line.startswith(_RUNNING):
+                current = line[len(_RUNNING):]
+            else:
+                echo(line)
+    if done and child.returncode in (0, 1):
+        return child.returncode
+    signal_text = _signal_text(child.returncode)
+    if sanitizers and signal_text is None:
+        echo(f"CRASH {current}: the sanitizers stopped the check (exit status {child.returncode}); "
+             "their report on stderr names the file and line")
+    else:
+        how = signal_text or f"exit status {child.returncode}"
+        echo(f"CRASH {current}: the environment crashed the check with {how}; "
+             f"rebuild with `puffer build {source or library} --check --debug` to see the line")
+    return 1

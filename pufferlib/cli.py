@@ -185,11 +185,8 @@ def cmd_new(args):
 
 
 def cmd_build(args):
-    """Compiles a C environment into a loadable library; with --check, checks it."""
-    import os
-    import subprocess
-
-    from pufferlib.build import build, check, compiler, sanitizer_preload
+    """Compiles a C environment into a loadable library; with --check, checks it in a child process."""
+    from pufferlib.build import build, check_in_subprocess, compiler, sanitizer_preload
 
     try:
         result = build(args.source, output=args.output, debug=args.debug)
@@ -199,21 +196,13 @@ def cmd_build(args):
     if result.messages:
         print(result.messages, file=sys.stderr)
     print(f"built {result.library}")
-    preload = sanitizer_preload(compiler()) if args.debug else None
     if args.debug:
-        print(f"load it in a Python started as: LD_PRELOAD={preload} ASAN_OPTIONS=detect_leaks=0 "
-              f"python ...")
+        print(f"load it in a Python started as: LD_PRELOAD={sanitizer_preload(compiler())} "
+              "ASAN_OPTIONS=detect_leaks=0 python ...")
     if not args.check:
         return 0
-    if args.debug:  # the sanitizer runtime must be loaded before Python starts
-        env = dict(os.environ, LD_PRELOAD=preload, ASAN_OPTIONS="detect_leaks=0")
-        code = "import sys; from pufferlib.build import _check_main; sys.exit(_check_main(sys.argv[1:]))"
-        return subprocess.run([sys.executable, "-c", code, result.library, str(args.steps),
-                               str(args.num_envs)], env=env).returncode
-    results = check(result.library, steps=args.steps, num_envs=args.num_envs)
-    for line in results:
-        print(line)
-    return 0 if all(r.passed for r in results) else 1
+    return check_in_subprocess(result.library, steps=args.steps, num_envs=args.num_envs,
+                               source=args.source, echo=lambda line: print(line, flush=True))
 
 
 def build_parser():

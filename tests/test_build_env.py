@@ -286,6 +286,9 @@ def test_null_table(tmp_path):
     ("puffer_act_discrete(s, 0);", r"discrete action sizes \(0,\); each must be >= 1"),
     ("s->act_dims = 40;", "act_dims=40; expected 1 to 16"),
     ("s->obs_dtype = 9;", "obs_dtype=9; expected PUFFER_FLOAT32"),
+    ("s->obs_ndim = 4; for (int k = 0; k < 4; k++) s->obs_shape[k] = 65536;",   # 2**64 elements
+     r"observation shape \(65536, 65536, 65536, 65536\) of float32: 73786976294838206464 bytes per agent, "
+     r"more than the engine's limit of 2\*\*31-1 bytes"),
 ])
 def test_bad_spaces_fail_at_load(tmp_path, spaces, message):
     source = tiny(tmp_path, spaces=spaces)
@@ -376,5 +379,72 @@ def test_debug_check_runs_under_the_sanitizers(template):
 def test_debug_check_catches_a_write_past_the_rows(tmp_path):
     source = tiny(tmp_path, observation="0.5f; ((float*)r.obs)[1] = 0.5f")   # the observation has 1 element
     result = puffer("build", source, "--debug", "--check", "--steps", "10")
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert "AddressSanitizer: heap-buffer-overflow" in result.stderr and "in tiny_step" in result.stderr
+    line = next(n for n, text in enumerate(open(source), 1) if "((float*)r.obs)[1]" in text)
+    assert f"{source}:{line}" in result.stderr                      # the exact line
+    assert "CRASH determinism: the sanitizers stopped the check (exit status 1); their report on stderr " \
+           "names the file and line" in result.stdout
+
+
+def test_check_names_the_check_that_crashed_and_the_signal(tmp_path):
+    source = tiny(tmp_path, observation="0.5f; ((volatile float*)16)[e->tick] = 1.0f")   # far out of bounds
+    result = puffer("build", source, "--check", "--steps", "10")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"CRASH determinism: the environment crashed the check with SIGSEGV (signal 11); rebuild with "
+        f"`puffer build {source} --check --debug` to see the line")
+
+
+def test_check_does_not_blame_shared_state_alone_for_an_overflow(tmp_path):
+    source = tiny(tmp_path, observation="0.5f; ((float*)r.obs)[1] = 0.25f")   # into the next env's row
+    result = puffer("build", source, "--check", "--steps", "50")
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [line for line in result.stdout.splitlines() if line.startswith(("FAIL", "CRASH"))]
+    assert failed and all("--check --debug" in line for line in failed), result.stdout
+
+
+# ---- puffer build verifies what it built ----
+
+def test_build_refuses_a_file_that_is_not_c_before_compiling(tmp_path, monkeypatch):
+    fake = tmp_path / "fake.so"
+    fake.write_text("GROUP ( /etc/passwd )\n")      # what the linker would read as a script
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))  # the compiler is never asked
+    with pytest.raises(BuildError, match=r"fake.so is not a C source: build compiles one .c file"):
+        build.build(fake)
+    result = puffer("build", str(fake))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "puffer: error: " in result.stderr and "is not a C source" in result.stderr
+
+
+def test_build_refuses_a_library_of_another_abi_version(tmp_path):
+    source = tiny(tmp_path, extra="#undef PUFFER_ABI_VERSION\n#define PUFFER_ABI_VERSION 99")
+    result = puffer("build", source)
+    assert result.returncode == 2 and "built" not in result.stdout
+    assert "compiled against pufferlib ABI version 99, but this pufferlib speaks version 1" in result.stderr
+    assert not os.path.exists(build.library_path(source))
+
+
+def test_build_refuses_a_library_without_the_table(tmp_path):
+    source = tiny(tmp_path, export="")
+    with pytest.raises(EnvironmentLoadError, match=r"exports no pufferlib_env_table\(\)"):
+        build.build(source)
+    assert not os.path.exists(build.library_path(source))
+
+
+def test_build_reports_a_library_that_crashes_when_loaded(tmp_path):
+    source = tiny(tmp_path, spaces="*(volatile int*)16 = 1;")    # describe() faults
+    result = puffer("build", source)
+    assert result.returncode == 2 and "built" not in result.stdout
+    assert "compiled, but loading it crashed with SIGSEGV (signal 11) while its table was read and " \
+           "describe() ran at the default parameters, so it was deleted" in result.stderr
+    assert not os.path.exists(build.library_path(source))
+
+
+def test_check_of_a_huge_observation_is_one_line(tmp_path):
+    source = tiny(tmp_path, spaces="s->obs_shape[0] = 2000000000;")
+    result = puffer("build", source, "--check")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == ("puffer: error: tiny: describe() gave observation shape (2000000000,) of "
+                             "float32: 8000000000 bytes per agent, more than the engine's limit of "
+                             "2**31-1 bytes; declare a smaller observation\n")

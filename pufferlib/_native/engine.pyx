@@ -5,6 +5,7 @@ results never depend on the thread count); OpenMP threads step whole blocks with
 writing observations, rewards and flags straight into numpy arrays, and each block folds its
 finished episodes into its own statistics record, summed in block order when read.
 """
+import math
 import os
 import warnings
 import weakref
@@ -21,8 +22,8 @@ from libc.string cimport memcpy, memset
 from pufferlib._native.abi cimport *
 from pufferlib.errors import APIUsageError, EnvironmentLoadError, RenderNotSupportedError
 
-__all__ = ["EnvDef", "Engine", "builtin_envs", "env_def_at", "first_invalid_action", "openmp_enabled",
-           "ABI_VERSION"]
+__all__ = ["EnvDef", "Engine", "builtin_envs", "check_count", "env_def_at", "first_invalid_action",
+           "openmp_enabled", "ABI_VERSION", "MAX_COUNT"]
 
 ABI_VERSION = PUFFER_ABI_VERSION
 
@@ -45,6 +46,12 @@ cdef extern from *:
 # lanes.
 cdef int MAX_BLOCKS = 32
 cdef int MIN_BLOCK = 16
+
+# Sizes the engine can hold. The ABI counts envs, agent rows and per-agent sizes in C ints, so
+# each is at most 2**31-1; sizes are multiplied out in Python integers and checked against these
+# limits before anything is allocated, so no product can wrap around.
+MAX_COUNT = 2 ** 31 - 1
+MAX_COUNT_TEXT = "2**31-1"
 
 # Protocol states of an Engine.
 cdef enum State:
@@ -148,6 +155,10 @@ cdef class EnvDef:
         if not (0 <= ptr.num_stats <= PUFFER_MAX_STATS) or (ptr.num_stats and ptr.stat_names == NULL):
             raise EnvironmentLoadError(
                 f"{where}: expected 0 to {PUFFER_MAX_STATS} statistics, got {ptr.num_stats}")
+        if not (1 <= ptr.env_size <= MAX_COUNT):
+            raise EnvironmentLoadError(
+                f"{where}: the environment's state is {ptr.env_size} bytes per copy (env_size); "
+                f"expected 1 to {MAX_COUNT_TEXT}")
         d.ptr = ptr
         d.owner = owner
         d.name = _text(ptr.name)
@@ -232,7 +243,12 @@ cdef dict _describe(EnvDef d, const double* values, PufferSpec* s, char* err):
     shape = tuple(s.obs_shape[k] for k in range(s.obs_ndim))
     if any(n < 1 for n in shape):
         raise EnvironmentLoadError(f"{where} gave observation shape {shape}; every size must be >= 1")
-    size = int(np.prod(shape))
+    size = math.prod(shape)    # a Python integer: exact for any shape
+    dtype = np.dtype(np.float32 if s.obs_dtype == PUFFER_FLOAT32 else np.uint8)
+    if size * dtype.itemsize > MAX_COUNT:
+        raise EnvironmentLoadError(
+            f"{where} gave observation shape {shape} of {dtype.name}: {size * dtype.itemsize} bytes per "
+            f"agent, more than the engine's limit of {MAX_COUNT_TEXT} bytes; declare a smaller observation")
     if s.obs_bounds_per_element and size > PUFFER_MAX_BOUNDS:
         raise EnvironmentLoadError(f"{where} asks for per-element bounds on {size} elements; "
                                    f"at most {PUFFER_MAX_BOUNDS} are supported, use obs_low/obs_high")
@@ -254,7 +270,7 @@ cdef dict _describe(EnvDef d, const double* values, PufferSpec* s, char* err):
     return dict(
         num_agents=s.num_agents,
         obs_shape=shape,
-        obs_dtype=np.dtype(np.float32 if s.obs_dtype == PUFFER_FLOAT32 else np.uint8),
+        obs_dtype=dtype,
         obs_low=low,
         obs_high=high,
         discrete=s.act_kind == PUFFER_DISCRETE,
@@ -408,26 +424,31 @@ cdef class Engine:
     cdef PufferWorker worker
     cdef object __weakref__
 
-    def __init__(self, EnvDef env_def, int num_envs, int num_threads, seed, dict params,
+    def __init__(self, EnvDef env_def, num_envs, num_threads, seed, dict params,
                  bint check_actions=True):
         cdef PufferSpec s
         cdef char err[256]
         if self.state != NEW or self.envs != NULL:
             raise APIUsageError("an Engine cannot be initialised twice")
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs}")
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be a positive integer, got {num_threads}")
+        num_envs = check_count("num_envs", num_envs, "use fewer envs")
+        num_threads = check_count("num_threads", num_threads, "use at most the cores available")
         self.seed = _check_seed(seed)
         self.env_def = env_def
         self.job.defn = env_def.ptr
         for i, v in enumerate(env_def.resolve(params)):
             self.params[i] = v
         self.spec = _describe(env_def, self.params, &s, err)
+        rows = num_envs * s.num_agents
+        if rows > MAX_COUNT:
+            raise ValueError(
+                f"num_envs * agents = {num_envs} * {s.num_agents} = {rows} rows exceeds the engine's "
+                f"limit of {MAX_COUNT_TEXT}; use fewer envs (at most {MAX_COUNT // s.num_agents} "
+                f"of {env_def.name} with these parameters)")
+        _check_memory(env_def, num_envs, rows, self.spec)
         self.check_actions = check_actions
         self.num_envs = num_envs
         self.agents_per_env = s.num_agents
-        self.num_agents = num_envs * s.num_agents
+        self.num_agents = rows
         self.num_blocks = max(1, min(num_envs // MIN_BLOCK, MAX_BLOCKS))
         self.num_threads = min(num_threads if puffer_openmp_enabled() else 1, self.num_blocks)
         if _threads_broken and self.num_threads > 1:
@@ -440,7 +461,6 @@ cdef class Engine:
         for k in range(s.act_dims):
             self.act_n[k] = s.act_n[k]
 
-        rows = self.num_agents
         obs_shape = (rows,) + self.spec["obs_shape"]
         self.observations = np.zeros(obs_shape, self.spec["obs_dtype"])
         self.final_observations = np.zeros(obs_shape, self.spec["obs_dtype"])
@@ -841,6 +861,48 @@ cdef _register(Engine engine):
     if engine.num_threads > 1:
         _threads_used = True
     _ENGINES.add(engine)
+
+
+def _check_memory(EnvDef env_def, num_envs, rows, dict spec):
+    """Refuses an engine larger than the machine's memory, before allocating any of it.
+
+    (Allocations that large may succeed lazily and then get the process killed when touched.)
+    """
+    obs_bytes = math.prod(spec["obs_shape"]) * spec["obs_dtype"].itemsize
+    # observations and final observations, actions, rewards, 3 flags, episode return and length
+    per_row = 2 * obs_bytes + 4 * spec["act_dims"] + 4 + 3 + 4 + 4
+    total = rows * per_row + num_envs * env_def.ptr.env_size
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # not on this platform
+        return
+    if total > memory:
+        raise ValueError(f"num_envs={num_envs} copies of {env_def.name} need {total / 2 ** 30:.1f} GiB of "
+                         f"buffers and state, more than this machine's {memory / 2 ** 30:.1f} GiB of "
+                         f"memory; use fewer envs")
+
+
+def check_count(str name, value, str fix):
+    """`value` as an int if it is a positive integer the engine can count to, else a ValueError.
+
+    Args:
+        name: the argument's name, for the message.
+        value: the argument.
+        fix: what to do instead when it is too large ("use fewer envs").
+
+    Raises:
+        ValueError: not an integer (bools neither), below 1, or above 2**31-1 (the engine counts
+            in C ints).
+
+    Example:
+        >>> check_count("num_envs", 4, "use fewer envs")
+        4
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value > MAX_COUNT:
+        raise ValueError(f"{name} must be at most {MAX_COUNT_TEXT} ({MAX_COUNT}), got {value}; {fix}")
+    return int(value)
 
 
 cdef uint64_t _check_seed(seed) except? 0:

@@ -1,6 +1,8 @@
 """How many threads the engine uses: one helper, so every parallel loop agrees."""
 import os
 
+from pufferlib._native.engine import check_count
+
 __all__ = ["available_cores", "resolve_num_threads"]
 
 
@@ -24,7 +26,8 @@ def resolve_num_threads(num_threads=None):
         when pufferlib was built without OpenMP.
 
     Raises:
-        ValueError: num_threads (or OMP_NUM_THREADS) is not a positive integer.
+        ValueError: num_threads (or OMP_NUM_THREADS) is not a positive integer, or is above
+            2**31-1.
 
     Example:
         >>> resolve_num_threads(2)
@@ -39,7 +42,7 @@ def resolve_num_threads(num_threads=None):
         if not first.isdigit() or int(first) < 1:
             raise ValueError(f"OMP_NUM_THREADS must be a positive integer, got {setting!r}; "
                              "unset it or pass num_threads explicitly")
-        return int(first)
+        return check_count("OMP_NUM_THREADS", int(first), "unset it or pass num_threads explicitly")
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
-    return num_threads
+    return check_count("num_threads", num_threads, "use at most the cores available")

@@ -273,6 +273,8 @@ class Config:
         for name, value in nonnegative.items():
             if not value >= 0:
                 raise ConfigError(f"{source}: {name} must be >= 0, got {value!r}")
+        if t.seed >= 2**63:   # offsets per rank and env group are added; torch and the engine take < 2**64
+            raise ConfigError(f"{source}: train.seed must be below 2**63, got {t.seed}")
         for name, value in {"train.gamma": t.gamma, "train.gae_lambda": t.gae_lambda}.items():
             if not 0 <= value <= 1:
                 raise ConfigError(f"{source}: {name} must be in [0, 1], got {value!r}")

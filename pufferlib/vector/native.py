@@ -27,13 +27,11 @@ class NativeVecEnv(Closeable, Engine):
     """
 
     def __init__(self, env_def, num_envs=1, num_threads=None, seed=0, check_actions=True, **params):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         threads = resolve_num_threads(num_threads)
         if num_threads is not None and threads > 1 and not openmp_enabled():
             warnings.warn(f"pufferlib was built without OpenMP: stepping on 1 thread, not {threads} "
                           "(rebuild with a compiler that supports -fopenmp)", RuntimeWarning, stacklevel=3)
-        super().__init__(env_def, int(num_envs), threads, seed, params, check_actions)
+        super().__init__(env_def, num_envs, threads, seed, params, check_actions)
         spec = self.spec
         self.single_observation_space = gymnasium.spaces.Box(
             low=spec["obs_low"], high=spec["obs_high"], shape=spec["obs_shape"], dtype=spec["obs_dtype"])
