@@ -542,13 +542,14 @@ class Trainer(Closeable):
 
     def _failure_message(self, error, path):
         """The message of a worker failure that ended the run: what happened, and how to continue."""
-        reason = error.reason or str(error)
+        first, _, details = str(error).partition("\n")  # details: the traceback of an env that raised
+        reason = error.reason or first
         if isinstance(error, WorkerTimeoutError):
             reason = (f"the environment workers did not answer within vec.timeout={self.config.vec.timeout:g} s "
                       f"({reason}): an env hung in step, or steps slower than that (raise --vec.timeout)")
         saved = f"at step {self.global_step:,}" if path is not None else "(by rank 0)"
         return (f"{reason}; the run was saved {saved}: continue with "
-                f"`puffer train {self.env_name} --resume {self.run_dir}`")
+                f"`puffer train {self.env_name} --resume {self.run_dir}`" + (f"\n{details}" if details else ""))
 
     def _log(self, interval, seconds, elapsed):
         episodes = interval["episodes"]

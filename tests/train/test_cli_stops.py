@@ -99,9 +99,15 @@ class Run:
             out, err = self.proc.communicate(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.kill_workers()  # orphans would hold its output pipes open
             out, err = self.proc.communicate()
             pytest.fail(f"the run did not end within {DEADLINE} s:\n{out}\n{err}")
         return self.proc.returncode, out, err
+
+    def kill_workers(self):
+        for pid in self.workers():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
     def workers(self):
         return [int(p.name) for p in (self.dir / "pids").iterdir() if int(p.name) != self.proc.pid]
@@ -111,8 +117,10 @@ class Run:
 
     def assert_nothing_left(self):
         assert self.workers(), "the env never started in a worker"
-        assert wait_until(lambda: not any(alive(pid) for pid in self.workers())), \
-            f"workers left running: {[pid for pid in self.workers() if alive(pid)]}"
+        if not wait_until(lambda: not any(alive(pid) for pid in self.workers())):
+            left = [pid for pid in self.workers() if alive(pid)]
+            self.kill_workers()
+            pytest.fail(f"workers left running: {left}")
         assert wait_until(lambda: not self.ours & shm()), f"left in /dev/shm: {self.ours & shm()}"
 
 
