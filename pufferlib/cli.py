@@ -141,11 +141,15 @@ def cmd_train(args, extra):
         summary = trainer.train()
     metrics = summary["metrics"]
     ret = metrics.get("episode_return")
-    print(f"{'interrupted' if summary['interrupted'] else 'trained'} {summary['global_step']:,} steps in "
+    if summary["interrupted"]:  # 128 + the signal, as a shell reports a process the signal ended
+        print(f"interrupted after {summary['global_step']:,} steps; the run was saved: continue with "
+              f"`puffer train {args.env} --resume {summary['run_dir']}`")
+        return 128 + int(summary["signal"] or 2)
+    print(f"trained {summary['global_step']:,} steps in "
           f"{summary['time_s']:.1f} s; last episode return "
           f"{'n/a' if ret is None else format(ret, '.4g')}; run {summary['run_dir']}; "
           f"checkpoint {summary['checkpoint']}")
-    return 130 if summary["interrupted"] else 0
+    return 0
 
 
 def cmd_eval(args):

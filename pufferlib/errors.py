@@ -35,9 +35,15 @@ class UnsupportedSpaceError(PufferError, TypeError):
 class WorkerError(PufferError, RuntimeError):
     """A vector backend's worker raised or died; the message carries the worker's traceback."""
 
+    reason = None
+    """What happened, without the advice to the vector env's user (for callers with advice of their own)."""
+
 
 class WorkerTimeoutError(PufferError, TimeoutError):
     """A vector backend's workers did not answer within the timeout given to the vector env."""
+
+    reason = None
+    """What happened, without the advice to the vector env's user (for callers with advice of their own)."""
 
 
 class CheckpointError(PufferError, RuntimeError):

@@ -70,6 +70,11 @@ class VecConfig:
     checks observations against their spaces (NaN, bounds) on the first step only, 'always' on every
     step (finds the step that made a NaN, at a cost per step), 'never' not at all; rewards must be
     finite unless 'never'. The trainer stops on any NaN or infinity in a rollout regardless."""
+    timeout: float = 300.0
+    """Seconds the trainer waits for the workers' answer to one step before it ends the run (saving
+    it) as hung. Five minutes: a worker steps its envs in turn, and one step may reset several of
+    them, which for envs that launch a simulator or build a level can take a minute or more; any
+    longer and a hung env would only look like a frozen run. Ignored by the serial backend."""
 
 
 @dataclasses.dataclass
@@ -260,10 +265,14 @@ class Config:
                     "policy.num_layers": p.num_layers, "policy.lstm_size": p.lstm_size,
                     "log.interval": self.log.interval,
                     "log.checkpoint_interval": self.log.checkpoint_interval,
-                    "train.learning_rate": t.learning_rate, "train.adam_eps": t.adam_eps}
+                    "train.learning_rate": t.learning_rate, "train.adam_eps": t.adam_eps,
+                    "vec.timeout": self.vec.timeout}
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"{source}: {name} must be > 0, got {value!r}")
+        if not math.isfinite(self.vec.timeout):  # a hung env must end the run some time
+            raise ConfigError(f"{source}: vec.timeout must be a finite number of seconds, got "
+                              f"{self.vec.timeout!r}; raise it (e.g. --vec.timeout 3600) for very slow envs")
         nonnegative = {"env.num_threads": self.env.num_threads, "vec.num_workers": self.vec.num_workers,
                        "train.seed": t.seed, "train.clip_coef": t.clip_coef, "train.vf_coef": t.vf_coef,
                        "train.ent_coef": t.ent_coef, "train.max_grad_norm": t.max_grad_norm,

@@ -129,7 +129,8 @@ def make_vecenvs(spec, config, seed, groups=1, render=False):
         # the workers are shared out between the groups, whose pools step at different times
         workers = max(1, (config.vec.num_workers or available_cores()) // groups)
         for g in range(groups):
-            kwargs = {} if config.vec.backend == "serial" else {"num_workers": workers}
+            kwargs = {} if config.vec.backend == "serial" else {"num_workers": workers,
+                                                                  "timeout": config.vec.timeout}
             envs.append(pufferlib.vector.make(creator, num_envs, backend=config.vec.backend,
                                               seed=seed + g * num_envs, env_kwargs=params, **kwargs))
         return envs, EnvInfo(spec, False, obs_layout, nvec)

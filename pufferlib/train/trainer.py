@@ -3,7 +3,8 @@
 Reads like cleanrl's ppo.py inside a library: `Trainer(env, config)` builds the environments, the
 policy and the learner; `train()` alternates `rollout()` (fill [rows, horizon] storage) and
 `learn()` (advantages, then epochs of minibatch updates), logging every `log.interval` seconds and
-checkpointing every `log.checkpoint_interval` seconds, at the end, and on Ctrl-C.
+checkpointing every `log.checkpoint_interval` seconds, at the end, on Ctrl-C or SIGTERM, and when an
+environment worker dies or hangs.
 
 >>> from pufferlib.train import Config, Trainer
 >>> config = Config()
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from pufferlib.environment import Closeable
-from pufferlib.errors import CheckpointError, NonFiniteError
+from pufferlib.errors import CheckpointError, NonFiniteError, WorkerError, WorkerTimeoutError
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.advantage import compute_advantages, compute_advantages_torch
 from pufferlib.train.config import Config, ConfigError, load_config
@@ -33,6 +34,20 @@ from pufferlib.train.learner import TorchLearner
 from pufferlib.train.policies import architecture, make_policy
 
 __all__ = ["Trainer", "train"]
+
+
+# How long a stop request (Ctrl-C, SIGTERM) lets the current iteration run on before its rollout is
+# dropped: enough for a rollout of responsive workers to end, short enough that a run stuck on a hung
+# environment still stops within a few seconds.
+STOP_GRACE_SECONDS = 1.0
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by the stop handler to drop the rollout in progress.
+
+    A BaseException, as KeyboardInterrupt is, so that no `except Exception` in env code swallows it.
+    """
 
 
 def _torch_dtype(dtype):
@@ -510,48 +525,94 @@ class Trainer(Closeable):
     def train(self):
         """Trains until total_timesteps; returns a summary dict (steps, time, last returns, checkpoint).
 
-        Ctrl-C (SIGINT) stops at the end of the current iteration, saves a checkpoint, closes the
-        environments and returns with `interrupted` True; a second Ctrl-C stops at once.
+        Ctrl-C (SIGINT) or SIGTERM asks the run to stop after the current iteration; if that iteration
+        is still waiting for Python environments STOP_GRACE_SECONDS later (a hung env, say), its
+        rollout is dropped. Either way the last finished iteration is saved, the environments are
+        closed and train() returns with `interrupted` True and `signal` set to the signal's number. A
+        second signal stops at once (saving as well).
+
+        Raises:
+            WorkerError: a Python environment's worker raised or died; the run was saved first and the
+                message says how to continue it.
+            WorkerTimeoutError: a worker took longer than vec.timeout over a step; saved likewise.
         """
         t, log = self.config.train, self.config.log
-        self._interrupted = False
-        previous = self._install_sigint()
+        self._stop = None           # the signal that asked the run to stop
+        self._stop_timer = None     # raises the signal again once the grace period is over
+        self._grace_over = False
+        self._abortable = False     # in a rollout of Python envs, which a stop may drop
+        self._stoppable = True      # in the loop: a second signal stops at once
+        abortable = not self.env_info.native  # native envs step in process, and never hang a rollout
+        previous = self._install_stop_handlers()
         start = time.perf_counter()
         last_log = last_ckpt = start
         self.timing = {"env": 0.0, "inference": 0.0, "learn": 0.0}
         interval = {"steps": self.global_step, "episodes": {}, "losses": {}, "updates": 0}
-        summary = {"run_dir": str(self.run_dir), "interrupted": False}
+        summary = {"run_dir": str(self.run_dir), "interrupted": False, "signal": None}
         self.last_metrics = {}
+        finished = (self.global_step, self.iteration)  # counters at the end of the last learn()
         try:
-            while self.global_step < t.total_timesteps and not self._interrupted:
-                stats = self.rollout()
-                for key, (total, count) in stats.items():
-                    old = interval["episodes"].get(key, (0.0, 0))
-                    interval["episodes"][key] = (old[0] + total, old[1] + count)
-                t0 = time.perf_counter()
-                losses = self.learn()
-                self.timing["learn"] += time.perf_counter() - t0
-                for key, value in losses.items():
-                    interval["losses"][key] = interval["losses"].get(key, 0.0) + value
-                interval["updates"] += 1
-                now = time.perf_counter()
-                done = self.global_step >= t.total_timesteps or self._interrupted
-                if now - last_log >= log.interval or done:
-                    self._log(interval, now - last_log, now - start)
-                    interval = {"steps": self.global_step, "episodes": {}, "losses": {}, "updates": 0}
-                    last_log = now
-                if now - last_ckpt >= log.checkpoint_interval and not done:
-                    self.save()
-                    last_ckpt = now
+            try:
+                while self.global_step < t.total_timesteps and self._stop is None:
+                    finished = (self.global_step, self.iteration)
+                    self._abortable = abortable
+                    stats = self.rollout()
+                    self._abortable = False
+                    for key, (total, count) in stats.items():
+                        old = interval["episodes"].get(key, (0.0, 0))
+                        interval["episodes"][key] = (old[0] + total, old[1] + count)
+                    t0 = time.perf_counter()
+                    losses = self.learn()
+                    self.timing["learn"] += time.perf_counter() - t0
+                    for key, value in losses.items():
+                        interval["losses"][key] = interval["losses"].get(key, 0.0) + value
+                    interval["updates"] += 1
+                    now = time.perf_counter()
+                    done = self.global_step >= t.total_timesteps or self._stop is not None
+                    if now - last_log >= log.interval or done:
+                        self._log(interval, now - last_log, now - start)
+                        interval = {"steps": self.global_step, "episodes": {}, "losses": {}, "updates": 0}
+                        last_log = now
+                    if now - last_ckpt >= log.checkpoint_interval and not done:
+                        self.save()
+                        last_ckpt = now
+            except _Stop:
+                self._drop_rollout(finished)
+            except (WorkerError, WorkerTimeoutError) as error:
+                self._stoppable = self._abortable = False
+                self._drop_rollout(finished)
+                path = self.save()
+                raise type(error)(self._failure_message(error, path)) from error
+            self._stoppable = self._abortable = False
             summary["checkpoint"] = str(self.save())
-            summary["interrupted"] = self._interrupted
-            if self._interrupted:
-                self.logger.message(f"interrupted: checkpoint saved; continue with --resume {self.run_dir}")
+            summary["interrupted"] = self._stop is not None
+            summary["signal"] = self._stop
+            if self._stop is not None:
+                self.logger.message(f"interrupted ({signal.Signals(self._stop).name}): the last finished "
+                                    f"iteration is saved in {summary['checkpoint']}")
         finally:
-            self._restore_sigint(previous)
+            self._stoppable = self._abortable = False
+            self._restore_stop_handlers(previous)
             self.elapsed_before += time.perf_counter() - start
         summary.update(global_step=self.global_step, time_s=self.elapsed_before, metrics=self.last_metrics)
         return summary
+
+    def _drop_rollout(self, finished):
+        """Uncounts a rollout that was cut short: the run stands where the last learn() left it."""
+        step, iteration = finished
+        if self.iteration == iteration:
+            self.global_step = step
+
+    def _failure_message(self, error, path):
+        """The message of a worker failure that ended the run: what happened, and how to continue."""
+        first, _, details = str(error).partition("\n")  # details: the traceback of an env that raised
+        reason = error.reason or first
+        if isinstance(error, WorkerTimeoutError):
+            reason = (f"the environment workers did not answer within vec.timeout={self.config.vec.timeout:g} s "
+                      f"({reason}): an env hung in step, or steps slower than that (raise --vec.timeout)")
+        saved = f"at step {self.global_step:,}" if path is not None else "(by rank 0)"
+        return (f"{reason}; the run was saved {saved}: continue with "
+                f"`puffer train {self.env_name} --resume {self.run_dir}`" + (f"\n{details}" if details else ""))
 
     def _log(self, interval, seconds, elapsed):
         episodes = interval["episodes"]
@@ -575,20 +636,48 @@ class Trainer(Closeable):
         self.last_metrics = metrics
         self.logger.log(metrics)
 
-    def _install_sigint(self):
+    def _install_stop_handlers(self):
+        """Handles SIGINT and SIGTERM while training (main thread only); returns the previous handlers.
+
+        The first signal asks the loop to stop after the current iteration and starts the grace
+        timer; the timer's signal, or a second one, raises _Stop: the timer's only inside a rollout
+        of Python envs (never in the middle of learn()), a second signal anywhere in the loop.
+        """
         if threading.current_thread() is not threading.main_thread():
             return None
 
         def handler(signum, frame):
-            if self._interrupted:
-                raise KeyboardInterrupt
-            self._interrupted = True
+            if self._stop is None:
+                self._stop = signum
+                self._stop_timer = threading.Timer(STOP_GRACE_SECONDS, self._end_grace, (signum,))
+                self._stop_timer.daemon = True
+                self._stop_timer.start()
+                return
+            if self._grace_over:  # the timer's signal
+                self._grace_over = False
+                if self._abortable:
+                    raise _Stop
+            elif self._stoppable:  # a second signal
+                raise _Stop
 
-        return signal.signal(signal.SIGINT, handler)
+        return {signum: signal.signal(signum, handler) for signum in _STOP_SIGNALS}
 
-    def _restore_sigint(self, previous):
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    def _end_grace(self, signum):
+        """The grace timer: signals the main thread, whose handler drops the rollout if one is still on."""
+        self._grace_over = True
+        if hasattr(signal, "pthread_kill"):  # wakes the main thread out of its wait at once
+            signal.pthread_kill(threading.main_thread().ident, signum)
+        else:
+            signal.raise_signal(signum)
+
+    def _restore_stop_handlers(self, previous):
+        timer = getattr(self, "_stop_timer", None)
+        if timer is not None:
+            timer.cancel()
+            timer.join()  # a signal it sent is handled by ours (a no-op now) before they are restored
+            self._stop_timer = None
+        for signum, handler in (previous or {}).items():
+            signal.signal(signum, handler)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -649,9 +738,14 @@ class Trainer(Closeable):
                                   f"({type(e).__name__}: {reason})") from None
 
     def close(self):
-        """Closes the environments and the logger (idempotent)."""
+        """Closes the environments and the logger (idempotent).
+
+        A native env's pending step is received first; Python envs' workers are shut down without
+        waiting for them (a hung one is killed).
+        """
+        native = getattr(self, "env_info", None) is not None and self.env_info.native
         for g in getattr(self, "groups", ()):
-            if g.pending and g.result is None:
+            if native and g.pending and g.result is None:
                 try:
                     g.env.recv()
                 except Exception:  # closing anyway: the env's own error was reported by recv before

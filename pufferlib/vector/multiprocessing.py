@@ -14,14 +14,23 @@ WAIT_SLICE to check the workers' process sentinels, so a dead worker is reported
 a sleeping worker checks its pipe, which only closes when the parent is gone (the pipe otherwise
 carries only answers too big for the mailbox). An exception raised in a worker comes back with its
 traceback.
+
+A worker dies with its parent, even while its main thread is stuck in env code: on Linux the kernel
+kills it (PR_SET_PDEATHSIG) when the parent thread that started it ends, and everywhere a daemon
+thread in the worker exits the process once the parent's pipe closes or the worker is reparented.
+Nothing of the workers then outlives the parent: the shared memory is unlinked already, and
+multiprocessing's resource tracker unlinks the named semaphores once every process holding them
+has gone, even after a `kill -9` of the parent.
 """
 import ast
+import ctypes
 import multiprocessing
 import os
 import pickle
 import select
 import signal
 import sys
+import threading
 import time
 import traceback
 import weakref
@@ -46,6 +55,12 @@ MAILBOX_BYTES = 1 << 16
 SPIN_SECONDS = 0.0002
 # How long a blocked wait sleeps before it checks that the other side is still alive.
 WAIT_SLICE = 0.05
+# How often a worker's watchdog thread checks that its parent lives (it only wakes to look).
+PARENT_CHECK_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# How long close() waits for a worker still stepping before it terminates it: a step of healthy envs
+# ends well within it, and a stuck worker holds up the end of a run (say, after Ctrl-C) only that long.
+BUSY_GRACE_SECONDS = 0.25
 
 
 def split_envs(num_envs, num_workers="auto", batch_size=None, cores=None):
@@ -178,8 +193,46 @@ def _wait_for_command(command, conn):
     return True
 
 
+def _parent_gone(conn, parent_pid):
+    """Whether the parent has exited: its end of the pipe closed, or this process was reparented."""
+    try:
+        if conn.poll():  # nothing is ever sent to a worker: readable means closed
+            return True
+    except (OSError, ValueError):
+        return True
+    return parent_pid is not None and os.getppid() != parent_pid
+
+
+def _watch_parent(conn, parent_pid):
+    """A worker's daemon thread: ends the process when the parent is gone, whatever the env is doing."""
+    while not _parent_gone(conn, parent_pid):
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _die_with_parent(conn, parent_pid, pdeathsig):
+    """Makes this worker end when its parent does, even while its main thread is stuck in env code.
+
+    Args:
+        conn: the worker's end of its pipe (it closes when the parent exits).
+        parent_pid: the parent's pid when the parent started this process itself (spawn, fork),
+            else None (forkserver: the fork server is the parent).
+        pdeathsig: ask Linux to SIGKILL this process when the parent's starting thread ends (only
+            when that thread is the parent's main thread, which lasts as long as the parent).
+    """
+    if pdeathsig and sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl in this libc: the watchdog thread still works
+            pass
+    if _parent_gone(conn, parent_pid):  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(conn, parent_pid), name="pufferlib-parent-watch",
+                     daemon=True).start()
+
+
 def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_workers, env_creator, env_kwargs,
-            first, count, agents):
+            first, count, agents, parent_pid=None, pdeathsig=False):
     """A worker's main loop: step its envs each time the parent posts `command`, until told to close.
 
     The command is in shared memory (a reset's seed in the mailbox); the answer too, counted and
@@ -187,6 +240,7 @@ def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_work
     for the mailbox, and tells the worker when the parent has gone.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent(conn, parent_pid, pdeathsig)
     group = None
     sync = _sync_views(sync_raw, num_workers)[w]
     mailbox = _mailboxes(mail_raw, num_workers)[w]
@@ -226,7 +280,11 @@ def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_work
 
 
 def _shutdown(processes, conns, sync, commands, grace=1.0):
-    """Asks every worker to exit, joins it, and terminates (then kills) the ones that do not."""
+    """Asks every worker to exit, joins it, and terminates (then kills) the ones that do not.
+
+    Args:
+        grace: seconds the workers get, all together, to close their envs and exit.
+    """
     for w, command in enumerate(commands):
         sync[w][0] = _CLOSE
         command.release()
@@ -308,6 +366,10 @@ class Multiprocessing(WorkerPool):
         self._poller = select.poll()  # the sentinels: readable once their process has exited
         self._busy = set()        # workers given a command and not yet answered
         self._init_protocol(seed)
+        # forkserver workers are the fork server's children, not ours; PR_SET_PDEATHSIG follows the
+        # thread that starts them, which must live as long as this process (the main thread)
+        parent_pid = None if start_method == "forkserver" else os.getpid()
+        pdeathsig = parent_pid is not None and threading.current_thread() is threading.main_thread()
         try:
             for w, count in enumerate(sizes):
                 parent, child = context.Pipe()
@@ -315,7 +377,7 @@ class Multiprocessing(WorkerPool):
                     target=_worker, name=f"pufferlib-worker-{w}", daemon=True,
                     args=(child, self._raw, layout, self._sync_raw, self._mail_raw, self._commands[w],
                           self._answers, w, self.num_workers, env_creator, env_kwargs,
-                          int(self._first[w]), count, agents))
+                          int(self._first[w]), count, agents, parent_pid, pdeathsig))
                 self._processes.append(process)
                 self._conns.append(parent)
                 process.start()
@@ -369,6 +431,11 @@ class Multiprocessing(WorkerPool):
             self._ready.append(answered)  # another worker's background step
 
     def _close(self):
+        if self._busy and self._finalizer.alive:
+            # a worker still stepping was given up on (a timeout, an interrupt, another worker's
+            # failure) and is likely stuck: it gets a moment to finish, not the full grace
+            self._finalizer.detach()
+            _shutdown(self._processes, self._conns, self._sync, self._commands, grace=BUSY_GRACE_SECONDS)
         self._finalizer()
         for sentinel in self._sentinels:
             self._poller.unregister(sentinel)
@@ -445,9 +512,10 @@ class Multiprocessing(WorkerPool):
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise WorkerTimeoutError(
-                        f"workers {sorted(self._busy)} did not finish {doing} within "
-                        f"timeout={timeout} s; call recv() to keep waiting, or close() the vector env")
+                    reason = f"workers {sorted(self._busy)} did not finish {doing} within timeout={timeout} s"
+                    error = WorkerTimeoutError(f"{reason}; call recv() to keep waiting, or close() the vector env")
+                    error.reason = reason
+                    raise error
                 wait = min(wait, remaining)
             if self._answers.acquire(True, wait):
                 return
@@ -466,15 +534,19 @@ class Multiprocessing(WorkerPool):
         unguarded = _unguarded_main_line() if self._answered[w] == 0 and self._start_method != "fork" else None
         if unguarded is not None:  # it died importing the main script, before it could answer
             path, line = unguarded
-            return WorkerError(
+            error = WorkerError(
                 f"worker {w} (pid {process.pid}, envs {envs}) died ({how}) while {doing} because the main "
                 f"script {path} lacks an `if __name__ == \"__main__\":` guard: its line {line} makes this "
                 f"vector env at the top level, which each worker (started with {self._start_method!r}) runs "
                 "again as it imports the script, trying to start workers of its own (its error is printed "
                 "above). Put the script's top-level code under `if __name__ == \"__main__\":` to fix it "
                 "(see the README's multiprocessing example)")
-        return WorkerError(f"worker {w} (pid {process.pid}, envs {envs}) died ({how}) while {doing}; the "
-                           "vector env cannot continue: close() it and make a new one")
+            error.reason = str(error)
+            return error
+        reason = f"worker {w} (pid {process.pid}, envs {envs}) died ({how}) while {doing}"
+        error = WorkerError(f"{reason}; the vector env cannot continue: close() it and make a new one")
+        error.reason = reason
+        return error
 
 
 def _main_test(node):

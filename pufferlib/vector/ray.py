@@ -121,9 +121,11 @@ class Ray(WorkerPool):
             refs = list(self._pending)
             done, _ = self._ray.wait(refs, num_returns=1, timeout=self.timeout)
             if not done:
-                raise WorkerTimeoutError(
-                    f"workers {sorted(self._pending.values())} did not finish stepping within timeout="
-                    f"{self.timeout} s; call recv() to keep waiting, or close() the vector env")
+                reason = (f"workers {sorted(self._pending.values())} did not finish stepping within "
+                          f"timeout={self.timeout} s")
+                error = WorkerTimeoutError(f"{reason}; call recv() to keep waiting, or close() the vector env")
+                error.reason = reason
+                raise error
             for ref in done:
                 w = self._pending.pop(ref)
                 self._store(w, self._get([ref], [w], "stepping")[0])
@@ -172,9 +174,11 @@ class Ray(WorkerPool):
                 name, _, message = last.partition(": ")
                 raise WorkerError(f"a worker among {workers} raised {name} while {doing}: {message}"
                                   f"\n\nWorker traceback:\nTraceback (in the Ray actor):\n{text}") from None
-            raise WorkerError(f"a Ray actor among workers {workers} died while {doing} "
-                              f"({text.splitlines()[0] if text else type(error).__name__}); the vector env "
-                              "cannot continue: close() it and make a new one") from None
+            reason = (f"a Ray actor among workers {workers} died while {doing} "
+                      f"({text.splitlines()[0] if text else type(error).__name__})")
+            died = WorkerError(f"{reason}; the vector env cannot continue: close() it and make a new one")
+            died.reason = reason
+            raise died from None
         except ray.exceptions.RayTaskError as error:
             cause = getattr(error, "cause", None) or error
             raise WorkerError(f"a worker among {workers} raised {type(cause).__name__} while {doing}: "

@@ -74,3 +74,14 @@ def test_round_trip_through_a_dict():
     config = apply_overrides(Config(), {"train.seed": "9", "env.delay": "3"})
     again = Config.from_dict(config.to_dict())
     assert again == config
+
+
+@pytest.mark.parametrize("value, match", [
+    ("0", r"vec\.timeout must be > 0, got 0\.0"),
+    ("nan", r"vec\.timeout must be > 0, got nan"),
+    ("inf", r"vec\.timeout must be a finite number of seconds, got inf; raise it \(e\.g\. --vec\.timeout 3600\)"),
+])
+def test_vec_timeout_is_a_positive_finite_number_of_seconds(value, match):
+    assert load_config("cartpole", overrides={"vec.timeout": "2.5"}).vec.timeout == 2.5
+    with pytest.raises(ConfigError, match=match):
+        load_config("cartpole", overrides={"vec.timeout": value})

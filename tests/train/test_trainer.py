@@ -1,4 +1,5 @@
 import io
+import signal
 
 import numpy as np
 import pytest
@@ -93,7 +94,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, env, s
 
         def learn_then_ctrl_c():  # what the SIGINT handler does, after the first iteration
             losses = learn()
-            first._interrupted = True
+            first._stop = signal.SIGINT
             return losses
 
         first.learn = learn_then_ctrl_c
