@@ -2,10 +2,11 @@
 
 Every message says what was expected, what arrived, and how to fix it.
 """
+import difflib
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
            "BuildError", "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError",
-           "RenderNotSupportedError", "ExportError"]
+           "RenderNotSupportedError", "ExportError", "did_you_mean"]
 
 
 class PufferError(Exception):
@@ -50,3 +51,17 @@ class RenderNotSupportedError(PufferError, NotImplementedError):
 
 class ExportError(PufferError, RuntimeError):
     """A policy cannot be exported in the requested format, or the export could not be written."""
+
+
+def did_you_mean(name, choices, prefix=""):
+    """"; did you mean X?" for the choice closest to a mistyped `name`, or "" when none is close.
+
+    The one place that suggests a name: command-line options, config sections and config keys.
+    Names are compared without `prefix` (a shared "--" or "train." would make any two look alike),
+    which the suggestion then carries.
+
+    >>> did_you_mean("timestep", ["timesteps", "seed"], prefix="--")
+    '; did you mean --timesteps?'
+    """
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {prefix}{close[0]}?" if close else ""
