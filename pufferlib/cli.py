@@ -139,16 +139,17 @@ def _overrides(extra, options=()):
     `options` are the command's own --options, suggested (with the settings) for an unknown one.
     """
     from pufferlib.errors import did_you_mean
-    from pufferlib.train.config import ConfigError, setting_names
+    from pufferlib.train.config import ConfigError, typed_setting_names
 
     overrides, i = {}, 0
     while i < len(extra):
         token = extra[i]
         if token.startswith("--") and "." not in token:
             name = token.partition("=")[0]
-            known = [*(option[2:] for option in options), *setting_names()]
+            known = {**{typed: f"--{key}" for typed, key in typed_setting_names().items()},
+                     **{option[2:]: option for option in options}}
             raise ConfigError(f"command line: unknown option {name}; settings take the form --section.key "
-                              f"VALUE (see puffer train --help){did_you_mean(name[2:], known, '--')}")
+                              f"VALUE (see puffer train --help){did_you_mean(name[2:], known)}")
         if not token.startswith("--"):
             raise ConfigError(f"command line: unexpected argument {token!r}; settings take the form "
                               "--section.key VALUE (e.g. --train.learning_rate 0.001)")
@@ -362,8 +363,8 @@ def main(argv=None):
         command = args.command_parser
         unknown = next((token for token in extra if token.startswith("-")), extra[0])
         name = unknown.partition("=")[0]
-        options = [option[2:] for option in command.option_strings()]
-        close = did_you_mean(name[2:], options, "--") if name.startswith("--") else ""
+        options = {option[2:]: option for option in command.option_strings()}
+        close = did_you_mean(name[2:], options) if name.startswith("--") else ""
         command.error(f"unrecognized argument {unknown!r}{close}")
     try:
         return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)

@@ -53,15 +53,19 @@ class ExportError(PufferError, RuntimeError):
     """A policy cannot be exported in the requested format, or the export could not be written."""
 
 
-def did_you_mean(name, choices, prefix=""):
+def did_you_mean(name, choices):
     """"; did you mean X?" for the choice closest to a mistyped `name`, or "" when none is close.
 
     The one place that suggests a name: command-line options, config sections and config keys.
-    Names are compared without `prefix` (a shared "--" or "train." would make any two look alike),
-    which the suggestion then carries.
 
-    >>> did_you_mean("timestep", ["timesteps", "seed"], prefix="--")
+    Args:
+        name: what was typed.
+        choices: the valid names, or a dict {name to compare: name to show} (compare "timesteps",
+            show "--timesteps": a prefix that every choice shares would make any two look alike).
+
+    >>> did_you_mean("timestep", {"timesteps": "--timesteps", "seed": "--seed"})
     '; did you mean --timesteps?'
     """
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f"; did you mean {prefix}{close[0]}?" if close else ""
+    shown = choices if isinstance(choices, dict) else {choice: choice for choice in choices}
+    close = difflib.get_close_matches(name, list(shown), n=1)
+    return f"; did you mean {shown[close[0]]}?" if close else ""

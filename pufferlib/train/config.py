@@ -268,7 +268,7 @@ class Config:
         for section, values in data.items():
             if section not in SECTIONS:
                 raise ConfigError(f"{source}: unknown section [{section}]; the sections are "
-                                  f"{', '.join(SECTIONS)}{did_you_mean(section, SECTIONS)}")
+                                  f"{', '.join(SECTIONS)}{did_you_mean(section, list(SECTIONS))}")
             if not isinstance(values, dict):
                 raise ConfigError(f"{source}: [{section}] must be a table of keys, got {values!r}")
             for key, value in values.items():
@@ -289,7 +289,7 @@ class Config:
             target.params[key] = _parse_scalar(value) if isinstance(value, str) else value
             return
         if key not in fields:
-            close = did_you_mean(key, fields, prefix=f"{section}.")
+            close = did_you_mean(key, {name: f"{section}.{name}" for name in fields})
             raise ConfigError(f"{source}: unknown key {section}.{key}" + (close or f"; [{section}] has "
                               f"{', '.join(sorted(fields))}"))
         setattr(target, key, _convert(f"{section}.{key}", fields[key].type, value, source))
@@ -360,6 +360,15 @@ def shipped_config_names():
 def setting_names():
     """Every "section.key" of the configuration, in the order of the dataclasses."""
     return [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+def typed_setting_names():
+    """{name as a user may type it: "section.key"}, both the dotted name and the bare key.
+
+    The choices `did_you_mean` picks from for a mistyped setting (e.g. --learning_rate).
+    """
+    names = setting_names()
+    return {**{name.partition(".")[2]: name for name in names}, **{name: name for name in names}}
 
 
 def field_docs(cls):
@@ -445,7 +454,7 @@ def apply_overrides(config, overrides, source="command line"):
         section, sep, key = dotted.partition(".")
         if not sep or not key:
             raise ConfigError(f"{source}: options take the form --section.key VALUE, got --{dotted}; "
-                              f"the sections are {', '.join(SECTIONS)}{did_you_mean(dotted, setting_names())}")
+                              f"the sections are {', '.join(SECTIONS)}{did_you_mean(dotted, typed_setting_names())}")
         nested.setdefault(section, {})[key] = value
     if nested:
         config.update(nested, source=source)
