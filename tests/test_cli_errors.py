@@ -5,8 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from pufferlib.train.config import setting_names
-
 
 def puffer(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "pufferlib.cli", *args], capture_output=True, text=True,
@@ -123,6 +121,7 @@ def test_counts_must_be_positive(command, option):
 # -- help ---------------------------------------------------------------------------------------------
 
 def test_train_help_lists_every_setting_with_its_default_and_doc():
+    from pufferlib.train.config import setting_names
     result = puffer("train", "--help")
     assert result.returncode == 0, result.stderr
     for name in setting_names():
