@@ -19,8 +19,10 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse without prefix matching, whose errors are one line, and whose epilog may be a
-    function (called only when --help is asked for, so that `puffer envs` imports no torch)."""
+    """argparse without prefix matching, with one-line errors and an epilog that may be a function.
+
+    The epilog function runs only when --help is asked for, so that `puffer envs` imports no torch.
+    """
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)  # --timestep is not --timesteps
@@ -36,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
     def option_strings(self):
-        """Every --option this parser takes."""
+        """Every --option this parser takes (argparse lists them only in its private _actions)."""
         return [s for action in self._actions for s in action.option_strings if s.startswith("--")]
 
 
@@ -53,7 +55,6 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
         return value
 
-    parse.__name__ = kind.__name__  # argparse names the type in some messages
     return parse
 
 

@@ -128,6 +128,7 @@ def test_train_help_lists_every_setting_with_its_default_and_doc():
         if name != "env.params":
             assert f"  --{name} " in result.stdout, name
     assert "  --env.NAME VALUE" in result.stdout
-    assert ("  --train.learning_rate FLOAT = 0.00025  (> 0)\n"
-            "      Adam's step size (the start of the schedule when anneal_lr is not 'none').") in result.stdout
+    learning_rate = ("  --train.learning_rate FLOAT = 0.00025  (> 0)\n"
+                     "      Adam's step size (the start of the schedule when anneal_lr is not 'none').")
+    assert learning_rate in result.stdout
     assert "  --vec.backend STR = 'serial'  (one of serial, multiprocessing, ray)" in result.stdout

@@ -2,8 +2,10 @@
 
 Precedence, from strongest to weakest: command line (`--section.key VALUE`) > a config file
 (`--config FILE.toml`) > the environment's shipped defaults (`pufferlib/train/configs/ENV.toml`) >
-the defaults below. Every key is checked: an unknown section or key, or a value of the wrong type
-or outside its allowed values, is a `ConfigError` that names the key and what it accepts.
+the defaults below. Every key is checked: an unknown section or key (with the closest one
+suggested), or a value of the wrong type, not finite, or outside its allowed values (`CHOICES`,
+`RANGES`), is a `ConfigError` that names the key and what it accepts. `puffer train --help` lists
+every key with its type, default, accepted values and doc (`settings_help`).
 
 >>> config = load_config("cartpole", overrides={"train.seed": "3"})
 >>> config.train.seed, config.env.num_envs
@@ -64,9 +66,9 @@ class _Range(typing.NamedTuple):
 
 _INT64_MAX = 2**63 - 1
 # Ranges of the numeric keys; checked by `Config.validate` (a test checks that every int and float
-# key has one). Sizes stay well inside what their consumers hold: the engine's C ints (num_envs
-# times agents per env, num_envs times horizon rows), torch's int64 counters; a seed plus the
-# environment index and 7919 * rank stays below 2**64, the engine's and torch's seed limit.
+# key has one). Sizes are generous for one machine yet far from the C ints and int64s that hold
+# them (whether the memory exists is checked where it is allocated); a seed below 2**63, plus an
+# environment's index and 7919 * rank, stays below 2**64, the engine's and torch's seed limit.
 RANGES = {
     ("env", "num_envs"): _Range(1, 2**24),
     ("env", "num_threads"): _Range(0, 1024),
@@ -308,7 +310,7 @@ class Config:
         for section, cls in SECTIONS.items():  # one rule for every float: inf and nan train nothing
             for field in dataclasses.fields(cls):
                 value = getattr(getattr(self, section), field.name)
-                if field.type in ("float", float) and not math.isfinite(value):
+                if field.type is float and not math.isfinite(value):
                     raise ConfigError(f"{source}: {section}.{field.name} must be a finite number, "
                                       f"got {value!r}")
         for (section, key), allowed in RANGES.items():
@@ -453,8 +455,9 @@ def apply_overrides(config, overrides, source="command line"):
     for dotted, value in (overrides or {}).items():
         section, sep, key = dotted.partition(".")
         if not sep or not key:
+            close = did_you_mean(dotted, typed_setting_names())
             raise ConfigError(f"{source}: options take the form --section.key VALUE, got --{dotted}; "
-                              f"the sections are {', '.join(SECTIONS)}{did_you_mean(dotted, typed_setting_names())}")
+                              f"the sections are {', '.join(SECTIONS)}{close}")
         nested.setdefault(section, {})[key] = value
     if nested:
         config.update(nested, source=source)

@@ -120,7 +120,8 @@ def test_every_integer_setting_has_a_ceiling_naming_the_key(section, key):
 
 
 def test_any_int64_step_budget_is_accepted():
-    config = load_config(None, overrides={"train.total_timesteps": str(2**63 - 1), "train.seed": str(2**63 - 1)})
+    largest = str(2**63 - 1)
+    config = load_config(None, overrides={"train.total_timesteps": largest, "train.seed": largest})
     assert config.train.total_timesteps == config.train.seed == 2**63 - 1
 
 
