@@ -437,8 +437,8 @@ def parse_args(argv=None):
     p.add_argument("--skip", nargs="+", default=[], choices=REFERENCE_LIBRARIES,
                    help="reference libraries not to measure")
     args = p.parse_args(argv)
-    if args.seconds <= 0 or args.runs < 1 or min(args.num_envs) < 1 or min(args.threads) < 1:
-        p.error("--seconds must be > 0, and --runs, --num-envs and --threads at least 1")
+    if not 0 < args.seconds < float("inf") or min(args.runs, *args.num_envs, *args.threads) < 1:
+        p.error("--seconds must be a finite number > 0, and --runs, --num-envs and --threads at least 1")
     return args
 
 

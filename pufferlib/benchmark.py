@@ -1,4 +1,6 @@
 """Timing vector environments: the one loop that `puffer bench` and bench/ scripts share."""
+import math
+import numbers
 import time
 
 import numpy as np
@@ -62,6 +64,10 @@ def time_steps(step, actions, num_rows, seconds, runs):
     Returns:
         A list with one steps-per-second figure per run.
 
+    Raises:
+        ValueError: seconds is not a finite number > 0 (nan or inf would never end a run), or runs
+            is not a positive integer.
+
     Example:
         >>> import pufferlib
         >>> from pufferlib.benchmark import random_action_batches, time_steps
@@ -71,6 +77,11 @@ def time_steps(step, actions, num_rows, seconds, runs):
         >>> len(rates)
         2
     """
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not math.isfinite(seconds) \
+            or seconds <= 0:
+        raise ValueError(f"seconds must be a finite number > 0, got {seconds!r}")
+    if isinstance(runs, bool) or not isinstance(runs, numbers.Integral) or runs < 1:
+        raise ValueError(f"runs must be a positive integer, got {runs!r}")
     done, block = _warm_up(step, actions, seconds)
     rates = []
     for _ in range(runs):

@@ -9,12 +9,53 @@ puffer new NAME [--dir DIR]                       write a template C environment
 puffer build FILE.c [-o FILE.so] [--check] [--debug]   compile (and check) a C environment
 """
 import argparse
+import math
 import statistics
 import sys
 
 import numpy as np
 
 __all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse without prefix matching, with one-line errors and an epilog that may be a function.
+
+    The epilog function runs only when --help is asked for, so that `puffer envs` imports no torch.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --timestep is not --timesteps
+        super().__init__(*args, **kwargs)
+
+    def format_help(self):
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
+
+    def error(self, message):
+        print(f"puffer: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+    def option_strings(self):
+        """Every --option this parser takes (argparse lists them only in its private _actions)."""
+        return [s for action in self._actions for s in action.option_strings if s.startswith("--")]
+
+
+def _positive(kind):
+    """An argparse type: a finite number of `kind` (int or float) above 0."""
+    expected = "an integer > 0" if kind is int else "a finite number > 0"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        if not (kind is int or math.isfinite(value)) or not value > 0:  # nan fails every comparison
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _parse_params(pairs):
@@ -93,14 +134,24 @@ def cmd_bench(args):
     return 0
 
 
-def _overrides(extra):
-    """Turns leftover ["--train.seed", "3", "--policy.lstm=true"] into {"train.seed": "3", ...}."""
-    from pufferlib.train.config import ConfigError
+def _overrides(extra, options=()):
+    """Turns leftover ["--train.seed", "3", "--policy.lstm=true"] into {"train.seed": "3", ...}.
+
+    `options` are the command's own --options, suggested (with the settings) for an unknown one.
+    """
+    from pufferlib.errors import did_you_mean
+    from pufferlib.train.config import ConfigError, typed_setting_names
 
     overrides, i = {}, 0
     while i < len(extra):
         token = extra[i]
-        if not token.startswith("--") or "." not in token:
+        if token.startswith("--") and "." not in token:
+            name = token.partition("=")[0]
+            known = {**{typed: f"--{key}" for typed, key in typed_setting_names().items()},
+                     **{option[2:]: option for option in options}}
+            raise ConfigError(f"command line: unknown option {name}; settings take the form --section.key "
+                              f"VALUE (see puffer train --help){did_you_mean(name[2:], known)}")
+        if not token.startswith("--"):
             raise ConfigError(f"command line: unexpected argument {token!r}; settings take the form "
                               "--section.key VALUE (e.g. --train.learning_rate 0.001)")
         key, sep, value = token[2:].partition("=")
@@ -120,7 +171,7 @@ def cmd_train(args, extra):
     from pufferlib.train.checkpoint import load_checkpoint
     from pufferlib.train.config import Config, apply_overrides, load_config
 
-    overrides = _overrides(extra)
+    overrides = _overrides(extra, args.command_parser.option_strings())
     for flag, key in (("timesteps", "train.total_timesteps"), ("seed", "train.seed"),
                       ("device", "train.device")):
         if getattr(args, flag) is not None:
@@ -210,8 +261,8 @@ def cmd_build(args):
 
 
 def build_parser():
-    """The argument parser of `puffer` (subcommands envs, bench, new and build)."""
-    parser = argparse.ArgumentParser(prog="puffer", description="pufferlib: fast reinforcement learning.")
+    """The argument parser of `puffer` (subcommands envs, bench, train, eval, export, new and build)."""
+    parser = _Parser(prog="puffer", description="pufferlib: fast reinforcement learning.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     envs = sub.add_parser("envs", help="list the built-in environments with their parameters")
@@ -223,17 +274,17 @@ def build_parser():
     bench.add_argument("--num-envs", type=int, default=4096, help="environments stepped together")
     bench.add_argument("--threads", type=int, default=None,
                        help="threads (default: OMP_NUM_THREADS or the cores available)")
-    bench.add_argument("--seconds", type=float, default=1.0, help="length of each timed run")
-    bench.add_argument("--runs", type=int, default=3, help="timed runs (the median is printed)")
+    bench.add_argument("--seconds", type=_positive(float), default=1.0, help="length of each timed run")
+    bench.add_argument("--runs", type=_positive(int), default=3, help="timed runs (the median is printed)")
     bench.add_argument("--param", action="append", metavar="KEY=VALUE",
                        help="an environment parameter (repeatable)")
     bench.set_defaults(func=cmd_bench)
 
     train = sub.add_parser("train", help="train PPO on an environment",
                            description="Train PPO. ENV is a built-in name, a C file, gymnasium:ID or "
-                                       "module:callable. Any setting can be given as --section.key VALUE "
-                                       "(sections env, vec, train, policy, log; see "
-                                       "pufferlib/train/config.py).")
+                                       "module:callable.\nAny setting can be given as --section.key VALUE "
+                                       "(sections env, vec, train, policy, log; listed below).",
+                           epilog=_settings_help, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("env", help="a built-in name (puffer envs), path/to/env.c, gymnasium:ID or "
                                    "module:callable")
     train.add_argument("--timesteps", type=int, help="agent steps to train for (train.total_timesteps)")
@@ -251,7 +302,7 @@ def build_parser():
     evaluate.add_argument("--checkpoint", default="latest",
                           help="a checkpoint file, a run directory, or latest (default)")
     evaluate.add_argument("--data-dir", default="runs", help="where `latest` looks (default runs/)")
-    evaluate.add_argument("--episodes", type=int, default=100, help="episodes to average over")
+    evaluate.add_argument("--episodes", type=_positive(int), default=100, help="episodes to average over")
     evaluate.add_argument("--deterministic", action="store_true", help="take the most likely actions")
     evaluate.add_argument("--video", help="record the first environment to a .gif or .mp4")
     evaluate.set_defaults(func=cmd_eval)
@@ -285,20 +336,30 @@ def build_parser():
     build.add_argument("--steps", type=int, default=1000, help="steps of each --check rollout")
     build.add_argument("--num-envs", type=int, default=64, help="environments in each --check rollout")
     build.set_defaults(func=cmd_build)
+    for command in sub.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
+
+
+def _settings_help():
+    from pufferlib.train.config import settings_help
+
+    return settings_help()
 
 
 def main(argv=None):
     """Entry point of the `puffer` console command; returns the exit status."""
-    from pufferlib.errors import PufferError
+    from pufferlib.errors import PufferError, did_you_mean
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "takes_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if getattr(args, "seconds", 1.0) <= 0 or getattr(args, "runs", 1) < 1:
-        print("puffer: error: --seconds must be > 0 and --runs >= 1", file=sys.stderr)
-        return 2
+        command = args.command_parser
+        unknown = next((token for token in extra if token.startswith("-")), extra[0])
+        name = unknown.partition("=")[0]
+        options = {option[2:]: option for option in command.option_strings()}
+        close = did_you_mean(name[2:], options) if name.startswith("--") else ""
+        command.error(f"unrecognized argument {unknown!r}{close}")
     try:
         return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
     except (PufferError, ValueError, TypeError) as error:

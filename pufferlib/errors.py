@@ -2,10 +2,11 @@
 
 Every message says what was expected, what arrived, and how to fix it.
 """
+import difflib
 
 __all__ = ["PufferError", "APIUsageError", "UnknownEnvironmentError", "EnvironmentLoadError",
            "BuildError", "UnsupportedSpaceError", "WorkerError", "WorkerTimeoutError", "CheckpointError",
-           "RenderNotSupportedError", "ExportError", "NonFiniteError"]
+           "RenderNotSupportedError", "ExportError", "NonFiniteError", "did_you_mean"]
 
 
 class PufferError(Exception):
@@ -64,3 +65,21 @@ class NonFiniteError(PufferError, FloatingPointError):
     The message says which number and where (env row and step, or epoch and minibatch). The
     update that would have used it is not applied, so the weights stay those of the last good step.
     """
+
+
+def did_you_mean(name, choices):
+    """"; did you mean X?" for the choice closest to a mistyped `name`, or "" when none is close.
+
+    The one place that suggests a name: command-line options, config sections and config keys.
+
+    Args:
+        name: what was typed.
+        choices: the valid names, or a dict {name to compare: name to show} (compare "timesteps",
+            show "--timesteps": a prefix that every choice shares would make any two look alike).
+
+    >>> did_you_mean("timestep", {"timesteps": "--timesteps", "seed": "--seed"})
+    '; did you mean --timesteps?'
+    """
+    shown = choices if isinstance(choices, dict) else {choice: choice for choice in choices}
+    close = difflib.get_close_matches(name, list(shown), n=1)
+    return f"; did you mean {shown[close[0]]}?" if close else ""

@@ -44,7 +44,7 @@ def test_bench_prints_steps_per_second(args):
     (("bench", "cartpole", "--param", "max_steps"), "--param expects KEY=VALUE, got 'max_steps'"),
     (("bench", "cartpole", "--param", "max_steps=many"), "--param max_steps expects a number"),
     (("bench", "cartpole", "--num-envs", "0"), "num_envs must be a positive integer"),
-    (("bench", "cartpole", "--seconds", "0"), "--seconds must be > 0"),
+    (("bench", "cartpole", "--seconds", "0"), "argument --seconds: must be a finite number > 0, got '0'"),
     (("envs", "nothing"), "unknown environment 'nothing'"),
 ])
 def test_errors_are_one_clear_line(args, message):

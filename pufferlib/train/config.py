@@ -2,16 +2,22 @@
 
 Precedence, from strongest to weakest: command line (`--section.key VALUE`) > a config file
 (`--config FILE.toml`) > the environment's shipped defaults (`pufferlib/train/configs/ENV.toml`) >
-the defaults below. Every key is checked: an unknown section or key, or a value of the wrong type
-or outside its allowed values, is a `ConfigError` that names the key and what it accepts.
+the defaults below. Every key is checked: an unknown section or key (with the closest one
+suggested), or a value of the wrong type, not finite, or outside its allowed values (`CHOICES`,
+`RANGES`), is a `ConfigError` that names the key and what it accepts. `puffer train --help` lists
+every key with its type, default, accepted values and doc (`settings_help`).
 
 >>> config = load_config("cartpole", overrides={"train.seed": "3"})
 >>> config.train.seed, config.env.num_envs
 (3, 64)
 """
+import ast
 import dataclasses
+import inspect
 import math
 import sys
+import textwrap
+import typing
 from importlib import resources
 from pathlib import Path
 
@@ -20,10 +26,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python < 3.11 reads TOML through the backport
     import tomli as tomllib
 
-from pufferlib.errors import PufferError
+from pufferlib.errors import PufferError, did_you_mean
 
 __all__ = ["Config", "ConfigError", "EnvConfig", "LogConfig", "PolicyConfig", "TrainConfig", "VecConfig",
-           "apply_overrides", "load_config", "shipped_config_names"]
+           "apply_overrides", "load_config", "settings_help", "shipped_config_names"]
 
 
 class ConfigError(PufferError, ValueError):
@@ -40,6 +46,61 @@ CHOICES = {
     ("train", "kernel"): ("auto", "off"),
     ("policy", "activation"): ("tanh", "relu"),
     ("log", "dashboard"): ("auto", "on", "off"),
+}
+
+
+class _Range(typing.NamedTuple):
+    """The values a numeric key accepts: low..high, both included unless `open_low`."""
+
+    low: float
+    high: float = math.inf
+    open_low: bool = False
+
+    def __contains__(self, value):
+        return (value > self.low if self.open_low else value >= self.low) and value <= self.high
+
+    def __str__(self):
+        if self.high == math.inf:
+            return f"{'>' if self.open_low else '>='} {self.low}"
+        return f"in {'(' if self.open_low else '['}{self.low}, {self.high}]"
+
+
+_INT64_MAX = 2**63 - 1
+# Ranges of the numeric keys; checked by `Config.validate` (a test checks that every int and float
+# key has one). Sizes are generous for one machine yet far from the C ints and int64s that hold
+# them (whether the memory exists is checked where it is allocated); a seed below 2**63, plus an
+# environment's index and 7919 * rank, stays below 2**64, the engine's and torch's seed limit.
+RANGES = {
+    ("env", "num_envs"): _Range(1, 2**24),
+    ("env", "num_threads"): _Range(0, 1024),
+    ("vec", "num_workers"): _Range(0, 4096),
+    ("vec", "timeout"): _Range(0, open_low=True),
+    ("train", "total_timesteps"): _Range(1, _INT64_MAX),
+    ("train", "seed"): _Range(0, _INT64_MAX),
+    ("train", "horizon"): _Range(1, 2**20),
+    ("train", "bptt_horizon"): _Range(1, 2**20),
+    ("train", "minibatch_size"): _Range(1, 2**24),
+    ("train", "update_epochs"): _Range(1, 1024),
+    ("train", "learning_rate"): _Range(0, open_low=True),
+    ("train", "adam_eps"): _Range(0, open_low=True),
+    ("train", "gamma"): _Range(0, 1),
+    ("train", "gae_lambda"): _Range(0, 1),
+    ("train", "rho_clip"): _Range(0),
+    ("train", "c_clip"): _Range(0),
+    ("train", "clip_coef"): _Range(0),
+    ("train", "vf_clip_coef"): _Range(0),
+    ("train", "vf_coef"): _Range(0),
+    ("train", "ent_coef"): _Range(0),
+    ("train", "max_grad_norm"): _Range(0),
+    ("train", "target_kl"): _Range(0),
+    ("train", "replay_alpha"): _Range(0, 1),
+    ("train", "replay_beta"): _Range(0, 1),
+    ("train", "torch_threads"): _Range(1, 1024),
+    ("policy", "hidden_size"): _Range(1, 2**16),
+    ("policy", "num_layers"): _Range(1, 1024),
+    ("policy", "lstm_size"): _Range(1, 2**16),
+    ("log", "interval"): _Range(0, open_low=True),
+    ("log", "checkpoint_interval"): _Range(0, open_low=True),
 }
 
 
@@ -221,7 +282,7 @@ class Config:
         for section, values in data.items():
             if section not in SECTIONS:
                 raise ConfigError(f"{source}: unknown section [{section}]; the sections are "
-                                  f"{', '.join(SECTIONS)}")
+                                  f"{', '.join(SECTIONS)}{did_you_mean(section, list(SECTIONS))}")
             if not isinstance(values, dict):
                 raise ConfigError(f"{source}: [{section}] must be a table of keys, got {values!r}")
             for key, value in values.items():
@@ -242,8 +303,9 @@ class Config:
             target.params[key] = _parse_scalar(value) if isinstance(value, str) else value
             return
         if key not in fields:
-            raise ConfigError(f"{source}: unknown key {section}.{key}; [{section}] has "
-                              f"{', '.join(sorted(fields))}")
+            close = did_you_mean(key, {name: f"{section}.{name}" for name in fields})
+            raise ConfigError(f"{source}: unknown key {section}.{key}" + (close or f"; [{section}] has "
+                              f"{', '.join(sorted(fields))}"))
         setattr(target, key, _convert(f"{section}.{key}", fields[key].type, value, source))
 
     def validate(self, source="config"):
@@ -257,36 +319,17 @@ class Config:
             if value not in allowed:
                 raise ConfigError(f"{source}: {section}.{key} must be one of {', '.join(allowed)}, "
                                   f"got {value!r}")
+        for section, cls in SECTIONS.items():  # one rule for every float: inf and nan train nothing
+            for field in dataclasses.fields(cls):
+                value = getattr(getattr(self, section), field.name)
+                if field.type is float and not math.isfinite(value):
+                    raise ConfigError(f"{source}: {section}.{field.name} must be a finite number, "
+                                      f"got {value!r}")
+        for (section, key), allowed in RANGES.items():
+            value = getattr(getattr(self, section), key)
+            if value not in allowed:
+                raise ConfigError(f"{source}: {section}.{key} must be {allowed}, got {value!r}")
         t, p = self.train, self.policy
-        positive = {"env.num_envs": self.env.num_envs, "train.total_timesteps": t.total_timesteps,
-                    "train.horizon": t.horizon, "train.bptt_horizon": t.bptt_horizon,
-                    "train.minibatch_size": t.minibatch_size, "train.update_epochs": t.update_epochs,
-                    "train.torch_threads": t.torch_threads, "policy.hidden_size": p.hidden_size,
-                    "policy.num_layers": p.num_layers, "policy.lstm_size": p.lstm_size,
-                    "log.interval": self.log.interval,
-                    "log.checkpoint_interval": self.log.checkpoint_interval,
-                    "train.learning_rate": t.learning_rate, "train.adam_eps": t.adam_eps,
-                    "vec.timeout": self.vec.timeout}
-        for name, value in positive.items():
-            if not value > 0:
-                raise ConfigError(f"{source}: {name} must be > 0, got {value!r}")
-        if not math.isfinite(self.vec.timeout):  # a hung env must end the run some time
-            raise ConfigError(f"{source}: vec.timeout must be a finite number of seconds, got "
-                              f"{self.vec.timeout!r}; raise it (e.g. --vec.timeout 3600) for very slow envs")
-        nonnegative = {"env.num_threads": self.env.num_threads, "vec.num_workers": self.vec.num_workers,
-                       "train.seed": t.seed, "train.clip_coef": t.clip_coef, "train.vf_coef": t.vf_coef,
-                       "train.ent_coef": t.ent_coef, "train.max_grad_norm": t.max_grad_norm,
-                       "train.target_kl": t.target_kl, "train.replay_alpha": t.replay_alpha,
-                       "train.replay_beta": t.replay_beta, "train.vf_clip_coef": t.vf_clip_coef,
-                       "train.rho_clip": t.rho_clip, "train.c_clip": t.c_clip}
-        for name, value in nonnegative.items():
-            if not value >= 0:
-                raise ConfigError(f"{source}: {name} must be >= 0, got {value!r}")
-        if t.seed >= 2**63:   # offsets per rank and env group are added; torch and the engine take < 2**64
-            raise ConfigError(f"{source}: train.seed must be below 2**63, got {t.seed}")
-        for name, value in {"train.gamma": t.gamma, "train.gae_lambda": t.gae_lambda}.items():
-            if not 0 <= value <= 1:
-                raise ConfigError(f"{source}: {name} must be in [0, 1], got {value!r}")
         if p.lstm and t.horizon % t.bptt_horizon:
             raise ConfigError(f"{source}: train.bptt_horizon ({t.bptt_horizon}) must divide train.horizon "
                               f"({t.horizon}); try bptt_horizon = {math.gcd(t.horizon, t.bptt_horizon)}")
@@ -312,7 +355,10 @@ def _convert(name, kind, value, source):
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond any float (1e400 parses as inf, 10**400 does not)
+            raise ConfigError(f"{source}: {name} must be a finite number, got {value!r}") from None
     if kind is str and isinstance(value, str):
         return value
     expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
@@ -325,12 +371,88 @@ def shipped_config_names():
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def _read_toml(path, source):
+def setting_names():
+    """Every "section.key" of the configuration, in the order of the dataclasses."""
+    return [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+def typed_setting_names():
+    """{name as a user may type it: "section.key"}, both the dotted name and the bare key.
+
+    The choices `did_you_mean` picks from for a mistyped setting (e.g. --learning_rate).
+    """
+    names = setting_names()
+    return {**{name.partition(".")[2]: name for name in names}, **{name: name for name in names}}
+
+
+def field_docs(cls):
+    """{field name: docstring} of a config dataclass: the string literal under each field.
+
+    Returns an empty dict when the source is not available (a .pyc-only install).
+    """
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body
+    return {node.target.id: inspect.cleandoc(after.value.value)
+            for node, after in zip(body, body[1:])
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)}
+
+
+def settings_help():
+    """The text listing every setting: --section.key TYPE = default (accepted values), then its doc.
+
+    `puffer train --help` prints it; the dataclasses above are its only source.
+    """
+    lines = ["settings: --section.key VALUE on the command line, or [section] key = VALUE in a --config",
+             "FILE; the defaults shown are before an environment's own (pufferlib/train/configs/ENV.toml)."]
+    for section, cls in SECTIONS.items():
+        docs = field_docs(cls)
+        lines.append("")
+        for field in dataclasses.fields(cls):
+            doc = " ".join(docs.get(field.name, "").split())
+            first = doc.split(". ")[0].rstrip(".") + "." if doc else ""
+            if section == "env" and field.name == "params":
+                head = "--env.NAME VALUE"
+            else:
+                head = f"--{section}.{field.name} {field.type.__name__.upper()} = {_toml(field.default)}"
+                if (section, field.name) in CHOICES:
+                    head += f"  (one of {', '.join(CHOICES[section, field.name])})"
+                elif (section, field.name) in RANGES:
+                    head += f"  ({RANGES[section, field.name]})"
+            lines.append(f"  {head}")
+            lines += textwrap.wrap(first, 100, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
+
+
+def _toml(value):
+    """A default as it is written in TOML or on the command line: true, 'name', 0.00025, 64."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _read_toml(path, source):
+    """The tables of the TOML file `path`; every way it cannot be read is a ConfigError naming it."""
+    try:
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory; give the path of a .toml file") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"config file {path} is not UTF-8 text: byte 0x{data[e.start]:02x} at offset "
+                          f"{e.start} (line {line}); TOML files are UTF-8, save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source} is not valid TOML: {e}") from None
 
@@ -345,8 +467,9 @@ def apply_overrides(config, overrides, source="command line"):
     for dotted, value in (overrides or {}).items():
         section, sep, key = dotted.partition(".")
         if not sep or not key:
+            close = did_you_mean(dotted, typed_setting_names())
             raise ConfigError(f"{source}: options take the form --section.key VALUE, got --{dotted}; "
-                              f"the sections are {', '.join(SECTIONS)}")
+                              f"the sections are {', '.join(SECTIONS)}{close}")
         nested.setdefault(section, {})[key] = value
     if nested:
         config.update(nested, source=source)

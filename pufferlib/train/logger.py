@@ -299,7 +299,8 @@ class RunLogger(Closeable):
         """(step, fraction of total_timesteps, elapsed seconds, remaining seconds); None where unknown."""
         step = _number(record, "global_step")
         sps = _number(record, "sps")
-        fraction = None if step is None else step / self._total
+        # a resumed run or a last rollout can end past total_timesteps; the display stops at 100%
+        fraction = None if step is None else min(step / self._total, 1.0)
         remaining = None
         if step is not None and sps is not None and sps > 0:
             remaining = max(self._total - step, 0) / sps

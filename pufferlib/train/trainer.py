@@ -80,6 +80,7 @@ class Trainer(Closeable):
 
     Raises:
         ConfigError: bad configuration values.
+        ValueError: the run directory cannot be created or written under `data_dir`.
         CheckpointError: `resume` is missing, unreadable or of another environment or policy.
     """
 
@@ -108,11 +109,11 @@ class Trainer(Closeable):
         envs, self.env_info = make_vecenvs(env, config, self.seed, groups)
         try:
             self._build(envs, checkpoint)
+            self.run_dir = self._make_run_dir(Path(data_dir), run_dir, checkpoint)
         except BaseException:
             for e in envs:
                 e.close()
             raise
-        self.run_dir = self._make_run_dir(Path(data_dir), run_dir, checkpoint)
         self.logger = self._make_logger(dashboard, stream, resume=checkpoint is not None)
 
     # -- construction ------------------------------------------------------------------------
@@ -228,9 +229,13 @@ class Trainer(Closeable):
                 run_dir = data_dir / f"{slug}-{stamp}-{k}"
         run_dir = Path(run_dir)
         if self.rank == 0:
-            run_dir.mkdir(parents=True, exist_ok=True)
             meta = {"env": self.env_name, "config": self.config.to_dict(), "world_size": self.world_size}
-            (run_dir / "config.json").write_text(json.dumps(meta, indent=2))
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "config.json").write_text(json.dumps(meta, indent=2))
+            except OSError as error:  # read-only, a file in the way, no space left, ...
+                raise ValueError(f"cannot write the run directory {run_dir}: {error.strerror or error}; "
+                                 f"choose a writable data_dir (puffer train --data-dir DIR)") from error
         return run_dir
 
     def _make_logger(self, dashboard, stream, resume):

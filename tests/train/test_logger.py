@@ -486,3 +486,19 @@ def test_import_has_no_side_effects():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(
         os.path.dirname(os.path.abspath(__file__)))), os.environ.get("PYTHONPATH")])))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_plain_progress_stops_at_100_percent(tmp_path):
+    """The last rollout (or a resumed run) may end past total_timesteps."""
+    out = io.StringIO()
+    with make_logger(tmp_path, out, total_timesteps=1000) as logger:
+        logger.log({"global_step": 1024, "sps": 10.0})
+    assert out.getvalue().startswith("[cartpole] step 1,024/1,000 (100.0%) | sps 10")
+
+
+def test_dashboard_progress_stops_at_100_percent(tmp_path):
+    console = terminal()
+    with make_logger(tmp_path, console, dashboard=True, total_timesteps=1000) as logger:
+        logger.log(dict(METRICS, global_step=3000))
+    text = console.file.getvalue()
+    assert "3,000 / 1,000 steps  100.0%" in text and "300.0%" not in text
