@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -91,17 +92,21 @@ static inline int64_t puffer_pool_now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Spins while *word == value, for at most PUFFER_POOL_SPIN_NS; returns whether it changed. */
+/* Spins while *word == value, for at most PUFFER_POOL_SPIN_NS; returns whether it changed.
+ * After the first few checks it yields the core between checks: when there are more runnable
+ * threads than cores (a busy machine), the thread it waits for may need this very core. */
 static int puffer_pool_spin(const uint32_t* word, uint32_t value) {
     int64_t deadline = 0;
     for (unsigned i = 1;; i++) {
         if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != value) return 1;
-        puffer_pool_pause();
-        if ((i & 63) == 0) {
-            int64_t now = puffer_pool_now_ns();
-            if (deadline == 0) deadline = now + PUFFER_POOL_SPIN_NS;
-            else if (now >= deadline) return 0;
+        if (i < 256) {
+            puffer_pool_pause();
+            continue;
         }
+        int64_t now = puffer_pool_now_ns();
+        if (deadline == 0) deadline = now + PUFFER_POOL_SPIN_NS;
+        else if (now >= deadline) return 0;
+        sched_yield();
     }
 }
 
