@@ -6,7 +6,8 @@
  *
  * Idle threads cost nothing between jobs: a worker that finishes spins for PUFFER_POOL_SPIN_NS
  * (enough to catch the next step of a tight loop without a wake-up), then sleeps on a futex
- * (Linux) or a condition variable (elsewhere). The caller waits for the workers the same way.
+ * (Linux) or a condition variable (elsewhere, or with -DPUFFER_POOL_NO_FUTEX). The caller waits
+ * for the workers the same way.
  * Nothing here reads or sets process-wide settings (no environment variables, no OpenMP).
  *
  * fork(): only the forking thread survives in the child. A pthread_atfork handler bumps a
@@ -25,7 +26,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
-#ifdef __linux__
+#if defined(__linux__) && !defined(PUFFER_POOL_NO_FUTEX)
+#define PUFFER_POOL_FUTEX 1
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -57,7 +59,7 @@ typedef struct PufferPool {
     uint32_t pending;       /* workers that have not finished the current job */
     uint32_t sleepers;      /* workers asleep on seq, or about to be */
     uint32_t caller_asleep; /* the caller is asleep on pending, or about to be */
-#ifndef __linux__
+#ifndef PUFFER_POOL_FUTEX
     pthread_mutex_t mutex;
     pthread_cond_t cond;
 #endif
@@ -112,7 +114,7 @@ static int puffer_pool_spin(const uint32_t* word, uint32_t value) {
 
 /* Sleeps until *word != value (may return early; callers recheck). */
 static void puffer_pool_sleep(PufferPool* p, uint32_t* word, uint32_t value) {
-#ifdef __linux__
+#ifdef PUFFER_POOL_FUTEX
     (void)p;
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
 #else
@@ -123,7 +125,7 @@ static void puffer_pool_sleep(PufferPool* p, uint32_t* word, uint32_t value) {
 }
 
 static void puffer_pool_wake(PufferPool* p, uint32_t* word) {
-#ifdef __linux__
+#ifdef PUFFER_POOL_FUTEX
     (void)p;
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 #else
@@ -179,7 +181,7 @@ static void puffer_pool_stop(PufferPool* p) {
         __atomic_fetch_add(&p->seq, 1, __ATOMIC_SEQ_CST);
         puffer_pool_wake(p, &p->seq);
         for (int i = 0; i < p->num_threads - 1; i++) pthread_join(p->threads[i], NULL);
-#ifndef __linux__
+#ifndef PUFFER_POOL_FUTEX
         pthread_cond_destroy(&p->cond);
         pthread_mutex_destroy(&p->mutex);
 #endif
@@ -211,7 +213,7 @@ static int puffer_pool_start(PufferPool* p, int num_threads) {
     p->pending = 0;
     p->sleepers = 0;
     p->caller_asleep = 0;
-#ifndef __linux__
+#ifndef PUFFER_POOL_FUTEX
     pthread_mutex_init(&p->mutex, NULL);
     pthread_cond_init(&p->cond, NULL);
 #endif

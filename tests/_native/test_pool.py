@@ -35,7 +35,10 @@ static int run_jobs(PufferPool* pool, int num_threads, int count) {
         job.blocks = j % 40;                      /* 0 to 39 blocks: some threads get none */
         puffer_pool_run(pool, task, &job);
         for (int t = 0; t < num_threads; t++)
-            if (job.threads[t] != 1) { printf("job %d: thread %d ran %d times\n", j, t, job.threads[t]); return 1; }
+            if (job.threads[t] != 1) {
+                printf("job %d: thread %d ran %d times\n", j, t, job.threads[t]);
+                return 1;
+            }
         for (int b = 0; b < job.blocks; b++)
             if (job.runs[b] != 1) { printf("job %d: block %d ran %d times\n", j, b, job.runs[b]); return 1; }
         if (j % 100 == 99) usleep(200);           /* past the spin: the workers sleep */
@@ -60,7 +63,10 @@ int main(void) {
             int expect = 0, first, last;
             for (int t = 0; t < n; t++) {
                 puffer_pool_range(blocks, t, n, &first, &last);
-                if (first != expect || last < first) { printf("range %d/%d of %d\n", t, n, blocks); return 1; }
+                if (first != expect || last < first) {
+                    printf("range %d/%d of %d\n", t, n, blocks);
+                    return 1;
+                }
                 expect = last;
             }
             if (expect != blocks) return 1;
@@ -95,3 +101,7 @@ def test_every_block_runs_exactly_once_per_job_at_1_to_8_threads(tmp_path):
 
 def test_the_pool_has_no_data_race(tmp_path):
     _compile_and_run(tmp_path, "-fsanitize=thread")
+
+
+def test_the_condition_variable_fallback_for_systems_without_futexes(tmp_path):
+    _compile_and_run(tmp_path, "-DPUFFER_POOL_NO_FUTEX")
