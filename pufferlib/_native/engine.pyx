@@ -1,10 +1,10 @@
 """The one vectorizer for every C environment.
 
 Environments are split into a fixed number of contiguous blocks (a function of num_envs only, so
-results never depend on the thread count); the engine's own threads (csrc/puffer_pool.h, no OpenMP)
-step contiguous ranges of whole blocks with the GIL released,
-writing observations, rewards and flags straight into numpy arrays, and each block folds its
-finished episodes into its own statistics record, summed in block order when read.
+results never depend on the thread count); the engine's own threads (csrc/puffer_pool.h, not
+OpenMP) step contiguous ranges of whole blocks with the GIL released, writing observations, rewards
+and flags straight into numpy arrays, and each block folds its finished episodes into its own
+statistics record, summed in block order when read.
 """
 import math
 import os
@@ -568,8 +568,9 @@ cdef class Engine:
             TypeError, ValueError: actions of the wrong dtype, shape or range (nothing is stepped).
         """
         # An int32/float32 array of the right shape is stepped from where it is, without a copy.
-        self.bufs.actions = self._load_actions(actions, False)
+        cdef const void* data = self._load_actions(actions, False)
         self._start_pool()
+        self.bufs.actions = data
         self.state = BUSY
         try:
             with nogil:
