@@ -101,7 +101,7 @@ static int puffer_pool_spin(const uint32_t* word, uint32_t value) {
     int64_t deadline = 0;
     for (unsigned i = 1;; i++) {
         if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != value) return 1;
-        if (i < 256) {
+        if (i < 8) {
             puffer_pool_pause();
             continue;
         }
