@@ -2,7 +2,10 @@
 
 Environment switches (read at build time):
   PUFFER_DEBUG=1      -O0 -g, AddressSanitizer + UBSan, Cython bounds checks (see README).
-  PUFFER_NO_OPENMP=1  build without OpenMP even when the compiler supports it.
+  PUFFER_NO_OPENMP=1  build the OpenMP kernels (advantage, MLP) without OpenMP even when the
+                      compiler supports it. The engine never uses OpenMP: it steps environments
+                      on its own threads (csrc/puffer_pool.h), so importing it loads no OpenMP
+                      runtime and changes no OpenMP setting.
 Nothing is downloaded and nothing is compiled against torch.
 
 Each compiled extension is kept in build/puffer-cache/ beside this file, under a hash of everything
@@ -73,10 +76,14 @@ class BuildExt(build_ext):
             banner = "*" * 78
             why = "PUFFER_NO_OPENMP is set" if NO_OPENMP else "the compiler cannot build OpenMP code"
             print(f"\n{banner}\nWARNING: pufferlib is built WITHOUT OpenMP ({why}).\n"
-                  "Environments will step on a single thread; pufferlib.openmp_enabled() is False.\n"
+                  "The advantage and MLP kernels will run on one thread (environments still step\n"
+                  "on threads); pufferlib.openmp_enabled() is False.\n"
                   f"Install a compiler with OpenMP support (gcc, or clang with libomp) and rebuild.\n"
                   f"{banner}\n", file=sys.stderr)
         for ext in self.extensions:
+            if ext.name == "pufferlib._native.engine":   # its own threads; it only reports the flag
+                ext.define_macros.append(("PUFFER_OPENMP", "1" if flags else "0"))
+                continue
             ext.extra_compile_args += flags
             ext.extra_link_args += flags
         super().build_extensions()

@@ -7,10 +7,11 @@ What is measured
     process per run, in these cases:
 
     - `sb3 alone`: stable-baselines3 (and so torch) imported, nothing of pufferlib;
-    - `import pufferlib first`: `import pufferlib` before stable-baselines3 (so torch's OpenMP
-      runtime is the one pufferlib's engine loaded);
+    - `import pufferlib first`: `import pufferlib` before stable-baselines3 (before pufferlib
+      stepped on its own threads, this import loaded the OpenMP runtime torch then used);
     - `pufferlib stepped first`: as above, and 4096 pufferlib cartpoles stepped 200 times on 2
-      threads before training (the engine's OpenMP threads exist and idle during training);
+      threads before training, the vector env left open (the engine's threads exist and idle
+      during training);
     - `GOMP_SPINCOUNT=30000 exported` (with --old): what `import pufferlib` used to leave in
       os.environ, for every later library and child process to read.
 
@@ -49,11 +50,11 @@ if case in ("import pufferlib first", "pufferlib stepped first"):
     import pufferlib
 if case == "pufferlib stepped first":
     import numpy as np
-    with pufferlib.make("cartpole", num_envs=4096, num_threads=2) as env:
-        env.reset(seed=0)
-        actions = np.zeros(env.num_agents, np.int32)
-        for _ in range(200):
-            env.step(actions)
+    env = pufferlib.make("cartpole", num_envs=4096, num_threads=2)   # open until the end
+    env.reset(seed=0)
+    actions = np.zeros(env.num_agents, np.int32)
+    for _ in range(200):
+        env.step(actions)
 import torch
 from stable_baselines3 import PPO
 model = PPO("MlpPolicy", "CartPole-v1", seed=0, device="cpu", verbose=0)

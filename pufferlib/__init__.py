@@ -1,4 +1,4 @@
-"""pufferlib: reinforcement learning whose environments step in C, on OpenMP threads.
+"""pufferlib: reinforcement learning whose environments step in C, on threads.
 
 >>> import pufferlib
 >>> with pufferlib.make("cartpole", num_envs=8, seed=1) as env:

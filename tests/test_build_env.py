@@ -97,7 +97,7 @@ def test_built_template_steps_like_a_builtin_at_any_thread_count(template, rollo
     with pufferlib.make(source, num_envs=64, num_threads=1, seed=3, width=7) as one, \
             pufferlib.make(source, num_envs=64, num_threads=2, seed=3, width=7) as two:
         assert one.name == "catcher" and one.single_observation_space.shape == (3,)
-        assert two.num_threads == (2 if pufferlib.openmp_enabled() else 1)
+        assert two.num_threads == 2
         a, infos = rollout(one, 200)
         b, _ = rollout(two, 200)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))

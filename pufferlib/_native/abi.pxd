@@ -96,6 +96,18 @@ cdef extern from "puffer_worker.h" nogil:
     void puffer_worker_stop(PufferWorker* w)
 
 
+cdef extern from "puffer_pool.h" nogil:
+    ctypedef void (*PufferTask)(void* arg, int thread, int num_threads) noexcept nogil
+
+    ctypedef struct PufferPool:
+        int started
+
+    void puffer_pool_range(int n, int thread, int num_threads, int* begin, int* end)
+    int puffer_pool_start(PufferPool* p, int num_threads)
+    void puffer_pool_run(PufferPool* p, PufferTask task, void* arg)
+    void puffer_pool_stop(PufferPool* p)
+
+
 cdef extern from "envs/builtin.h" nogil:
     const PufferEnvDef* const puffer_builtin_envs[]
     const int puffer_num_builtin_envs

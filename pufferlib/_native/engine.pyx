@@ -1,19 +1,18 @@
 """The one vectorizer for every C environment.
 
 Environments are split into a fixed number of contiguous blocks (a function of num_envs only, so
-results never depend on the thread count); OpenMP threads step whole blocks with the GIL released,
-writing observations, rewards and flags straight into numpy arrays, and each block folds its
-finished episodes into its own statistics record, summed in block order when read.
+results never depend on the thread count); the engine's own threads (csrc/puffer_pool.h, not
+OpenMP) step contiguous ranges of whole blocks with the GIL released, writing observations, rewards
+and flags straight into numpy arrays, and each block folds its finished episodes into its own
+statistics record, summed in block order when read.
 """
 import math
 import os
-import warnings
 import weakref
 
 import numpy as np
 
 cimport numpy as cnp
-from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free
 from posix.stdlib cimport posix_memalign
@@ -29,13 +28,15 @@ ABI_VERSION = PUFFER_ABI_VERSION
 
 cnp.import_array()
 
+# The engine steps on its own threads and is compiled without OpenMP (so importing it loads no
+# OpenMP runtime); setup.py defines PUFFER_OPENMP to say whether the OpenMP kernels (advantage, mlp)
+# were built with it.
 cdef extern from *:
     """
-    #ifdef _OPENMP
-    static int puffer_openmp_enabled(void) { return 1; }
-    #else
-    static int puffer_openmp_enabled(void) { return 0; }
+    #ifndef PUFFER_OPENMP
+    #define PUFFER_OPENMP 0
     #endif
+    static int puffer_openmp_enabled(void) { return PUFFER_OPENMP; }
     """
     int puffer_openmp_enabled() nogil
 
@@ -103,11 +104,13 @@ def first_invalid_action(cnp.ndarray actions, cnp.ndarray limits):
 
 
 def openmp_enabled():
-    """Whether this build of pufferlib steps environments on OpenMP threads.
+    """Whether this build of pufferlib runs its OpenMP kernels (advantage, MLP) on threads.
+
+    Environments step on the engine's own threads either way.
 
     Returns:
-        True when the extension was compiled with OpenMP. Without it, everything works on one
-        thread and the build printed a warning.
+        True when the kernels were compiled with OpenMP. Without it, they run on one thread and
+        the build printed a warning.
 
     Example:
         >>> import pufferlib
@@ -320,48 +323,63 @@ ctypedef struct StepJob:
     int* bounds          # block b holds envs [bounds[b], bounds[b + 1])
     int num_blocks
     int num_threads
+    PufferPool* pool     # started by the Python method that starts the job, when num_threads > 1
+
+
+ctypedef struct ResetJob:
+    StepJob* job
+    bint reseed
+    const double* params
+    uint64_t seed
+
+
+# Thread t steps the (n-1-t)-th contiguous range: the caller (t = 0), which starts first, takes the
+# last one, so an env that writes into the next env's row (a bug) is usually seen in a different
+# order than on one thread, and `puffer build --check` reports it instead of the serial order
+# hiding it. Which thread steps a block never changes the results of a correct env.
+cdef void step_blocks(void* arg, int thread, int num_threads) noexcept nogil:
+    cdef StepJob* job = <StepJob*>arg
+    cdef int b, first, last
+    puffer_pool_range(job.num_blocks, num_threads - 1 - thread, num_threads, &first, &last)
+    for b in range(first, last):
+        job.defn.step(job.envs, job.bounds[b], job.bounds[b + 1], job.bufs, &job.logs[b])
+
+
+cdef void reset_blocks(void* arg, int thread, int num_threads) noexcept nogil:
+    cdef ResetJob* r = <ResetJob*>arg
+    cdef StepJob* job = r.job
+    cdef int b, first, last
+    puffer_pool_range(job.num_blocks, num_threads - 1 - thread, num_threads, &first, &last)
+    for b in range(first, last):
+        if r.reseed:
+            job.defn.init(job.envs, job.bounds[b], job.bounds[b + 1], r.params, r.seed)
+        job.defn.reset(job.envs, job.bounds[b], job.bounds[b + 1], job.bufs)
 
 
 cdef void run_step(void* arg) noexcept nogil:
     cdef StepJob* job = <StepJob*>arg
-    cdef const PufferEnvDef* defn = job.defn
-    cdef void* envs = job.envs
-    cdef PufferBuffers* bufs = job.bufs
-    cdef PufferLog* logs = job.logs
-    cdef int* bounds = job.bounds
-    cdef int b
     if job.num_threads == 1:
-        for b in range(job.num_blocks):
-            defn.step(envs, bounds[b], bounds[b + 1], bufs, &logs[b])
+        step_blocks(job, 0, 1)
     else:
-        for b in prange(job.num_blocks, schedule='static', num_threads=job.num_threads):
-            defn.step(envs, bounds[b], bounds[b + 1], bufs, &logs[b])
+        puffer_pool_run(job.pool, step_blocks, job)
 
 
 cdef void run_reset(StepJob* job, bint reseed, const double* params, uint64_t seed) noexcept nogil:
-    cdef const PufferEnvDef* defn = job.defn
-    cdef void* envs = job.envs
-    cdef PufferBuffers* bufs = job.bufs
-    cdef int* bounds = job.bounds
-    cdef int b
+    cdef ResetJob r
+    r.job = job
+    r.reseed = reseed
+    r.params = params
+    r.seed = seed
     if job.num_threads == 1:
-        for b in range(job.num_blocks):
-            if reseed:
-                defn.init(envs, bounds[b], bounds[b + 1], params, seed)
-            defn.reset(envs, bounds[b], bounds[b + 1], bufs)
+        reset_blocks(&r, 0, 1)
     else:
-        for b in prange(job.num_blocks, schedule='static', num_threads=job.num_threads):
-            if reseed:
-                defn.init(envs, bounds[b], bounds[b + 1], params, seed)
-            defn.reset(envs, bounds[b], bounds[b + 1], bufs)
+        puffer_pool_run(job.pool, reset_blocks, &r)
 
 
-# fork() and threads. libgomp cannot run a parallel region in a child forked after the parent ran
-# one (the child inherits a thread pool whose threads did not survive, and hangs), and the engine's
-# stepping thread does not survive either. So once a multi-threaded engine exists, a child steps
-# every engine on one thread (with a warning for new ones), and forgets inherited stepping threads.
-cdef bint _threads_used = False     # this process made a multi-threaded engine
-cdef bint _threads_broken = False   # ... and this is a child forked after that
+# fork(): only the forking thread lives on in a child. The engine's pool notices that through its
+# pthread_atfork hook and starts new threads on its next step, so a child steps on threads like its
+# parent; the send()/recv() thread is forgotten here, and an env inherited in the middle of a
+# send() (its buffers half written) refuses to be used.
 _ENGINES = weakref.WeakSet()
 # The buffers a snapshot carries besides the environments' memory and the statistics.
 _SNAPSHOT_ARRAYS = ("observations", "final_observations", "rewards", "terminals", "truncations", "masks")
@@ -369,8 +387,6 @@ _FORK_HOOK = False
 
 
 def _after_fork_in_child():
-    global _threads_broken
-    _threads_broken = _threads_used
     for engine in list(_ENGINES):
         (<Engine>engine)._after_fork()
 
@@ -385,7 +401,7 @@ cdef void* _zalloc(size_t size) except NULL:
 
 
 cdef class Engine:
-    """Steps `num_envs` copies of a C environment on OpenMP threads, in place in numpy buffers.
+    """Steps `num_envs` copies of a C environment on threads, in place in numpy buffers.
 
     This is the C-facing half of `pufferlib.vector.NativeVecEnv`, which adds the Gymnasium spaces;
     use `pufferlib.make` rather than this class.
@@ -422,6 +438,7 @@ cdef class Engine:
     cdef PufferBuffers bufs
     cdef StepJob job
     cdef PufferWorker worker
+    cdef PufferPool pool
     cdef object __weakref__
 
     def __init__(self, EnvDef env_def, num_envs, num_threads, seed, dict params,
@@ -450,13 +467,7 @@ cdef class Engine:
         self.agents_per_env = s.num_agents
         self.num_agents = rows
         self.num_blocks = max(1, min(num_envs // MIN_BLOCK, MAX_BLOCKS))
-        self.num_threads = min(num_threads if puffer_openmp_enabled() else 1, self.num_blocks)
-        if _threads_broken and self.num_threads > 1:
-            warnings.warn(f"this process was forked after pufferlib stepped on threads, and OpenMP "
-                          f"cannot run in such a child: stepping on 1 thread, not {self.num_threads} "
-                          "(start worker processes with the 'spawn' method to keep threads)",
-                          RuntimeWarning, stacklevel=3)
-            self.num_threads = 1
+        self.num_threads = min(num_threads, self.num_blocks)
         _register(self)
         for k in range(s.act_dims):
             self.act_n[k] = s.act_n[k]
@@ -503,6 +514,7 @@ cdef class Engine:
         self.job.bounds = self.bounds
         self.job.num_blocks = self.num_blocks
         self.job.num_threads = self.num_threads
+        self.job.pool = &self.pool
         self.state = NEW
 
     def reset(self, seed=None):
@@ -534,6 +546,7 @@ cdef class Engine:
         self.truncations.fill(False)
         self.masks.fill(True)
         memset(self.logs, 0, self.num_blocks * sizeof(PufferLog))
+        self._start_pool()
         with nogil:
             run_reset(&self.job, reseed, self.params, s)
         self.initialized = True
@@ -559,7 +572,9 @@ cdef class Engine:
             TypeError, ValueError: actions of the wrong dtype, shape or range (nothing is stepped).
         """
         # An int32/float32 array of the right shape is stepped from where it is, without a copy.
-        self.bufs.actions = self._load_actions(actions, False)
+        cdef const void* data = self._load_actions(actions, False)
+        self._start_pool()
+        self.bufs.actions = data
         self.state = BUSY
         try:
             with nogil:
@@ -579,6 +594,7 @@ cdef class Engine:
             The same errors as step(), before anything is stepped.
         """
         self._load_actions(actions, True)
+        self._start_pool()
         if not self.worker.started:
             rc = puffer_worker_start(&self.worker)
             if rc != 0:
@@ -718,6 +734,16 @@ cdef class Engine:
         self.initialized = True
         self.state = READY
 
+    cdef int _start_pool(self) except -1:
+        """Starts the stepping threads on first use (and again in a forked child); cheap after."""
+        cdef int rc
+        if self.num_threads > 1:
+            rc = puffer_pool_start(&self.pool, self.num_threads)
+            if rc != 0:
+                raise OSError(rc, f"cannot start {self.num_threads - 1} stepping threads: "
+                                  f"{os.strerror(rc)}; pass a smaller num_threads")
+        return 0
+
     cdef _require(self, bint need_reset):
         if self.state == CLOSED:
             raise APIUsageError(f"this {self.env_def.name} vector env is closed; make a new one")
@@ -828,6 +854,9 @@ cdef class Engine:
         if self.worker.started:
             with nogil:
                 puffer_worker_stop(&self.worker)
+        if self.pool.started:
+            with nogil:
+                puffer_pool_stop(&self.pool)
         if self.envs != NULL:
             if self.initialized and self.job.defn.close != NULL:
                 self.job.defn.close(self.envs, 0, self.num_envs)
@@ -840,13 +869,10 @@ cdef class Engine:
         self.initialized = False
 
     cdef _after_fork(self):
-        """In a forked child: forget the parent's stepping thread; step on one thread if needed."""
+        """In a forked child: forget the parent's send() thread (the pool restarts by itself)."""
         self.worker.started = 0
         if self.state in (STEPPING, BUSY):
             self.state = FORKED
-        if _threads_broken:
-            self.num_threads = 1
-            self.job.num_threads = 1
 
     def __dealloc__(self):
         self._free()
@@ -854,12 +880,10 @@ cdef class Engine:
 
 cdef _register(Engine engine):
     """Tracks live engines for the fork hook (installed with the first engine, not at import)."""
-    global _threads_used, _FORK_HOOK
+    global _FORK_HOOK
     if not _FORK_HOOK and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _FORK_HOOK = True
-    if engine.num_threads > 1:
-        _threads_used = True
     _ENGINES.add(engine)
 
 

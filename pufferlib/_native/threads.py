@@ -22,8 +22,7 @@ def resolve_num_threads(num_threads=None):
             value, as OpenMP reads it) and otherwise the cores available to this process.
 
     Returns:
-        A positive integer. The engine further caps it by its number of blocks, and uses 1
-        when pufferlib was built without OpenMP.
+        A positive integer. The engine further caps it by its number of blocks.
 
     Raises:
         ValueError: num_threads (or OMP_NUM_THREADS) is not a positive integer, or is above

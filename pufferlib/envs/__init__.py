@@ -35,7 +35,7 @@ def env_def(name):
 
 
 def make(name, num_envs=1, num_threads=None, seed=0, check_actions=True, **params):
-    """Creates a vector of `num_envs` copies of a C environment, stepped on OpenMP threads.
+    """Creates a vector of `num_envs` copies of a C environment, stepped on threads.
 
     Args:
         name: a built-in environment (`pufferlib.envs.list_envs()`, or `puffer envs`), or the

@@ -1,11 +1,10 @@
 """Native vector environments: C environments stepped by the engine, with Gymnasium spaces."""
-import warnings
 
 import gymnasium
 import numpy as np
 
 from pufferlib import render
-from pufferlib._native import Engine, openmp_enabled, resolve_num_threads
+from pufferlib._native import Engine, resolve_num_threads
 from pufferlib.environment import Closeable
 
 __all__ = ["NativeVecEnv"]
@@ -27,11 +26,7 @@ class NativeVecEnv(Closeable, Engine):
     """
 
     def __init__(self, env_def, num_envs=1, num_threads=None, seed=0, check_actions=True, **params):
-        threads = resolve_num_threads(num_threads)
-        if num_threads is not None and threads > 1 and not openmp_enabled():
-            warnings.warn(f"pufferlib was built without OpenMP: stepping on 1 thread, not {threads} "
-                          "(rebuild with a compiler that supports -fopenmp)", RuntimeWarning, stacklevel=3)
-        super().__init__(env_def, num_envs, threads, seed, params, check_actions)
+        super().__init__(env_def, num_envs, resolve_num_threads(num_threads), seed, params, check_actions)
         spec = self.spec
         self.single_observation_space = gymnasium.spaces.Box(
             low=spec["obs_low"], high=spec["obs_high"], shape=spec["obs_shape"], dtype=spec["obs_dtype"])

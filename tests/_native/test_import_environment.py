@@ -37,12 +37,30 @@ def test_import_and_stepping_leave_os_environ_unchanged():
     assert "child sees None" in result.stdout
 
 
+STEP_THEN_LOAD_OPENMP = """
+import numpy as np
+import pufferlib
+def gomp_loaded():
+    with open("/proc/self/maps") as maps:
+        return any("libgomp" in line for line in maps)
+with pufferlib.make("cartpole", num_envs=64, num_threads=2) as env:
+    env.reset(seed=0)
+    env.step(np.zeros(64, np.int32))
+print("gomp loaded by the engine:", gomp_loaded(), flush=True)
+import pufferlib._native.advantage   # an OpenMP kernel: libgomp initialises now
+print("gomp loaded by the kernel:", gomp_loaded(), flush=True)
+"""
+
+
 @pytest.mark.skipif(not pufferlib.openmp_enabled(), reason="built without OpenMP")
-def test_the_engines_threads_still_spin_briefly():
-    # libgomp prints the settings it initialised with: the short spin reached it while loading
-    result = _python("import pufferlib", OMP_DISPLAY_ENV="verbose")
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads /proc/self/maps")
+def test_stepping_on_threads_leaves_openmp_unloaded_and_at_its_defaults():
+    # libgomp prints the settings it initialised with: its own default spin, not one of ours
+    result = _python(STEP_THEN_LOAD_OPENMP, OMP_DISPLAY_ENV="verbose")
     assert result.returncode == 0, result.stderr
-    assert "GOMP_SPINCOUNT = '30000'" in result.stderr
+    assert "gomp loaded by the engine: False" in result.stdout
+    assert "gomp loaded by the kernel: True" in result.stdout
+    assert "GOMP_SPINCOUNT = '300000'" in result.stderr, result.stderr
 
 
 def test_a_users_spin_setting_is_kept():

@@ -1,0 +1,253 @@
+/* puffer_pool.h: a small thread pool that splits one job over the caller and N-1 worker threads.
+ *
+ * puffer_pool_run(pool, task, arg) calls task(arg, t, n) once on each of the n = num_threads
+ * threads (t = 0 is the caller) and returns when all have returned. puffer_pool_range() gives
+ * thread t its contiguous share of a loop, as OpenMP's schedule(static) would.
+ *
+ * Idle threads cost nothing between jobs: a worker that finishes spins for PUFFER_POOL_SPIN_NS
+ * (enough to catch the next step of a tight loop without a wake-up), then sleeps on a futex
+ * (Linux) or a condition variable (elsewhere, or with -DPUFFER_POOL_NO_FUTEX). The caller waits
+ * for the workers the same way.
+ * Nothing here reads or sets process-wide settings (no environment variables, no OpenMP).
+ *
+ * fork(): only the forking thread survives in the child. A pthread_atfork handler bumps a
+ * generation counter, and a pool started in another generation forgets its (absent) threads and
+ * starts new ones on its next puffer_pool_start(), so a child steps on threads like its parent.
+ *
+ * One job at a time per pool: the caller guarantees run() is not called concurrently.
+ */
+#ifndef PUFFER_POOL_H
+#define PUFFER_POOL_H
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#if defined(__linux__) && !defined(PUFFER_POOL_NO_FUTEX)
+#define PUFFER_POOL_FUTEX 1
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#ifndef PUFFER_POOL_SPIN_NS
+#define PUFFER_POOL_SPIN_NS 50000   /* 50 us */
+#endif
+
+typedef void (*PufferTask)(void* arg, int thread, int num_threads);
+
+struct PufferPool;
+
+typedef struct {
+    struct PufferPool* pool;
+    int index;              /* 1 .. num_threads - 1 */
+} PufferPoolSlot;
+
+typedef struct PufferPool {
+    int num_threads;        /* threads per job, the caller included */
+    int started;
+    unsigned generation;    /* the fork generation the threads were started in */
+    pthread_t* threads;
+    PufferPoolSlot* slots;
+    PufferTask task;
+    void* arg;
+    int stop;
+    uint32_t seq;           /* bumped once per job (and to stop); workers wait for it to change */
+    uint32_t pending;       /* workers that have not finished the current job */
+    uint32_t sleepers;      /* workers asleep on seq, or about to be */
+    uint32_t caller_asleep; /* the caller is asleep on pending, or about to be */
+#ifndef PUFFER_POOL_FUTEX
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+#endif
+} PufferPool;
+
+static unsigned puffer_pool_fork_generation = 0;
+static pthread_once_t puffer_pool_once = PTHREAD_ONCE_INIT;
+
+static void puffer_pool_after_fork_child(void) { puffer_pool_fork_generation++; }
+static void puffer_pool_register_fork(void) {
+    pthread_atfork(NULL, NULL, puffer_pool_after_fork_child);
+}
+
+/* Thread `thread` of `num_threads` runs items [*begin, *end) of n (OpenMP's static schedule). */
+static void puffer_pool_range(int n, int thread, int num_threads, int* begin, int* end) {
+    int q = n / num_threads, r = n % num_threads;
+    *begin = thread * q + (thread < r ? thread : r);
+    *end = *begin + q + (thread < r);
+}
+
+static inline void puffer_pool_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline int64_t puffer_pool_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Spins while *word == value, for at most PUFFER_POOL_SPIN_NS; returns whether it changed.
+ * After the first few checks it yields the core between checks: when there are more runnable
+ * threads than cores (a busy machine), the thread it waits for may need this very core. */
+static int puffer_pool_spin(const uint32_t* word, uint32_t value) {
+    int64_t deadline = 0;
+    for (unsigned i = 1;; i++) {
+        if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != value) return 1;
+        if (i < 8) {
+            puffer_pool_pause();
+            continue;
+        }
+        int64_t now = puffer_pool_now_ns();
+        if (deadline == 0) deadline = now + PUFFER_POOL_SPIN_NS;
+        else if (now >= deadline) return 0;
+        sched_yield();
+    }
+}
+
+/* Sleeps until *word != value (may return early; callers recheck). */
+static void puffer_pool_sleep(PufferPool* p, uint32_t* word, uint32_t value) {
+#ifdef PUFFER_POOL_FUTEX
+    (void)p;
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&p->mutex);
+    while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == value) pthread_cond_wait(&p->cond, &p->mutex);
+    pthread_mutex_unlock(&p->mutex);
+#endif
+}
+
+static void puffer_pool_wake(PufferPool* p, uint32_t* word) {
+#ifdef PUFFER_POOL_FUTEX
+    (void)p;
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)word;
+    pthread_mutex_lock(&p->mutex);
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mutex);
+#endif
+}
+
+/* Waits until *word != value: spins briefly, then sleeps, counting itself in *asleep meanwhile.
+ * The waker changes *word and then wakes only if *asleep is set (both sequentially consistent,
+ * so one of the two sides always sees the other). */
+static uint32_t puffer_pool_await_change(PufferPool* p, uint32_t* word, uint32_t value,
+                                         uint32_t* asleep) {
+    uint32_t now;
+    if (!puffer_pool_spin(word, value)) {
+        __atomic_fetch_add(asleep, 1, __ATOMIC_SEQ_CST);
+        while ((now = __atomic_load_n(word, __ATOMIC_SEQ_CST)) == value) puffer_pool_sleep(p, word, value);
+        __atomic_fetch_sub(asleep, 1, __ATOMIC_SEQ_CST);
+    }
+    return __atomic_load_n(word, __ATOMIC_ACQUIRE);
+}
+
+static void* puffer_pool_main(void* self) {
+    PufferPoolSlot* slot = (PufferPoolSlot*)self;
+    PufferPool* p = slot->pool;
+    uint32_t seen = 0;    /* seq is 0 when the threads start */
+    for (;;) {
+        seen = puffer_pool_await_change(p, &p->seq, seen, &p->sleepers);
+        if (p->stop) return NULL;
+        p->task(p->arg, slot->index, p->num_threads);
+        if (__atomic_sub_fetch(&p->pending, 1, __ATOMIC_SEQ_CST) == 0
+                && __atomic_load_n(&p->caller_asleep, __ATOMIC_SEQ_CST))
+            puffer_pool_wake(p, &p->pending);
+    }
+}
+
+static void puffer_pool_forget(PufferPool* p) {
+    free(p->threads);
+    free(p->slots);
+    p->threads = NULL;
+    p->slots = NULL;
+    p->started = 0;
+}
+
+/* Joins the threads; the pool can be started again. Safe to call twice, and in a forked child
+ * (where the threads are gone: they are forgotten, not joined). */
+static void puffer_pool_stop(PufferPool* p) {
+    if (!p->started) return;
+    if (p->generation == puffer_pool_fork_generation) {
+        p->stop = 1;
+        __atomic_fetch_add(&p->seq, 1, __ATOMIC_SEQ_CST);
+        puffer_pool_wake(p, &p->seq);
+        for (int i = 0; i < p->num_threads - 1; i++) pthread_join(p->threads[i], NULL);
+#ifndef PUFFER_POOL_FUTEX
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->mutex);
+#endif
+    }
+    puffer_pool_forget(p);
+}
+
+/* Makes sure num_threads - 1 workers run (started in this process). Cheap when they do.
+ * Returns 0, or an errno value (ENOMEM, or pthread_create's error) with no thread left running. */
+static int puffer_pool_start(PufferPool* p, int num_threads) {
+    if (p->started && p->generation == puffer_pool_fork_generation && p->num_threads == num_threads)
+        return 0;
+    if (p->started && p->generation != puffer_pool_fork_generation) puffer_pool_forget(p);
+    puffer_pool_stop(p);
+    if (num_threads < 2) return 0;
+    pthread_once(&puffer_pool_once, puffer_pool_register_fork);
+    p->threads = (pthread_t*)calloc((size_t)num_threads - 1, sizeof(pthread_t));
+    p->slots = (PufferPoolSlot*)calloc((size_t)num_threads - 1, sizeof(PufferPoolSlot));
+    if (p->threads == NULL || p->slots == NULL) {
+        puffer_pool_forget(p);
+        return ENOMEM;
+    }
+    p->num_threads = num_threads;
+    p->generation = puffer_pool_fork_generation;
+    p->task = NULL;
+    p->arg = NULL;
+    p->stop = 0;
+    p->seq = 0;
+    p->pending = 0;
+    p->sleepers = 0;
+    p->caller_asleep = 0;
+#ifndef PUFFER_POOL_FUTEX
+    pthread_mutex_init(&p->mutex, NULL);
+    pthread_cond_init(&p->cond, NULL);
+#endif
+    for (int i = 0; i < num_threads - 1; i++) {
+        p->slots[i].pool = p;
+        p->slots[i].index = i + 1;
+        int rc = pthread_create(&p->threads[i], NULL, puffer_pool_main, &p->slots[i]);
+        if (rc != 0) {
+            p->num_threads = i + 1;   /* stop exactly the threads that started */
+            p->started = 1;
+            puffer_pool_stop(p);
+            return rc;
+        }
+    }
+    p->started = 1;
+    return 0;
+}
+
+/* Runs task(arg, t, n) for t in [0, n) and returns when every call has returned; t = 0 runs on
+ * the calling thread. A pool that is not started (or was started before a fork) runs the job
+ * on the caller alone, as one thread of one. */
+static void puffer_pool_run(PufferPool* p, PufferTask task, void* arg) {
+    if (!p->started || p->generation != puffer_pool_fork_generation) {
+        task(arg, 0, 1);
+        return;
+    }
+    p->task = task;
+    p->arg = arg;
+    __atomic_store_n(&p->pending, (uint32_t)(p->num_threads - 1), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&p->seq, 1, __ATOMIC_SEQ_CST);   /* publishes task, arg and pending */
+    if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST)) puffer_pool_wake(p, &p->seq);
+    task(arg, 0, p->num_threads);
+    uint32_t left = __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE);
+    while (left != 0) left = puffer_pool_await_change(p, &p->pending, left, &p->caller_asleep);
+}
+
+#endif /* PUFFER_POOL_H */
