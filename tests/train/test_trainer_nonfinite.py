@@ -9,6 +9,7 @@ import torch
 import pufferlib.train as T
 from pufferlib.errors import NonFiniteError
 from pufferlib.train.checkpoint import load_checkpoint
+from pufferlib.train.config import ConfigError
 
 NAN_ENV = "tests.train.nan_env:make"
 KERNELS = ["auto", "off"]   # the C kernel learner and the torch one
@@ -81,6 +82,11 @@ def test_nan_reward_is_caught_by_the_emulation_by_default(tmp_path):
         train(NAN_ENV, tmp_path, env={"num_envs": 4, "bad": "reward", "at": 5})
 
 
-def test_a_large_replay_alpha_does_not_overflow_the_priorities(tmp_path):
-    summary = train("cartpole", tmp_path, train={"replay_alpha": 1000.0, "total_timesteps": 2048})
+def test_replay_alpha_past_one_is_refused_and_the_largest_trains(tmp_path):
+    # --train.replay_alpha 1000 was a traceback (the priorities overflowed); alpha is now in [0, 1],
+    # and the priorities are computed in log space, so the largest alpha trains finite weights
+    with pytest.raises(ConfigError, match=r"train\.replay_alpha must be in \[0, 1\], got 1000\.0"):
+        train("cartpole", tmp_path, train={"replay_alpha": 1000.0, "total_timesteps": 2048})
+    summary = train("cartpole", tmp_path, train={"replay_alpha": 1.0, "replay_beta": 1.0,
+                                                  "total_timesteps": 2048})
     assert summary["global_step"] >= 2048 and all_finite(summary["checkpoint"])
