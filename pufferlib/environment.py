@@ -5,12 +5,40 @@ vector protocol). Emulated Gymnasium/PettingZoo environments (pufferlib.emulatio
 and the vector backends (pufferlib.vector) hand each one views into their shared buffers, so
 stepping writes straight into the memory the learner reads.
 """
+import math
 import numbers
+import os
 
 import gymnasium
 import numpy as np
 
-__all__ = ["Buffers", "Closeable", "EpisodeLog", "PufferEnv"]
+__all__ = ["Buffers", "Closeable", "EpisodeLog", "PufferEnv", "check_fits_in_memory"]
+
+
+def check_fits_in_memory(nbytes, what, fix):
+    """Refuses an allocation larger than the machine's memory, before making any of it.
+
+    Allocations that large may succeed lazily and get the process killed once touched, or fail
+    with a MemoryError that names no argument.
+
+    Args:
+        nbytes: the bytes about to be allocated.
+        what: what needs them, for the message ("num_envs=10 copies of cartpole").
+        fix: what to do instead ("use fewer envs").
+
+    Raises:
+        ValueError: `nbytes` exceed the machine's physical memory.
+
+    Example:
+        >>> check_fits_in_memory(1024, "num_envs=1", "use fewer envs")
+    """
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # not on this platform: let the allocation say
+        return
+    if nbytes > memory:
+        raise ValueError(f"{what} need {nbytes / 2 ** 30:.1f} GiB of buffers and state, more than this "
+                         f"machine's {memory / 2 ** 30:.1f} GiB of memory; {fix}")
 
 
 class Buffers:
@@ -34,6 +62,8 @@ class Buffers:
         self.rows = rows
         spec = self.spec(observation_space, action_space, rows)
         arrays = arrays or {}
+        check_fits_in_memory(self.nbytes({k: v for k, v in spec.items() if k not in arrays}),
+                             f"{rows} agent rows", "use fewer envs")
         for name, (shape, dtype) in spec.items():
             if name in arrays:
                 array = arrays[name]
@@ -45,6 +75,11 @@ class Buffers:
             setattr(self, name, array)
         if "masks" not in arrays:
             self.masks[...] = True
+
+    @staticmethod
+    def nbytes(spec):
+        """The bytes of the buffers of a `spec`."""
+        return sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in spec.values())
 
     @staticmethod
     def spec(observation_space, action_space, rows):

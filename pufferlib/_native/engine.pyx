@@ -19,6 +19,7 @@ from posix.stdlib cimport posix_memalign
 from libc.string cimport memcpy, memset
 
 from pufferlib._native.abi cimport *
+from pufferlib.environment import check_fits_in_memory
 from pufferlib.errors import APIUsageError, EnvironmentLoadError, RenderNotSupportedError
 
 __all__ = ["EnvDef", "Engine", "builtin_envs", "check_count", "env_def_at", "first_invalid_action",
@@ -896,14 +897,7 @@ def _check_memory(EnvDef env_def, num_envs, rows, dict spec):
     # observations and final observations, actions, rewards, 3 flags, episode return and length
     per_row = 2 * obs_bytes + 4 * spec["act_dims"] + 4 + 3 + 4 + 4
     total = rows * per_row + num_envs * env_def.ptr.env_size
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):  # not on this platform
-        return
-    if total > memory:
-        raise ValueError(f"num_envs={num_envs} copies of {env_def.name} need {total / 2 ** 30:.1f} GiB of "
-                         f"buffers and state, more than this machine's {memory / 2 ** 30:.1f} GiB of "
-                         f"memory; use fewer envs")
+    check_fits_in_memory(total, f"num_envs={num_envs} copies of {env_def.name}", "use fewer envs")
 
 
 def check_count(str name, value, str fix):

@@ -4,6 +4,7 @@
 >>> from pufferlib.environment import PufferEnv
 >>> vecenv = pufferlib.vector.make(MyEnv, num_envs=8, backend="multiprocessing")  # doctest: +SKIP
 """
+from pufferlib._native.engine import check_count
 from pufferlib.vector.adapters import as_gymnasium, as_sb3
 from pufferlib.vector.multiprocessing import Multiprocessing
 from pufferlib.vector.native import NativeVecEnv
@@ -43,8 +44,7 @@ def make(env_creator, num_envs, backend="serial", num_workers="auto", batch_size
         >>> with pufferlib.vector.make(creator, 4, backend="multiprocessing") as vecenv:  # doctest: +SKIP
         ...     obs, infos = vecenv.reset(seed=0)
     """
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    num_envs = check_count("num_envs", num_envs, "use fewer envs")
     if not callable(env_creator):
         raise TypeError(f"env_creator must be callable, got {type(env_creator).__name__}; for the native "
                         "environments use pufferlib.make(name, ...)")

@@ -38,7 +38,7 @@ import weakref
 import numpy as np
 
 from pufferlib._native.threads import available_cores
-from pufferlib.environment import Buffers
+from pufferlib.environment import Buffers, check_fits_in_memory
 from pufferlib.errors import WorkerError, WorkerTimeoutError
 from pufferlib.vector._base import EnvGroup, WorkerPool
 
@@ -345,6 +345,7 @@ class Multiprocessing(WorkerPool):
         spec = Buffers.spec(self.single_observation_space, self.single_action_space,
                             num_envs * self.agents_per_env)
         layout, nbytes = _layout(spec)
+        check_fits_in_memory(nbytes, f"num_envs={num_envs} environments", "use fewer envs")
         context = multiprocessing.get_context(start_method)
         self._start_method = context.get_start_method()
         self._raw = context.RawArray("b", nbytes)
