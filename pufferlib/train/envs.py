@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
-import os
+import re
 
 import gymnasium
 
@@ -30,16 +30,31 @@ class EnvInfo:
     action_nvec: object = None          # category counts (0 = continuous) of mixed actions, or None
 
 
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")  # the module of module:callable
+
+
 def env_kind(spec):
-    """'native' or 'python' for an ENV spec; raises UnknownEnvironmentError for nonsense."""
+    """'native' or 'python' for an ENV spec; raises UnknownEnvironmentError for nonsense.
+
+    A built-in name or a path to a C file or library (as `pufferlib.build.is_path` decides) is
+    native; `module:callable` and `gymnasium:ID` are Python, even when the ID holds a slash
+    (`gymnasium:ALE/Pong-v5`).
+
+    >>> env_kind("cartpole"), env_kind("envs/my_env.dylib"), env_kind("gymnasium:ALE/Pong-v5")
+    ('native', 'native', 'python')
+    """
+    from pufferlib.build import LIBRARY_SUFFIXES, is_path
     from pufferlib.envs import list_envs
 
     if not isinstance(spec, str) or not spec:
         raise UnknownEnvironmentError(f"an environment is a name or spec string, got {spec!r}")
-    if spec in list_envs() or spec.endswith((".c", ".so")) or os.sep in spec:
+    if spec in list_envs():
         return "native"
-    if ":" in spec:
+    module, colon, _ = spec.partition(":")
+    if colon and _MODULE.fullmatch(module) and not spec.endswith((".c",) + LIBRARY_SUFFIXES):
         return "python"
+    if is_path(spec):
+        return "native"
     raise UnknownEnvironmentError(
         f"unknown environment {spec!r}: use a built-in name ({', '.join(list_envs())}), a C file "
         "(path/to/env.c), gymnasium:ID (a registered Gymnasium env), or module:callable")
