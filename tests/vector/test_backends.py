@@ -516,7 +516,8 @@ def test_render_in_an_asynchronous_pool_waits_for_the_envs_step(config):
         assert (vecenv.render(0)[..., 1] == 1).all()  # after its step
         assert (vecenv.render(3)[..., 1] == 0).all()
         vecenv.step(np.zeros(2, np.int32))
-        assert list(vecenv.env_ids) == [0, 1]  # the step render waited for is still returned
+        # the step render waited for is still returned; which env joins it is up to the scheduler
+        assert 0 in list(vecenv.env_ids)
 
 
 @pytest.mark.parametrize("config", BACKENDS)
