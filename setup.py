@@ -84,6 +84,8 @@ class BuildExt(build_ext):
             if ext.name == "pufferlib._native.engine":   # its own threads; it only reports the flag
                 ext.define_macros.append(("PUFFER_OPENMP", "1" if flags else "0"))
                 continue
+            if ext.name == "pufferlib._native.protocol":  # no threads: importing it loads no OpenMP
+                continue
             ext.extra_compile_args += flags
             ext.extra_link_args += flags
         super().build_extensions()
@@ -170,7 +172,16 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("PUFFER_BUILTIN", "1")],
         extra_compile_args=list(COMPILE_ARGS),
         extra_link_args=list(LINK_ARGS),
-        depends=glob.glob("csrc/*.h") + glob.glob("csrc/envs/*.h"),
+        depends=glob.glob("csrc/*.h") + glob.glob("csrc/envs/*.h") + ["pufferlib/_native/protocol.pxd"],
+    ),
+    Extension(
+        "pufferlib._native.protocol",
+        sources=["pufferlib/_native/protocol.pyx"],
+        include_dirs=["csrc", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=list(COMPILE_ARGS),
+        extra_link_args=list(LINK_ARGS),
+        depends=["csrc/puffer_checks.h", "pufferlib/_native/protocol.pxd"],
     ),
     Extension(
         "pufferlib._native.advantage",

@@ -23,7 +23,8 @@ import numpy as np
 
 from pufferlib import spaces
 from pufferlib._native.emulation import Flattener, StepWriter
-from pufferlib.environment import EpisodeLog, PufferEnv
+from pufferlib._native.protocol import ActionCheck
+from pufferlib.environment import EpisodeStats, PufferEnv
 from pufferlib.errors import APIUsageError
 
 __all__ = ["ActionLayout", "GymnasiumPufferEnv", "Layout", "Leaf", "PettingZooPufferEnv", "make_layout",
@@ -388,7 +389,7 @@ def _make_env(env, env_creator, env_args, env_kwargs):
 class _Emulated(PufferEnv):
     """What Gymnasium and PettingZoo emulation share: actions in, observations out, checks, state."""
 
-    def _setup(self, obs_layouts, act_layouts, names, buf, seed, check_observations):
+    def _setup(self, obs_layouts, act_layouts, names, buf, seed, check_observations, check_actions):
         if check_observations not in CHECK_MODES:
             raise ValueError(f"check_observations must be one of {CHECK_MODES}, got {check_observations!r}")
         self.check_observations = check_observations
@@ -412,7 +413,10 @@ class _Emulated(PufferEnv):
                                           [layout.flat_space for layout in act_layouts])
         self._init_buffers(buf)
         self._flattener = _flattener(self.observation_layout)
-        self.log = EpisodeLog()
+        self.stats = EpisodeStats()  # of the episodes finished in the current step
+        # the vector env's own check, when stepped directly; a vector env has checked them already
+        self._action_check = ActionCheck(self.actions, self.action_layout.nvec, self.action_layout.discrete) \
+            if check_actions else None
         self.action_masks = None
         space = self.observation_layout.space
         if isinstance(space, spaces.Dict) and "action_mask" in space.spaces:
@@ -441,32 +445,13 @@ class _Emulated(PufferEnv):
             raise APIUsageError("this environment is closed")
         return None if seed is None else int(seed)
 
-    def _load_actions(self, actions, rows):
-        """Validates actions like a native env (dtype kind, shape, range) and copies them in."""
-        array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
-        layout = self.action_layout
-        shape, dtype = self.actions.shape, self.actions.dtype
-        kind_ok = array.dtype.kind in "iu" if layout.discrete else array.dtype.kind == "f"
-        if not kind_ok or array.shape != shape:
-            raise (ValueError if kind_ok else TypeError)(
-                f"actions must be {_dtype_text(dtype, shape)}, got {array.dtype} of shape {array.shape}")
-        flat = array.reshape(self.num_agents, -1)[rows]
-        nvec = layout.nvec
-        if layout.discrete:
-            bad = (flat < 0) | (flat >= nvec)
-        else:
-            index = np.where(layout.discrete_mask, np.rint(flat), 0)
-            bad = ~np.isfinite(flat) | (layout.discrete_mask & ((index < 0) | (index >= nvec)))
-        if bad.any():
-            row, dim = np.argwhere(bad)[0]
-            row = int(np.asarray(rows).reshape(-1)[row]) if not isinstance(rows, slice) else int(row)
-            value = flat[np.argwhere(bad)[0][0], dim]
-            where = f"row {row}" if flat.shape[1] == 1 else f"row {row}, dimension {dim}"
-            if not np.isfinite(value):
-                raise ValueError(f"actions must be finite, got {value} at {where}")
-            raise ValueError(f"action {value} at {where} is out of range: expected 0 <= action < {nvec[dim]}")
-        if array is not self.actions:
-            np.copyto(self.actions, array, casting="unsafe")
+    def _load_actions(self, actions, rows=None):
+        """Checks actions like a vector env (dtype kind, shape, range: `ActionCheck`), on `rows`
+        only when given, and copies them in; without checks, only copies them in."""
+        if self._action_check is not None:
+            self._action_check.load(actions, rows)
+        elif actions is not self.actions:
+            np.copyto(self.actions, actions, casting="unsafe")
 
     def render(self):
         """Renders the wrapped environment and returns what it returns."""
@@ -510,6 +495,9 @@ class GymnasiumPufferEnv(_Emulated):
             not at all. Unless "never", every reward must be finite (a NaN or an infinity raises
             ValueError). The trainer checks its whole rollout for NaN and infinity in any case;
             "always" finds the very step that made one, at a cost per step.
+        check_actions: check the actions given to step() (dtype kind, shape, range), as a vector
+            env does at its boundary; a vector env that drives this env passes False, having
+            checked them already.
 
     Raises:
         UnsupportedSpaceError: the env has a space pufferlib cannot flatten (named by its path).
@@ -525,13 +513,13 @@ class GymnasiumPufferEnv(_Emulated):
     """
 
     def __init__(self, env=None, env_creator=None, env_args=(), env_kwargs=None, buf=None, seed=None,
-                 check_observations="first"):
+                 check_observations="first", check_actions=True):
         self.env = _make_env(env, env_creator, env_args, env_kwargs)
         self.num_agents = 1
         self._agent_names = (None,)
         self._setup([Layout(self.env.observation_space, "observation_space")],
                     [ActionLayout(self.env.action_space, "action_space")], [None], buf, seed,
-                    check_observations)
+                    check_observations, check_actions)
         layout = self.action_layout
         discrete = isinstance(self.single_action_space, gymnasium.spaces.Discrete)
         self._rows = StepWriter(self._flattener, self.observations, self.rewards, self.terminals,
@@ -568,7 +556,7 @@ class GymnasiumPufferEnv(_Emulated):
         rows = self._rows
         action = rows.action(actions)  # a valid one-element Discrete action: the common case, in C
         if action is None:
-            self._load_actions(actions, slice(None))
+            self._load_actions(actions)
             action = self.action_layout.unflatten(self.actions[0])
         observation, reward, terminated, truncated, info = self.env.step(action)
         # stores reward and flags and, unless the episode ended, the observation
@@ -576,16 +564,16 @@ class GymnasiumPufferEnv(_Emulated):
             if not self._checked:
                 self._write(observation, self.observations, 0)
                 self._checked = self.check_observations == "first"
-            return self.observations, self.rewards, self.terminals, self.truncations, {}
+            return self.observations, self.rewards, self.terminals, self.truncations, self.stats.pop()
         self._write(observation, self.final_observations, 0)
-        self.log.add({**_numeric(info), "episode_return": rows.episode_return,
-                      "episode_length": rows.episode_length})
+        self.stats.add({**_numeric(info), "episode_return": rows.episode_return,
+                        "episode_length": rows.episode_length})
         rows.restart()
         observation, _ = self.env.reset()
         self._write(observation, self.observations, 0)
         if not self._checked:
             self._checked = self.check_observations == "first"
-        return self.observations, self.rewards, self.terminals, self.truncations, self.log.means()
+        return self.observations, self.rewards, self.terminals, self.truncations, self.stats.pop()
 
 
 class PettingZooPufferEnv(_Emulated):
@@ -601,8 +589,8 @@ class PettingZooPufferEnv(_Emulated):
     [num_agents, n] view of `observations`.
 
     Args:
-        env, env_creator, env_args, env_kwargs, buf, seed, check_observations: as for
-            `GymnasiumPufferEnv`.
+        env, env_creator, env_args, env_kwargs, buf, seed, check_observations, check_actions: as
+            for `GymnasiumPufferEnv` (actions are checked on the rows of present agents only).
 
     Raises:
         ValueError: agents whose spaces do not flatten to the same layout.
@@ -610,7 +598,7 @@ class PettingZooPufferEnv(_Emulated):
     """
 
     def __init__(self, env=None, env_creator=None, env_args=(), env_kwargs=None, buf=None, seed=None,
-                 check_observations="first"):
+                 check_observations="first", check_actions=True):
         self.env = _make_env(env, env_creator, env_args, env_kwargs)
         agents = list(self.env.possible_agents)
         if not agents:
@@ -620,7 +608,7 @@ class PettingZooPufferEnv(_Emulated):
         self._index = {agent: i for i, agent in enumerate(agents)}
         obs = [Layout(self.env.observation_space(a), f"observation_space({a!r})") for a in agents]
         act = [ActionLayout(self.env.action_space(a), f"action_space({a!r})") for a in agents]
-        self._setup(obs, act, agents, buf, seed, check_observations)
+        self._setup(obs, act, agents, buf, seed, check_observations, check_actions)
         self._returns = np.zeros(self.num_agents, np.float64)
         self._lengths = np.zeros(self.num_agents, np.int64)
         self._active = np.zeros(self.num_agents, np.bool_)
@@ -664,7 +652,7 @@ class PettingZooPufferEnv(_Emulated):
         return self.observations, {}
 
     def _finish(self, i, info):
-        self.log.add({**_numeric(info or {}), "episode_return": float(self._returns[i]),
+        self.stats.add({**_numeric(info or {}), "episode_return": float(self._returns[i]),
                       "episode_length": int(self._lengths[i])})
         self._returns[i] = 0
         self._lengths[i] = 0
@@ -730,4 +718,4 @@ class PettingZooPufferEnv(_Emulated):
             self._write_all(observations, self.env.agents, "reset()")
         if self.check_observations == "first":
             self._checked = True
-        return self.observations, self.rewards, self.terminals, self.truncations, self.log.means()
+        return self.observations, self.rewards, self.terminals, self.truncations, self.stats.pop()

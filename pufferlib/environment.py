@@ -4,15 +4,32 @@ A `PufferEnv` steps `num_agents` rows at once into preallocated numpy buffers (s
 vector protocol). Emulated Gymnasium/PettingZoo environments (pufferlib.emulation) are PufferEnvs,
 and the vector backends (pufferlib.vector) hand each one views into their shared buffers, so
 stepping writes straight into the memory the learner reads.
+
+Episode statistics travel as one record, `EpisodeStats`: per-key sums and counts, never means,
+from where episodes finish to where they are logged:
+
+1. A C environment folds each finished episode into its block's record (return, length, its own
+   named scores); the engine sums the blocks after a step. A Python environment `add`s each
+   finished episode ({"episode_return": ..., "episode_length": ..., any number}) to its own
+   record and returns `stats.pop()` as step()'s infos; that is its only channel.
+2. A vector backend merges its environments' (and workers') records and returns one per step as
+   `infos`; the trainer merges those over a logging interval.
+3. The means are taken once, when the interval is logged (`means()`).
+
+Read as a Mapping, a record is what users of Gymnasium-style infos expect: `infos[key]` is that
+key's mean over the episodes that reported it, `infos["episodes"]` their count, and a record of no
+episode equals {}. Each key has its own count, so records merge exactly whatever their sizes (a
+multi-agent env reports its return per agent and its scores per env episode).
 """
 import math
-import numbers
 import os
 
 import gymnasium
 import numpy as np
 
-__all__ = ["Buffers", "Closeable", "EpisodeLog", "PufferEnv", "check_fits_in_memory"]
+from pufferlib._native.protocol import EpisodeStats
+
+__all__ = ["Buffers", "Closeable", "EpisodeStats", "PufferEnv", "check_fits_in_memory"]
 
 
 def check_fits_in_memory(nbytes, what, fix):
@@ -96,48 +113,6 @@ class Buffers:
                 "masks": ((rows,), np.bool_), "final_observations": obs}
 
 
-class EpisodeLog:
-    """Sums and counts of per-episode values (return, length, any numeric value an env reports).
-
-    Each key is averaged over the episodes that reported it, so logs from several environments or
-    workers merge exactly (`merge`) before the means are taken (`means`).
-    """
-
-    def __init__(self):
-        self.sums = {}
-        self.counts = {}
-
-    def add(self, values):
-        """Records one finished episode: {name: number}; non-numeric values are ignored."""
-        for key, value in values.items():
-            if isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool):
-                self.sums[key] = self.sums.get(key, 0.0) + float(value)
-                self.counts[key] = self.counts.get(key, 0) + 1
-
-    def merge(self, sums, counts):
-        """Adds another log's sums and counts (as returned by `pop`)."""
-        for key, value in sums.items():
-            self.sums[key] = self.sums.get(key, 0.0) + value
-            self.counts[key] = self.counts.get(key, 0) + counts[key]
-
-    def pop(self):
-        """Returns (sums, counts) recorded since the last pop, and starts afresh."""
-        sums, counts = self.sums, self.counts
-        self.sums, self.counts = {}, {}
-        return sums, counts
-
-    def means(self):
-        """Pops and returns {name: mean} plus `episodes` (episodes that reported a return); {} if none."""
-        if not self.counts:  # the common step: nothing finished, nothing to allocate
-            return {}
-        sums, counts = self.pop()
-        if not counts:
-            return {}
-        infos = {key: sums[key] / counts[key] for key in sums}
-        infos["episodes"] = counts.get("episode_return", max(counts.values()))
-        return infos
-
-
 class Closeable:
     """Closes the object at the end of a `with` block (letting any exception through).
 
@@ -159,6 +134,8 @@ class PufferEnv(Closeable):
     `num_agents`, call `self._init_buffers(buf)` and implement `reset` and `step`, which write into
     `self.observations`, `self.rewards`, ... in place and return them (same-step autoreset: see
     DESIGN.md). `buf` is None (allocate) or {name: array} of views to adopt (see Buffers.spec).
+    step()'s infos is an `EpisodeStats` of the episodes that finished in the step (record each with
+    `add`, return `pop()`), or {} when none did.
     """
 
     num_agents = 1

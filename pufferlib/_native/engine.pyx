@@ -19,11 +19,13 @@ from posix.stdlib cimport posix_memalign
 from libc.string cimport memcpy, memset
 
 from pufferlib._native.abi cimport *
+from pufferlib._native.protocol import check_seed
+from pufferlib._native.protocol cimport EpisodeStats, FAILED, PENDING, BUSY, NEW, READY, VectorProtocol
 from pufferlib.environment import check_fits_in_memory
 from pufferlib.errors import APIUsageError, EnvironmentLoadError, RenderNotSupportedError
 
-__all__ = ["EnvDef", "Engine", "builtin_envs", "check_count", "env_def_at", "first_invalid_action",
-           "openmp_enabled", "ABI_VERSION", "MAX_COUNT"]
+__all__ = ["EnvDef", "Engine", "builtin_envs", "check_count", "env_def_at", "openmp_enabled",
+           "ABI_VERSION", "MAX_COUNT"]
 
 ABI_VERSION = PUFFER_ABI_VERSION
 
@@ -54,55 +56,6 @@ cdef int MIN_BLOCK = 16
 # limits before anything is allocated, so no product can wrap around.
 MAX_COUNT = 2 ** 31 - 1
 MAX_COUNT_TEXT = "2**31-1"
-
-# Protocol states of an Engine.
-cdef enum State:
-    NEW = 0        # created, reset() not called yet
-    READY = 1      # reset() done, no step pending
-    STEPPING = 2   # send() called, recv() pending
-    CLOSED = 3
-    BUSY = 4       # step() running (in another Python thread, when anyone else can look)
-    FORKED = 5     # inherited by a forked child in the middle of a send(): unusable
-
-
-def first_invalid_action(cnp.ndarray actions, cnp.ndarray limits):
-    """The flat index of the first discrete action outside [0, its limit), or -1 if all are valid.
-
-    The engine's own check, for the Python vector backends.
-
-    Args:
-        actions: a C-contiguous int32 array of shape (rows,) or (rows, dims).
-        limits: a C-contiguous int32 array of shape (dims,): the choices of each action dimension.
-
-    Raises:
-        ValueError: arrays of another dtype, layout or shape.
-
-    Example:
-        >>> import numpy as np
-        >>> first_invalid_action(np.array([[0, 1], [2, 1]], np.int32), np.array([3, 2], np.int32))
-        -1
-        >>> first_invalid_action(np.array([1, 5, 0], np.int32), np.array([2], np.int32))
-        1
-    """
-    cdef int64_t rows, bad
-    cdef int dims
-    if not (cnp.PyArray_TYPE(actions) == cnp.NPY_INT32 and cnp.PyArray_IS_C_CONTIGUOUS(actions)
-            and cnp.PyArray_TYPE(limits) == cnp.NPY_INT32 and cnp.PyArray_IS_C_CONTIGUOUS(limits)
-            and cnp.PyArray_NDIM(limits) == 1 and 1 <= cnp.PyArray_NDIM(actions) <= 2
-            and (cnp.PyArray_NDIM(actions) == 1 and cnp.PyArray_DIM(limits, 0) == 1
-                 or cnp.PyArray_NDIM(actions) == 2
-                 and cnp.PyArray_DIM(actions, 1) == cnp.PyArray_DIM(limits, 0))):
-        raise ValueError(f"actions must be C-contiguous int32 of shape (rows,) or (rows, dims) and limits "
-                         f"C-contiguous int32 of shape (dims,), got actions {actions.dtype} of shape "
-                         f"{(<object>actions).shape} and limits {limits.dtype} of shape "
-                         f"{(<object>limits).shape}")
-    rows = cnp.PyArray_DIM(actions, 0)
-    dims = <int>cnp.PyArray_DIM(limits, 0)
-    with nogil:
-        bad = puffer_check_discrete(<const int32_t*>cnp.PyArray_DATA(actions), rows, dims,
-                                    <const int*>cnp.PyArray_DATA(limits))
-    return bad
-
 
 def openmp_enabled():
     """Whether this build of pufferlib runs its OpenMP kernels (advantage, MLP) on threads.
@@ -401,11 +354,12 @@ cdef void* _zalloc(size_t size) except NULL:
     return mem
 
 
-cdef class Engine:
+cdef class Engine(VectorProtocol):
     """Steps `num_envs` copies of a C environment on threads, in place in numpy buffers.
 
     This is the C-facing half of `pufferlib.vector.NativeVecEnv`, which adds the Gymnasium spaces;
-    use `pufferlib.make` rather than this class.
+    use `pufferlib.make` rather than this class. The protocol (states, checks, the returned
+    tuple) is `VectorProtocol`'s; the engine implements its hooks in C.
     """
     cdef readonly EnvDef env_def
     cdef readonly int num_envs
@@ -414,25 +368,10 @@ cdef class Engine:
     cdef readonly int num_threads
     cdef readonly int num_blocks
     cdef readonly dict spec
-    cdef readonly object observations
-    cdef readonly object actions
-    cdef readonly object rewards
-    cdef readonly object terminals
-    cdef readonly object truncations
-    cdef readonly object masks
-    cdef readonly object final_observations
     cdef object _episode_return
     cdef object _episode_length
-    cdef object _actions_shape
-    cdef str _actions_text
-    cdef int act_typenum             # NPY_INT32 or NPY_FLOAT32
-    cdef bint discrete
-    cdef bint check_actions
-    cdef State state
     cdef bint initialized
-    cdef uint64_t seed
     cdef double params[PUFFER_MAX_PARAMS]
-    cdef int act_n[PUFFER_MAX_ACT_DIMS]
     cdef void* envs
     cdef PufferLog* logs
     cdef int* bounds
@@ -442,15 +381,16 @@ cdef class Engine:
     cdef PufferPool pool
     cdef object __weakref__
 
-    def __init__(self, EnvDef env_def, num_envs, num_threads, seed, dict params,
-                 bint check_actions=True):
+    def __init__(self, EnvDef env_def, num_envs, num_threads, seed, dict params):
         cdef PufferSpec s
         cdef char err[256]
-        if self.state != NEW or self.envs != NULL:
+        if self._state != NEW or self.envs != NULL:
             raise APIUsageError("an Engine cannot be initialised twice")
         num_envs = check_count("num_envs", num_envs, "use fewer envs")
         num_threads = check_count("num_threads", num_threads, "use at most the cores available")
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
+        self._name = env_def.name
+        self._copy_actions = False   # step() steps from the caller's array, without a copy
         self.env_def = env_def
         self.job.defn = env_def.ptr
         for i, v in enumerate(env_def.resolve(params)):
@@ -463,25 +403,18 @@ cdef class Engine:
                 f"limit of {MAX_COUNT_TEXT}; use fewer envs (at most {MAX_COUNT // s.num_agents} "
                 f"of {env_def.name} with these parameters)")
         _check_memory(env_def, num_envs, rows, self.spec)
-        self.check_actions = check_actions
         self.num_envs = num_envs
         self.agents_per_env = s.num_agents
         self.num_agents = rows
         self.num_blocks = max(1, min(num_envs // MIN_BLOCK, MAX_BLOCKS))
         self.num_threads = min(num_threads, self.num_blocks)
         _register(self)
-        for k in range(s.act_dims):
-            self.act_n[k] = s.act_n[k]
 
         obs_shape = (rows,) + self.spec["obs_shape"]
         self.observations = np.zeros(obs_shape, self.spec["obs_dtype"])
         self.final_observations = np.zeros(obs_shape, self.spec["obs_dtype"])
-        self._actions_shape = (rows,) if s.act_dims == 1 and s.act_kind == PUFFER_DISCRETE else (rows, s.act_dims)
-        act_dtype = np.int32 if s.act_kind == PUFFER_DISCRETE else np.float32
-        self.actions = np.zeros(self._actions_shape, act_dtype)
-        self.discrete = s.act_kind == PUFFER_DISCRETE
-        self.act_typenum = cnp.NPY_INT32 if self.discrete else cnp.NPY_FLOAT32
-        self._actions_text = f"{np.dtype(act_dtype).name} of shape {self._actions_shape}"
+        actions_shape = (rows,) if s.act_dims == 1 and s.act_kind == PUFFER_DISCRETE else (rows, s.act_dims)
+        self.actions = np.zeros(actions_shape, np.int32 if s.act_kind == PUFFER_DISCRETE else np.float32)
         self.rewards = np.zeros(rows, np.float32)
         self.terminals = np.zeros(rows, np.bool_)
         self.truncations = np.zeros(rows, np.bool_)
@@ -516,26 +449,11 @@ cdef class Engine:
         self.job.num_blocks = self.num_blocks
         self.job.num_threads = self.num_threads
         self.job.pool = &self.pool
-        self.state = NEW
 
-    def reset(self, seed=None):
-        """Starts a new episode in every environment.
+    # ---- the protocol's hooks (see VectorProtocol), in C ----
 
-        Args:
-            seed: reseeds environment i from (seed, i). None keeps each environment's random
-                stream going (on the first reset, the seed given at construction is used).
-
-        Returns:
-            (observations, infos): the observation buffer and an empty dict.
-
-        Raises:
-            APIUsageError: the env is closed, or a send() is pending.
-            ValueError: seed is not a non-negative integer below 2**64.
-        """
-        self._require(False)
+    cdef reset_envs(self, seed):
         cdef bint reseed = seed is not None or not self.initialized
-        if seed is not None:
-            self.seed = _check_seed(seed)
         cdef uint64_t s = self.seed
         if reseed and self.initialized and self.env_def.ptr.close != NULL:
             with nogil:
@@ -551,113 +469,38 @@ cdef class Engine:
         with nogil:
             run_reset(&self.job, reseed, self.params, s)
         self.initialized = True
-        self.state = READY
-        return self.observations, {}
 
-    def step(self, actions):
-        """Steps every environment once; finished episodes are reset in the same step.
-
-        Args:
-            actions: an array of the shape and dtype of `self.actions` (int32 indices or float32
-                values); the `actions` buffer itself may be passed after filling it in place.
-
-        Returns:
-            (observations, rewards, terminals, truncations, infos). The arrays are the engine's
-            buffers, overwritten by the next step. infos holds the means of the episode
-            statistics (episode_return, episode_length and the env's own) over the episodes that
-            finished since the last step/recv, and their count as `episodes`; it is empty when
-            none did. The last observation of each finished episode is in `final_observations`.
-
-        Raises:
-            APIUsageError: called before reset(), after close(), or while a send() is pending.
-            TypeError, ValueError: actions of the wrong dtype, shape or range (nothing is stepped).
-        """
-        # An int32/float32 array of the right shape is stepped from where it is, without a copy.
-        cdef const void* data = self._load_actions(actions, False)
+    cdef EpisodeStats step_envs(self, actions):
+        # checked actions: the caller's int32/float32 array of the right shape, stepped where it is
         self._start_pool()
-        self.bufs.actions = data
-        self.state = BUSY
+        self.bufs.actions = cnp.PyArray_DATA(<cnp.ndarray>actions)
         try:
             with nogil:
                 run_step(&self.job)
         finally:
             self.bufs.actions = cnp.PyArray_DATA(self.actions)
-            self.state = READY
-        return self.observations, self.rewards, self.terminals, self.truncations, self._read_infos()
+        return self._read_stats()
 
-    def send(self, actions):
-        """Starts a step on a background thread and returns at once (results via recv()).
-
-        The observation and reward buffers are being written until recv() returns; the actions
-        are copied (or checked in place) before send() returns.
-
-        Raises:
-            The same errors as step(), before anything is stepped.
-        """
-        self._load_actions(actions, True)
+    cdef send_envs(self):
+        # the actions are in the buffer: the background thread reads them there
         self._start_pool()
         if not self.worker.started:
             rc = puffer_worker_start(&self.worker)
             if rc != 0:
                 raise OSError(rc, "cannot start the stepping thread")
         puffer_worker_submit(&self.worker, run_step, &self.job)
-        self.state = STEPPING
 
-    def recv(self):
-        """Waits (without using CPU) for the step started by send() and returns step()'s tuple.
-
-        Raises:
-            APIUsageError: no send() is pending.
-        """
-        if self.state != STEPPING:
-            self._require(False)
-            raise APIUsageError("recv() called without a pending send(); call send(actions) first")
+    cdef EpisodeStats recv_envs(self):
         with nogil:
             puffer_worker_wait(&self.worker)
-        self.state = READY
-        return self.observations, self.rewards, self.terminals, self.truncations, self._read_infos()
+        return self._read_stats()
 
-    def close(self):
-        """Stops the stepping thread and frees the environments. Calling it twice is harmless.
-
-        Raises:
-            APIUsageError: another thread is inside step() on this env.
-        """
-        if self.state == BUSY:
-            raise APIUsageError("close() called while another thread is inside step(); "
-                                "close after it returns")
-        self._free()
-        self.state = CLOSED
-
-    def render(self, env_index=0):
-        """Draws environment copy `env_index` as an RGB frame (software, headless).
-
-        The env's C render function reads its state only; nothing is stepped.
-
-        Args:
-            env_index: which copy, in [0, num_envs) (not an agent row).
-
-        Returns:
-            A new uint8 array of shape (height, width, 3), its size given by the env's describe().
-
-        Raises:
-            APIUsageError: called before reset(), after close(), or while a send() is pending.
-            IndexError: env_index outside [0, num_envs).
-            TypeError: env_index is not an integer.
-            RenderNotSupportedError: the environment cannot render.
-        """
-        cdef int height, width, rc, index
+    cdef render_env(self, int env_index):
+        """Env copy `env_index` drawn by its C render function, which reads its state only."""
+        cdef int height, width, rc
         cdef cnp.ndarray frame
         cdef uint8_t* rgb
         cdef void* env
-        self._require(False)
-        if self.state == NEW:
-            raise APIUsageError("call reset() before render(): the environments have no state yet")
-        if isinstance(env_index, (bool, np.bool_)) or not isinstance(env_index, (int, np.integer)):
-            raise TypeError(f"env_index must be an integer, got {type(env_index).__name__} {env_index!r}")
-        if not (0 <= env_index < self.num_envs):
-            raise IndexError(f"env_index must be in [0, {self.num_envs}) (copies of {self.env_def.name}), "
-                             f"got {env_index}")
         height, width = self.spec["render_size"]
         if self.env_def.ptr.render == NULL or height <= 0 or width <= 0:
             raise RenderNotSupportedError(f"the {self.env_def.name} environment cannot render: its C code "
@@ -667,8 +510,7 @@ cdef class Engine:
                                        "frame; expected at most 16384 pixels a side")
         frame = np.zeros((height, width, 3), np.uint8)
         rgb = <uint8_t*>cnp.PyArray_DATA(frame)
-        index = env_index
-        env = <char*>self.envs + <size_t>index * self.env_def.ptr.env_size
+        env = <char*>self.envs + <size_t>env_index * self.env_def.ptr.env_size
         with nogil:
             rc = self.env_def.ptr.render(env, rgb, width, height)
         if rc != 0:
@@ -676,10 +518,9 @@ cdef class Engine:
                                           f"(its render function returned {rc})")
         return frame
 
-    @property
-    def closed(self):
-        """Whether close() has been called."""
-        return self.state == CLOSED
+    cdef close_envs(self):
+        """Stops the stepping threads (a pending step finishes first) and frees the environments."""
+        self._free()
 
     def snapshot(self):
         """The whole state of the environments and buffers, to continue later exactly (checkpoints).
@@ -704,7 +545,7 @@ cdef class Engine:
                 "params": [self.params[i] for i in range(self.env_def.ptr.num_params)],
                 "envs": (<char*>self.envs)[:env_bytes],
                 "logs": (<char*>self.logs)[:self.num_blocks * sizeof(PufferLog)],
-                "seed": int(self.seed),
+                "seed": self.seed,
                 "episode_return": self._episode_return.copy(), "episode_length": self._episode_length.copy(),
                 **{name: getattr(self, name).copy() for name in _SNAPSHOT_ARRAYS}}
 
@@ -733,7 +574,7 @@ cdef class Engine:
         np.copyto(self._episode_length, snapshot["episode_length"])
         self.seed = snapshot["seed"]
         self.initialized = True
-        self.state = READY
+        self._state = READY
 
     cdef int _start_pool(self) except -1:
         """Starts the stepping threads on first use (and again in a forked child); cheap after."""
@@ -745,90 +586,13 @@ cdef class Engine:
                                   f"{os.strerror(rc)}; pass a smaller num_threads")
         return 0
 
-    cdef _require(self, bint need_reset):
-        if self.state == CLOSED:
-            raise APIUsageError(f"this {self.env_def.name} vector env is closed; make a new one")
-        if self.state == STEPPING:
-            raise APIUsageError("a send() is pending; call recv() before anything else")
-        if self.state == BUSY:
-            raise APIUsageError("another thread is inside step() on this env; a vector env is "
-                                "stepped by one thread at a time")
-        if self.state == FORKED:
-            raise APIUsageError("this vector env was inherited through fork() in the middle of a "
-                                "step, so its buffers are half written; make a new one in this process")
-        if need_reset and self.state == NEW:
-            raise APIUsageError("call reset() before step() or send()")
-
-    cdef const void* _load_actions(self, actions, bint copy) except NULL:
-        """Validates actions and returns the address to step them from.
-
-        The fast path (an aligned, C-contiguous array of the buffer's dtype and shape) costs a few
-        comparisons; anything else is checked, converted and copied into the actions buffer. With
-        copy, the actions always end up in the buffer (send() must not read the caller's array
-        while it runs).
-        """
-        cdef int64_t bad
-        cdef cnp.ndarray array
-        cdef const void* data
-        self._require(True)
-        if (isinstance(actions, np.ndarray) and cnp.PyArray_TYPE(actions) == self.act_typenum
-                and cnp.PyArray_ISCARRAY_RO(actions) and actions.shape == self._actions_shape):
-            array = actions
-        else:
-            array = self._convert_actions(actions)
-        if copy and array is not self.actions:
-            np.copyto(self.actions, array)
-            array = self.actions
-        data = cnp.PyArray_DATA(array)
-        if self.check_actions:
-            if self.discrete:
-                with nogil:
-                    bad = puffer_check_discrete(<const int32_t*>data, self.num_agents,
-                                                self.bufs.act_dims, self.act_n)
-                if bad >= 0:
-                    self._raise_range(bad, array.reshape(-1)[bad])
-            else:
-                with nogil:
-                    bad = puffer_check_finite(<const float*>data,
-                                              <int64_t>self.num_agents * self.bufs.act_dims)
-                if bad >= 0:
-                    row, dim = divmod(int(bad), self.bufs.act_dims)
-                    raise ValueError(f"actions must be finite, got {array.reshape(-1)[bad]} at "
-                                     f"row {row}, dimension {dim}")
-        return data
-
-    cdef cnp.ndarray _convert_actions(self, actions):
-        """The slow path: any integer (discrete) or float (continuous) array of the right shape."""
-        array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
-        kind_ok = array.dtype.kind in "iu" if self.discrete else array.dtype.kind == "f"
-        if not kind_ok or array.shape != self._actions_shape:
-            raise (ValueError if kind_ok else TypeError)(
-                f"actions must be {self._actions_text}, got {array.dtype} of shape {array.shape}")
-        if self.discrete and array.dtype != np.int32 and array.size:
-            self._check_wide_integers(array)
-        np.copyto(self.actions, array, casting="unsafe")
-        return self.actions
-
-    cdef _check_wide_integers(self, array):
-        """Range-checks integer actions of another dtype before they are narrowed to int32."""
-        flat = array.reshape(-1)
-        limits = np.tile(np.asarray([self.act_n[k] for k in range(self.bufs.act_dims)]),
-                         self.num_agents)
-        invalid = np.flatnonzero((flat < 0) | (flat >= limits))
-        if invalid.size:
-            self._raise_range(int(invalid[0]), flat[invalid[0]])
-
-    cdef _raise_range(self, int64_t index, value):
-        row, dim = divmod(int(index), self.bufs.act_dims)
-        n = self.act_n[dim]
-        where = f"row {row}" if self.bufs.act_dims == 1 else f"row {row}, dimension {dim}"
-        raise ValueError(f"action {value} at {where} is out of range: expected 0 <= action < {n}")
-
-    cdef dict _read_infos(self):
+    cdef EpisodeStats _read_stats(self):
+        """The blocks' statistics records, summed in block order and cleared, as one EpisodeStats."""
         cdef double totals[4 + PUFFER_MAX_STATS]
         cdef int b, k
         cdef int nstats = self.env_def.ptr.num_stats
         cdef PufferLog* log
+        cdef EpisodeStats stats = EpisodeStats.__new__(EpisodeStats)
         memset(totals, 0, sizeof(totals))
         for b in range(self.num_blocks):
             log = &self.logs[b]
@@ -841,14 +605,15 @@ cdef class Engine:
             for k in range(nstats):
                 totals[4 + k] += log.stats[k]
             memset(log, 0, sizeof(PufferLog))
-        if totals[0] == 0:
-            return {}
-        n = totals[0]
-        infos = {"episode_return": totals[1] / n, "episode_length": totals[2] / n,
-                 "episodes": int(n)}
-        for k in range(nstats):
-            infos[self.env_def.stat_names[k]] = totals[4 + k] / totals[3]
-        return infos
+        if totals[0] == 0:  # the common step: nothing finished
+            return stats
+        # return and length are per agent episode; the env's own statistics per env episode
+        stats._add("episode_return", totals[1], <long long>totals[0])
+        stats._add("episode_length", totals[2], <long long>totals[0])
+        if totals[3] > 0:
+            for k in range(nstats):
+                stats._add(self.env_def.stat_names[k], totals[4 + k], <long long>totals[3])
+        return stats
 
     cdef void _free(self) noexcept:
         # Only C fields here: __dealloc__ calls this when Python attributes may be gone.
@@ -872,8 +637,9 @@ cdef class Engine:
     cdef _after_fork(self):
         """In a forked child: forget the parent's send() thread (the pool restarts by itself)."""
         self.worker.started = 0
-        if self.state in (STEPPING, BUSY):
-            self.state = FORKED
+        if self._state in (PENDING, BUSY):
+            self._state = FAILED
+            self._failure = "inherited through fork() in the middle of a step, so its buffers are half written"
 
     def __dealloc__(self):
         self._free()
@@ -921,10 +687,3 @@ def check_count(str name, value, str fix):
     if value > MAX_COUNT:
         raise ValueError(f"{name} must be at most {MAX_COUNT_TEXT} ({MAX_COUNT}), got {value}; {fix}")
     return int(value)
-
-
-cdef uint64_t _check_seed(seed) except? 0:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) \
-            or not (0 <= seed < 2 ** 64):
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-    return <uint64_t>int(seed)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pufferlib.environment import Closeable
+from pufferlib.environment import Closeable, EpisodeStats
 from pufferlib.errors import CheckpointError, NonFiniteError, WorkerError, WorkerTimeoutError
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.advantage import compute_advantages, compute_advantages_torch
@@ -267,7 +267,7 @@ class Trainer(Closeable):
         return actions
 
     def rollout(self):
-        """Fills the storage with `horizon` steps of every row; returns the finished episodes' statistics.
+        """Fills the storage with `horizon` steps of every row; returns the finished episodes' EpisodeStats.
 
         With two groups, one group's environments step while the policy acts on the other's.
 
@@ -276,7 +276,7 @@ class Trainer(Closeable):
                 message names the first one's row and step. Nothing is saved: the run stops.
         """
         horizon, bptt = self.config.train.horizon, self.config.train.bptt_horizon
-        s, stats = self.store, {}
+        s, stats = self.store, EpisodeStats()
         for t in range(horizon):
             for g in self.groups:
                 rows = slice(g.start, g.stop)
@@ -393,12 +393,8 @@ class Trainer(Closeable):
             values = self._to_store(self.learner.value(g.env.final_observations[index], state))
             s["final_values"][g.start + index, t] = values
             self.timing["inference"] += time.perf_counter() - t0
-        episodes = infos.get("episodes", 0) if infos else 0
-        if episodes:
-            for key, value in infos.items():
-                if key != "episodes" and isinstance(value, (int, float)):
-                    total, count = stats.get(key, (0.0, 0))
-                    stats[key] = (total + float(value) * episodes, count + episodes)
+        if infos:
+            stats.merge(infos)
 
     # -- learning ----------------------------------------------------------------------------
 
@@ -552,7 +548,7 @@ class Trainer(Closeable):
         start = time.perf_counter()
         last_log = last_ckpt = start
         self.timing = {"env": 0.0, "inference": 0.0, "learn": 0.0}
-        interval = {"steps": self.global_step, "episodes": {}, "losses": {}, "updates": 0}
+        interval = {"steps": self.global_step, "episodes": EpisodeStats(), "losses": {}, "updates": 0}
         summary = {"run_dir": str(self.run_dir), "interrupted": False, "signal": None}
         self.last_metrics = {}
         finished = (self.global_step, self.iteration)  # counters at the end of the last learn()
@@ -563,9 +559,7 @@ class Trainer(Closeable):
                     self._abortable = abortable
                     stats = self.rollout()
                     self._abortable = False
-                    for key, (total, count) in stats.items():
-                        old = interval["episodes"].get(key, (0.0, 0))
-                        interval["episodes"][key] = (old[0] + total, old[1] + count)
+                    interval["episodes"].merge(stats)
                     t0 = time.perf_counter()
                     losses = self.learn()
                     self.timing["learn"] += time.perf_counter() - t0
@@ -576,7 +570,7 @@ class Trainer(Closeable):
                     done = self.global_step >= t.total_timesteps or self._stop is not None
                     if now - last_log >= log.interval or done:
                         self._log(interval, now - last_log, now - start)
-                        interval = {"steps": self.global_step, "episodes": {}, "losses": {}, "updates": 0}
+                        interval = {"steps": self.global_step, "episodes": EpisodeStats(), "losses": {}, "updates": 0}
                         last_log = now
                     if now - last_ckpt >= log.checkpoint_interval and not done:
                         self.save()
@@ -620,9 +614,9 @@ class Trainer(Closeable):
                 f"`puffer train {self.env_name} --resume {self.run_dir}`" + (f"\n{details}" if details else ""))
 
     def _log(self, interval, seconds, elapsed):
-        episodes = interval["episodes"]
-        count = episodes.get("episode_return", (0.0, 0))[1]
-        mean = lambda key: episodes[key][0] / episodes[key][1] if key in episodes else None  # noqa: E731
+        episodes = interval["episodes"].means()  # the one place statistics become means
+        count = episodes.pop("episodes", 0)
+        mean = episodes.get
         updates = max(interval["updates"], 1)
         metrics = {"time_s": self.elapsed_before + elapsed, "global_step": self.global_step,
                    "iteration": self.iteration,

@@ -1,24 +1,21 @@
-"""What the Python vector backends share: creating envs on buffer views, the protocol's states.
+"""What the Python vector backends share: creating envs on buffer views, pools of workers.
 
 `EnvGroup` owns consecutive environments whose rows are views into one set of arrays (the
 serial backend's own arrays, or a worker's slice of shared memory) and steps them in turn.
-`VecEnv` holds the protocol (states, action checks, seeds, episode statistics) on top of a
-backend's `_reset`, `_send` and `_recv`.
+The protocol itself (states, action checks, seeds) is `pufferlib._native.protocol.VectorProtocol`,
+shared with the native engine; a backend implements its hooks `_reset`, `_send`, `_recv`,
+`_render` and `_close`.
 """
-import enum
 import inspect
-import numbers
 from collections import deque
 
 import gymnasium
 import numpy as np
 
-from pufferlib import render as _render
-from pufferlib._native.engine import first_invalid_action
-from pufferlib.environment import Buffers, Closeable, EpisodeLog, PufferEnv
-from pufferlib.errors import APIUsageError, RenderNotSupportedError
+from pufferlib._native.protocol import VectorProtocol
+from pufferlib.environment import Buffers, EpisodeStats, PufferEnv
 
-__all__ = ["EnvGroup", "VecEnv", "WorkerPool", "create_env", "probe_env"]
+__all__ = ["EnvGroup", "WorkerPool", "create_env", "probe_env"]
 
 
 def _takes_buf(env_creator):
@@ -44,10 +41,13 @@ def create_env(env_creator, env_kwargs=None, buf=None, check_observations="first
     if isinstance(env, PufferEnv):
         return env
     from pufferlib import emulation  # lazily: emulation imports Gymnasium/PettingZoo machinery
+    # the vector env checks actions at its boundary: the wrapper does not check them again
     if hasattr(env, "possible_agents"):
-        return emulation.PettingZooPufferEnv(env=env, buf=buf, check_observations=check_observations)
+        return emulation.PettingZooPufferEnv(env=env, buf=buf, check_observations=check_observations,
+                                             check_actions=False)
     if isinstance(env, gymnasium.Env):
-        return emulation.GymnasiumPufferEnv(env=env, buf=buf, check_observations=check_observations)
+        return emulation.GymnasiumPufferEnv(env=env, buf=buf, check_observations=check_observations,
+                                            check_actions=False)
     raise TypeError(f"env_creator must return a pufferlib PufferEnv, a gymnasium.Env or a PettingZoo "
                     f"ParallelEnv, got {type(env).__name__}")
 
@@ -59,18 +59,6 @@ def probe_env(env_creator, env_kwargs=None):
         return env.single_observation_space, env.single_action_space, int(env.num_agents)
     finally:
         env.close()
-
-
-def _log_infos(log, infos):
-    """Folds a step's infos (means + `episodes`, as EpisodeLog.means gives) into `log`."""
-    episodes = infos.get("episodes", 0) if infos else 0
-    if not episodes:
-        return
-    for key, value in infos.items():
-        numeric = isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool)
-        if key != "episodes" and numeric:
-            log.sums[key] = log.sums.get(key, 0.0) + float(value) * episodes
-            log.counts[key] = log.counts.get(key, 0) + int(episodes)
 
 
 class EnvGroup:
@@ -88,7 +76,7 @@ class EnvGroup:
         self.first = first
         self.envs = []
         self.copy_to = []  # per env: None when it writes into our rows, else the rows to copy into
-        self.log = EpisodeLog()
+        self.stats = EpisodeStats()  # of the episodes finished since the last pop
         self.actions = []
         try:
             for k in range(count):
@@ -112,18 +100,16 @@ class EnvGroup:
             env.reset(seed=None if seed is None else seed + self.first + k)
             if self.copy_to[k] is not None:
                 self._copy(env, self.copy_to[k])
-        self.log.pop()
+        self.stats.pop()
 
     def step(self):
-        """Steps every env on the actions already in its rows."""
-        log = self.log
+        """Steps every env on the actions already in its rows (checked by the vector env) and
+        merges the statistics of the episodes that finished into `stats`."""
+        stats = self.stats
         for env, actions, copy_to in zip(self.envs, self.actions, self.copy_to):
             infos = env.step(actions)[4]
             if infos:
-                _log_infos(log, infos)
-            own = getattr(env, "episode_log", None)
-            if isinstance(own, EpisodeLog) and own.counts:
-                log.merge(*own.pop())
+                stats.merge(infos)
             if copy_to is not None:
                 self._copy(env, copy_to)
 
@@ -134,11 +120,6 @@ class EnvGroup:
             return None if render is None else render()
         except NotImplementedError:  # Gymnasium's way of saying an env does not render
             return None
-
-    def pop_log(self):
-        """(sums, counts) of the episodes finished since the last call, or None if none."""
-        sums, counts = self.log.pop()
-        return (sums, counts) if counts else None
 
     @staticmethod
     def _copy(env, buf):
@@ -153,235 +134,7 @@ class EnvGroup:
         self.envs = []
 
 
-class State(enum.Enum):
-    """Where a vector env is in its protocol."""
-
-    NEW = "new"            # made, not reset
-    READY = "ready"        # reset or stepped; step()/send() allowed
-    PENDING = "pending"    # send() called; recv() expected
-    FAILED = "failed"      # a worker raised or died; only close()
-    CLOSED = "closed"
-
-
-class VecEnv(Closeable):
-    """The vector protocol over a backend's `_reset(seed)`, `_send()` and `_recv()`.
-
-    Subclasses set the spaces, `num_envs`, `num_agents`, the buffers and `env_ids`, then call
-    `_init_protocol(seed)`.
-    """
-
-    def _init_protocol(self, seed):
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
-        self._state = State.NEW
-        self._failure = None
-        self.observation_space = gymnasium.vector.utils.batch_space(
-            self.single_observation_space, self.num_agents)
-        self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_agents)
-        space = self.single_action_space
-        self._discrete = isinstance(space, (gymnasium.spaces.Discrete, gymnasium.spaces.MultiDiscrete))
-        if isinstance(space, gymnasium.spaces.Discrete):
-            self._limits = np.int64(space.n)
-        elif isinstance(space, gymnasium.spaces.MultiDiscrete):
-            self._limits = np.asarray(space.nvec, np.int64)
-        # rows of actions (a Discrete space) or rows of 1-D MultiDiscrete actions: checked in C
-        self._limits32 = (np.asarray(self._limits, np.int32).reshape(-1)
-                          if self._discrete and self.actions.ndim <= 2 else None)
-        kind = "integer" if self._discrete else "float"
-        self._actions_text = f"{kind} ({self.actions.dtype.name}) of shape {self.actions.shape}"
-
-    # ---- protocol ----
-
-    def reset(self, seed=None):
-        """Starts a new episode in every environment.
-
-        Args:
-            seed: environment i is reset with seed + i. None keeps each environment's stream
-                going (the first reset uses the seed given to make()).
-
-        Returns:
-            (observations, infos): the observation buffer (of the first batch) and {}.
-
-        Raises:
-            APIUsageError: the env is closed or failed, or a send() is pending.
-            WorkerError: a worker raised or died.
-        """
-        self._require(False)
-        if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-                raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-            self.seed = int(seed)
-        elif self._state == State.NEW:
-            seed = self.seed
-        self._guard(self._reset, seed)
-        self._state = State.READY
-        return self.observations, {}
-
-    def step(self, actions):
-        """Steps the envs of the current batch once (same-step autoreset) and returns recv()'s tuple.
-
-        Args:
-            actions: an array of the shape of `actions` (integers for discrete spaces, floats
-                for Box); the `actions` buffer itself may be passed after filling it in place.
-
-        Returns:
-            (observations, rewards, terminals, truncations, infos): buffers overwritten by the
-            next step; infos holds the means of the episode statistics of the episodes that
-            finished in the returned batch, and their count as `episodes` ({} when none did).
-
-        Raises:
-            APIUsageError: before reset(), after close() or a worker failure, or with a send() pending.
-            TypeError, ValueError: actions of the wrong dtype, shape or range (nothing is stepped).
-            WorkerError: a worker raised (its traceback is in the message) or died.
-            WorkerTimeoutError: the workers did not answer within `timeout`.
-        """
-        self.send(actions)
-        return self.recv()
-
-    def send(self, actions):
-        """Starts stepping the current batch's envs with `actions` and returns (results via recv())."""
-        self._require(True)
-        self._load_actions(actions)
-        self._guard(self._send)
-        self._state = State.PENDING
-
-    def recv(self):
-        """Waits (without spinning) for the next ready batch; returns step()'s tuple.
-
-        Raises:
-            APIUsageError: no send() is pending.
-        """
-        if self._state != State.PENDING:
-            self._require(False)
-            raise APIUsageError("recv() called without a pending send(); call send(actions) first")
-        infos = self._guard(self._recv)
-        self._state = State.READY
-        return self.observations, self.rewards, self.terminals, self.truncations, infos
-
-    render_modes = _render.MODES
-
-    def render(self, env_index=0, mode="rgb_array"):
-        """Draws environment `env_index` as the environment draws itself (in its worker, if any).
-
-        Python environments draw themselves: a Gymnasium env does so when it was made with
-        render_mode="rgb_array" (`gymnasium.make(id, render_mode="rgb_array")`; `puffer eval
-        --video` asks for that), a PettingZoo env likewise. Nothing is stepped; a worker stepping
-        in the background (an asynchronous pool) finishes its step first.
-
-        Args:
-            env_index: which environment, in [0, num_envs) (not an agent row).
-            mode: "rgb_array" for a uint8 array of shape (height, width, 3) (an RGBA frame loses its
-                alpha); "ansi" for that frame as 24-bit colour text (`pufferlib.render.ansi`).
-
-        Returns:
-            The frame or the text.
-
-        Raises:
-            APIUsageError: called before reset(), after close() or a failure, or while a send() is pending.
-            IndexError: env_index outside [0, num_envs).
-            TypeError: env_index is not an integer.
-            RenderNotSupportedError: the environment drew no RGB frame (no render(), or a render
-                mode other than "rgb_array"); the message says what it returned.
-            ValueError: an unknown mode.
-            WorkerError: the environment's render() raised in its worker (the vector env can go on
-                stepping), or the worker died.
-
-        Example:
-            >>> import functools, gymnasium, pufferlib.vector
-            >>> creator = functools.partial(gymnasium.make, "CartPole-v1", render_mode="rgb_array")
-            >>> with pufferlib.vector.make(creator, 2, backend="serial") as vecenv:
-            ...     _ = vecenv.reset(seed=0)
-            ...     vecenv.render(1).shape
-            (400, 600, 3)
-        """
-        _render.check_mode(mode)
-        self._require(False)
-        if self._state == State.NEW:
-            raise APIUsageError("call reset() before render(): the environments have no state yet")
-        if isinstance(env_index, (bool, np.bool_)) or not isinstance(env_index, (int, np.integer)):
-            raise TypeError(f"env_index must be an integer, got {type(env_index).__name__} {env_index!r}")
-        if not 0 <= env_index < self.num_envs:
-            raise IndexError(f"env_index must be in [0, {self.num_envs}), got {env_index}")
-        frame = self._render(int(env_index))  # an env that fails to draw leaves the others stepping
-        is_array = isinstance(frame, np.ndarray)
-        if not (is_array and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4)):
-            what = (f"{frame.dtype} of shape {frame.shape}" if is_array
-                    else "None" if frame is None else type(frame).__name__)
-            raise RenderNotSupportedError(
-                f"environment {env_index} drew no RGB frame: its render() returned {what}, expected a uint8 "
-                "array of shape (height, width, 3); make the env with render_mode='rgb_array' (for "
-                "Gymnasium: gymnasium.make(id, render_mode='rgb_array'))")
-        return _render.in_mode(frame[..., :3], mode)
-
-    @property
-    def closed(self):
-        """Whether close() has been called."""
-        return self._state == State.CLOSED
-
-    def close(self):
-        """Shuts every environment (and worker) down. Calling it twice is harmless."""
-        if self._state != State.CLOSED:
-            self._state = State.CLOSED
-            self._close()
-
-    def __repr__(self):
-        return (f"{type(self).__name__}(num_envs={self.num_envs}, num_agents={self.num_agents}, "
-                f"state={self._state.value})")
-
-    # ---- helpers ----
-
-    def _guard(self, method, *args):
-        """Runs a backend method; any exception other than a timeout leaves the env failed."""
-        from pufferlib.errors import WorkerTimeoutError
-        try:
-            return method(*args)
-        except WorkerTimeoutError:
-            raise
-        except BaseException as error:
-            self._state = State.FAILED
-            self._failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            raise
-
-    def _require(self, need_reset):
-        state = self._state
-        if state == State.CLOSED:
-            raise APIUsageError(f"this {type(self).__name__} is closed; make a new one")
-        if state == State.FAILED:
-            raise APIUsageError(f"this {type(self).__name__} failed ({self._failure}); close() it and "
-                                "make a new one")
-        if state == State.PENDING:
-            raise APIUsageError("a send() is pending; call recv() before anything else")
-        if need_reset and state == State.NEW:
-            raise APIUsageError("call reset() before step() or send()")
-
-    def _load_actions(self, actions):
-        """Checks actions and copies them into the actions buffer (unless they are that buffer)."""
-        if actions is self.actions:
-            array = actions
-        else:
-            array = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
-            kind_ok = array.dtype.kind in "iu" if self._discrete else array.dtype.kind == "f"
-            if not kind_ok or array.shape != self.actions.shape:
-                raise (ValueError if kind_ok else TypeError)(
-                    f"actions must be {self._actions_text}, got {array.dtype} of shape {array.shape}")
-        if self._discrete:
-            if self._limits32 is not None and array.dtype == np.int32 and array.flags.c_contiguous:
-                bad = first_invalid_action(array, self._limits32)
-            else:
-                invalid = np.flatnonzero((array < 0) | (array >= self._limits))
-                bad = int(invalid[0]) if invalid.size else -1
-            if bad >= 0:
-                index = np.unravel_index(bad, array.shape)
-                limit = self._limits if self._limits.ndim == 0 else self._limits[index[-1]]
-                raise ValueError(f"actions must be in [0, {int(limit)}), got {array[index]} at index "
-                                 f"{tuple(int(i) for i in index)}")
-        if array is not self.actions:
-            np.copyto(self.actions, array, casting="unsafe")
-
-
-
-class WorkerPool(VecEnv):
+class WorkerPool(VectorProtocol):
     """What the backends with workers share: envs split among workers, batches of whole workers.
 
     Worker w owns envs `_first[w]` .. `_first[w + 1] - 1`. A subclass calls `_init_pool`, keeps
@@ -404,7 +157,7 @@ class WorkerPool(VecEnv):
             self.single_observation_space, self.single_action_space, self.num_agents)
         self._current = list(range(self._batch_workers))  # workers of the batch last returned
         self._ready = deque()                             # workers done, not yet returned
-        self._log = EpisodeLog()
+        self._stats = EpisodeStats()                      # of the workers' steps not yet returned
 
     def _use_buffers(self, full):
         """Adopts `full` ({name: array}: every env's rows); the public buffers are the batch's.
@@ -412,8 +165,8 @@ class WorkerPool(VecEnv):
         When every env is in each batch, the public buffers are `full` itself (no copies).
         """
         self._full = full
-        for name in Buffers.NAMES:
-            setattr(self, name, getattr(self._batch, name) if self._batch is not None else full[name])
+        self._set_buffers({name: getattr(self._batch, name) if self._batch is not None else full[name]
+                           for name in Buffers.NAMES})
 
     def _worker_of(self, env_index):
         """The worker that owns environment `env_index`."""
@@ -435,7 +188,7 @@ class WorkerPool(VecEnv):
 
     def _restart_batches(self):
         """After a reset: the first workers form the current batch, the others are ready next."""
-        self._log.pop()
+        self._stats.pop()
         self._current = list(range(self._batch_workers))
         self._ready = deque(range(self._batch_workers, self.num_workers))
         self._gather()

@@ -7,7 +7,7 @@ parent's buffers are views of the same memory, so the learner reads observations
 
 Commands and answers go through shared memory too, with no system call on the way when the other
 side is ready: the parent writes a command in worker w's slot and posts w's semaphore; the worker
-writes its answer (a pickled episode log, frame or exception, if any) in its mailbox, counts it and posts
+writes its answer (pickled episode statistics, a frame or an exception, if any) in its mailbox, counts it and posts
 the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
 (SPIN_SECONDS, yielding the core between tries), then sleeps on it. A sleeping parent wakes every
 WAIT_SLICE to check the workers' process sentinels, so a dead worker is reported within that time;
@@ -45,7 +45,7 @@ from pufferlib.vector._base import EnvGroup, WorkerPool
 __all__ = ["Multiprocessing", "split_envs"]
 
 _STEP, _RESET, _CLOSE, _RENDER = 1, 2, 3, 4   # commands
-_OK, _LOG, _ERROR, _FRAME = 0, 1, 2, 3        # kinds of answers
+_OK, _STATS, _ERROR, _FRAME = 0, 1, 2, 3      # kinds of answers
 _ALIGN = 64
 MAILBOX_BYTES = 1 << 16
 # How long a worker waiting for its next command, and the parent waiting for answers, try their
@@ -141,7 +141,7 @@ def _sync_views(raw, num_workers):
 
 
 def _mailboxes(raw, num_workers):
-    """Per worker, MAILBOX_BYTES of shared memory for pickled payloads (a reset's seed, a log, an error)."""
+    """Per worker, MAILBOX_BYTES of shared memory for pickled payloads (a reset's seed, statistics, an error)."""
     return [memoryview(raw).cast("B")[w * MAILBOX_BYTES:(w + 1) * MAILBOX_BYTES] for w in range(num_workers)]
 
 
@@ -255,11 +255,11 @@ def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_work
             try:
                 if what == _STEP:
                     group.step()
-                    log = group.pop_log()
-                    if log is None:
-                        reply(_OK)
+                    stats = group.stats.pop()
+                    if stats:
+                        reply(_STATS, pickle.dumps(stats))
                     else:
-                        reply(_LOG, pickle.dumps(log))
+                        reply(_OK)
                 elif what == _RESET:
                     group.reset(pickle.loads(mailbox))
                     reply(_OK)
@@ -414,7 +414,7 @@ class Multiprocessing(WorkerPool):
         while len(self._ready) < need:
             self._ready.append(self._next_answer("stepping", deadline, self.timeout)[0])
         self._take_batch()
-        return self._log.means()
+        return self._stats.pop()
 
     def _render(self, env_index):
         # No timeout: an answer left behind by a timeout would later pass for a step's. A dead worker
@@ -476,7 +476,8 @@ class Multiprocessing(WorkerPool):
         return w, (None if kind == _OK else self._read_answer(w, kind, size, doing))
 
     def _read_answer(self, w, kind, size, doing):
-        """Merges a log, returns a frame or raises the worker's error (from its mailbox, else its pipe)."""
+        """Merges episode statistics, returns a frame or raises the worker's error (from its mailbox,
+        else its pipe)."""
         if size >= 0:
             payload = self._mailboxes[w][:size]
         else:
@@ -484,8 +485,8 @@ class Multiprocessing(WorkerPool):
                 payload = self._conns[w].recv_bytes()
             except (EOFError, OSError):
                 raise self._died(w, doing) from None
-        if kind == _LOG:
-            self._log.merge(*pickle.loads(payload))
+        if kind == _STATS:
+            self._stats.merge(pickle.loads(payload))
             return None
         if kind == _FRAME:
             return pickle.loads(payload)

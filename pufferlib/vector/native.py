@@ -3,21 +3,20 @@
 import gymnasium
 import numpy as np
 
-from pufferlib import render
 from pufferlib._native import Engine, resolve_num_threads
-from pufferlib.environment import Closeable
 
 __all__ = ["NativeVecEnv"]
 
 
-class NativeVecEnv(Closeable, Engine):
+class NativeVecEnv(Engine):
     """`num_envs` copies of a C environment, stepped in parallel into shared numpy buffers.
 
-    Follows the vector protocol of pufferlib (see DESIGN.md): Gymnasium-style
-    `single_observation_space` / `observation_space`, `reset(seed=) -> (obs, infos)`, the 5-tuple
-    `step`, `send`/`recv`, `close`, and use as a context manager. Autoreset is same-step: the
-    observation returned for a finished episode already belongs to the next one, and the last
-    observation of the finished episode is in `final_observations`.
+    Follows the vector protocol of pufferlib (`pufferlib._native.protocol.VectorProtocol`, see
+    DESIGN.md): Gymnasium-style `single_observation_space` / `observation_space`,
+    `reset(seed=) -> (obs, infos)`, the 5-tuple `step`, `send`/`recv`, `render`, `close`, and use
+    as a context manager. Autoreset is same-step: the observation returned for a finished episode
+    already belongs to the next one, and the last observation of the finished episode is in
+    `final_observations`.
 
     Buffers (numpy, reused every step, rows = `num_agents`): `observations`, `actions` (int32 or
     float32), `rewards` (float32), `terminals`, `truncations`, `masks` (bool), `final_observations`.
@@ -26,7 +25,7 @@ class NativeVecEnv(Closeable, Engine):
     """
 
     def __init__(self, env_def, num_envs=1, num_threads=None, seed=0, check_actions=True, **params):
-        super().__init__(env_def, num_envs, resolve_num_threads(num_threads), seed, params, check_actions)
+        super().__init__(env_def, num_envs, resolve_num_threads(num_threads), seed, params)
         spec = self.spec
         self.single_observation_space = gymnasium.spaces.Box(
             low=spec["obs_low"], high=spec["obs_high"], shape=spec["obs_shape"], dtype=spec["obs_dtype"])
@@ -37,38 +36,7 @@ class NativeVecEnv(Closeable, Engine):
             self.single_action_space = gymnasium.spaces.Discrete(spec["act_n"][0])
         else:
             self.single_action_space = gymnasium.spaces.MultiDiscrete(spec["act_n"])
-        self.observation_space = gymnasium.vector.utils.batch_space(
-            self.single_observation_space, self.num_agents)
-        self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_agents)
-
-    render_modes = render.MODES
-
-    def render(self, env_index=0, mode="rgb_array"):
-        """Draws environment copy `env_index` (in software, without a display).
-
-        Args:
-            env_index: which copy, in [0, num_envs) (not an agent row).
-            mode: "rgb_array" for a uint8 array of shape (height, width, 3); "ansi" for that frame
-                as 24-bit colour text for a terminal, 80 columns wide (`pufferlib.render.ansi`).
-
-        Returns:
-            The frame (a new array) or the text.
-
-        Raises:
-            APIUsageError: called before reset(), after close(), or while a send() is pending.
-            IndexError: env_index outside [0, num_envs).
-            RenderNotSupportedError: the environment cannot render.
-            ValueError: an unknown mode.
-
-        Example:
-            >>> import pufferlib
-            >>> with pufferlib.make("cartpole", num_envs=2) as env:
-            ...     _ = env.reset(seed=0)
-            ...     env.render(1).shape
-            (300, 400, 3)
-        """
-        render.check_mode(mode)
-        return render.in_mode(super().render(env_index), mode)
+        self._init_protocol(seed, check_actions)
 
     @property
     def name(self):

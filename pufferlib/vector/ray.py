@@ -48,7 +48,7 @@ class _Worker:
         self.group.close()
 
     def _outputs(self):
-        return {name: getattr(self.buffers, name) for name in _OUTPUTS}, self.group.pop_log()
+        return {name: getattr(self.buffers, name) for name in _OUTPUTS}, self.group.stats.pop()
 
 
 class Ray(WorkerPool):
@@ -131,7 +131,7 @@ class Ray(WorkerPool):
                 self._store(w, self._get([ref], [w], "stepping")[0])
                 self._ready.append(w)
         self._take_batch()
-        return self._log.means()
+        return self._stats.pop()
 
     def _render(self, env_index):
         w = self._worker_of(env_index)  # the actor runs its calls in order: a pending step comes first
@@ -149,12 +149,11 @@ class Ray(WorkerPool):
     # ---- helpers ----
 
     def _store(self, w, result):
-        arrays, log = result
+        arrays, stats = result
         rows = self._rows(w)
         for name, array in arrays.items():
             self._full[name][rows] = array
-        if log is not None:
-            self._log.merge(*log)
+        self._stats.merge(stats)
 
     def _get(self, refs, workers, doing, timeout=False):
         """ray.get with pufferlib's errors: a worker's exception, its death, or a timeout."""

@@ -1,13 +1,14 @@
 """The serial backend: every environment stepped in turn in this process (debugging, small envs)."""
 import numpy as np
 
+from pufferlib._native.protocol import VectorProtocol
 from pufferlib.environment import Buffers
-from pufferlib.vector._base import EnvGroup, VecEnv, probe_env
+from pufferlib.vector._base import EnvGroup, probe_env
 
 __all__ = ["Serial"]
 
 
-class Serial(VecEnv):
+class Serial(VectorProtocol):
     """`num_envs` environments stepped one after another in this process.
 
     Follows the vector protocol (see DESIGN.md and NativeVecEnv). Buffers hold every env's rows
@@ -42,9 +43,8 @@ class Serial(VecEnv):
         self.batch_size = num_envs
         self.env_ids = np.arange(num_envs)
         self.buffers = Buffers(self.single_observation_space, self.single_action_space, self.num_agents)
-        for name in Buffers.NAMES:
-            setattr(self, name, getattr(self.buffers, name))
         arrays = {name: getattr(self.buffers, name) for name in Buffers.NAMES}
+        self._set_buffers(arrays)
         self._group = EnvGroup(env_creator, env_kwargs, 0, num_envs, agents, arrays)
         self._init_protocol(seed)
 
@@ -55,7 +55,7 @@ class Serial(VecEnv):
         self._group.step()
 
     def _recv(self):
-        return self._group.log.means()
+        return self._group.stats.pop()
 
     def _render(self, env_index):
         return self._group.render(env_index)

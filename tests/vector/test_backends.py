@@ -1,10 +1,10 @@
-"""One protocol, every Python backend: each test runs on serial, multiprocessing (and ray if installed).
+"""The Python backends: each test runs on serial, multiprocessing (and ray if installed).
 
 Results are compared with the serial backend's for the same seed; failure paths (worker crash,
-death, timeout, shutdown) are tested where a backend has workers.
+death, timeout, shutdown) are tested where a backend has workers. The protocol's states and
+checks, common to every backend and the native one, are tested in test_protocol.py.
 """
 import functools
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import HAVE_RAY, HERE
 from vector_envs import (
     CopyingCartPole,
     CrashingEnv,
@@ -22,7 +23,6 @@ from vector_envs import (
     DyingEnv,
     LongCrashEnv,
     ManyStatsCartPole,
-    MeansCartPole,
     NumpyCartPole,
     SeededDelayEnv,
     SlowEnv,
@@ -32,13 +32,6 @@ import pufferlib.vector
 from pufferlib.errors import APIUsageError, RenderNotSupportedError, WorkerError, WorkerTimeoutError
 from pufferlib.vector.multiprocessing import split_envs
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-try:
-    import ray  # noqa: F401
-    HAVE_RAY = True
-except ImportError:
-    HAVE_RAY = False
 
 BACKENDS = [
     pytest.param(dict(backend="serial"), id="serial"),
@@ -50,35 +43,6 @@ BACKENDS = [
 ]
 WORKERS = [p for p in BACKENDS if p.id != "serial"]
 PROCESSES = [p for p in WORKERS if p.id != "ray"]  # tests that reach into worker processes
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray instance for this module, whose workers can import the test environments."""
-    import ray
-
-    path = os.pathsep.join(p for p in (HERE, os.environ.get("PYTHONPATH")) if p)
-    ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(autouse=True)
-def ray_for_ray_tests(request):
-    """Starts Ray only for the tests marked `ray`: a run that deselects them (`-m "not ray"`, as the
-    sanitizer stage of CI does, where Ray's own binaries cannot run under the preloaded runtime)
-    never starts it."""
-    if request.node.get_closest_marker("ray") is not None:
-        request.getfixturevalue("local_ray")
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_processes():
-    yield
-    deadline = time.monotonic() + 5
-    while multiprocessing.active_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert multiprocessing.active_children() == []
 
 
 def make(creator, num_envs, config, **kwargs):
@@ -122,23 +86,6 @@ def assert_same_infos(got, expected):
 # ---- protocol ----
 
 @pytest.mark.parametrize("config", BACKENDS)
-def test_spaces_and_buffers_follow_the_protocol(config):
-    with make(NumpyCartPole, 5, config, env_kwargs=dict(agents=2)) as vecenv:
-        assert vecenv.num_envs == 5 and vecenv.num_agents == 10
-        assert vecenv.observation_space.shape == (10, 4) == vecenv.observations.shape
-        assert vecenv.action_space.shape == (10,) == vecenv.actions.shape
-        assert vecenv.rewards.dtype == np.float32
-        for flags in (vecenv.terminals, vecenv.truncations, vecenv.masks):
-            assert flags.shape == (10,) and flags.dtype == np.bool_
-        obs, infos = vecenv.reset(seed=3)
-        assert obs is vecenv.observations and infos == {}
-        assert vecenv.observation_space.contains(obs)
-        first = vecenv.step(np.zeros(10, np.int32))
-        second = vecenv.step(vecenv.actions)
-        assert all(a is b for a, b in zip(first[:4], second[:4]))
-
-
-@pytest.mark.parametrize("config", BACKENDS)
 def test_same_seed_gives_serial_results(config):
     expected, expected_infos = serial_rollout(NumpyCartPole, 5, 120, seed=7, env_kwargs=dict(agents=2))
     with make(NumpyCartPole, 5, config, env_kwargs=dict(agents=2)) as vecenv:
@@ -150,26 +97,9 @@ def test_same_seed_gives_serial_results(config):
 
 
 @pytest.mark.parametrize("config", BACKENDS)
-def test_different_seeds_differ(config):
-    with make(NumpyCartPole, 4, config) as vecenv:
-        a, _ = rollout(vecenv, 5, seed=0)
-        b, _ = rollout(vecenv, 5, seed=1)
-    assert not same(a, b)
-
-
-@pytest.mark.parametrize("config", BACKENDS)
-def test_first_reset_uses_the_seed_given_to_make(config):
-    expected, _ = serial_rollout(NumpyCartPole, 4, 3, seed=11)
-    with make(NumpyCartPole, 4, config, seed=11) as vecenv:
-        obs, _ = vecenv.reset()
-        assert np.array_equal(obs, expected[0])
-
-
-@pytest.mark.parametrize("creator", [CopyingCartPole, MeansCartPole], ids=["copies-buffers", "infos-means"])
-@pytest.mark.parametrize("config", BACKENDS)
-def test_envs_that_ignore_buf_or_report_means_give_the_same_results(config, creator):
+def test_envs_that_ignore_buf_give_the_same_results(config):
     expected, expected_infos = serial_rollout(NumpyCartPole, 4, 150, seed=2)
-    with make(creator, 4, config) as vecenv:
+    with make(CopyingCartPole, 4, config) as vecenv:
         got, infos = rollout(vecenv, 150, seed=2)
     assert same(got, expected)
     assert_same_infos(infos, expected_infos)
@@ -186,61 +116,6 @@ def test_episode_statistics_count_every_finished_episode(config):
 
 
 # ---- misuse ----
-
-@pytest.mark.parametrize("config", BACKENDS)
-def test_recv_without_send_raises(config):
-    with make(NumpyCartPole, 2, config) as vecenv:
-        vecenv.reset()
-        with pytest.raises(APIUsageError, match=r"recv\(\) called without a pending send\(\)"):
-            vecenv.recv()
-
-
-@pytest.mark.parametrize("config", BACKENDS)
-def test_step_before_reset_raises(config):
-    with make(NumpyCartPole, 2, config) as vecenv:
-        with pytest.raises(APIUsageError, match=r"call reset\(\) before step"):
-            vecenv.step(np.zeros(2, np.int32))
-
-
-@pytest.mark.parametrize("config", BACKENDS)
-def test_send_twice_raises(config):
-    with make(NumpyCartPole, 2, config) as vecenv:
-        vecenv.reset()
-        vecenv.send(np.zeros(2, np.int32))
-        with pytest.raises(APIUsageError, match="a send\\(\\) is pending"):
-            vecenv.send(np.zeros(2, np.int32))
-        vecenv.recv()
-
-
-@pytest.mark.parametrize("config", BACKENDS)
-def test_use_after_close_raises_and_close_twice_is_harmless(config):
-    vecenv = make(NumpyCartPole, 2, config)
-    vecenv.reset()
-    vecenv.close()
-    vecenv.close()
-    assert vecenv.closed
-    with pytest.raises(APIUsageError, match="is closed"):
-        vecenv.reset()
-
-
-@pytest.mark.parametrize("actions, error, match", [
-    (np.zeros(4, np.float32), TypeError, r"actions must be integer \(int32\) of shape \(4,\), got float32"),
-    (np.zeros(3, np.int32), ValueError, r"of shape \(4,\), got int32 of shape \(3,\)"),
-    (np.array([0, 1, 2, 0]), ValueError, r"actions must be in \[0, 2\), got 2 at index \(2,\)"),
-    (np.array([0, -1, 0, 0]), ValueError, r"got -1 at index \(1,\)"),
-    (np.array([0, 1, 0, 7], np.int32), ValueError, r"actions must be in \[0, 2\), got 7 at index \(3,\)"),
-    (np.array([-3, 1, 0, 0], np.int32), ValueError, r"got -3 at index \(0,\)"),
-])
-@pytest.mark.parametrize("config", BACKENDS)
-def test_bad_actions_raise_before_stepping(config, actions, error, match):
-    with make(NumpyCartPole, 4, config) as vecenv:
-        obs, _ = vecenv.reset(seed=0)
-        before = obs.copy()
-        with pytest.raises(error, match=match):
-            vecenv.step(actions)
-        assert np.array_equal(vecenv.observations, before)
-        vecenv.step(np.zeros(4, np.int32))  # still usable
-
 
 def test_unknown_backend_and_bad_sizes_raise():
     with pytest.raises(ValueError, match="backend must be one of"):
@@ -548,26 +423,6 @@ def test_render_that_raises_in_a_worker_comes_back_with_its_traceback(config):
             vecenv.render(0)
         obs, *_ = vecenv.step(np.zeros(2, np.int32))  # the worker is fine: stepping goes on
         assert obs.shape == (2, 4)
-
-
-@pytest.mark.parametrize("config", BACKENDS)
-def test_render_misuse_raises(config):
-    with make(DrawingCartPole, 2, config) as vecenv:
-        with pytest.raises(APIUsageError, match=r"call reset\(\) before render\(\)"):
-            vecenv.render(0)
-        vecenv.reset(seed=0)
-        with pytest.raises(ValueError, match=r"render mode must be one of 'rgb_array', 'ansi', got 'human'"):
-            vecenv.render(0, mode="human")
-        with pytest.raises(IndexError, match=r"env_index must be in \[0, 2\), got 2"):
-            vecenv.render(2)
-        with pytest.raises(TypeError, match="env_index must be an integer, got float 1.0"):
-            vecenv.render(1.0)
-        vecenv.send(np.zeros(2, np.int32))
-        with pytest.raises(APIUsageError, match="a send"):
-            vecenv.render(0)
-        vecenv.recv()
-    with pytest.raises(APIUsageError, match="closed"):
-        vecenv.render(0)
 
 
 @pytest.mark.parametrize("config", WORKERS)

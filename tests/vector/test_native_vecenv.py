@@ -1,4 +1,7 @@
-"""The vector protocol, determinism, autoreset and error paths of native (C) environments."""
+"""Native (C) environments: spaces, statistics, determinism, autoreset, threads and errors.
+
+The protocol's states and checks, common to every backend, are tested in test_protocol.py.
+"""
 import gc
 import hashlib
 import os
@@ -6,7 +9,6 @@ import time
 import warnings
 import weakref
 
-import gymnasium
 import numpy as np
 import pytest
 
@@ -49,26 +51,6 @@ def test_observations_stay_inside_their_space(name, random_actions):
         for _ in range(300):
             assert env.observation_space.contains(obs)
             obs, *_ = env.step(random_actions(env, rng))
-
-
-def test_step_returns_the_same_buffers_every_time():
-    with pufferlib.make("cartpole", num_envs=8) as env:
-        env.reset()
-        first = env.step(np.zeros(8, np.int32))
-        second = env.step(np.ones(8, np.int32))
-        for a, b in zip(first[:4], second[:4]):
-            assert a is b
-        for buffer in (env.observations, env.rewards, env.terminals, env.truncations):
-            assert buffer.flags.c_contiguous and buffer.flags.writeable
-
-
-def test_actions_buffer_can_be_filled_in_place():
-    with pufferlib.make("cartpole", num_envs=4, seed=0) as a, pufferlib.make("cartpole", num_envs=4, seed=0) as b:
-        a.reset()
-        b.reset()
-        actions = np.array([0, 1, 1, 0], np.int32)
-        a.actions[:] = actions
-        assert np.array_equal(a.step(a.actions)[0], b.step(actions)[0])
 
 
 def test_torch_reads_the_buffers_without_copying():
@@ -177,46 +159,6 @@ def test_one_thread_and_two_threads_are_bit_identical(name, rollout):
         assert infos_a == infos_b
 
 
-def test_send_recv_equals_step(rollout):
-    rng = np.random.default_rng(3)
-    with pufferlib.make("squared", num_envs=64) as a, pufferlib.make("squared", num_envs=64) as b:
-        a.reset(seed=4)
-        b.reset(seed=4)
-        for _ in range(50):
-            actions = rng.integers(0, 5, 64, dtype=np.int32)
-            stepped = a.step(actions)
-            b.send(actions)
-            received = b.recv()
-            for x, y in zip(stepped[:4], received[:4]):
-                assert np.array_equal(x, y)
-            assert stepped[4] == received[4]
-
-
-def test_send_returns_before_the_step_finishes_and_copies_the_actions():
-    with pufferlib.make("cartpole", num_envs=4, seed=0) as a, pufferlib.make("cartpole", num_envs=4, seed=0) as b:
-        a.reset()
-        b.reset()
-        actions = np.ones(4, np.int32)
-        a.send(actions)
-        actions[:] = 0  # too late to change what was sent
-        obs_async = a.recv()[0]
-        assert np.array_equal(obs_async, b.step(np.ones(4, np.int32))[0])
-
-
-def test_reset_without_seed_continues_the_random_stream():
-    with pufferlib.make("cartpole", num_envs=4) as env:
-        first = env.reset(seed=1)[0].copy()
-        second = env.reset()[0].copy()
-        again = env.reset(seed=1)[0].copy()
-        assert not np.array_equal(first, second)
-        assert np.array_equal(first, again)
-
-
-def test_make_seed_is_used_on_first_reset():
-    with pufferlib.make("cartpole", num_envs=4, seed=9) as a, pufferlib.make("cartpole", num_envs=4) as b:
-        assert np.array_equal(a.reset()[0], b.reset(seed=9)[0])
-
-
 # ---- threads ----
 
 def test_num_threads_follows_omp_num_threads(monkeypatch):
@@ -253,7 +195,7 @@ def test_idle_threads_do_not_burn_cpu():
     (np.array([[0, -1]], np.int32), np.array([4, 3], np.int32), 1),
 ])
 def test_first_invalid_action_finds_the_first_out_of_range(actions, limits, expected):
-    from pufferlib._native.engine import first_invalid_action
+    from pufferlib._native.protocol import first_invalid_action
     assert first_invalid_action(actions, limits) == expected
 
 
@@ -265,49 +207,9 @@ def test_first_invalid_action_finds_the_first_out_of_range(actions, limits, expe
     (np.zeros((1, 1, 1), np.int32), np.array([2], np.int32)),
 ])
 def test_first_invalid_action_refuses_other_layouts(actions, limits):
-    from pufferlib._native.engine import first_invalid_action
+    from pufferlib._native.protocol import first_invalid_action
     with pytest.raises(ValueError, match=r"actions must be C-contiguous int32 of shape \(rows,\) or \(rows, dims\)"):
         first_invalid_action(actions, limits)
-
-
-@pytest.mark.parametrize("actions, error, match", [
-    (np.zeros(8, np.float64), TypeError, r"actions must be int32 of shape \(8,\), got float64 of shape \(8,\)"),
-    (np.zeros((8, 1), np.int32), ValueError, r"actions must be int32 of shape \(8,\), got int32 of shape \(8, 1\)"),
-    (np.zeros(7, np.int32), ValueError, r"of shape \(8,\), got int32 of shape \(7,\)"),
-    (np.array([0, 1, 2, 0, 0, 0, 0, 0], np.int32), ValueError, r"action 2 at row 2 is out of range: expected 0 <= action < 2"),
-    (np.array([0, 0, 0, 0, 0, 0, 0, -1], np.int64), ValueError, r"action -1 at row 7 is out of range"),
-    (np.array([0, 0, 0, 2**40, 0, 0, 0, 0], np.int64), ValueError, r"at row 3 is out of range"),
-    (np.zeros(8, np.bool_), TypeError, r"got bool"),
-    ("left", TypeError, r"actions must be int32"),
-])
-def test_bad_actions_are_rejected_before_anything_steps(actions, error, match):
-    with pufferlib.make("cartpole", num_envs=8) as env:
-        env.reset(seed=0)
-        before = env.observations.copy()
-        with pytest.raises(error, match=match):
-            env.step(actions)
-        with pytest.raises(error, match=match):
-            env.send(actions)
-        assert np.array_equal(env.observations, before)
-        env.step(np.zeros(8, np.int32))  # still usable
-
-
-def test_other_integer_dtypes_and_lists_are_accepted():
-    with pufferlib.make("cartpole", num_envs=3, seed=0) as a, pufferlib.make("cartpole", num_envs=3, seed=0) as b:
-        a.reset()
-        b.reset()
-        assert np.array_equal(a.step([1, 0, 1])[0], b.step(np.array([1, 0, 1], np.uint8))[0])
-
-
-def test_continuous_actions_must_be_finite_floats():
-    with pufferlib.make("cartpole", num_envs=4, continuous=1) as env:
-        env.reset()
-        assert isinstance(env.single_action_space, gymnasium.spaces.Box)
-        env.step(np.array([[0.5], [-3.0], [1.0], [0.0]], np.float64))  # out of bounds: clipped
-        with pytest.raises(ValueError, match=r"actions must be finite, got nan at row 2, dimension 0"):
-            env.step(np.array([[0.5], [0.5], [np.nan], [0.0]], np.float32))
-        with pytest.raises(TypeError, match=r"actions must be float32 of shape \(4, 1\), got int64"):
-            env.step(np.zeros((4, 1), np.int64))
 
 
 @pytest.mark.parametrize("name", ENVS)
@@ -359,53 +261,6 @@ def test_bad_omp_num_threads_is_reported(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "many")
     with pytest.raises(ValueError, match=r"OMP_NUM_THREADS must be a positive integer, got 'many'"):
         pufferlib.make("cartpole")
-
-
-def test_invalid_reset_seed():
-    with pufferlib.make("cartpole") as env:
-        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\), got 'a'"):
-            env.reset(seed="a")
-
-
-def test_step_before_reset():
-    with pufferlib.make("cartpole", num_envs=2) as env:
-        with pytest.raises(APIUsageError, match=r"call reset\(\) before step\(\) or send\(\)"):
-            env.step(np.zeros(2, np.int32))
-        with pytest.raises(APIUsageError, match=r"call reset\(\) before"):
-            env.send(np.zeros(2, np.int32))
-
-
-def test_use_after_close_and_close_twice():
-    env = pufferlib.make("cartpole", num_envs=2)
-    env.reset()
-    env.close()
-    env.close()
-    assert env.closed
-    for call in (lambda: env.step(np.zeros(2, np.int32)), env.reset, env.recv,
-                 lambda: env.send(np.zeros(2, np.int32))):
-        with pytest.raises(APIUsageError, match=r"this cartpole vector env is closed; make a new one"):
-            call()
-
-
-def test_recv_without_send_and_double_send():
-    with pufferlib.make("cartpole", num_envs=2) as env:
-        env.reset()
-        with pytest.raises(APIUsageError, match=r"recv\(\) called without a pending send\(\)"):
-            env.recv()
-        env.send(np.zeros(2, np.int32))
-        for call in (lambda: env.send(np.zeros(2, np.int32)), lambda: env.step(np.zeros(2, np.int32)),
-                     env.reset):
-            with pytest.raises(APIUsageError, match=r"a send\(\) is pending; call recv\(\)"):
-                call()
-        env.recv()
-
-
-def test_close_with_a_pending_send_finishes_it():
-    env = pufferlib.make("cartpole", num_envs=4096, num_threads=2)
-    env.reset()
-    env.send(np.zeros(4096, np.int32))
-    env.close()
-    assert env.closed
 
 
 def test_garbage_collection_frees_the_engine():

@@ -6,7 +6,7 @@ import time
 import gymnasium
 import numpy as np
 
-from pufferlib.environment import EpisodeLog, PufferEnv
+from pufferlib.environment import EpisodeStats, PufferEnv
 
 
 class NumpyCartPole(PufferEnv):
@@ -19,7 +19,7 @@ class NumpyCartPole(PufferEnv):
         self.single_action_space = gymnasium.spaces.Discrete(2)
         self.max_steps = max_steps
         self._init_buffers(buf)
-        self.episode_log = EpisodeLog()
+        self.stats = EpisodeStats()
         self.rng = np.random.default_rng()
         self.state = np.zeros((agents, 4))
         self.ticks = np.zeros(agents, np.int64)
@@ -56,12 +56,12 @@ class NumpyCartPole(PufferEnv):
         self.observations[:] = self.state
         for row in np.flatnonzero(terminal | truncated):
             self.final_observations[row] = self.state[row]
-            self.episode_log.add({"episode_return": self.returns[row], "episode_length": self.ticks[row]})
+            self.stats.add({"episode_return": self.returns[row], "episode_length": self.ticks[row]})
             self.state[row] = self.rng.uniform(-0.05, 0.05, 4)
             self.ticks[row] = 0
             self.returns[row] = 0
             self.observations[row] = self.state[row]
-        return self.observations, self.rewards, self.terminals, self.truncations, {}
+        return self.observations, self.rewards, self.terminals, self.truncations, self.stats.pop()
 
 
 class CopyingCartPole(NumpyCartPole):
@@ -69,14 +69,6 @@ class CopyingCartPole(NumpyCartPole):
 
     def __init__(self, agents=1, max_steps=200):
         super().__init__(agents, max_steps, None)
-
-
-class MeansCartPole(NumpyCartPole):
-    """Reports episodes only through step()'s infos (means + episodes), as EpisodeLog.means gives."""
-
-    def step(self, actions):
-        out = super().step(actions)
-        return out[:4] + (self.episode_log.means(),)
 
 
 class CrashingEnv(NumpyCartPole):
@@ -110,7 +102,7 @@ class ManyStatsCartPole(NumpyCartPole):
     def step(self, actions):
         out = super().step(actions)
         for _ in range(int(np.count_nonzero(self.terminals | self.truncations))):
-            self.episode_log.add({f"stat_{k:04d}_with_a_long_name": k for k in range(5000)})
+            out[4].add({f"stat_{k:04d}_with_a_long_name": k for k in range(5000)})
         return out
 
 
