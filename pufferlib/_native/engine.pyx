@@ -608,8 +608,9 @@ cdef class Engine(VectorProtocol):
         if totals[0] == 0:  # the common step: nothing finished
             return stats
         # return and length are per agent episode; the env's own statistics per env episode
-        stats._add("episode_return", totals[1], <long long>totals[0])
-        stats._add("episode_length", totals[2], <long long>totals[0])
+        episodes = <long long>totals[0]
+        stats._sums = {"episode_return": totals[1], "episode_length": totals[2]}
+        stats._counts = {"episode_return": episodes, "episode_length": episodes}
         if totals[3] > 0:
             for k in range(nstats):
                 stats._add(self.env_def.stat_names[k], totals[4 + k], <long long>totals[3])
