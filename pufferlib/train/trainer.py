@@ -221,15 +221,16 @@ class Trainer(Closeable):
                 try:
                     while self.global_step < t.total_timesteps and self.stop.signal is None:
                         finished = (self.global_step, self.iteration)
-                        # 1. collect a rollout (a stop may drop one of Python envs, which can hang)
+                        # 1. collect: horizon steps of every row (a stop may drop a rollout of
+                        #    Python envs, which can hang; native envs step in process and cannot)
                         with self.stop.droppable_rollout(not self.native):
                             episodes = self.rollout()
+                        # 2. advantages, then 3. epochs of PPO minibatch updates
                         with self.timing.measure("learn"):
-                            # 2. advantages, 3. PPO update
                             self.storage.compute_advantages(t)
                             losses = self.update()
                         interval.add(episodes, losses)
-                        # 4. log, 5. checkpoint, each on its own clock
+                        # 4. log and 5. checkpoint, each on its own clock
                         now = time.perf_counter()
                         done = self.global_step >= t.total_timesteps or self.stop.signal is not None
                         if now - interval.start >= log.interval or done:
