@@ -1,7 +1,7 @@
 """The registry of environments by name, and `make`."""
 from pufferlib._native import builtin_envs
-from pufferlib.build import is_path, load
 from pufferlib.errors import UnknownEnvironmentError
+from pufferlib.toolchain import is_path, load
 from pufferlib.vector.native import NativeVecEnv
 
 __all__ = ["env_def", "list_envs", "make"]
@@ -17,7 +17,7 @@ def env_def(name):
 
     Args:
         name: a built-in name, or a path (it contains a '/' or ends with .c or .so) to a C
-            environment or to a library built from one: see `pufferlib.build.load`.
+            environment or to a library built from one: see `pufferlib.toolchain.load`.
 
     Raises:
         UnknownEnvironmentError: no environment has this name (the message lists those that do).
