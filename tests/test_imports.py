@@ -1,4 +1,4 @@
-"""The package's import structure: no cycles, no module importing a layer above it, a light `import pufferlib`.
+"""The package's imports: no cycle, no module importing a layer above it, a light `import pufferlib`.
 
 Every module of pufferlib (.py, and the .pyx/.pxd of the compiled half) is read, not imported:
 its imports at module level and inside functions alike, since a cycle through a function-level
@@ -82,7 +82,8 @@ def _cython_import_statements(text):
             i += 1
             continue
         statement = lines[i].strip()
-        while (statement.count("(") > statement.count(")") or statement.endswith("\\")) and i + 1 < len(lines):
+        while (statement.count("(") > statement.count(")") or statement.endswith("\\")) \
+                and i + 1 < len(lines):
             i += 1
             statement = statement.rstrip("\\") + " " + lines[i].strip()
         statement = re.sub(r"\bcimport\b", "import", statement.split("#")[0])
@@ -105,7 +106,8 @@ def _imported(node, module, is_package, modules):
     else:
         target = node.module
     # `from P import X` imports the module P.X when there is one, else names of P
-    return [f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target for alias in node.names]
+    return [f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target
+            for alias in node.names]
 
 
 def import_graph(root, package=PACKAGE):
@@ -120,7 +122,8 @@ def import_graph(root, package=PACKAGE):
             with open(path, encoding="utf-8") as f:
                 text = f.read()
             if path.endswith(".py"):
-                nodes = [n for n in ast.walk(ast.parse(text, path)) if isinstance(n, (ast.Import, ast.ImportFrom))]
+                nodes = [n for n in ast.walk(ast.parse(text, path))
+                         if isinstance(n, (ast.Import, ast.ImportFrom))]
             else:
                 nodes = _cython_import_statements(text)
             is_package = os.path.basename(path).startswith("__init__.")
@@ -172,8 +175,8 @@ def layer_violations(graph, layers=LAYERS, package=PACKAGE):
     level = {part: n for n, parts in enumerate(layers) for part in parts}
     unplaced = sorted({part_of(m, package) for m in graph} - set(level))
     if unplaced:
-        raise AssertionError(f"{', '.join(f'{package}.{part}' for part in unplaced)} is in no layer of LAYERS; "
-                             "add it to the layer it belongs to")
+        names = ", ".join(f"{package}.{part}" for part in unplaced)
+        raise AssertionError(f"{names} is in no layer of LAYERS; add it to the layer it belongs to")
     bad = set()
     for module, targets in graph.items():
         for target in targets:
@@ -238,8 +241,8 @@ NOT_AT_IMPORT = ["torch", "rich", "optuna", "pettingzoo", "ray", "pufferlib._nat
 def test_import_pufferlib_loads_no_trainer_libraries():
     code = "import json, sys; import pufferlib; print(json.dumps([pufferlib.__file__, sorted(sys.modules)]))"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
-                            cwd=ROOT)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     where, loaded = json.loads(result.stdout)
     assert where == os.path.join(ROOT, "pufferlib", "__init__.py")      # this checkout's package

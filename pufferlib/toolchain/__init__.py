@@ -24,9 +24,17 @@ Example:
     ('catch', 'catch.so')
 """
 from pufferlib.toolchain.checks import CheckResult, check, check_in_subprocess
-from pufferlib.toolchain.compiler import BUILD_DIR, BuildResult, build, compiler, library_path, sanitizer_preload
+from pufferlib.toolchain.compiler import (
+    BUILD_DIR,
+    BuildResult,
+    build,
+    compiler,
+    library_path,
+    sanitizer_preload,
+)
 from pufferlib.toolchain.loader import LIBRARY_SUFFIXES, is_path, load
 from pufferlib.toolchain.template import new_env
 
-__all__ = ["BUILD_DIR", "LIBRARY_SUFFIXES", "BuildResult", "CheckResult", "build", "check", "check_in_subprocess",
-           "compiler", "is_path", "library_path", "load", "new_env", "sanitizer_preload"]
+__all__ = ["BUILD_DIR", "LIBRARY_SUFFIXES", "BuildResult", "CheckResult", "build", "check",
+           "check_in_subprocess", "compiler", "is_path", "library_path", "load", "new_env",
+           "sanitizer_preload"]
