@@ -12,6 +12,7 @@ import subprocess
 
 import numpy as np
 
+from pufferlib._native import builtin_env
 from pufferlib._native.engine import check_count
 from pufferlib.toolchain._child import python_child, signal_text
 from pufferlib.toolchain.compiler import sanitizer_preload
@@ -129,8 +130,7 @@ def check(env, steps=1000, num_envs=64, seed=0, progress=None, **params):
     `statistics` (finite means).
 
     Args:
-        env: a path (.c, .so or .dylib), or an EnvDef (for a built-in environment,
-            `pufferlib.envs.env_def(name)`).
+        env: a built-in name, a path (.c, .so or .dylib), or an EnvDef.
         steps: steps per rollout (four rollouts are run).
         num_envs: environment copies per rollout.
         seed: the seed of the rollouts (`seeds` also uses seed + 1).
@@ -142,21 +142,17 @@ def check(env, steps=1000, num_envs=64, seed=0, progress=None, **params):
         A list of CheckResult, one per check, in the order above.
 
     Raises:
-        ValueError: a string that is not a path (a built-in name), or steps or num_envs below 1.
+        UnknownEnvironmentError: a name that is neither a built-in nor a path.
+        ValueError: steps or num_envs below 1.
         EnvironmentLoadError, BuildError: a path that cannot be built or loaded (see `load`).
 
     Example:
-        >>> import pufferlib.envs
-        >>> results = check(pufferlib.envs.env_def("cartpole"), steps=200, num_envs=16)
+        >>> results = check("cartpole", steps=200, num_envs=16)
         >>> all(r.passed for r in results)
         True
     """
     if isinstance(env, (str, os.PathLike)):
-        # Built-in names are the registry's (pufferlib.envs, a layer above the toolchain).
-        if not is_path(env):
-            raise ValueError(f"check takes a C environment's path (.c, .so) or an EnvDef, got {env!r}; "
-                             f"for a built-in environment pass pufferlib.envs.env_def({env!r})")
-        env = load(env)
+        env = load(env) if is_path(env) else builtin_env(env)
     d = env
     _check_sizes(steps, num_envs)
 

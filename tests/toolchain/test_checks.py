@@ -2,7 +2,7 @@
 import pytest
 
 from pufferlib import toolchain
-from pufferlib.errors import BuildError
+from pufferlib.errors import BuildError, UnknownEnvironmentError
 from tests.toolchain.helpers import needs_compiler, puffer, tiny
 
 pytestmark = needs_compiler
@@ -96,13 +96,12 @@ def test_check_of_a_huge_observation_is_one_line(tmp_path):
                              "2**31-1 bytes; declare a smaller observation\n")
 
 
-def test_check_takes_a_path_or_an_env_def_not_a_name():
+def test_check_takes_a_built_in_name_a_path_or_an_env_def():
     import pufferlib.envs
 
-    with pytest.raises(ValueError, match=r"check takes a C environment's path \(\.c, \.so\) or an EnvDef, got "
-                                         r"'cartpole'; for a built-in environment pass "
-                                         r"pufferlib\.envs\.env_def\('cartpole'\)"):
-        toolchain.check("cartpole", steps=10, num_envs=2)
-    results = toolchain.check(pufferlib.envs.env_def("cartpole"), steps=50, num_envs=4)
-    assert [r.name for r in results] == ["determinism", "threads", "seeds", "bounds", "reset", "flags",
-                                         "rewards", "statistics"]
+    names = ["determinism", "threads", "seeds", "bounds", "reset", "flags", "rewards", "statistics"]
+    assert [r.name for r in toolchain.check("cartpole", steps=50, num_envs=4)] == names
+    assert [r.name for r in toolchain.check(pufferlib.envs.env_def("cartpole"), steps=50, num_envs=4)] == names
+    with pytest.raises(UnknownEnvironmentError, match=r"unknown environment 'cartpol'; the built-in "
+                                                      r"environments are: .*cartpole"):
+        toolchain.check("cartpol", steps=10, num_envs=2)
