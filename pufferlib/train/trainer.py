@@ -322,7 +322,7 @@ class Trainer(Closeable):
                 s.logprobs[rows, t] = convert(logp)
                 s.values[rows, t] = convert(values)
                 s.masks[rows, t] = convert(env.masks)
-                env_actions = _numpy(env_actions)
+                env_actions = _env_actions(env_actions)
                 timing.inference += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 g.send(env_actions)
@@ -667,7 +667,7 @@ class Trainer(Closeable):
             torch.use_deterministic_algorithms(self._was_deterministic)
 
 
-def _numpy(actions):
+def _env_actions(actions):
     """The policy's actions as the numpy array the vector env takes."""
     if isinstance(actions, torch.Tensor):
         return actions.numpy() if actions.device.type == "cpu" else actions.cpu().numpy()
