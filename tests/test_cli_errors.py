@@ -121,10 +121,10 @@ def test_counts_must_be_positive(command, option):
 # -- help ---------------------------------------------------------------------------------------------
 
 def test_train_help_lists_every_setting_with_its_default_and_doc():
-    from pufferlib.train.config import setting_names
+    from pufferlib.train.config import all_settings
     result = puffer("train", "--help")
     assert result.returncode == 0, result.stderr
-    for name in setting_names():
+    for name in (s.name for s in all_settings()):
         if name != "env.params":
             assert f"  --{name} " in result.stdout, name
     assert "  --env.NAME VALUE" in result.stdout
