@@ -172,7 +172,7 @@ def cmd_train(args, extra):
     for flag, key in (("timesteps", "train.total_timesteps"), ("seed", "train.seed"),
                       ("device", "train.device")):
         if getattr(args, flag) is not None:
-            overrides[key] = str(getattr(args, flag))
+            overrides[key] = getattr(args, flag)
     if args.wandb:
         overrides["log.wandb"] = "true"
     if args.tensorboard:
@@ -284,8 +284,9 @@ def build_parser():
                            epilog=_settings_help, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("env", help="a built-in name (puffer envs), path/to/env.c, gymnasium:ID or "
                                    "module:callable")
-    train.add_argument("--timesteps", type=int, help="agent steps to train for (train.total_timesteps)")
-    train.add_argument("--seed", type=int, help="seed of environments, weights and sampling (train.seed)")
+    # shorthands of settings: their values go through the settings' own parser and checks
+    train.add_argument("--timesteps", metavar="N", help="agent steps to train for (train.total_timesteps)")
+    train.add_argument("--seed", metavar="N", help="seed of environments, weights and sampling (train.seed)")
     train.add_argument("--device", help="cpu, cuda or auto (train.device)")
     train.add_argument("--data-dir", default="runs", help="where run directories are written (default runs/)")
     train.add_argument("--config", help="a TOML file of [section] settings")
