@@ -328,7 +328,6 @@ def parse_value(name, kind, value, source="command line"):
     >>> parse_value("train.seed", int, "3"), parse_value("env.size", None, "7")
     (3, 7)
     """
-    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(kind, kind)
     if isinstance(value, str) and kind is not str:
         text = value.strip()
         try:
@@ -355,18 +354,23 @@ def parse_value(name, kind, value, source="command line"):
 
 
 class Setting(typing.NamedTuple):
-    """One configuration key, as its field in the dataclasses above defines it."""
+    """One configuration key, as its field in the dataclasses above defines it.
+
+    Attributes:
+        name: "section.key".
+        type: int, float, bool, str, or dict (the environment parameters).
+        default: the value before any TOML file or command line.
+        doc: what the key does.
+        range: the `Range` a numeric key accepts (every int and float key has one), else None.
+        choices: the strings a string key accepts when it is one of a few, else None.
+    """
 
     name: str
-    """"section.key"."""
     type: type
-    """int, float, bool, str, or dict (the environment parameters)."""
     default: object
     doc: str
     range: typing.Optional[Range]
-    """The values a numeric key accepts (every int and float key has one)."""
     choices: typing.Optional[tuple]
-    """The values a string key accepts, when it is one of a few."""
 
 
 def all_settings():
@@ -381,8 +385,7 @@ def all_settings():
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-            kind = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict}.get(f.type, f.type)
-            found.append(Setting(f"{section}.{f.name}", kind, default, f.metadata["doc"],
+            found.append(Setting(f"{section}.{f.name}", f.type, default, f.metadata["doc"],
                                  f.metadata["range"], f.metadata["choices"]))
     return found
 
