@@ -102,8 +102,8 @@ def cmd_envs(args):
 
 def cmd_bench(args, extra):
     """Prints the steps per second of an environment, its parameters given as --env.KEY VALUE."""
-    import pufferlib
     from pufferlib.benchmark import random_action_batches, time_steps
+    from pufferlib.envs import make
     from pufferlib.train.config import Config, ConfigError, apply_overrides
 
     overrides = _overrides(extra, args.command_parser.option_strings())
@@ -113,7 +113,7 @@ def cmd_bench(args, extra):
             raise ConfigError(f"command line: puffer bench takes environment parameters (--env.KEY VALUE) "
                               f"and its own options, got --{name}" + (f"; use {flag}" if flag else ""))
     params = apply_overrides(Config(), overrides).env.params
-    with pufferlib.make(args.env, num_envs=args.num_envs, num_threads=args.threads, **params) as env:
+    with make(args.env, num_envs=args.num_envs, num_threads=args.threads, **params) as env:
         env.reset(seed=0)
         rates = time_steps(env.step, random_action_batches(env), env.num_agents, args.seconds, args.runs)
         threads = env.num_threads

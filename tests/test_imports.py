@@ -44,9 +44,6 @@ KNOWN = {
     # the env spec calls pufferlib.make through the root (helper "spec": train/envs.py -> envs/spec.py,
     # which imports pufferlib.envs).
     ("pufferlib.train.envs", "pufferlib"),
-    # cmd_bench calls pufferlib.make through the root (cli's parsing is helper "config"'s:
-    # `from pufferlib.envs import make`).
-    ("pufferlib.cli", "pufferlib"),
 }
 
 
