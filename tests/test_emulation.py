@@ -203,6 +203,30 @@ def test_wrong_actions_are_rejected_like_native_envs(actions, error, message):
         env.step(actions)
 
 
+def test_without_check_actions_an_action_reaches_the_env_unchecked():
+    """What a vector env asks of the envs it drives: it has checked the actions already."""
+    received = []
+
+    class Recording(gymnasium.Wrapper):
+        def step(self, action):
+            received.append(action)
+            return self.env.step(0)
+
+    env = GymnasiumPufferEnv(Recording(gymnasium.make("CartPole-v1")), check_actions=False)
+    env.reset(seed=0)
+    env.step(np.array([7], np.int64))
+    assert received == [7]
+
+
+def test_a_vector_env_checks_emulated_actions_once_with_the_one_wording():
+    import pufferlib.vector
+
+    with pufferlib.vector.make(gymnasium.make, 2, backend="serial", env_kwargs={"id": "CartPole-v1"}) as vecenv:
+        vecenv.reset(seed=0)
+        with pytest.raises(ValueError, match=r"action 2 at row 1 is out of range: expected 0 <= action < 2"):
+            vecenv.step(np.array([0, 2], np.int32))
+
+
 def test_non_finite_continuous_actions_are_rejected():
     env = GymnasiumPufferEnv(NestedEnv())
     env.reset(seed=0)
