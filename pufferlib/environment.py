@@ -22,40 +22,13 @@ episode equals {}. Each key has its own count, so records merge exactly whatever
 multi-agent env reports its return per agent and its scores per env episode).
 """
 import math
-import os
 
 import gymnasium
 import numpy as np
 
-from pufferlib._native.protocol import EpisodeStats
+from pufferlib._native.protocol import EpisodeStats, check_fits_in_memory
 
-__all__ = ["Buffers", "Closeable", "EpisodeStats", "PufferEnv", "check_fits_in_memory"]
-
-
-def check_fits_in_memory(nbytes, what, fix):
-    """Refuses an allocation larger than the machine's memory, before making any of it.
-
-    Allocations that large may succeed lazily and get the process killed once touched, or fail
-    with a MemoryError that names no argument.
-
-    Args:
-        nbytes: the bytes about to be allocated.
-        what: what needs them, for the message ("num_envs=10 copies of cartpole").
-        fix: what to do instead ("use fewer envs").
-
-    Raises:
-        ValueError: `nbytes` exceed the machine's physical memory.
-
-    Example:
-        >>> check_fits_in_memory(1024, "num_envs=1", "use fewer envs")
-    """
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):  # not on this platform: let the allocation say
-        return
-    if nbytes > memory:
-        raise ValueError(f"{what} need {nbytes / 2 ** 30:.1f} GiB of buffers and state, more than this "
-                         f"machine's {memory / 2 ** 30:.1f} GiB of memory; {fix}")
+__all__ = ["Buffers", "Closeable", "EpisodeStats", "PufferEnv"]
 
 
 class Buffers:

@@ -22,10 +22,10 @@ PACKAGE = "pufferlib"
 # (pufferlib/__init__.py) is the top: nothing inside imports it (`import pufferlib`, or
 # `from pufferlib import make`; `from pufferlib import errors` names the module pufferlib.errors).
 LAYERS = [
-    {"errors", "headers"},               # no pufferlib imports at all
-    {"_native", "spaces"},               # the compiled engine and kernels; space helpers
+    {"errors", "headers", "render"},     # no pufferlib imports at all
+    {"_native", "spaces"},               # the compiled engine, vector protocol and kernels; space helpers
     {"environment"},                     # PufferEnv, buffers, episode statistics
-    {"emulation", "render", "benchmark"},
+    {"emulation", "benchmark"},
     {"vector"},                          # the vector backends
     {"toolchain"},                       # users' C environments: compile, load, check
     {"envs"},                            # the registry of names, make, the env spec
@@ -38,9 +38,6 @@ LAYERS = [
 # Edges (importer, imported) that break the rules today and belong to other parts of issue 11;
 # each is removed here when its fix lands (the test fails on an entry that no longer applies).
 KNOWN = {
-    # engine.pyx takes check_fits_in_memory from the layer above it (helper "vector": the engine and
-    # environment.py's statistics and buffers).
-    ("pufferlib._native.engine", "pufferlib.environment"),
     # the env spec calls pufferlib.make through the root (helper "spec": train/envs.py -> envs/spec.py,
     # which imports pufferlib.envs).
     ("pufferlib.train.envs", "pufferlib"),

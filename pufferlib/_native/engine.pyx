@@ -19,9 +19,8 @@ from posix.stdlib cimport posix_memalign
 from libc.string cimport memcpy, memset
 
 from pufferlib._native.abi cimport *
-from pufferlib._native.protocol import check_seed
+from pufferlib._native.protocol import check_fits_in_memory, check_seed
 from pufferlib._native.protocol cimport EpisodeStats, FAILED, PENDING, BUSY, NEW, READY, VectorProtocol
-from pufferlib.environment import check_fits_in_memory
 from pufferlib.errors import APIUsageError, EnvironmentLoadError, RenderNotSupportedError
 
 __all__ = ["EnvDef", "Engine", "builtin_envs", "check_count", "env_def_at", "openmp_enabled",

@@ -19,6 +19,7 @@ Cython, so a native step costs no Python call; their default bodies call a Pytho
 """
 import collections.abc
 import numbers
+import os
 
 import gymnasium
 import numpy as np
@@ -31,7 +32,8 @@ from pufferlib._native.abi cimport puffer_check_discrete, puffer_check_finite
 from pufferlib import render as _render
 from pufferlib.errors import APIUsageError, RenderNotSupportedError, WorkerTimeoutError
 
-__all__ = ["ActionCheck", "EpisodeStats", "State", "VectorProtocol", "check_seed", "first_invalid_action"]
+__all__ = ["ActionCheck", "EpisodeStats", "State", "VectorProtocol", "check_fits_in_memory", "check_seed",
+           "first_invalid_action"]
 
 cnp.import_array()
 
@@ -47,6 +49,32 @@ def check_seed(seed):
             or not (0 <= seed < 2 ** 64):
         raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
     return int(seed)
+
+
+def check_fits_in_memory(nbytes, what, fix):
+    """Refuses an allocation larger than the machine's memory, before making any of it.
+
+    Allocations that large may succeed lazily and get the process killed once touched, or fail
+    with a MemoryError that names no argument.
+
+    Args:
+        nbytes: the bytes about to be allocated.
+        what: what needs them, for the message ("num_envs=10 copies of cartpole").
+        fix: what to do instead ("use fewer envs").
+
+    Raises:
+        ValueError: `nbytes` exceed the machine's physical memory.
+
+    Example:
+        >>> check_fits_in_memory(1024, "num_envs=1", "use fewer envs")
+    """
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # not on this platform: let the allocation say
+        return
+    if nbytes > memory:
+        raise ValueError(f"{what} need {nbytes / 2 ** 30:.1f} GiB of buffers and state, more than this "
+                         f"machine's {memory / 2 ** 30:.1f} GiB of memory; {fix}")
 
 
 # ---- episode statistics ----

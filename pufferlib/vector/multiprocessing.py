@@ -38,7 +38,8 @@ import weakref
 import numpy as np
 
 from pufferlib._native.threads import available_cores
-from pufferlib.environment import Buffers, check_fits_in_memory
+from pufferlib._native.protocol import check_fits_in_memory
+from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
 from pufferlib.vector._base import EnvGroup, WorkerPool
 
