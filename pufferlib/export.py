@@ -55,7 +55,7 @@ def load_policy(env, checkpoint="latest", data_dir="runs"):
     """
     from pufferlib.train import checkpoint as ckpt
     from pufferlib.train.config import Config
-    from pufferlib.train.envs import make_vecenvs
+    from pufferlib.envs import make_vecenvs
     from pufferlib.train.evaluate import resolve_checkpoint
     from pufferlib.train.policies import architecture, make_policy
 
@@ -65,12 +65,13 @@ def load_policy(env, checkpoint="latest", data_dir="runs"):
     config.env.num_envs = 1  # only its spaces are needed
     config.vec.backend = "serial"
     config.train.device = "cpu"
-    (vecenv,), info = make_vecenvs(env, config, config.train.seed, groups=1)
+    (vecenv,) = make_vecenvs(env, config, config.train.seed, groups=1)
     try:
         obs_space, act_space = vecenv.single_observation_space, vecenv.single_action_space
+        obs_layout, act_layout = vecenv.observation_layout, vecenv.action_layout
     finally:
         vecenv.close()
-    policy = make_policy(config.policy, obs_space, act_space, info.observation_layout, info.action_nvec)
+    policy = make_policy(config.policy, obs_space, act_space, obs_layout, act_layout.nvec)
     ckpt.check_compatible(data, env, architecture(config.policy, policy, obs_space, act_space))
     ckpt.load_policy_state(policy, data)
     policy.eval()

@@ -1,10 +1,11 @@
-"""The registry of environments by name, and `make`."""
+"""The registry of environments by name, `make`, and the ENV spec of a run (`env_kind`, `make_vecenvs`)."""
 from pufferlib._native import builtin_envs
 from pufferlib.build import is_path, load
+from pufferlib.envs.spec import env_kind, make_vecenvs
 from pufferlib.errors import UnknownEnvironmentError
 from pufferlib.vector.native import NativeVecEnv
 
-__all__ = ["env_def", "list_envs", "make"]
+__all__ = ["env_def", "env_kind", "list_envs", "make", "make_vecenvs"]
 
 
 def list_envs():

@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pufferlib.envs import make_vecenvs
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.config import Config
-from pufferlib.train.envs import make_vecenvs
 from pufferlib.train.learner import TorchLearner
 from pufferlib.train.policies import architecture, make_policy
 
@@ -56,10 +56,11 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
     config.env.num_envs = num_envs or max(1, min(episodes, config.env.num_envs))
     config.train.device, config.train.compile, config.train.bf16 = "cpu", False, False  # eval runs on the CPU
     seed = config.train.seed if seed is None else seed
-    (vecenv,), info = make_vecenvs(env, config, seed, groups=1, render=video is not None)
+    (vecenv,) = make_vecenvs(env, config, seed, groups=1, render=video is not None)
     try:
         obs_space, act_space = vecenv.single_observation_space, vecenv.single_action_space
-        policy = make_policy(config.policy, obs_space, act_space, info.observation_layout, info.action_nvec)
+        policy = make_policy(config.policy, obs_space, act_space, vecenv.observation_layout,
+                             vecenv.action_layout.nvec)
         ckpt.check_compatible(data, env, architecture(config.policy, policy, obs_space, act_space))
         ckpt.load_policy_state(policy, data)
         policy.eval()

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from pufferlib.environment import Closeable
+from pufferlib.envs import env_kind, make_vecenvs
 from pufferlib.errors import CheckpointError, NonFiniteError, WorkerError, WorkerTimeoutError
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.advantage import compute_advantages, compute_advantages_torch
 from pufferlib.train.config import Config, ConfigError, load_config
-from pufferlib.train.envs import env_kind, make_vecenvs
 from pufferlib.train.learner import TorchLearner
 from pufferlib.train.policies import architecture, make_policy
 
@@ -87,7 +87,7 @@ class Trainer(Closeable):
     def __init__(self, env, config=None, *, data_dir="runs", run_dir=None, resume=None, dashboard=None,
                  stream=None):
         self.env_name = env
-        env_kind(env)  # unknown specs fail before anything is created
+        self._native = env_kind(env) == "native"  # unknown specs fail before anything is created
         self.config = config = config if config is not None else load_config(env)
         config.validate()
         t = config.train
@@ -103,10 +103,10 @@ class Trainer(Closeable):
         self.generator = torch.Generator(self.device).manual_seed(self.seed)
 
         checkpoint = None if resume is None else ckpt.load_checkpoint(resume)
-        overlap = t.overlap == "on" or (t.overlap == "auto" and env_kind(env) == "python"
+        overlap = t.overlap == "on" or (t.overlap == "auto" and not self._native
                                         and config.vec.backend != "serial")
         groups = 2 if overlap and config.env.num_envs % 2 == 0 else 1
-        envs, self.env_info = make_vecenvs(env, config, self.seed, groups)
+        envs = make_vecenvs(env, config, self.seed, groups)
         try:
             self._build(envs, checkpoint)
             self.run_dir = self._make_run_dir(Path(data_dir), run_dir, checkpoint)
@@ -148,7 +148,7 @@ class Trainer(Closeable):
         self.single_observation_space = first.single_observation_space
         self.single_action_space = first.single_action_space
         self.policy = make_policy(config.policy, self.single_observation_space, self.single_action_space,
-                                  self.env_info.observation_layout, self.env_info.action_nvec).to(self.device)
+                                  first.observation_layout, first.action_layout.nvec).to(self.device)
         if self.distributed:  # every rank starts from rank 0's weights, as DistributedDataParallel does
             for param in self.policy.parameters():
                 torch.distributed.broadcast(param.data, 0)
@@ -547,7 +547,7 @@ class Trainer(Closeable):
         self._grace_over = False
         self._abortable = False     # in a rollout of Python envs, which a stop may drop
         self._stoppable = True      # in the loop: a second signal stops at once
-        abortable = not self.env_info.native  # native envs step in process, and never hang a rollout
+        abortable = not self._native  # native envs step in process, and never hang a rollout
         previous = self._install_stop_handlers()
         start = time.perf_counter()
         last_log = last_ckpt = start
@@ -748,7 +748,7 @@ class Trainer(Closeable):
         A native env's pending step is received first; Python envs' workers are shut down without
         waiting for them (a hung one is killed).
         """
-        native = getattr(self, "env_info", None) is not None and self.env_info.native
+        native = getattr(self, "_native", False)
         for g in getattr(self, "groups", ()):
             if native and g.pending and g.result is None:
                 try:

@@ -5,6 +5,7 @@ import numpy as np
 
 from pufferlib import render
 from pufferlib._native import Engine, resolve_num_threads
+from pufferlib.emulation import ActionLayout, Layout
 from pufferlib.environment import Closeable
 
 __all__ = ["NativeVecEnv"]
@@ -21,6 +22,8 @@ class NativeVecEnv(Closeable, Engine):
 
     Buffers (numpy, reused every step, rows = `num_agents`): `observations`, `actions` (int32 or
     float32), `rewards` (float32), `terminals`, `truncations`, `masks` (bool), `final_observations`.
+    A C environment's spaces are flat: `observation_layout` and `action_layout` (as on every vector
+    env, see pufferlib.emulation) are those of `single_observation_space` and `single_action_space`.
 
     Use `pufferlib.make(name, ...)` to create one.
     """
@@ -40,6 +43,8 @@ class NativeVecEnv(Closeable, Engine):
         self.observation_space = gymnasium.vector.utils.batch_space(
             self.single_observation_space, self.num_agents)
         self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_agents)
+        self.observation_layout = Layout(self.single_observation_space)
+        self.action_layout = ActionLayout(self.single_action_space)
 
     render_modes = render.MODES
 

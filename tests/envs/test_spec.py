@@ -2,7 +2,7 @@
 import pytest
 
 from pufferlib.errors import UnknownEnvironmentError
-from pufferlib.train.envs import env_kind
+from pufferlib.envs import env_kind
 
 
 @pytest.mark.parametrize("spec", ["cartpole", "my_env.c", "envs/my_env.c", "envs/my_env.so", "my_env.dylib",
