@@ -185,7 +185,11 @@ class EnvGroup:
                 else:
                     made = make_env(env_creator, env_kwargs, buf)
                 try:
-                    env = wrap_env(made, buf, check_observations)
+                    try:
+                        env = wrap_env(made, buf, check_observations)
+                    except ValueError:  # rows it does not fit: say how it differs from the first env
+                        spec.check(wrap_env(made, None, check_observations), first + k)
+                        raise
                 except BaseException:
                     close_quietly(made)
                     raise
