@@ -53,9 +53,9 @@ def load_policy(env, checkpoint="latest", data_dir="runs"):
     Raises:
         CheckpointError: missing, unreadable or incompatible checkpoint.
     """
+    from pufferlib.envs import make_vecenvs
     from pufferlib.train import checkpoint as ckpt
     from pufferlib.train.config import Config
-    from pufferlib.envs import make_vecenvs
     from pufferlib.train.evaluate import resolve_checkpoint
     from pufferlib.train.policies import architecture, make_policy
 

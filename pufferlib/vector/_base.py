@@ -23,7 +23,8 @@ from pufferlib._native.engine import first_invalid_action
 from pufferlib.environment import Buffers, Closeable, EpisodeLog, PufferEnv
 from pufferlib.errors import APIUsageError, RenderNotSupportedError
 
-__all__ = ["EnvGroup", "EnvSpec", "VecEnv", "WorkerPool", "close_quietly", "first_env", "make_env", "wrap_env"]
+__all__ = ["EnvGroup", "EnvSpec", "VecEnv", "WorkerPool", "close_quietly", "first_env", "make_env",
+           "wrap_env"]
 
 
 def _takes_buf(env_creator):

@@ -17,8 +17,8 @@ meanwhile is reported as failing "while creating its envs".
 
 Commands and answers go through shared memory too, with no system call on the way when the other
 side is ready: the parent writes a command in worker w's slot and posts w's semaphore; the worker
-writes its answer (a pickled episode log, frame or exception, if any) in its mailbox, counts it and posts
-the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
+writes its answer (a pickled episode log, frame, spec or exception, if any) in its mailbox, counts it
+and posts the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
 (SPIN_SECONDS, yielding the core between tries), then sleeps on it. A sleeping parent wakes every
 WAIT_SLICE to check the workers' process sentinels, so a dead worker is reported within that time;
 a sleeping worker checks its pipe, which only closes when the parent is gone (the pipe otherwise
@@ -170,6 +170,7 @@ class _SharedFile:
             self.close()
 
     def close(self):
+        """Closes this process's descriptor (the file lives on while another process holds it)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -283,8 +284,7 @@ def _die_with_parent(conn, parent_pid, pdeathsig):
 
 def _worker(conn, shared, sync_raw, mail_raw, command, answers, w, num_workers, env_creator, env_kwargs,
             first, count, check_observations, parent_pid=None, pdeathsig=False):
-    """A worker's main loop: build its envs, then step them each time the parent posts `command`,
-    until told to close.
+    """A worker's main loop: build its envs, then step them on each command until told to close.
 
     Worker 0 first makes env 0 and answers with its spec. Every worker then waits for the parent's
     _BUILD (where to find the buffers' layout and the spec in `shared`), builds its envs on its rows
@@ -560,7 +560,7 @@ class Multiprocessing(WorkerPool):
         return w, (None if kind == _OK else self._read_answer(w, kind, size, doing))
 
     def _read_answer(self, w, kind, size, doing):
-        """Merges a log, returns a frame or a spec, or raises the worker's error (from its mailbox, else its pipe)."""
+        """Merges a log, returns a frame or a spec, or raises the worker's error (mailbox, else pipe)."""
         if size >= 0:
             payload = self._mailboxes[w][:size]
         else:

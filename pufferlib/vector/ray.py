@@ -115,14 +115,15 @@ class Ray(WorkerPool):
         self._actors = [remote.remote(env_creator, env_kwargs, int(self._first[w]), count, check_observations)
                         for w, count in enumerate(sizes)]
         try:
-            spec = self._get([self._actors[0].first_env.remote()], [0], "creating its envs", startup_timeout)[0]
+            (spec,) = self._get([self._actors[0].first_env.remote()], [0], "creating its envs",
+                                startup_timeout)
             self._use_spec(spec)
             full = Buffers(self.single_observation_space, self.single_action_space,
                            num_envs * self.agents_per_env)
             self._use_buffers({name: getattr(full, name) for name in Buffers.NAMES})
             self._init_protocol(seed)
-            self._get([a.build.remote(spec) for a in self._actors], range(self.num_workers), "creating its envs",
-                      startup_timeout)
+            self._get([a.build.remote(spec) for a in self._actors], range(self.num_workers),
+                      "creating its envs", startup_timeout)
         except BaseException:
             self._close()
             raise

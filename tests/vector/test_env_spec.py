@@ -4,7 +4,13 @@ import os
 
 import numpy as np
 import pytest
-from vector_envs import CountedCartPole, CountedCopyingCartPole, CountedNested, constructions, counted_cartpole
+from vector_envs import (
+    CountedCartPole,
+    CountedCopyingCartPole,
+    CountedNested,
+    constructions,
+    counted_cartpole,
+)
 
 import pufferlib
 import pufferlib.vector
