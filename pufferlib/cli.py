@@ -228,7 +228,7 @@ def cmd_export(args):
 
 def cmd_new(args):
     """Writes the template environment NAME.c and test_NAME.py."""
-    from pufferlib.build import new_env
+    from pufferlib.toolchain import new_env
 
     try:
         source, test = new_env(args.name, args.dir, force=args.force)
@@ -241,7 +241,7 @@ def cmd_new(args):
 
 def cmd_build(args):
     """Compiles a C environment into a loadable library; with --check, checks it in a child process."""
-    from pufferlib.build import build, check_in_subprocess, compiler, sanitizer_preload
+    from pufferlib.toolchain import build, check_in_subprocess, compiler, sanitizer_preload
 
     try:
         result = build(args.source, output=args.output, debug=args.debug)
