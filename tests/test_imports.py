@@ -41,9 +41,6 @@ KNOWN = {
     # engine.pyx takes check_fits_in_memory from the layer above it (helper "vector": the engine and
     # environment.py's statistics and buffers).
     ("pufferlib._native.engine", "pufferlib.environment"),
-    # cmd_bench calls pufferlib.make through the root (cli's parsing is helper "config"'s:
-    # `from pufferlib.envs import make`).
-    ("pufferlib.cli", "pufferlib"),
 }
 
 

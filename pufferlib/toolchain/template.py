@@ -94,7 +94,7 @@ typedef struct {
 
 /* Parameters: name, default, min, max, integer (1) or real (0), doc. They reach describe() and
  * init() as doubles, in this order, already checked against [min, max]. Set them with
- * pufferlib.make("${name}.c", width=7) or `puffer bench ./${name}.c --param width=7`. */
+ * pufferlib.make("${name}.c", width=7) or `puffer bench ./${name}.c --env.width 7`. */
 static const PufferParam ${name}_params[] = {
     {"width", 5, 2, 64, 1, "columns of the field"},
     {"height", 8, 2, 64, 1, "rows of the field: a ball falls for height - 1 steps"},
