@@ -28,6 +28,7 @@ class EnvInfo:
     native: bool
     observation_layout: object = None   # pufferlib.emulation.Layout of nested observations, or None
     action_nvec: object = None          # category counts (0 = continuous) of mixed actions, or None
+    action_layout: object = None        # pufferlib.emulation.ActionLayout of the action space, or None
 
 
 _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")  # the module of module:callable
@@ -79,7 +80,7 @@ def _creator(spec):
 
 
 def _probe(creator, params):
-    """Layouts of a Python env's nested spaces (creates one env and closes it)."""
+    """Layouts of a Python env's nested spaces, and its mixed actions' nvec (creates one env and closes it)."""
     from pufferlib.vector._base import create_env
 
     env = create_env(creator, params)
@@ -87,7 +88,7 @@ def _probe(creator, params):
         obs_layout = getattr(env, "observation_layout", None)
         act_layout = getattr(env, "action_layout", None)
         nvec = act_layout.nvec if act_layout is not None and not act_layout.discrete else None
-        return obs_layout, nvec
+        return obs_layout, nvec, act_layout
     finally:
         env.close()
 
@@ -139,7 +140,7 @@ def make_vecenvs(spec, config, seed, groups=1, render=False):
         creator = _creator(spec)
         if render and _wants_render_mode(spec, creator):
             params.setdefault("render_mode", "rgb_array")
-        obs_layout, nvec = _probe(creator, params)
+        obs_layout, nvec, act_layout = _probe(creator, params)
         creator = functools.partial(_emulated, creator, config.vec.check_observations)
         # the workers are shared out between the groups, whose pools step at different times
         workers = max(1, (config.vec.num_workers or available_cores()) // groups)
@@ -148,7 +149,7 @@ def make_vecenvs(spec, config, seed, groups=1, render=False):
                                                                   "timeout": config.vec.timeout}
             envs.append(pufferlib.vector.make(creator, num_envs, backend=config.vec.backend,
                                               seed=seed + g * num_envs, env_kwargs=params, **kwargs))
-        return envs, EnvInfo(spec, False, obs_layout, nvec)
+        return envs, EnvInfo(spec, False, obs_layout, nvec, act_layout)
     except BaseException:
         for env in envs:
             env.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pufferlib.emulation import ActionLayout, Layout
 from pufferlib.environment import Closeable
 from pufferlib.errors import CheckpointError, NonFiniteError, WorkerError, WorkerTimeoutError
 from pufferlib.train import checkpoint as ckpt
@@ -154,6 +155,8 @@ class Trainer(Closeable):
                 torch.distributed.broadcast(param.data, 0)
         if checkpoint is not None:
             ckpt.check_compatible(checkpoint, self.env_name, self.architecture())
+            ckpt.check_env_spec(checkpoint, self.env_name, *self._layouts(), self.single_observation_space,
+                                self.single_action_space)
         if self.rows * t.horizon < t.minibatch_size:
             raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) is larger than a rollout "
                               f"({self.rows} rows x {t.horizon} steps); lower it, or raise env.num_envs or "
@@ -169,6 +172,12 @@ class Trainer(Closeable):
         self._reset_envs()
         if checkpoint is not None:
             self._restore(checkpoint)
+
+    def _layouts(self):
+        """(observation layout, action layout) of the env; a native env's are those of its flat spaces."""
+        info = self.env_info
+        return (info.observation_layout or Layout(self.single_observation_space),
+                info.action_layout or ActionLayout(self.single_action_space))
 
     def architecture(self):
         """What a checkpoint must share with this trainer to be loaded (policy and spaces)."""
@@ -698,7 +707,9 @@ class Trainer(Closeable):
             except (AttributeError, NotImplementedError):
                 snapshots = None
                 break
-        payload = {"env": self.env_name, "config": self.config.to_dict(), "architecture": self.architecture(),
+        spec = ckpt.spec_record(*self._layouts(), self.single_observation_space, self.single_action_space)
+        payload = {"env": self.env_name, "config": self.config.to_dict(), "spec": spec,
+                   "architecture": self.architecture(),
                    "policy": self.policy.state_dict(), "learner": self.learner.state_dict(),
                    "global_step": self.global_step, "iteration": self.iteration,
                    "elapsed": self.elapsed_before, "envs": snapshots,

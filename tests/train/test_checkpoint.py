@@ -166,7 +166,7 @@ def test_eval_of_a_checkpoint_missing_a_key_is_one_line(cartpole_checkpoint, tmp
     result = puffer("eval", "cartpole", "--checkpoint", str(path), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"puffer: error: {path} is damaged: it has no 'policy' (a "
-                                                  "pufferlib checkpoint holds env, config, architecture, policy, "
+                                                  "pufferlib checkpoint holds env, config, spec, architecture, policy, "
                                                   "learner, global_step, iteration, elapsed, envs, rng, carry)"]
 
 
