@@ -117,7 +117,7 @@ def to_plain(space, root="space"):
     """A space as plain data (dicts, lists, strings, numbers, numpy arrays): what a checkpoint stores.
 
     Box keeps its dtype, shape and bounds (as arrays), Discrete its n and start, MultiDiscrete its
-    nvec, start and dtype, MultiBinary its shape; Dict (in its key order) and Tuple nest. `from_plain`
+    nvec, start and dtype, MultiBinary its n; Dict (in its key order) and Tuple nest. `from_plain`
     rebuilds an equal space.
 
     Args:
@@ -152,7 +152,8 @@ def _to_plain(space, root, path):
         return {"type": "MultiDiscrete", "dtype": np.dtype(space.dtype).name, "nvec": np.array(space.nvec),
                 "start": np.array(space.start)}
     if isinstance(space, MultiBinary):
-        return {"type": "MultiBinary", "shape": list(space.shape)}
+        n = space.n  # an int, or a shape: MultiBinary(3) and MultiBinary([3]) differ
+        return {"type": "MultiBinary", "n": int(n) if np.ndim(n) == 0 else [int(k) for k in np.ravel(n)]}
     if isinstance(space, Dict):
         items = []
         for key, sub in space.spaces.items():
@@ -190,7 +191,7 @@ def from_plain(data, root="space"):
 
 
 _FIELDS = {"Box": ("dtype", "shape", "low", "high"), "Discrete": ("n", "start"),
-           "MultiDiscrete": ("dtype", "nvec", "start"), "MultiBinary": ("shape",), "Dict": ("spaces",),
+           "MultiDiscrete": ("dtype", "nvec", "start"), "MultiBinary": ("n",), "Dict": ("spaces",),
            "Tuple": ("spaces",)}
 
 
@@ -225,7 +226,8 @@ def _from_plain(data, root, path):
         if kind == "MultiDiscrete":
             return MultiDiscrete(np.asarray(data["nvec"]), dtype=np.dtype(data["dtype"]),
                                  start=np.asarray(data["start"]))
-        return MultiBinary(list(_shape(data["shape"])))
+        n = data["n"]
+        return MultiBinary(list(_shape(n)) if isinstance(n, (list, tuple)) else _integer(n, "n"))
     except (TypeError, ValueError, AssertionError) as error:  # gymnasium asserts on bad arguments
         raise ValueError(f"{where} is a malformed stored {kind}: {error or type(error).__name__}") from None
 

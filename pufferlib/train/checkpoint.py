@@ -437,8 +437,8 @@ def check_env_spec(checkpoint, env, observation_layout, action_layout, single_ob
                       if _describe(theirs) != _describe(ours)]
     if diffs:
         raise CheckpointError(f"{where} was trained on other spaces than {env} has ({'; '.join(diffs)}); "
-                              "use the environment parameters it was trained with (its config is in the "
-                              "run directory)")
+                              "use the environment code and parameters it was trained with (its config "
+                              "is in the run directory)")
 
 
 def _describe(space):
@@ -469,7 +469,7 @@ def load_policy(checkpoint="latest", env=None, data_dir="runs"):
 
     Example:
         >>> policy, data = load_policy("latest", "cartpole", data_dir="runs")  # doctest: +SKIP
-        >>> policy.training
+        >>> policy.training  # doctest: +SKIP
         False
     """
     from pufferlib.train.config import Config
