@@ -1,7 +1,7 @@
 """The `puffer` command: list environments and measure how fast they step.
 
 puffer envs [NAME]
-puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--param KEY=VALUE ...]
+puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--env.KEY VALUE ...]
 puffer train ENV [--timesteps N] [--seed N] [--data-dir DIR] [--config FILE] [--section.key VALUE ...]
 puffer eval ENV --checkpoint PATH|latest [--episodes N] [--deterministic] [--video out.gif]
 puffer export ENV --checkpoint PATH|latest --format c|onnx|torchscript -o DIR
@@ -58,23 +58,6 @@ def _positive(kind):
     return parse
 
 
-def _parse_params(pairs):
-    """Turns ["size=7", "noise=0.5"] into {"size": 7, "noise": 0.5}."""
-    params = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
-        try:
-            params[key] = int(value)
-        except ValueError:
-            try:
-                params[key] = float(value)
-            except ValueError:
-                raise ValueError(f"--param {key} expects a number, got {value!r}") from None
-    return params
-
-
 def _space_text(space):
     """A short description of a space: Box(float32, (4,), low..high) with bounds abbreviated."""
     if not hasattr(space, "low"):
@@ -117,13 +100,20 @@ def cmd_envs(args):
     return 0
 
 
-def cmd_bench(args):
-    """Prints the steps per second of a built-in environment."""
-    import pufferlib
+def cmd_bench(args, extra):
+    """Prints the steps per second of an environment, its parameters given as --env.KEY VALUE."""
     from pufferlib.benchmark import random_action_batches, time_steps
+    from pufferlib.envs import make
+    from pufferlib.train.config import Config, ConfigError, apply_overrides
 
-    params = _parse_params(args.param)
-    with pufferlib.make(args.env, num_envs=args.num_envs, num_threads=args.threads, **params) as env:
+    overrides = _overrides(extra, args.command_parser.option_strings())
+    for name in overrides:
+        flag = {"env.num_envs": "--num-envs N", "env.num_threads": "--threads T"}.get(name)
+        if flag or not name.startswith("env."):
+            raise ConfigError(f"command line: puffer bench takes environment parameters (--env.KEY VALUE) "
+                              f"and its own options, got --{name}" + (f"; use {flag}" if flag else ""))
+    params = apply_overrides(Config(), overrides).env.params
+    with make(args.env, num_envs=args.num_envs, num_threads=args.threads, **params) as env:
         env.reset(seed=0)
         rates = time_steps(env.step, random_action_batches(env), env.num_agents, args.seconds, args.runs)
         threads = env.num_threads
@@ -137,7 +127,8 @@ def cmd_bench(args):
 def _overrides(extra, options=()):
     """Turns leftover ["--train.seed", "3", "--policy.lstm=true"] into {"train.seed": "3", ...}.
 
-    `options` are the command's own --options, suggested (with the settings) for an unknown one.
+    The values stay strings: `pufferlib.train.config.parse_value` converts them, as it does a TOML
+    file's. `options` are the command's own --options, suggested (with the settings) for an unknown one.
     """
     from pufferlib.errors import did_you_mean
     from pufferlib.train.config import ConfigError, typed_setting_names
@@ -145,6 +136,12 @@ def _overrides(extra, options=()):
     overrides, i = {}, 0
     while i < len(extra):
         token = extra[i]
+        if token.partition("=")[0] == "--param":  # the old syntax: say the new one, with the user's values
+            pair = token.partition("=")[2] or (extra[i + 1] if i + 1 < len(extra) else "")
+            key, _, value = pair.partition("=")
+            raise ConfigError(f"command line: --param is no longer taken; environment parameters are set "
+                              f"like every setting, --env.KEY VALUE: use --env.{key or 'KEY'} "
+                              f"{value or 'VALUE'}")
         if token.startswith("--") and "." not in token:
             name = token.partition("=")[0]
             known = {**{typed: f"--{key}" for typed, key in typed_setting_names().items()},
@@ -175,7 +172,7 @@ def cmd_train(args, extra):
     for flag, key in (("timesteps", "train.total_timesteps"), ("seed", "train.seed"),
                       ("device", "train.device")):
         if getattr(args, flag) is not None:
-            overrides[key] = str(getattr(args, flag))
+            overrides[key] = getattr(args, flag)
     if args.wandb:
         overrides["log.wandb"] = "true"
     if args.tensorboard:
@@ -228,7 +225,7 @@ def cmd_export(args):
 
 def cmd_new(args):
     """Writes the template environment NAME.c and test_NAME.py."""
-    from pufferlib.build import new_env
+    from pufferlib.toolchain import new_env
 
     try:
         source, test = new_env(args.name, args.dir, force=args.force)
@@ -241,7 +238,7 @@ def cmd_new(args):
 
 def cmd_build(args):
     """Compiles a C environment into a loadable library; with --check, checks it in a child process."""
-    from pufferlib.build import build, check_in_subprocess, compiler, sanitizer_preload
+    from pufferlib.toolchain import build, check_in_subprocess, compiler, sanitizer_preload
 
     try:
         result = build(args.source, output=args.output, debug=args.debug)
@@ -269,16 +266,16 @@ def build_parser():
     envs.add_argument("name", nargs="?", help="show only this environment")
     envs.set_defaults(func=cmd_envs)
 
-    bench = sub.add_parser("bench", help="measure the steps per second of an environment")
+    bench = sub.add_parser("bench", help="measure the steps per second of an environment",
+                           epilog="environment parameters: --env.KEY VALUE, as for puffer train (e.g. "
+                                  "--env.size 7; `puffer envs NAME` lists an environment's)")
     bench.add_argument("env", help="a built-in environment name (see `puffer envs`)")
     bench.add_argument("--num-envs", type=int, default=4096, help="environments stepped together")
     bench.add_argument("--threads", type=int, default=None,
                        help="threads (default: OMP_NUM_THREADS or the cores available)")
     bench.add_argument("--seconds", type=_positive(float), default=1.0, help="length of each timed run")
     bench.add_argument("--runs", type=_positive(int), default=3, help="timed runs (the median is printed)")
-    bench.add_argument("--param", action="append", metavar="KEY=VALUE",
-                       help="an environment parameter (repeatable)")
-    bench.set_defaults(func=cmd_bench)
+    bench.set_defaults(func=cmd_bench, takes_extra="env")
 
     train = sub.add_parser("train", help="train PPO on an environment",
                            description="Train PPO. ENV is a built-in name, a C file, gymnasium:ID or "
@@ -287,15 +284,16 @@ def build_parser():
                            epilog=_settings_help, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("env", help="a built-in name (puffer envs), path/to/env.c, gymnasium:ID or "
                                    "module:callable")
-    train.add_argument("--timesteps", type=int, help="agent steps to train for (train.total_timesteps)")
-    train.add_argument("--seed", type=int, help="seed of environments, weights and sampling (train.seed)")
+    # shorthands of settings: their values go through the settings' own parser and checks
+    train.add_argument("--timesteps", metavar="N", help="agent steps to train for (train.total_timesteps)")
+    train.add_argument("--seed", metavar="N", help="seed of environments, weights and sampling (train.seed)")
     train.add_argument("--device", help="cpu, cuda or auto (train.device)")
     train.add_argument("--data-dir", default="runs", help="where run directories are written (default runs/)")
     train.add_argument("--config", help="a TOML file of [section] settings")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
     train.add_argument("--wandb", action="store_true", help="log to Weights & Biases (log.wandb)")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs (log.tensorboard)")
-    train.set_defaults(func=cmd_train, takes_extra=True)
+    train.set_defaults(func=cmd_train, takes_extra="settings")
 
     evaluate = sub.add_parser("eval", help="evaluate a trained checkpoint")
     evaluate.add_argument("env", help="the environment the checkpoint was trained on")
@@ -349,21 +347,41 @@ def _settings_help():
     return settings_help()
 
 
+def _unrecognized(extra, takes):
+    """The first token left over by argparse that the command does not take, or None.
+
+    `takes` is what a command takes beyond its own options: "settings" (train: every --section.key
+    VALUE, checked by `_overrides`), "env" (bench: --env.KEY VALUE; any other --section.key and the
+    old --param reach `cmd_bench`, which says what to type instead) or None (nothing).
+    """
+    if takes == "settings":
+        return None
+    i = 0
+    while takes == "env" and i < len(extra):
+        name, sep, _ = extra[i].partition("=")
+        if not (name.startswith("--") and ("." in name or name == "--param")):
+            break
+        i += 1 if sep else 2  # --env.size=7, or --env.size 7
+    rest = extra[i:] if takes == "env" else extra
+    return next((token for token in rest if token.startswith("-")), rest[0]) if rest else None
+
+
 def main(argv=None):
     """Entry point of the `puffer` console command; returns the exit status."""
     from pufferlib.errors import PufferError, did_you_mean
 
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "takes_extra", False):
+    takes = getattr(args, "takes_extra", None)
+    unknown = _unrecognized(extra, takes)
+    if unknown is not None:
         command = args.command_parser
-        unknown = next((token for token in extra if token.startswith("-")), extra[0])
         name = unknown.partition("=")[0]
         options = {option[2:]: option for option in command.option_strings()}
         close = did_you_mean(name[2:], options) if name.startswith("--") else ""
         command.error(f"unrecognized argument {unknown!r}{close}")
     try:
-        return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
+        return args.func(args, extra) if takes else args.func(args)
     except (PufferError, ValueError, TypeError) as error:
         print(f"puffer: error: {error}", file=sys.stderr)
         return 2

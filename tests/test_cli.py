@@ -30,7 +30,7 @@ def test_envs_one_environment():
 
 @pytest.mark.parametrize("args", [
     ("bench", "cartpole", "--num-envs", "64", "--seconds", "0.05", "--runs", "2"),
-    ("bench", "squared", "--num-envs", "16", "--threads", "2", "--seconds", "0.05", "--param", "size=7"),
+    ("bench", "squared", "--num-envs", "16", "--threads", "2", "--seconds", "0.05", "--env.size", "7"),
 ])
 def test_bench_prints_steps_per_second(args):
     result = puffer(*args)
@@ -40,9 +40,11 @@ def test_bench_prints_steps_per_second(args):
 
 @pytest.mark.parametrize("args, message", [
     (("bench", "cartpol"), "unknown environment 'cartpol'"),
-    (("bench", "cartpole", "--param", "gravity=1"), "cartpole has no parameter 'gravity'"),
-    (("bench", "cartpole", "--param", "max_steps"), "--param expects KEY=VALUE, got 'max_steps'"),
-    (("bench", "cartpole", "--param", "max_steps=many"), "--param max_steps expects a number"),
+    (("bench", "cartpole", "--env.gravity", "1"), "cartpole has no parameter 'gravity'"),
+    (("bench", "cartpole", "--env.max_steps"), "command line: --env.max_steps needs a value"),
+    (("bench", "cartpole", "--env.max_steps", "many"), "cartpole parameter max_steps must be an integer"),
+    (("bench", "cartpole", "--train.seed", "3"), "puffer bench takes environment parameters (--env.KEY VALUE)"),
+    (("bench", "cartpole", "--env.num_envs", "8"), "got --env.num_envs; use --num-envs N"),
     (("bench", "cartpole", "--num-envs", "0"), "num_envs must be a positive integer"),
     (("bench", "cartpole", "--seconds", "0"), "argument --seconds: must be a finite number > 0, got '0'"),
     (("envs", "nothing"), "unknown environment 'nothing'"),
@@ -51,3 +53,24 @@ def test_errors_are_one_clear_line(args, message):
     result = puffer(*args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_reads_env_parameters_without_importing_torch():
+    code = ("import sys; from pufferlib.cli import main; "
+            "status = main(['bench', 'squared', '--num-envs', '8', '--seconds', '0.01', '--runs', '1', "
+            "'--env.size', '7']); print(status, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "0 False"
+
+
+@pytest.mark.parametrize("args", [
+    ("bench", "squared", "--param", "size=7"),
+    ("bench", "squared", "--seconds", "0.05", "--param=size=7"),
+    ("train", "squared", "--timesteps", "64", "--param", "size=7"),
+])
+def test_param_is_refused_with_the_env_setting_to_use_instead(args):
+    result = puffer(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("puffer: error: command line: --param is no longer taken; environment parameters "
+                             "are set like every setting, --env.KEY VALUE: use --env.size 7\n")

@@ -106,6 +106,17 @@ def test_train_rejects_out_of_range_values_naming_the_key(tmp_path, args, fragme
     assert_one_line_error(train(tmp_path, *args), fragment)
 
 
+@pytest.mark.parametrize("shorthand, setting, value, fragment", [
+    ("--timesteps", "--train.total_timesteps", "many", "train.total_timesteps must be an integer, got 'many'"),
+    ("--seed", "--train.seed", "-1", "train.seed must be in [0, 9223372036854775807], got -1"),
+    ("--device", "--train.device", "tpu", "train.device must be one of cpu, cuda, auto, got 'tpu'"),
+])
+def test_a_shorthand_and_its_setting_parse_and_check_alike(tmp_path, shorthand, setting, value, fragment):
+    short, full = train(tmp_path, shorthand, value), train(tmp_path, f"{setting}={value}")
+    assert_one_line_error(short, fragment)
+    assert short.stderr == full.stderr
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
 def test_bench_seconds_must_be_finite_and_positive(value):
     result = puffer("bench", "cartpole", "--num-envs", "8", "--seconds", value)
@@ -121,10 +132,10 @@ def test_counts_must_be_positive(command, option):
 # -- help ---------------------------------------------------------------------------------------------
 
 def test_train_help_lists_every_setting_with_its_default_and_doc():
-    from pufferlib.train.config import setting_names
+    from pufferlib.train.config import all_settings
     result = puffer("train", "--help")
     assert result.returncode == 0, result.stderr
-    for name in setting_names():
+    for name in (s.name for s in all_settings()):
         if name != "env.params":
             assert f"  --{name} " in result.stdout, name
     assert "  --env.NAME VALUE" in result.stdout

@@ -14,6 +14,21 @@ from pufferlib._native.engine import (
     openmp_enabled,
 )
 from pufferlib._native.threads import resolve_num_threads
+from pufferlib.errors import UnknownEnvironmentError
 
-__all__ = ["ABI_VERSION", "Engine", "EnvDef", "builtin_envs", "env_def_at", "openmp_enabled",
+__all__ = ["ABI_VERSION", "Engine", "EnvDef", "builtin_env", "builtin_envs", "env_def_at", "openmp_enabled",
            "resolve_num_threads"]
+
+
+def builtin_env(name):
+    """The EnvDef of the built-in environment `name`.
+
+    Raises:
+        UnknownEnvironmentError: no built-in environment has this name (the message lists those that do).
+    """
+    envs = builtin_envs()
+    if not isinstance(name, str) or name not in envs:
+        raise UnknownEnvironmentError(
+            f"unknown environment {name!r}; the built-in environments are: {', '.join(envs)} "
+            "(run `puffer envs` to see them with their parameters)")
+    return envs[name]

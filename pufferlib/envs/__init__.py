@@ -1,7 +1,6 @@
 """The registry of environments by name, and `make`."""
-from pufferlib._native import builtin_envs
-from pufferlib.build import is_path, load
-from pufferlib.errors import UnknownEnvironmentError
+from pufferlib._native import builtin_env, builtin_envs
+from pufferlib.toolchain import is_path, load
 from pufferlib.vector.native import NativeVecEnv
 
 __all__ = ["env_def", "list_envs", "make"]
@@ -17,21 +16,14 @@ def env_def(name):
 
     Args:
         name: a built-in name, or a path (it contains a '/' or ends with .c or .so) to a C
-            environment or to a library built from one: see `pufferlib.build.load`.
+            environment or to a library built from one: see `pufferlib.toolchain.load`.
 
     Raises:
         UnknownEnvironmentError: no environment has this name (the message lists those that do).
         EnvironmentLoadError, BuildError: a path that cannot be built or loaded.
 
     """
-    if is_path(name):
-        return load(name)
-    envs = builtin_envs()
-    if not isinstance(name, str) or name not in envs:
-        raise UnknownEnvironmentError(
-            f"unknown environment {name!r}; the built-in environments are: {', '.join(envs)} "
-            "(run `puffer envs` to see them with their parameters)")
-    return envs[name]
+    return load(name) if is_path(name) else builtin_env(name)
 
 
 def make(name, num_envs=1, num_threads=None, seed=0, check_actions=True, **params):

@@ -2,16 +2,18 @@
 
 Precedence, from strongest to weakest: command line (`--section.key VALUE`) > a config file
 (`--config FILE.toml`) > the environment's shipped defaults (`pufferlib/train/configs/ENV.toml`) >
-the defaults below. Every key is checked: an unknown section or key (with the closest one
-suggested), or a value of the wrong type, not finite, or outside its allowed values (`CHOICES`,
-`RANGES`), is a `ConfigError` that names the key and what it accepts. `puffer train --help` lists
-every key with its type, default, accepted values and doc (`settings_help`).
+the defaults below. Each key is one dataclass field, made by `setting`, that holds its type, default,
+documentation and accepted values (a `Range` or choices); validation, `puffer train --help`
+(`settings_help`) and the suggestions for a mistyped name all read the fields (`all_settings`). Every
+value, from a TOML file or the command line, goes through one parser (`parse_value`). An unknown
+section or key (with the closest one suggested), or a value of the wrong type, not finite, or outside
+its accepted values, is a `ConfigError` that names the key and what it accepts.
 
 >>> config = load_config("cartpole", overrides={"train.seed": "3"})
 >>> config.train.seed, config.env.num_envs
 (3, 64)
 """
-import ast
+import copy
 import dataclasses
 import inspect
 import math
@@ -28,28 +30,16 @@ else:  # pragma: no cover - Python < 3.11 reads TOML through the backport
 
 from pufferlib.errors import PufferError, did_you_mean
 
-__all__ = ["Config", "ConfigError", "EnvConfig", "LogConfig", "PolicyConfig", "TrainConfig", "VecConfig",
-           "apply_overrides", "load_config", "settings_help", "shipped_config_names"]
+__all__ = ["Config", "ConfigError", "EnvConfig", "LogConfig", "PolicyConfig", "Range", "Setting",
+           "TrainConfig", "VecConfig", "all_settings", "apply_overrides", "load_config", "parse_value",
+           "setting", "settings_help", "shipped_config_names"]
 
 
 class ConfigError(PufferError, ValueError):
     """A configuration key that does not exist, or a value it does not accept."""
 
 
-# Allowed values of the string-valued keys; checked by `Config.validate`.
-CHOICES = {
-    ("vec", "backend"): ("serial", "multiprocessing", "ray"),
-    ("vec", "check_observations"): ("first", "always", "never"),
-    ("train", "device"): ("cpu", "cuda", "auto"),
-    ("train", "anneal_lr"): ("none", "linear", "cosine"),
-    ("train", "overlap"): ("auto", "on", "off"),
-    ("train", "kernel"): ("auto", "off"),
-    ("policy", "activation"): ("tanh", "relu"),
-    ("log", "dashboard"): ("auto", "on", "off"),
-}
-
-
-class _Range(typing.NamedTuple):
+class Range(typing.NamedTuple):
     """The values a numeric key accepts: low..high, both included unless `open_low`."""
 
     low: float
@@ -65,184 +55,165 @@ class _Range(typing.NamedTuple):
         return f"in {'(' if self.open_low else '['}{self.low}, {self.high}]"
 
 
+def setting(default, doc, *, range=None, choices=None):
+    """A configuration field: its default, its documentation and the values it accepts, in one place.
+
+    Validation (`Config.validate`), `settings_help` and `puffer train --help` read these, and only
+    these. A mutable default (the env parameters' {}) is copied for every instance.
+
+    Args:
+        default: the value before any TOML file or command line.
+        doc: what the key does; the first sentence is the one `puffer train --help` shows.
+        range: the `Range` a numeric key must lie in (every int and float key has one).
+        choices: the strings a string key accepts.
+
+    Returns:
+        A `dataclasses.field` carrying `doc`, `range` and `choices` as its metadata.
+
+    >>> @dataclasses.dataclass
+    ... class Example:
+    ...     width: int = setting(8, "Cells per row.", range=Range(1, 64))
+    >>> dataclasses.fields(Example)[0].metadata["range"]
+    Range(low=1, high=64, open_low=False)
+    """
+    metadata = {"doc": inspect.cleandoc(doc), "range": range, "choices": choices}
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 _INT64_MAX = 2**63 - 1
-# Ranges of the numeric keys; checked by `Config.validate` (a test checks that every int and float
-# key has one). Sizes are generous for one machine yet far from the C ints and int64s that hold
-# them (whether the memory exists is checked where it is allocated); a seed below 2**63, plus an
-# environment's index and 7919 * rank, stays below 2**64, the engine's and torch's seed limit.
-RANGES = {
-    ("env", "num_envs"): _Range(1, 2**24),
-    ("env", "num_threads"): _Range(0, 1024),
-    ("vec", "num_workers"): _Range(0, 4096),
-    ("vec", "timeout"): _Range(0, open_low=True),
-    ("train", "total_timesteps"): _Range(1, _INT64_MAX),
-    ("train", "seed"): _Range(0, _INT64_MAX),
-    ("train", "horizon"): _Range(1, 2**20),
-    ("train", "bptt_horizon"): _Range(1, 2**20),
-    ("train", "minibatch_size"): _Range(1, 2**24),
-    ("train", "update_epochs"): _Range(1, 1024),
-    ("train", "learning_rate"): _Range(0, open_low=True),
-    ("train", "adam_eps"): _Range(0, open_low=True),
-    ("train", "gamma"): _Range(0, 1),
-    ("train", "gae_lambda"): _Range(0, 1),
-    ("train", "rho_clip"): _Range(0),
-    ("train", "c_clip"): _Range(0),
-    ("train", "clip_coef"): _Range(0),
-    ("train", "vf_clip_coef"): _Range(0),
-    ("train", "vf_coef"): _Range(0),
-    ("train", "ent_coef"): _Range(0),
-    ("train", "max_grad_norm"): _Range(0),
-    ("train", "target_kl"): _Range(0),
-    ("train", "replay_alpha"): _Range(0, 1),
-    ("train", "replay_beta"): _Range(0, 1),
-    ("train", "torch_threads"): _Range(1, 1024),
-    ("policy", "hidden_size"): _Range(1, 2**16),
-    ("policy", "num_layers"): _Range(1, 1024),
-    ("policy", "lstm_size"): _Range(1, 2**16),
-    ("log", "interval"): _Range(0, open_low=True),
-    ("log", "checkpoint_interval"): _Range(0, open_low=True),
-}
+# Sizes are generous for one machine yet far from the C ints and int64s that hold them (whether the
+# memory exists is checked where it is allocated); a seed below 2**63, plus an environment's index
+# and 7919 * rank, stays below 2**64, the engine's and torch's seed limit.
+_SIZE = Range(1, 2**24)
+_THREADS = Range(0, 1024)
+_POSITIVE = Range(0, open_low=True)
+_NON_NEGATIVE = Range(0)
+_FRACTION = Range(0, 1)
+_STEPS = Range(1, 2**20)
 
 
 @dataclasses.dataclass
 class EnvConfig:
     """How many environments, on how many threads; any other key is an environment parameter."""
 
-    num_envs: int = 32
-    """Environment copies stepped together (each has the env's agents per env rows)."""
-    num_threads: int = 1
-    """Threads stepping native environments; 0 for the cores available (honours OMP_NUM_THREADS).
-    One by default: stepping a few hundred small C envs takes less time than waking a second
-    thread, and the learner's work between steps is single-threaded; raise it for costly envs."""
-    params: dict = dataclasses.field(default_factory=dict)
-    """Environment parameters (`puffer envs NAME` lists a built-in's); extra keys of [env] land here."""
+    num_envs: int = setting(32, "Environment copies stepped together (each has the env's agents per env "
+                                "rows).", range=_SIZE)
+    num_threads: int = setting(1, """Threads stepping native environments; 0 for the cores available
+        (honours OMP_NUM_THREADS). One by default: stepping a few hundred small C envs takes less time
+        than waking a second thread, and the learner's work between steps is single-threaded; raise it
+        for costly envs.""", range=_THREADS)
+    params: dict = setting({}, "Environment parameters (`puffer envs NAME` lists a built-in's); extra "
+                               "keys of [env] land here.")
 
 
 @dataclasses.dataclass
 class VecConfig:
     """The vector backend for Python (Gymnasium/PettingZoo) environments; native envs ignore it."""
 
-    backend: str = "serial"
-    """'serial' (in process), 'multiprocessing' (worker processes) or 'ray'."""
-    num_workers: int = 0
-    """Worker processes or actors; 0 for as many as there are cores."""
-    check_observations: str = "first"
-    """How Gymnasium/PettingZoo observations and rewards are checked (pufferlib.emulation): 'first'
-    checks observations against their spaces (NaN, bounds) on the first step only, 'always' on every
-    step (finds the step that made a NaN, at a cost per step), 'never' not at all; rewards must be
-    finite unless 'never'. The trainer stops on any NaN or infinity in a rollout regardless."""
-    timeout: float = 300.0
-    """Seconds the trainer waits for the workers' answer to one step before it ends the run (saving
-    it) as hung. Five minutes: a worker steps its envs in turn, and one step may reset several of
-    them, which for envs that launch a simulator or build a level can take a minute or more; any
-    longer and a hung env would only look like a frozen run. Ignored by the serial backend."""
+    backend: str = setting("serial", "'serial' (in process), 'multiprocessing' (worker processes) or "
+                                     "'ray'.", choices=("serial", "multiprocessing", "ray"))
+    num_workers: int = setting(0, "Worker processes or actors; 0 for as many as there are cores.",
+                               range=Range(0, 4096))
+    check_observations: str = setting("first", """How Gymnasium/PettingZoo observations and rewards are
+        checked (pufferlib.emulation): 'first' checks observations against their spaces (NaN, bounds) on
+        the first step only, 'always' on every step (finds the step that made a NaN, at a cost per step),
+        'never' not at all; rewards must be finite unless 'never'. The trainer stops on any NaN or
+        infinity in a rollout regardless.""", choices=("first", "always", "never"))
+    timeout: float = setting(300.0, """Seconds the trainer waits for the workers' answer to one step
+        before it ends the run (saving it) as hung. Five minutes: a worker steps its envs in turn, and
+        one step may reset several of them, which for envs that launch a simulator or build a level can
+        take a minute or more; any longer and a hung env would only look like a frozen run. Ignored by
+        the serial backend.""", range=_POSITIVE)
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """PPO with GAE(lambda)/V-trace advantages (cleanrl's names where they exist)."""
 
-    total_timesteps: int = 1_000_000
-    """Agent steps to train for (summed over all rows and, with torchrun, all ranks)."""
-    seed: int = 0
-    """Seeds the environments (env i from (seed, i)), the policy's initial weights and the sampler."""
-    device: str = "cpu"
-    """'cpu', 'cuda', or 'auto' (cuda when available)."""
-    horizon: int = 32
-    """Steps per rollout and row: a rollout is [rows, horizon] transitions."""
-    bptt_horizon: int = 16
-    """Length of the training sequences of a recurrent policy (a divisor of horizon when policy.lstm);
-    feed-forward policies train on single steps."""
-    minibatch_size: int = 256
-    """Transitions per gradient step (a multiple of bptt_horizon for recurrent policies)."""
-    update_epochs: int = 4
-    """Passes over each rollout."""
-    learning_rate: float = 2.5e-4
-    """Adam's step size (the start of the schedule when anneal_lr is not 'none')."""
-    anneal_lr: str = "none"
-    """Learning-rate schedule over total_timesteps: 'none', 'linear' or 'cosine' (to 0)."""
-    adam_eps: float = 1e-5
-    """Adam's epsilon."""
-    gamma: float = 0.99
-    """Discount factor."""
-    gae_lambda: float = 0.95
-    """GAE lambda."""
-    vtrace: bool = False
-    """Recompute advantages before every epoch after the first, with the current policy's values and
-    importance ratios clipped by rho_clip / c_clip (V-trace); off: GAE once per rollout."""
-    rho_clip: float = 1.0
-    """V-trace clip of the importance ratio in the TD error."""
-    c_clip: float = 1.0
-    """V-trace clip of the importance ratio in the trace."""
-    clip_coef: float = 0.2
-    """PPO's policy ratio clip."""
-    clip_vloss: bool = False
-    """Clip the value update around the rollout's values (by vf_clip_coef)."""
-    vf_clip_coef: float = 0.2
-    """Value clip range when clip_vloss is on."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
-    ent_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip (0 turns it off)."""
-    norm_adv: bool = True
-    """Normalise advantages per minibatch."""
-    target_kl: float = 0.0
-    """Stop the epochs of a rollout early when the approximate KL exceeds this (0: never)."""
-    replay_alpha: float = 0.0
-    """Prioritised segment replay: sample training sequences with probability proportional to
-    (mean |advantage|)^alpha; 0 samples uniformly (off)."""
-    replay_beta: float = 0.4
-    """Importance-weight exponent correcting prioritised sampling (used when replay_alpha > 0)."""
-    overlap: str = "auto"
-    """Step half of the environments while the policy acts on the other half: 'on', 'off', or 'auto'
-    (on for process- and Ray-backed environments, whose steps are slow enough to hide)."""
-    kernel: str = "auto"
-    """'auto' runs the default feed-forward policy on discrete actions through pufferlib's C kernel
-    on the CPU (inference and the whole update); 'off' always uses torch autograd."""
-    torch_threads: int = 1
-    """torch's intra-op threads on the CPU (1 leaves the other cores to the environments)."""
-    compile: bool = False
-    """torch.compile the policy (CUDA)."""
-    bf16: bool = False
-    """bf16 autocast for the policy's forward passes (CUDA)."""
-    deterministic: bool = False
-    """torch.use_deterministic_algorithms: bit-identical reruns (and resumed runs) at some cost."""
+    total_timesteps: int = setting(1_000_000, "Agent steps to train for (summed over all rows and, with "
+                                              "torchrun, all ranks).", range=Range(1, _INT64_MAX))
+    seed: int = setting(0, "Seeds the environments (env i from (seed, i)), the policy's initial weights "
+                           "and the sampler.", range=Range(0, _INT64_MAX))
+    device: str = setting("cpu", "'cpu', 'cuda', or 'auto' (cuda when available).",
+                          choices=("cpu", "cuda", "auto"))
+    horizon: int = setting(32, "Steps per rollout and row: a rollout is [rows, horizon] transitions.",
+                           range=_STEPS)
+    bptt_horizon: int = setting(16, """Length of the training sequences of a recurrent policy (a divisor
+        of horizon when policy.lstm); feed-forward policies train on single steps.""", range=_STEPS)
+    minibatch_size: int = setting(256, "Transitions per gradient step (a multiple of bptt_horizon for "
+                                       "recurrent policies).", range=_SIZE)
+    update_epochs: int = setting(4, "Passes over each rollout.", range=Range(1, 1024))
+    learning_rate: float = setting(2.5e-4, "Adam's step size (the start of the schedule when anneal_lr "
+                                           "is not 'none').", range=_POSITIVE)
+    anneal_lr: str = setting("none", "Learning-rate schedule over total_timesteps: 'none', 'linear' or "
+                                     "'cosine' (to 0).", choices=("none", "linear", "cosine"))
+    adam_eps: float = setting(1e-5, "Adam's epsilon.", range=_POSITIVE)
+    gamma: float = setting(0.99, "Discount factor.", range=_FRACTION)
+    gae_lambda: float = setting(0.95, "GAE lambda.", range=_FRACTION)
+    vtrace: bool = setting(False, """Recompute advantages before every epoch after the first, with the
+        current policy's values and importance ratios clipped by rho_clip / c_clip (V-trace); off: GAE
+        once per rollout.""")
+    rho_clip: float = setting(1.0, "V-trace clip of the importance ratio in the TD error.",
+                              range=_NON_NEGATIVE)
+    c_clip: float = setting(1.0, "V-trace clip of the importance ratio in the trace.", range=_NON_NEGATIVE)
+    clip_coef: float = setting(0.2, "PPO's policy ratio clip.", range=_NON_NEGATIVE)
+    clip_vloss: bool = setting(False, "Clip the value update around the rollout's values (by "
+                                      "vf_clip_coef).")
+    vf_clip_coef: float = setting(0.2, "Value clip range when clip_vloss is on.", range=_NON_NEGATIVE)
+    vf_coef: float = setting(0.5, "Weight of the value loss.", range=_NON_NEGATIVE)
+    ent_coef: float = setting(0.01, "Weight of the entropy bonus.", range=_NON_NEGATIVE)
+    max_grad_norm: float = setting(0.5, "Global gradient-norm clip (0 turns it off).", range=_NON_NEGATIVE)
+    norm_adv: bool = setting(True, "Normalise advantages per minibatch.")
+    target_kl: float = setting(0.0, "Stop the epochs of a rollout early when the approximate KL exceeds "
+                                    "this (0: never).", range=_NON_NEGATIVE)
+    replay_alpha: float = setting(0.0, """Prioritised segment replay: sample training sequences with
+        probability proportional to (mean |advantage|)^alpha; 0 samples uniformly (off).""",
+                                  range=_FRACTION)
+    replay_beta: float = setting(0.4, "Importance-weight exponent correcting prioritised sampling (used "
+                                      "when replay_alpha > 0).", range=_FRACTION)
+    overlap: str = setting("auto", """Step half of the environments while the policy acts on the other
+        half: 'on', 'off', or 'auto' (on for process- and Ray-backed environments, whose steps are slow
+        enough to hide).""", choices=("auto", "on", "off"))
+    kernel: str = setting("auto", """'auto' runs the default feed-forward policy on discrete actions
+        through pufferlib's C kernel on the CPU (inference and the whole update); 'off' always uses
+        torch autograd.""", choices=("auto", "off"))
+    torch_threads: int = setting(1, "torch's intra-op threads on the CPU (1 leaves the other cores to the "
+                                    "environments).", range=Range(1, 1024))
+    compile: bool = setting(False, "torch.compile the policy (CUDA).")
+    bf16: bool = setting(False, "bf16 autocast for the policy's forward passes (CUDA).")
+    deterministic: bool = setting(False, "torch.use_deterministic_algorithms: bit-identical reruns (and "
+                                         "resumed runs) at some cost.")
 
 
 @dataclasses.dataclass
 class PolicyConfig:
     """The default actor-critic: separate actor and critic MLPs, optionally under an LSTM."""
 
-    hidden_size: int = 64
-    """Width of every hidden layer."""
-    num_layers: int = 2
-    """Hidden layers in each of the actor and critic towers."""
-    activation: str = "tanh"
-    """'tanh' or 'relu'."""
-    lstm: bool = False
-    """Put an LSTM between the encoder and the heads (needed for memory tasks)."""
-    lstm_size: int = 128
-    """Hidden size of the LSTM."""
+    hidden_size: int = setting(64, "Width of every hidden layer (the LSTM's, when policy.lstm, is twice "
+                                   "this: the actor's and the critic's features side by side).",
+                               range=Range(1, 2**16))
+    num_layers: int = setting(2, "Hidden layers in each of the actor and critic towers.",
+                              range=Range(1, 1024))
+    activation: str = setting("tanh", "'tanh' or 'relu'.", choices=("tanh", "relu"))
+    lstm: bool = setting(False, "Put an LSTM between the encoder and the heads (needed for memory tasks).")
 
 
 @dataclasses.dataclass
 class LogConfig:
     """Where and how often a run reports and saves."""
 
-    interval: float = 1.0
-    """Seconds between logging intervals (metrics.jsonl lines, dashboard updates)."""
-    checkpoint_interval: float = 60.0
-    """Seconds between checkpoints (one is always written at the end and on Ctrl-C)."""
-    dashboard: str = "auto"
-    """'auto' (a live dashboard in a terminal, plain lines otherwise), 'on' or 'off'."""
-    tensorboard: bool = False
-    """Write TensorBoard event files into the run directory (`pip install tensorboard`)."""
-    wandb: bool = False
-    """Log to Weights & Biases (`pip install wandb`)."""
-    wandb_project: str = "pufferlib"
-    """The W&B project."""
+    interval: float = setting(1.0, "Seconds between logging intervals (metrics.jsonl lines, dashboard "
+                                   "updates).", range=_POSITIVE)
+    checkpoint_interval: float = setting(60.0, "Seconds between checkpoints (one is always written at the "
+                                               "end and on Ctrl-C).", range=_POSITIVE)
+    dashboard: str = setting("auto", "'auto' (a live dashboard in a terminal, plain lines otherwise), "
+                                     "'on' or 'off'.", choices=("auto", "on", "off"))
+    tensorboard: bool = setting(False, "Write TensorBoard event files into the run directory (`pip "
+                                       "install tensorboard`).")
+    wandb: bool = setting(False, "Log to Weights & Biases (`pip install wandb`).")
+    wandb_project: str = setting("pufferlib", "The W&B project.")
 
 
 SECTIONS = {"env": EnvConfig, "vec": VecConfig, "train": TrainConfig, "policy": PolicyConfig,
@@ -290,64 +261,81 @@ class Config:
         self.validate(source)
 
     def set(self, section, key, value, source="config"):
-        """Sets one key, converting strings from the command line to the field's type."""
+        """Sets one key, its value converted by `parse_value` (checked by `validate`).
+
+        Raises:
+            ConfigError: an unknown key, or a value that is not of the key's type.
+        """
         target = getattr(self, section)
         fields = {f.name: f for f in dataclasses.fields(target)}
         if section == "env" and key == "params":
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: env.params must be a table, got {value!r}")
             for name, param in value.items():
-                target.params[name] = _parse_scalar(param) if isinstance(param, str) else param
+                target.params[name] = parse_value(f"env.{name}", None, param, source)
             return
         if section == "env" and key not in fields:  # environment parameters live beside num_envs
-            target.params[key] = _parse_scalar(value) if isinstance(value, str) else value
+            target.params[key] = parse_value(f"env.{key}", None, value, source)
             return
         if key not in fields:
             close = did_you_mean(key, {name: f"{section}.{name}" for name in fields})
             raise ConfigError(f"{source}: unknown key {section}.{key}" + (close or f"; [{section}] has "
                               f"{', '.join(sorted(fields))}"))
-        setattr(target, key, _convert(f"{section}.{key}", fields[key].type, value, source))
+        setattr(target, key, parse_value(f"{section}.{key}", fields[key].type, value, source))
 
     def validate(self, source="config"):
-        """Checks ranges and allowed values across the whole configuration.
+        """Checks every key against its field's choices or range, and the keys against each other.
 
         Raises:
             ConfigError: the first offending key, with the values it accepts.
         """
-        for (section, key), allowed in CHOICES.items():
+        for item in all_settings():
+            section, _, key = item.name.partition(".")
             value = getattr(getattr(self, section), key)
-            if value not in allowed:
-                raise ConfigError(f"{source}: {section}.{key} must be one of {', '.join(allowed)}, "
+            if item.choices is not None and value not in item.choices:
+                raise ConfigError(f"{source}: {item.name} must be one of {', '.join(item.choices)}, "
                                   f"got {value!r}")
-        for section, cls in SECTIONS.items():  # one rule for every float: inf and nan train nothing
-            for field in dataclasses.fields(cls):
-                value = getattr(getattr(self, section), field.name)
-                if field.type is float and not math.isfinite(value):
-                    raise ConfigError(f"{source}: {section}.{field.name} must be a finite number, "
-                                      f"got {value!r}")
-        for (section, key), allowed in RANGES.items():
-            value = getattr(getattr(self, section), key)
-            if value not in allowed:
-                raise ConfigError(f"{source}: {section}.{key} must be {allowed}, got {value!r}")
+            if item.type is float and not math.isfinite(value):  # inf and nan train nothing
+                raise ConfigError(f"{source}: {item.name} must be a finite number, got {value!r}")
+            if item.range is not None and value not in item.range:
+                raise ConfigError(f"{source}: {item.name} must be {item.range}, got {value!r}")
         t, p = self.train, self.policy
         if p.lstm and t.horizon % t.bptt_horizon:
             raise ConfigError(f"{source}: train.bptt_horizon ({t.bptt_horizon}) must divide train.horizon "
                               f"({t.horizon}); try bptt_horizon = {math.gcd(t.horizon, t.bptt_horizon)}")
 
 
-def _parse_scalar(text):
-    """A command-line string as the TOML scalar it spells (int, float, bool), else the string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+def parse_value(name, kind, value, source="command line"):
+    """The one value parser of the configuration, for TOML files and the command line alike.
 
+    A string given to a key that is not a string is read as the TOML scalar it spells, so
+    `--train.seed 3` on the command line and `seed = 3` (or `seed = "3"`) in a file give the same
+    value, and a bad value the same error.
 
-def _convert(name, kind, value, source):
-    """`value` as the field type `kind` (int, float, bool or str), from TOML or a command-line string."""
-    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(kind, kind)
+    Args:
+        name: the key, "section.key", for the error message.
+        kind: the field's type (int, float, bool or str), or None for an environment parameter,
+            which keeps the scalar its text spells (7, 0.5, true), else the text.
+        value: what the TOML file holds, or the command-line string.
+        source: where the value came from, for the error message.
+
+    Returns:
+        The value as `kind`.
+
+    Raises:
+        ConfigError: a value that is not of the key's type ("train.seed must be an integer, got 'x'").
+
+    >>> parse_value("train.seed", int, "3"), parse_value("env.size", None, "7")
+    (3, 7)
+    """
     if isinstance(value, str) and kind is not str:
-        value = _parse_scalar(value.strip())
+        text = value.strip()
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+    if kind is None:
+        return value
     if kind is bool and isinstance(value, bool):
         return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
@@ -365,15 +353,47 @@ def _convert(name, kind, value, source):
     raise ConfigError(f"{source}: {name} must be {expected}, got {value!r}")
 
 
+class Setting(typing.NamedTuple):
+    """One configuration key, as its field in the dataclasses above defines it.
+
+    Attributes:
+        name: "section.key".
+        type: int, float, bool, str, or dict (the environment parameters).
+        default: the value before any TOML file or command line.
+        doc: what the key does.
+        range: the `Range` a numeric key accepts (every int and float key has one), else None.
+        choices: the strings a string key accepts when it is one of a few, else None.
+    """
+
+    name: str
+    type: type
+    default: object
+    doc: str
+    range: typing.Optional[Range]
+    choices: typing.Optional[tuple]
+
+
+def all_settings():
+    """Every configuration key, in the order of the dataclasses, read from its field.
+
+    The one listing that validation, `settings_help` and the command line's suggestions use.
+
+    >>> [s for s in all_settings() if s.name == "train.gamma"][0].range
+    Range(low=0, high=1, open_low=False)
+    """
+    found = []
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            found.append(Setting(f"{section}.{f.name}", f.type, default, f.metadata["doc"],
+                                 f.metadata["range"], f.metadata["choices"]))
+    return found
+
+
 def shipped_config_names():
     """Names of the environments with shipped defaults (pufferlib/train/configs/NAME.toml)."""
     folder = resources.files("pufferlib.train") / "configs"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
-def setting_names():
-    """Every "section.key" of the configuration, in the order of the dataclasses."""
-    return [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 
 def typed_setting_names():
@@ -381,50 +401,34 @@ def typed_setting_names():
 
     The choices `did_you_mean` picks from for a mistyped setting (e.g. --learning_rate).
     """
-    names = setting_names()
+    names = [item.name for item in all_settings()]
     return {**{name.partition(".")[2]: name for name in names}, **{name: name for name in names}}
-
-
-def field_docs(cls):
-    """{field name: docstring} of a config dataclass: the string literal under each field.
-
-    Returns an empty dict when the source is not available (a .pyc-only install).
-    """
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError):
-        return {}
-    body = tree.body[0].body
-    return {node.target.id: inspect.cleandoc(after.value.value)
-            for node, after in zip(body, body[1:])
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)}
 
 
 def settings_help():
     """The text listing every setting: --section.key TYPE = default (accepted values), then its doc.
 
-    `puffer train --help` prints it; the dataclasses above are its only source.
+    `puffer train --help` prints it; the fields of the dataclasses above are its only source.
     """
     lines = ["settings: --section.key VALUE on the command line, or [section] key = VALUE in a --config",
              "FILE; the defaults shown are before an environment's own (pufferlib/train/configs/ENV.toml)."]
-    for section, cls in SECTIONS.items():
-        docs = field_docs(cls)
-        lines.append("")
-        for field in dataclasses.fields(cls):
-            doc = " ".join(docs.get(field.name, "").split())
-            first = doc.split(". ")[0].rstrip(".") + "." if doc else ""
-            if section == "env" and field.name == "params":
-                head = "--env.NAME VALUE"
-            else:
-                head = f"--{section}.{field.name} {field.type.__name__.upper()} = {_toml(field.default)}"
-                if (section, field.name) in CHOICES:
-                    head += f"  (one of {', '.join(CHOICES[section, field.name])})"
-                elif (section, field.name) in RANGES:
-                    head += f"  ({RANGES[section, field.name]})"
-            lines.append(f"  {head}")
-            lines += textwrap.wrap(first, 100, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    section = None
+    for item in all_settings():
+        if item.name.partition(".")[0] != section:
+            section = item.name.partition(".")[0]
+            lines.append("")
+        doc = " ".join(item.doc.split())
+        first = doc.split(". ")[0].rstrip(".") + "." if doc else ""
+        if item.name == "env.params":
+            head = "--env.NAME VALUE"
+        else:
+            head = f"--{item.name} {item.type.__name__.upper()} = {_toml(item.default)}"
+            if item.choices is not None:
+                head += f"  (one of {', '.join(item.choices)})"
+            elif item.range is not None:
+                head += f"  ({item.range})"
+        lines.append(f"  {head}")
+        lines += textwrap.wrap(first, 100, initial_indent=" " * 6, subsequent_indent=" " * 6)
     return "\n".join(lines)
 
 

@@ -37,15 +37,15 @@ _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")  # the module of module:c
 def env_kind(spec):
     """'native' or 'python' for an ENV spec; raises UnknownEnvironmentError for nonsense.
 
-    A built-in name or a path to a C file or library (as `pufferlib.build.is_path` decides) is
+    A built-in name or a path to a C file or library (as `pufferlib.toolchain.is_path` decides) is
     native; `module:callable` and `gymnasium:ID` are Python, even when the ID holds a slash
     (`gymnasium:ALE/Pong-v5`).
 
     >>> env_kind("cartpole"), env_kind("envs/my_env.dylib"), env_kind("gymnasium:ALE/Pong-v5")
     ('native', 'native', 'python')
     """
-    from pufferlib.build import LIBRARY_SUFFIXES, is_path
     from pufferlib.envs import list_envs
+    from pufferlib.toolchain import LIBRARY_SUFFIXES, is_path
 
     if not isinstance(spec, str) or not spec:
         raise UnknownEnvironmentError(f"an environment is a name or spec string, got {spec!r}")

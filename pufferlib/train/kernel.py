@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pufferlib._native.mlp import ActorCriticKernel
-from pufferlib.train.learner import nonfinite_update
+from pufferlib.train.learner import Learner, nonfinite_update
 from pufferlib.train.policies import Policy
 
 __all__ = ["KernelLearner"]
@@ -22,8 +22,8 @@ def _linear(layer):
     return layer.weight.detach().numpy(), layer.bias.detach().numpy()
 
 
-class KernelLearner:
-    """Acts and learns through the C kernel; the same interface as `TorchLearner`.
+class KernelLearner(Learner):
+    """Acts and learns through the C kernel; a `Learner`, as `TorchLearner` is.
 
     Args:
         policy: a `Policy` (see `supports`).
@@ -32,7 +32,6 @@ class KernelLearner:
     """
 
     name = "kernel"
-    takes_indices = True
 
     @staticmethod
     def supports(policy):
@@ -57,7 +56,7 @@ class KernelLearner:
         self.single = policy.dist.single
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self._buffers = {}
-        self.batch = None
+        self.storage = self.batch = None
 
     def _scratch(self, rows):
         """Per-batch-size output buffers (rollout groups and final observations reuse them)."""
@@ -106,9 +105,9 @@ class KernelLearner:
         self.kernel.forward(obs, logits, values)
         return values.copy()
 
-    def evaluate(self, batch):
-        """(log-probs, values) [segments, horizon] of the stored transitions under the current policy."""
-        obs, actions = batch["obs"], batch["actions"]
+    def evaluate(self):
+        """(log-probs, values) [rows, horizon] of the rollout's stored actions under the current policy."""
+        obs, actions = self.storage.obs, self.storage.actions
         segments, horizon = obs.shape[:2]
         flat = self._obs(obs.reshape((segments * horizon,) + tuple(obs.shape[2:])))
         logits, values = np.empty((flat.shape[0], self.kernel.num_actions), np.float32), \
@@ -126,23 +125,26 @@ class KernelLearner:
         self.lr = lr
 
     def begin(self, storage):
-        """Flat float32 views of a rollout's storage for the minibatch steps that follow."""
-        obs = storage["obs"]
+        """Takes the rollout to update on, as flat float32 views (the kernel reads them in place)."""
+        self.storage = storage
+        obs = storage.obs.numpy()
         count = obs.shape[0] * obs.shape[1]
-        flat = lambda name: storage[name].reshape(count)  # noqa: E731
+        flat = lambda name: getattr(storage, name).numpy().reshape(count)  # noqa: E731
         self.batch = {"obs": self._obs(obs.reshape((count,) + obs.shape[2:])),
-                      "actions": np.ascontiguousarray(storage["actions"].reshape(count, -1), np.int32),
+                      "actions": np.ascontiguousarray(storage.actions.numpy().reshape(count, -1), np.int32),
                       "logprobs": flat("logprobs"), "advantages": flat("advantages"),
                       "returns": flat("returns"), "values": flat("values"), "masks": flat("masks")}
 
-    def update(self, mb, weights=None):
-        """One PPO minibatch step on the rows mb['indices'] of the batch given to `begin`.
+    def update(self, indices, weights=None):
+        """One PPO minibatch step on the rollout's steps `indices` (flat [rows * horizon] indices).
+
+        Prioritised replay's weights are not supported (the trainer picks the torch learner then).
 
         Raises:
             NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).
         """
         b, c = self.batch, self.config
-        indices = mb["indices"].numpy()
+        indices = indices.numpy()
         present = indices[b["masks"][indices]]
         if present.size < 2:
             return {}

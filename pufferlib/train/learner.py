@@ -1,16 +1,17 @@
-"""The learner: acts for rollouts and takes PPO gradient steps, with torch autograd on any device.
+"""Learners: what acts for rollouts and takes PPO gradient steps, behind one `Learner` protocol.
 
-The trainer talks to a learner through `act`, `value`, `evaluate` and `update`, so the fast CPU
-path for the default policy (pufferlib's C kernel, `pufferlib.train.kernel`) and this generic torch
-path are interchangeable.
+The trainer talks to a learner only through the `Learner` protocol, so the fast CPU path for the
+default policy (pufferlib's C kernel, `pufferlib.train.kernel.KernelLearner`) and the generic torch
+path here (`TorchLearner`, autograd on any device, the reference) are interchangeable.
 """
 import math
+from typing import ClassVar, Protocol
 
 import torch
 
 from pufferlib.errors import NonFiniteError
 
-__all__ = ["TorchLearner", "nonfinite_update", "ppo_loss"]
+__all__ = ["Learner", "TorchLearner", "nonfinite_update", "ppo_loss"]
 
 LOSS_TERMS = {"policy_loss": "policy loss", "value_loss": "value loss", "entropy": "entropy"}
 
@@ -84,7 +85,85 @@ def nonfinite_update(stats, learning_rate):
                           "observations in the environment")
 
 
-class TorchLearner:
+class Learner(Protocol):
+    """What the trainer asks of a learner: act during rollouts, then update on the rollout.
+
+    One iteration of the trainer calls, in order: `act` for every step of every row group (and
+    `value` for the observations it must bootstrap from), then `set_learning_rate` and `begin` with
+    the filled `RolloutStorage`, then per epoch `evaluate` (V-trace only, after the first epoch) and
+    `update` per minibatch. `state_dict` and `load_state_dict` carry the learner's own state
+    (optimizer, sampler) through checkpoints; the policy's weights are saved by the trainer.
+    """
+
+    name: ClassVar[str]
+    """The learner's kind, stored in checkpoints ("torch", "kernel"): a run resumes with the same kind."""
+
+    def act(self, obs, state, starts, generator, deterministic=False):
+        """Samples one step's actions for some rows.
+
+        Args:
+            obs: the rows' observations (the env's numpy buffer, or a tensor).
+            state: the rows' recurrent state (h, c), or None for a feed-forward policy.
+            starts: per row, whether this step starts an episode (the recurrent state resets there).
+            generator: the torch.Generator that torch sampling draws from.
+            deterministic: take the most probable action instead of sampling.
+
+        Returns:
+            (env actions, stored actions, log-probs, values, new state): arrays or tensors of one
+            row each; env actions are what the env takes (continuous ones clipped to its bounds),
+            stored actions what the rollout keeps; the new state is None without recurrence.
+        """
+
+    def value(self, obs, state=None):
+        """The policy's values of observations (a truncated episode's final one, a rollout's last).
+
+        Args:
+            obs: observation rows.
+            state: their recurrent state (h, c), or None.
+
+        Returns:
+            values [rows], an array or a tensor.
+        """
+
+    def set_learning_rate(self, lr):
+        """Sets the optimizer's step size (the schedule calls this before each rollout's update)."""
+
+    def begin(self, storage):
+        """Takes the rollout that the following `evaluate` and `update` calls work on.
+
+        Args:
+            storage: the filled `pufferlib.train.rollout.RolloutStorage`, advantages computed.
+        """
+
+    def evaluate(self):
+        """(log-probs, values) [rows, horizon] of the rollout's stored actions under the current policy.
+
+        V-trace calls this between epochs to recompute the importance ratios and the advantages.
+        """
+
+    def update(self, indices, weights=None):
+        """One PPO gradient step on a minibatch of the rollout.
+
+        Args:
+            indices: int64 tensor of the rollout's training units (see `RolloutStorage.minibatch`).
+            weights: optional per-step importance weights of prioritised replay.
+
+        Returns:
+            the loss statistics (policy_loss, value_loss, entropy, approx_kl, old_approx_kl,
+            clipfrac, grad_norm), floats or tensors; empty when the step was skipped.
+
+        Raises:
+            NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).
+        """
+
+    def state_dict(self):
+        """The learner's own state for checkpoints: a dict with "kind" (its `name`) and plain data."""
+
+    def load_state_dict(self, state):
+        """Restores what `state_dict` returned."""
+
+
+class TorchLearner(Learner):
     """PPO with torch autograd and Adam, for any policy, on CPU or CUDA, alone or under torchrun.
 
     Args:
@@ -104,6 +183,7 @@ class TorchLearner:
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=config.adam_eps)
         self.autocast = config.bf16 and device.type == "cuda"
         self.model = torch.compile(policy) if config.compile else policy
+        self.storage = None
 
     def _forward(self, obs, state=None, starts=None):
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast):
@@ -141,12 +221,13 @@ class TorchLearner:
         return self._forward(obs)[1]
 
     @torch.no_grad()
-    def evaluate(self, batch):
-        """(log-probs, values) [segments, horizon] of the stored transitions under the current policy."""
-        obs, actions = batch["obs"], batch["actions"]
+    def evaluate(self):
+        """(log-probs, values) [rows, horizon] of the rollout's stored actions under the current policy."""
+        s = self.storage
+        obs, actions = s.obs, s.actions
         segments, horizon = obs.shape[:2]
         if self.policy.recurrent:
-            params, values, _ = self.policy.sequence(obs, batch["state0"], batch["starts"])
+            params, values, _ = self.policy.sequence(obs, (s.h[:, 0], s.c[:, 0]), s.starts)
             params, values = params.reshape(segments * horizon, -1), values.reshape(-1)
         else:
             params, values = self.policy(obs.reshape((segments * horizon,) + obs.shape[2:]))
@@ -159,8 +240,24 @@ class TorchLearner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def update(self, mb, weights=None):
-        """One gradient step on a minibatch; returns the loss statistics (tensors).
+    def begin(self, storage):
+        """Takes the rollout that the following `evaluate` and `update` calls work on."""
+        self.storage = storage
+
+    def update(self, indices, weights=None):
+        """One gradient step on the rollout's training units `indices`; returns the loss statistics (tensors).
+
+        Raises:
+            NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).
+        """
+        return self.update_minibatch(self.storage.minibatch(indices), weights)
+
+    def update_minibatch(self, mb, weights=None):
+        """One gradient step on a gathered minibatch; returns the loss statistics (tensors).
+
+        Args:
+            mb: dict of tensors as `RolloutStorage.minibatch` returns them.
+            weights: optional per-step importance weights of prioritised replay.
 
         Raises:
             NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).

@@ -1,8 +1,12 @@
 import dataclasses
+import re
 
 import pytest
 
-from pufferlib.train.config import Config, ConfigError, apply_overrides, load_config, shipped_config_names
+from pufferlib.train.config import (SECTIONS, Config, ConfigError, all_settings, apply_overrides, load_config,
+                                    parse_value, settings_help, shipped_config_names)
+
+SETTINGS = {s.name: s for s in all_settings()}
 
 
 def test_defaults_validate():
@@ -90,16 +94,16 @@ def test_vec_timeout_is_a_positive_finite_number_of_seconds(value, match):
 
 
 def numeric_settings(kind):
-    from pufferlib.train.config import SECTIONS
-    return [(section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
-            if f.type is kind]
+    return [tuple(s.name.split(".")) for s in all_settings() if s.type is kind]
 
 
 def test_every_numeric_setting_has_a_range_and_every_setting_a_doc():
-    from pufferlib.train.config import RANGES, SECTIONS, field_docs
-    assert set(numeric_settings(int) + numeric_settings(float)) == set(RANGES)
-    for cls in SECTIONS.values():
-        assert set(field_docs(cls)) == {f.name for f in dataclasses.fields(cls)}, cls
+    ranged = {tuple(s.name.split(".")) for s in all_settings() if s.range is not None}
+    assert set(numeric_settings(int) + numeric_settings(float)) == ranged
+    for s in all_settings():
+        assert s.doc, s.name
+    assert [s.name for s in all_settings()] == [f"{section}.{f.name}" for section, cls in SECTIONS.items()
+                                                for f in dataclasses.fields(cls)]
 
 
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e400"])
@@ -123,8 +127,7 @@ def test_python_nan_is_caught_by_validate():
 
 @pytest.mark.parametrize("section, key", numeric_settings(int))
 def test_every_integer_setting_has_a_ceiling_naming_the_key(section, key):
-    from pufferlib.train.config import RANGES
-    high = RANGES[section, key].high
+    high = SETTINGS[f"{section}.{key}"].range.high
     assert load_config(None, overrides={f"{section}.{key}": str(high)})  # the ceiling itself is fine
     with pytest.raises(ConfigError, match=rf"{section}\.{key} must be in \[\d+, {high}\], got {high + 1}$"):
         load_config(None, overrides={f"{section}.{key}": str(high + 1)})
@@ -164,3 +167,88 @@ def test_config_file_that_is_not_utf8(tmp_path):
 def test_config_file_that_is_a_directory(tmp_path):
     with pytest.raises(ConfigError, match=r"is a directory; give the path of a \.toml file"):
         load_config(None, tmp_path)
+
+
+# -- one home per key: the field holds type, range, choices and doc ----------------------------------
+
+@pytest.mark.parametrize("name", [name for name in SETTINGS if name != "env.params"])
+def test_help_shows_what_the_field_holds_and_validation_enforces(name):
+    s = SETTINGS[name]
+    section, key = name.split(".")
+    help_lines = settings_help().splitlines()
+    head = next(line for line in help_lines if line.startswith(f"  --{name} "))
+    assert head.startswith(f"  --{name} {s.type.__name__.upper()} = ")
+    first = " ".join(s.doc.split()).split(". ")[0].rstrip(".")
+    assert first[:40] in "\n".join(help_lines[help_lines.index(head) + 1:]).replace("\n      ", " ")
+    assert getattr(getattr(Config(), section), key) == s.default
+    if s.choices is not None:
+        assert head.endswith(f"(one of {', '.join(s.choices)})")
+        for choice in s.choices:  # every choice the help lists is accepted
+            assert getattr(getattr(load_config(None, overrides={name: choice}), section), key) == choice
+        with pytest.raises(ConfigError, match=re.escape(f"{name} must be one of {', '.join(s.choices)}, got 'bogus'")):
+            load_config(None, overrides={name: "bogus"})
+    elif s.range is not None:
+        assert head.endswith(f"({s.range})")
+        refused = rf"^command line: {re.escape(f'{name} must be {s.range}, got')}"
+        if s.range.open_low:  # the help says "> low": low itself is refused
+            with pytest.raises(ConfigError, match=refused):
+                load_config(None, overrides={name: str(s.range.low)})
+        else:  # the help says "in [low, high]" or ">= low": low is accepted, just below it is not
+            assert load_config(None, overrides={name: str(s.range.low)})
+            with pytest.raises(ConfigError, match=refused):
+                load_config(None, overrides={name: str(s.type(s.range.low) - 1)})
+    else:
+        assert s.type in (bool, str), name  # only booleans and free strings go unchecked
+
+
+@pytest.mark.parametrize("name, toml, text, message", [
+    ("train.update_epochs", "'many'", "many", r"train\.update_epochs must be an integer, got 'many'"),
+    ("train.update_epochs", "1.5", "1.5", r"train\.update_epochs must be an integer, got 1\.5"),
+    ("train.norm_adv", "3", "3", r"train\.norm_adv must be true or false, got 3"),
+    ("train.anneal_lr", "'fast'", "fast", r"train\.anneal_lr must be one of none, linear, cosine, got 'fast'"),
+    ("train.gamma", "1.5", "1.5", r"train\.gamma must be in \[0, 1\], got 1\.5"),
+    ("train.gamma", "nan", "nan", r"train\.gamma must be a finite number, got nan"),
+    ("vec.timeout", "0", "0", r"vec\.timeout must be > 0, got 0\.0"),
+    ("env.num_envs", "0", "0", r"env\.num_envs must be in \[1, 16777216\], got 0"),
+])
+def test_a_bad_value_gives_the_same_error_from_a_file_and_the_command_line(tmp_path, name, toml, text, message):
+    section, key = name.split(".")
+    file = tmp_path / "bad.toml"
+    file.write_text(f"[{section}]\n{key} = {toml}\n")  # `text` is what a shell passes on for it
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(file))}: {message}$") as from_file:
+        load_config(None, file)
+    with pytest.raises(ConfigError, match=rf"^command line: {message}$") as from_cli:
+        load_config(None, overrides={name: text})
+    assert str(from_file.value).split(": ", 1)[1] == str(from_cli.value).split(": ", 1)[1]
+
+
+@pytest.mark.parametrize("toml, text, value", [
+    ("7", "7", 7), ("0.5", "0.5", 0.5), ("true", "true", True), ("'rgb'", "rgb", "rgb"),
+    ("1e3", "1e3", 1000.0), ("-2", "-2", -2),
+])
+def test_env_parameters_are_parsed_the_same_from_a_file_and_the_command_line(tmp_path, toml, text, value):
+    file = tmp_path / "env.toml"
+    file.write_text(f"[env]\nsize = {toml}\n")
+    from_file = load_config(None, file).env.params
+    from_cli = load_config(None, overrides={"env.size": text}).env.params
+    assert from_file == from_cli == {"size": value}
+    assert type(from_file["size"]) is type(from_cli["size"]) is type(value)
+
+
+def test_one_parser_for_every_value():
+    assert parse_value("train.seed", int, "3") == parse_value("train.seed", int, 3) == 3
+    assert parse_value("train.gamma", float, " 0.5 ") == parse_value("train.gamma", float, 0.5) == 0.5
+    assert parse_value("env.size", None, "7") == parse_value("env.size", None, 7) == 7
+    with pytest.raises(ConfigError, match=r"^a\.toml: train\.seed must be an integer, got 'x'$"):
+        parse_value("train.seed", int, "x", "a.toml")
+
+
+def test_lstm_size_is_not_a_setting(tmp_path):
+    assert "policy.lstm_size" not in SETTINGS and "lstm_size" not in settings_help()
+    with pytest.raises(ConfigError, match=r"^command line: unknown key policy\.lstm_size; did you mean "
+                                          r"policy\.lstm\?$"):
+        load_config(None, overrides={"policy.lstm_size": "128"})
+    old = tmp_path / "old.toml"
+    old.write_text("[policy]\nlstm = true\nlstm_size = 128\n")
+    with pytest.raises(ConfigError, match=r"old\.toml: unknown key policy\.lstm_size; did you mean policy\.lstm\?"):
+        load_config(None, old)

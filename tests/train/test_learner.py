@@ -1,3 +1,5 @@
+import inspect
+
 import gymnasium
 import numpy as np
 import pytest
@@ -5,7 +7,8 @@ import torch
 
 from pufferlib.errors import NonFiniteError
 from pufferlib.train.config import PolicyConfig, TrainConfig
-from pufferlib.train.learner import TorchLearner, ppo_loss
+from pufferlib.train.kernel import KernelLearner
+from pufferlib.train.learner import Learner, TorchLearner, ppo_loss
 from pufferlib.train.policies import make_policy
 
 
@@ -55,14 +58,32 @@ def test_torch_learner_refuses_a_non_finite_update_and_keeps_its_weights():
                          gymnasium.spaces.Discrete(2))
     learner = TorchLearner(policy, TrainConfig(), torch.device("cpu"))
     mb = dict(minibatch(16), obs=torch.randn(16, 3), actions=torch.randint(0, 2, (16,)))
-    learner.update(mb)  # a good step first: Adam has state to lose
+    learner.update_minibatch(mb)  # a good step first: Adam has state to lose
     before = {k: v.clone() for k, v in policy.state_dict().items()}
     optimizer = {k: v.clone() for k, v in learner.optimizer.state[policy.value_head.weight].items()}
     mb["returns"] = mb["returns"].clone()
     mb["returns"][3] = float("nan")
     with pytest.raises(NonFiniteError, match=r"the loss is not finite \(value loss nan\); the update was not "
                                              r"applied\. Lower train\.learning_rate \(now 0\.00025\)"):
-        learner.update(mb)
+        learner.update_minibatch(mb)
     assert all(torch.equal(v, before[k]) for k, v in policy.state_dict().items())
     state = learner.optimizer.state[policy.value_head.weight]
     assert all(torch.equal(v, optimizer[k]) for k, v in state.items())
+
+
+PROTOCOL = [name for name, member in vars(Learner).items() if inspect.isfunction(member) and name[0] != "_"]
+
+
+def test_the_learner_protocol_names_every_call_the_trainer_makes():
+    assert PROTOCOL == ["act", "value", "set_learning_rate", "begin", "evaluate", "update", "state_dict",
+                        "load_state_dict"]
+
+
+@pytest.mark.parametrize("cls", [TorchLearner, KernelLearner])
+def test_both_learners_implement_the_protocol(cls):
+    assert Learner in cls.__mro__  # implemented explicitly, not by coincidence
+    assert isinstance(cls.name, str)
+    for name in PROTOCOL:
+        own = getattr(cls, name)
+        assert own is not getattr(Learner, name), f"{cls.__name__} does not implement {name}"
+        assert inspect.signature(own) == inspect.signature(getattr(Learner, name)), name

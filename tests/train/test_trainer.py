@@ -49,32 +49,30 @@ def test_pufferlib_train_is_callable_and_writes_a_run(tmp_path):
 def test_rollout_bootstraps_truncation_not_termination(tmp_path):
     # continuous with max_steps=3: every episode is truncated after 3 steps unless it reaches the target
     with trainer("continuous", tmp_path, env={"max_steps": 3}, train={"horizon": 8}) as t:
-        t.timing = {"env": 0.0, "inference": 0.0, "learn": 0.0}
         seen = []
         value = t.learner.value
         t.learner.value = lambda obs, state=None: seen.append(np.array(obs)) or value(obs, state)
         t.rollout()
-        t._next_values()
-        b = t.b
-        trunc, term = b["truncations"], b["terminals"]
+        b = t.storage
+        b.compute_advantages(t.config.train)
+        trunc, term = b.truncations, b.terminals
         assert bool(trunc.any())
-        assert torch.equal(b["next_values"][term], torch.zeros(int(term.sum())))
+        assert torch.equal(b.next_values[term], torch.zeros(int(term.sum())))
         only_trunc = trunc & ~term
-        assert torch.equal(b["next_values"][only_trunc], b["final_values"][only_trunc])
-        assert bool((b["final_values"][only_trunc] != 0).all())
+        assert torch.equal(b.next_values[only_trunc], b.final_values[only_trunc])
+        assert bool((b.final_values[only_trunc] != 0).all())
         running = ~(trunc | term)
         running[:, -1] = False
-        shifted = torch.cat([b["values"][:, 1:], t.bootstrap.unsqueeze(1)], 1)
-        assert torch.equal(b["next_values"][running], shifted[running])
+        shifted = torch.cat([b.values[:, 1:], b.bootstrap.unsqueeze(1)], 1)
+        assert torch.equal(b.next_values[running], shifted[running])
         # the values bootstrapped from are those of the final observations, not of the new episodes
         assert all(len(x) for x in seen)
 
 
 def test_starts_mark_the_first_step_of_each_episode(tmp_path):
     with trainer("bandit", tmp_path, train={"horizon": 4, "minibatch_size": 64}) as t:  # one-step episodes
-        t.timing = {"env": 0.0, "inference": 0.0, "learn": 0.0}
         t.rollout()
-        assert bool(t.b["starts"].all())
+        assert bool(t.storage.starts.all())
 
 
 @pytest.mark.parametrize("env, sections", [
@@ -90,14 +88,14 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, env, s
         full.train()
         expected = weights(full.policy)
     with trainer(env, tmp_path / "b", 3 * rollout, **sections) as first:
-        learn = first.learn
+        update = first.update
 
-        def learn_then_ctrl_c():  # what the SIGINT handler does, after the first iteration
-            losses = learn()
-            first._stop = signal.SIGINT
+        def update_then_ctrl_c():  # what the SIGINT handler does, after the first iteration
+            losses = update()
+            first.stop.request(signal.SIGINT)
             return losses
 
-        first.learn = learn_then_ctrl_c
+        first.update = update_then_ctrl_c
         summary = first.train()
         assert summary["interrupted"] and summary["global_step"] == rollout
         path = summary["checkpoint"]

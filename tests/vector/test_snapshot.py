@@ -54,7 +54,7 @@ def test_snapshot_needs_a_reset_and_an_open_env():
 
 
 def test_an_env_that_owns_memory_cannot_be_snapshotted(tmp_path):
-    from pufferlib.build import compiler, new_env
+    from pufferlib.toolchain import compiler, new_env
     try:
         compiler()
     except BuildError:

@@ -1,6 +1,54 @@
-"""The files `puffer new NAME` writes (string.Template: $name is NAME, $Name its CamelCase)."""
+"""The template `puffer new NAME` writes: `new_env`, and the texts of NAME.c and test_NAME.py.
 
-__all__ = ["C_SOURCE", "PY_TEST"]
+The texts are string.Template strings: $name is NAME, $Name its CamelCase.
+"""
+import keyword
+import os
+import re
+import string
+
+__all__ = ["C_SOURCE", "PY_TEST", "new_env"]
+
+_C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto
+if inline int long register restrict return short signed sizeof static struct switch typedef union
+unsigned void volatile while bool true false main""".split())
+
+
+def new_env(name, directory=".", force=False):
+    """Writes the template environment NAME.c and its tests test_NAME.py into `directory`.
+
+    The template is a small real task (catch falling balls with a paddle) that compiles, loads,
+    trains and runs on its own as it is, commented to be made into your own environment.
+
+    Args:
+        name: the environment's name, a C identifier (it prefixes the C functions).
+        directory: created if missing.
+        force: overwrite existing files.
+
+    Returns:
+        [path of NAME.c, path of test_NAME.py].
+
+    Raises:
+        ValueError: name is not a C identifier, or is a C or Python keyword.
+        FileExistsError: a file would be overwritten without force.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) \
+            or name in _C_KEYWORDS or keyword.iskeyword(name):
+        raise ValueError(f"the environment name must be a C identifier that is not a keyword "
+                         f"(letters, digits, _), e.g. my_env; got {name!r}")
+    camel = "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Env"
+    files = {f"{name}.c": C_SOURCE, f"test_{name}.py": PY_TEST}
+    paths = [os.path.join(directory, f) for f in files]
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not force:
+        raise FileExistsError(f"{', '.join(existing)} already exist(s); choose another name or "
+                              "directory, or pass --force to overwrite")
+    os.makedirs(directory, exist_ok=True)
+    for path, text in zip(paths, files.values()):
+        with open(path, "w") as f:
+            f.write(string.Template(text).substitute(name=name, Name=camel))
+    return paths
+
 
 C_SOURCE = r"""/* ${name}: catch falling balls with a paddle (written by `puffer new`: make it your own).
  *
@@ -46,7 +94,7 @@ typedef struct {
 
 /* Parameters: name, default, min, max, integer (1) or real (0), doc. They reach describe() and
  * init() as doubles, in this order, already checked against [min, max]. Set them with
- * pufferlib.make("${name}.c", width=7) or `puffer bench ./${name}.c --param width=7`. */
+ * pufferlib.make("${name}.c", width=7) or `puffer bench ./${name}.c --env.width 7`. */
 static const PufferParam ${name}_params[] = {
     {"width", 5, 2, 64, 1, "columns of the field"},
     {"height", 8, 2, 64, 1, "rows of the field: a ball falls for height - 1 steps"},
