@@ -1,4 +1,4 @@
-/* The reference for bench/envs.py: CartPole-v1 as a plain C loop, the way one would write it
+/* The reference for bench/env_steps.py: CartPole-v1 as a plain C loop, the way one would write it
  * without thinking about speed (libm trig, branches), compiled with gcc -O3.
  *
  * It does the same work per step as pufferlib's cartpole: reads an int32 action, advances the

@@ -27,13 +27,13 @@ How it is measured
 Output
     A Markdown table (paste it into a README), then the issue's targets with PASS/FAIL, on stdout;
     progress on stderr; every run's figure, the medians and the machine's description as JSON in
-    --json (default bench/results/envs.json).
+    --json (default bench/results/env_steps.json).
 
 Run it from the repository root, on the tree that was built in place:
 
     python setup.py build_ext --inplace
-    PYTHONPATH=. python bench/envs.py                       # ~3 minutes on 2 cores
-    PYTHONPATH=. python bench/envs.py --seconds 0.2 --runs 2 --skip gymnasium envpool
+    PYTHONPATH=. python bench/env_steps.py                       # ~3 minutes on 2 cores
+    PYTHONPATH=. python bench/env_steps.py --seconds 0.2 --runs 2 --skip gymnasium envpool
 """
 import argparse
 import datetime
@@ -432,8 +432,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                    help="thread counts (pufferlib, envpool)")
     p.add_argument("--full", action="store_true", help="also Gymnasium above 64 envs (slow to build)")
-    p.add_argument("--json", default=os.path.join(HERE, "results", "envs.json"),
-                   help="where to write every figure (default bench/results/envs.json)")
+    p.add_argument("--json", default=os.path.join(HERE, "results", "env_steps.json"),
+                   help="where to write every figure (default bench/results/env_steps.json)")
     p.add_argument("--skip", nargs="+", default=[], choices=REFERENCE_LIBRARIES,
                    help="reference libraries not to measure")
     args = p.parse_args(argv)
