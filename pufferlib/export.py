@@ -74,8 +74,7 @@ def export(env, checkpoint="latest", data_dir="runs", format="c", output="export
     from pufferlib.train.checkpoint import load_policy
 
     _check_format(format)
-    _check_output(output)
-    policy, _ = load_policy(checkpoint, env, data_dir)
+    policy, _ = load_policy(checkpoint, env, data_dir)  # before export_policy creates the output directory
     return export_policy(policy, format, output)
 
 

@@ -125,9 +125,11 @@ def test_export_a_nested_python_env_whose_module_is_gone(gone_module, tmp_path):
     spec = f"{MODULE}:nested"
     summary, trained = train(spec, tmp_path / "runs", vec={"backend": "serial"}, env={"num_envs": 8})
     folder = gone_module()
-    result = puffer("export", spec, "--checkpoint", summary["checkpoint"], "--format", "torchscript",
+    # no ENV named: the checkpoint file says everything
+    result = puffer("export", "--checkpoint", summary["checkpoint"], "--format", "torchscript",
                     "-o", str(tmp_path / "ts"), cwd=tmp_path, pythonpath=folder)
     assert result.returncode == 0, result.stderr
+    assert f"exported {summary['checkpoint']} (torchscript)" in result.stdout
     assert_same_outputs(torch.jit.load(str(tmp_path / "ts" / "policy.pt")), trained)
     policy, data = load_policy(summary["checkpoint"])  # no env named: any checkpoint's own
     assert data["env"] == spec and policy.features.layout.space == trained.features.layout.space
@@ -151,6 +153,15 @@ def test_export_a_c_env_whose_source_and_library_are_gone(tmp_path):
                     "-o", str(tmp_path / "ts"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert_same_outputs(torch.jit.load(str(tmp_path / "ts" / "policy.pt")), trained)
+
+
+def test_export_of_latest_without_an_env_is_one_line(tmp_path):
+    result = puffer("export", "--data-dir", str(tmp_path), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "puffer: error: checkpoint 'latest' means the newest checkpoint of an environment: pass env, or a "
+        "checkpoint file or run directory"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_version_1_checkpoint_is_refused_in_one_line(tmp_path):
