@@ -4,7 +4,7 @@ puffer envs [NAME]
 puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--env.KEY VALUE ...]
 puffer train ENV [--timesteps N] [--seed N] [--data-dir DIR] [--config FILE] [--section.key VALUE ...]
 puffer eval ENV --checkpoint PATH|latest [--episodes N] [--deterministic] [--video out.gif]
-puffer export ENV --checkpoint PATH|latest --format c|onnx|torchscript -o DIR
+puffer export [ENV] --checkpoint PATH|latest --format c|onnx|torchscript -o DIR
 puffer new NAME [--dir DIR]                       write a template C environment and its tests
 puffer build FILE.c [-o FILE.so] [--check] [--debug]   compile (and check) a C environment
 """
@@ -215,11 +215,12 @@ def cmd_eval(args):
 
 
 def cmd_export(args):
-    """Exports a checkpoint's policy as C, ONNX or TorchScript and prints the files written."""
+    """Exports a checkpoint's policy as C, ONNX or TorchScript and prints the files written (no env is built)."""
     from pufferlib.export import export
 
     files = export(args.env, args.checkpoint, data_dir=args.data_dir, format=args.format, output=args.output)
-    print(f"exported {args.env} ({args.format}) to {args.output}: {', '.join(f.name for f in files)}")
+    what = args.env or args.checkpoint
+    print(f"exported {what} ({args.format}) to {args.output}: {', '.join(f.name for f in files)}")
     return 0
 
 
@@ -306,8 +307,11 @@ def build_parser():
     evaluate.set_defaults(func=cmd_eval)
 
     export = sub.add_parser("export", help="export a trained policy as C, ONNX or TorchScript",
-                            description="Export a checkpoint's policy (see docs/export.md).")
-    export.add_argument("env", help="the environment the checkpoint was trained on")
+                            description="Export a checkpoint's policy (see docs/export.md). The policy is "
+                                        "rebuilt from the checkpoint alone: the environment is not needed.")
+    export.add_argument("env", nargs="?", help="the environment the checkpoint was trained on (its name only: "
+                                               "it is neither built nor imported); needed only with "
+                                               "--checkpoint latest")
     export.add_argument("--checkpoint", default="latest",
                         help="a checkpoint file, a run directory, or latest (default)")
     export.add_argument("--data-dir", default="runs", help="where `latest` looks (default runs/)")

@@ -1,7 +1,8 @@
 """Exporting a trained policy to run without pufferlib: plain C, ONNX or TorchScript.
 
 `export(env, checkpoint, format=..., output=DIR)` rebuilds the policy a checkpoint was trained with
-(as `puffer eval` does) and writes it into DIR:
+from the checkpoint alone (`pufferlib.train.checkpoint.load_policy`, as `puffer eval` does: the
+environment is neither built nor imported) and writes it into DIR:
 
 - ``c``: ``puffer_policy.h`` and ``puffer_policy.c`` (C99, libm only) and ``policy.bin``, the
   architecture and weights in a versioned little-endian binary format that the C code checks as it
@@ -30,7 +31,7 @@ from torch import nn
 from pufferlib.errors import ExportError
 
 __all__ = ["FORMATS", "MAGIC", "VERSION", "ExportError", "PolicyModule", "export", "export_policy",
-           "load_policy", "read_weights", "weight_tensors", "write_weights"]
+           "read_weights", "weight_tensors", "write_weights"]
 
 FORMATS = ("c", "onnx", "torchscript")
 MAGIC = b"PUFFPOL\0"
@@ -38,50 +39,15 @@ VERSION = 2  # 2: a CRC-32 of the file closes it
 C_FILES = ("puffer_policy.h", "puffer_policy.c")
 
 
-def load_policy(env, checkpoint="latest", data_dir="runs"):
-    """The policy a checkpoint holds, rebuilt for `env` with its weights loaded, in eval mode.
-
-    Args:
-        env: the ENV spec the checkpoint was trained on.
-        checkpoint: a checkpoint file, a run directory, or 'latest' (the newest checkpoint of `env`
-            under `data_dir`).
-        data_dir: where 'latest' looks.
-
-    Returns:
-        (policy, checkpoint dict).
-
-    Raises:
-        CheckpointError: missing, unreadable or incompatible checkpoint.
-    """
-    from pufferlib.train import checkpoint as ckpt
-    from pufferlib.train.config import Config
-    from pufferlib.train.envs import make_vecenvs
-    from pufferlib.train.evaluate import resolve_checkpoint
-    from pufferlib.train.policies import architecture, make_policy
-
-    path = resolve_checkpoint(env, checkpoint, data_dir)
-    data = ckpt.load_checkpoint(path)
-    config = Config.from_dict(data["config"], source=f"the config saved in {path}")
-    config.env.num_envs = 1  # only its spaces are needed
-    config.vec.backend = "serial"
-    config.train.device = "cpu"
-    (vecenv,), info = make_vecenvs(env, config, config.train.seed, groups=1)
-    try:
-        obs_space, act_space = vecenv.single_observation_space, vecenv.single_action_space
-    finally:
-        vecenv.close()
-    policy = make_policy(config.policy, obs_space, act_space, info.observation_layout, info.action_nvec)
-    ckpt.check_compatible(data, env, architecture(config.policy, policy, obs_space, act_space))
-    ckpt.load_policy_state(policy, data)
-    policy.eval()
-    return policy, data
-
-
 def export(env, checkpoint="latest", data_dir="runs", format="c", output="export"):
     """Exports the policy of a checkpoint to `output` (a directory, created when missing).
 
+    Needs no environment: the policy is rebuilt from the spaces and config the checkpoint holds, so
+    it works where the environment's module or library is gone.
+
     Args:
-        env: the ENV spec the checkpoint was trained on.
+        env: the ENV spec the checkpoint was trained on (a name only: never imported); None accepts
+            a checkpoint of any environment (then `checkpoint` is a file or run directory).
         checkpoint: a checkpoint file, a run directory, or 'latest'.
         data_dir: where 'latest' looks.
         format: 'c', 'onnx' or 'torchscript'.
@@ -105,9 +71,10 @@ def export(env, checkpoint="latest", data_dir="runs", format="c", output="export
         ...     sorted(f.name for f in files)
         ['policy.bin', 'puffer_policy.c', 'puffer_policy.h']
     """
+    from pufferlib.train.checkpoint import load_policy
+
     _check_format(format)
-    _check_output(output)
-    policy, _ = load_policy(env, checkpoint, data_dir)
+    policy, _ = load_policy(checkpoint, env, data_dir)  # before export_policy creates the output directory
     return export_policy(policy, format, output)
 
 

@@ -38,9 +38,6 @@ LAYERS = [
 # Edges (importer, imported) that break the rules today and belong to other parts of issue 11;
 # each is removed here when its fix lands (the test fails on an entry that no longer applies).
 KNOWN = {
-    # the env spec calls pufferlib.make through the root (helper "spec": train/envs.py -> envs/spec.py,
-    # which imports pufferlib.envs).
-    ("pufferlib.train.envs", "pufferlib"),
 }
 
 

@@ -175,3 +175,131 @@ def test_empty_dict_is_rejected():
 def test_leaf_bounds_of_discrete_include_start():
     low, high = spaces.leaf_bounds(S.Discrete(3, start=-1))
     assert low.tolist() == [-1] and high.tolist() == [1]
+
+
+# -- spaces as plain data (what a checkpoint stores) ----------------------------------------------
+
+@st.composite
+def stored_boxes(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+    dtype = draw(st.sampled_from(DTYPES + [np.float16, np.uint16, np.int16]))
+    if np.dtype(dtype).kind == "f":
+        low = draw(st.sampled_from([-np.inf, -2.5, 0.0]))
+        high = draw(st.sampled_from([np.inf, 0.5, 7.0]))
+    else:
+        info = np.iinfo(dtype)
+        low, high = draw(st.sampled_from([(info.min, info.max), (0, 9), (max(info.min, -3), 3)]))
+    if shape and draw(st.booleans()):  # bounds that differ per element
+        low = np.full(shape, low, dtype)
+        low.flat[0] = min(low.flat[0] + 1, high) if low.flat[0] != -np.inf else -1
+    return S.Box(low, high, shape, dtype)
+
+
+stored_leaves = st.one_of(
+    stored_boxes(),
+    st.builds(S.Discrete, st.integers(1, 6), start=st.integers(-3, 3)),
+    st.builds(lambda nvec, start, dtype: S.MultiDiscrete(nvec, dtype=dtype, start=[start] * len(nvec)),
+              st.lists(st.integers(1, 5), min_size=1, max_size=3), st.integers(-2, 2),
+              st.sampled_from([np.int32, np.int64])),
+    st.builds(lambda nvec: S.MultiDiscrete(np.array(nvec).reshape(2, -1)),
+              st.lists(st.integers(1, 5), min_size=2, max_size=2)),
+    st.builds(S.MultiBinary, st.one_of(st.integers(1, 4), st.lists(st.integers(1, 3), min_size=1, max_size=2))),
+)
+stored_spaces = st.recursive(
+    stored_leaves,
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=3).map(lambda items: S.Tuple(tuple(items))),
+        # a list of pairs keeps its order (a dict would be sorted): the order must survive the round trip
+        st.dictionaries(st.text("abcxyz", min_size=1, max_size=3), children, min_size=1, max_size=3).map(
+            lambda items: S.Dict(list(items.items()))),
+    ),
+    max_leaves=6,
+)
+
+
+def _assert_same_plain(got, want):
+    """Equal plain forms: same types, keys in the same order, arrays equal in dtype, shape and values."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and list(got) == list(want)
+        for key in want:
+            _assert_same_plain(got[key], want[key])
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want)
+        for a, b in zip(got, want):
+            _assert_same_plain(a, b)
+    elif isinstance(want, np.ndarray):
+        got = np.asarray(got)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    else:
+        assert type(got) is type(want) and got == want
+
+
+@settings(max_examples=80, deadline=None)
+@given(stored_spaces)
+def test_a_space_round_trips_through_plain_data(space):
+    plain = spaces.to_plain(space)
+    rebuilt = spaces.from_plain(plain)
+    assert type(rebuilt) is type(space) and rebuilt == space
+    _assert_same_plain(spaces.to_plain(rebuilt), plain)
+
+
+@settings(max_examples=30, deadline=None)
+@given(stored_spaces)
+def test_a_space_round_trips_through_a_weights_only_torch_file(space):
+    torch = pytest.importorskip("torch")
+    import io
+
+    from pufferlib.train.checkpoint import plain
+
+    buffer = io.BytesIO()
+    torch.save(plain(spaces.to_plain(space)), buffer)
+    buffer.seek(0)
+    rebuilt = spaces.from_plain(torch.load(buffer, weights_only=True))
+    _assert_same_plain(spaces.to_plain(rebuilt), spaces.to_plain(space))
+    assert Layout(rebuilt).signature() == Layout(space).signature()
+
+
+def test_the_plain_form_of_a_space():
+    space = S.Dict([("pos", S.Box(-1, 1, (2,))), ("kind", S.Discrete(3, start=1))])
+    plain = spaces.to_plain(space)
+    assert plain["type"] == "Dict" and [key for key, _ in plain["spaces"]] == ["pos", "kind"]
+    box = plain["spaces"][0][1]
+    assert box["dtype"] == "float32" and box["shape"] == [2] and box["low"].tolist() == [-1, -1]
+    assert plain["spaces"][1][1] == {"type": "Discrete", "n": 3, "start": 1}
+
+
+@pytest.mark.parametrize("bad, name", [(S.Text(5), "Text"), (S.Sequence(S.Discrete(2)), "Sequence")])
+def test_to_plain_names_a_space_it_cannot_store(bad, name):
+    with pytest.raises(UnsupportedSpaceError, match=rf"observation_space\['a'\]\[1\] is {name}\(.*\), which cannot "
+                                                    "be stored as plain data; supported spaces are Box"):
+        spaces.to_plain(S.Dict(a=S.Tuple((S.Discrete(2), bad))), "observation_space")
+
+
+def test_to_plain_refuses_a_dict_key_that_is_not_plain():
+    with pytest.raises(UnsupportedSpaceError, match=r"space has the key \(1, 2\); a stored Dict space takes string "
+                                                    "or integer keys only"):
+        spaces.to_plain(S.Dict({(1, 2): S.Discrete(2)}))
+
+
+@pytest.mark.parametrize("data, message", [
+    (3, r"^space is not a stored space: expected a dict whose type is one of Box, .*, got a int$"),
+    ({"type": "Text"}, r"^space is not a stored space: .* got type 'Text'$"),
+    ({"type": "Discrete", "n": 3}, r"^space is a stored Discrete without its start$"),
+    ({"type": "Discrete", "n": "3", "start": 0}, r"^space is a malformed stored Discrete: n must be an integer, "
+                                                  "got '3'$"),
+    ({"type": "Box", "dtype": "float32", "shape": [2], "low": [0, 0, 0], "high": [1, 1, 1]},
+     r"^space is a malformed stored Box: .*shape"),
+    ({"type": "Box", "dtype": "nonsense", "shape": [1], "low": [0], "high": [1]},
+     r"^space is a malformed stored Box: data type 'nonsense' not understood$"),
+    ({"type": "MultiDiscrete", "dtype": "int64", "nvec": [0], "start": [0]}, r"^space is a malformed stored "
+                                                                              "MultiDiscrete: "),
+    ({"type": "MultiBinary", "n": "3"}, r"^space is a malformed stored MultiBinary: n must be an integer, got '3'$"),
+    ({"type": "Dict", "spaces": {"a": {"type": "Discrete"}}}, r"^space is a malformed stored Dict: its spaces must "
+                                                              r"be a list of \[key, space\] pairs"),
+    ({"type": "Tuple", "spaces": [{"type": "Discrete", "n": 2, "start": 0}, {"type": "Box"}]},
+     r"^space\[1\] is a stored Box without its dtype, shape, low, high$"),
+])
+def test_from_plain_names_what_is_wrong_and_where(data, message):
+    with pytest.raises(ValueError, match=message):
+        spaces.from_plain(data)

@@ -397,12 +397,12 @@ cdef class ActionCheck:
 
 
 def _action_limits(space, layout):
-    """(limits per flat action dimension, discrete) of a flat action space (and its layout)."""
+    """(limits per flat action dimension, discrete) of a flat action space and its `ActionLayout`."""
     if isinstance(space, gymnasium.spaces.Discrete):
         return [int(space.n)], True
     if isinstance(space, gymnasium.spaces.MultiDiscrete):
         return np.asarray(space.nvec).reshape(-1), True
-    if layout is not None:  # a nested space whose float rows hold discrete entries
+    if layout.nvec.size == int(np.prod(space.shape)):  # float rows, discrete entries (if any) with n > 0
         return np.asarray(layout.nvec), False
     return np.zeros(max(1, int(np.prod(space.shape))), np.int64), False
 
@@ -412,9 +412,9 @@ def _action_limits(space, layout):
 cdef class VectorProtocol:
     """The vector protocol (see the module docstring), for every backend.
 
-    A backend's constructor sets `single_observation_space`, `single_action_space`, `num_envs`,
-    `num_agents` and the buffers (a Python backend through `_set_buffers`), then calls
-    `_init_protocol(seed)`. It implements the hooks (see the module docstring).
+    A backend's constructor sets `single_observation_space`, `single_action_space`,
+    `observation_layout`, `action_layout`, `num_envs`, `num_agents` and the buffers (a Python
+    backend through `_set_buffers`), then calls `_init_protocol(seed)`. It implements the hooks (see the module docstring).
     """
 
     render_modes = _render.MODES
@@ -449,7 +449,7 @@ cdef class VectorProtocol:
         self.observation_space = gymnasium.vector.utils.batch_space(
             self.single_observation_space, self.num_agents)
         self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_agents)
-        limits, discrete = _action_limits(self.single_action_space, getattr(self, "action_layout", None))
+        limits, discrete = _action_limits(self.single_action_space, self.action_layout)
         self._check = ActionCheck(self.actions, limits, discrete, check_actions)
 
     @property

@@ -3,8 +3,11 @@
 A run directory (`runs/ENV-DATE-TIME` by default) holds `config.toml`-like `config.json`, the
 `metrics.jsonl` log, and `checkpoints/step_<global step>.pt` files. A checkpoint is a dict saved
 with `torch.save`: the format tag and version, the environment spec, the resolved config, the
-policy's architecture and weights, the optimizer state, the step counters, the RNG states and, for
-native environments, a snapshot of the environments so a resumed run continues exactly.
+environment's spaces and layouts (`spec`), the policy's architecture and weights, the optimizer state,
+the step counters, the RNG states and, for native environments, a snapshot of the environments so a
+resumed run continues exactly. The spaces and the config are enough to rebuild the policy
+(`load_policy`): evaluating and exporting never build the environment only to look at it, and
+exporting needs no environment at all.
 
 A checkpoint holds plain data only (tensors, numbers, strings, bytes, lists, tuples, dicts, None)
 and is read with `torch.load(weights_only=True)`, so a file planted or swapped under the data
@@ -20,19 +23,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pufferlib import spaces
+from pufferlib.emulation import ActionLayout, Layout
 from pufferlib.errors import CheckpointError
 
-__all__ = ["FORMAT", "VERSION", "check_compatible", "find_latest", "list_checkpoints", "load_checkpoint",
-           "load_policy_state", "plain", "run_env", "save_checkpoint", "to_numpy"]
+__all__ = ["FORMAT", "VERSION", "EnvSpec", "check_compatible", "check_env_spec", "find_latest",
+           "list_checkpoints", "load_checkpoint", "load_policy", "load_policy_state", "plain", "read_spec",
+           "resolve_checkpoint", "run_env", "save_checkpoint", "spec_record", "to_numpy"]
 
 FORMAT = "pufferlib-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the environment's spaces and layouts (`spec`), so a policy is rebuilt without the env
 _STEP = re.compile(r"^step_(\d+)\.pt$")
 _TEMPORARY = re.compile(r"^\..+\.tmp(\d+)$")  # save_checkpoint's `.NAME.tmpPID`
 
 # What every checkpoint holds, checked as it is read: a nested dict is a dict with (at least) those
 # keys. One clear line for a damaged file, instead of a KeyError in the middle of a restore.
-_SCHEMA = {"env": str, "config": dict, "architecture": dict, "policy": dict, "learner": {"kind": str},
+_SCHEMA = {"env": str, "config": dict,
+           "spec": {"observation_space": dict, "action_space": dict, "single_observation_space": dict,
+                    "single_action_space": dict, "observation_layout": list, "action_layout": list},
+           "architecture": dict, "policy": dict, "learner": {"kind": str},
            "global_step": int, "iteration": int, "elapsed": (int, float), "envs": (list, type(None)),
            "rng": {"torch": torch.Tensor, "sampler": torch.Tensor},
            "carry": {"next_starts": torch.Tensor, "state": (list, type(None))}}
@@ -188,15 +197,21 @@ def load_checkpoint(path):
                               f"({_reason(e)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a pufferlib checkpoint")
-    if data.get("version") != VERSION:
-        raise CheckpointError(f"{path} is a version {data.get('version')} checkpoint; this pufferlib reads "
-                              f"version {VERSION}")
+    version = data.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version < VERSION:
+        raise CheckpointError(f"{path} is a version {version} checkpoint, written before checkpoints held "
+                              f"their environment's spaces; this pufferlib reads version {VERSION}: train "
+                              "the policy again, or use the pufferlib that wrote it")
+    if version != VERSION:
+        raise CheckpointError(f"{path} is a version {version} checkpoint; this pufferlib reads "
+                              f"version {VERSION} (upgrade pufferlib to read it)")
     _check_schema(data, _SCHEMA, path, "")
     for name, value in data["policy"].items():
         if not isinstance(value, torch.Tensor):
             raise CheckpointError(f"{path} is damaged: policy[{name!r}] must be a tensor, got "
                                   f"{type(value).__name__}")
     data["path"] = str(path)
+    read_spec(data)  # a damaged spec is refused here, not when the policy is rebuilt
     return data
 
 
@@ -299,3 +314,175 @@ def check_compatible(checkpoint, env, architecture):
     if diffs:
         raise CheckpointError(f"{where} holds a different policy or spaces ({'; '.join(diffs)}); "
                               "use the settings it was trained with (its config is in the run directory)")
+
+
+def resolve_checkpoint(env, checkpoint, data_dir="runs"):
+    """The checkpoint file meant by `checkpoint`: a path, a run directory, or 'latest' for `env`.
+
+    'latest' is found by the ENV spec recorded in each run's config.json: the environment is never
+    imported.
+
+    Raises:
+        CheckpointError: 'latest' and no run of `env` under `data_dir` has a checkpoint.
+        ValueError: 'latest' without an `env`.
+    """
+    if checkpoint == "latest":
+        if env is None:
+            raise ValueError("checkpoint 'latest' means the newest checkpoint of an environment: pass env, "
+                             "or a checkpoint file or run directory")
+        return find_latest(data_dir, env)
+    return Path(checkpoint)
+
+
+class EnvSpec:
+    """The spaces and layouts a checkpoint was trained with, rebuilt from its plain data (`read_spec`).
+
+    Attributes:
+        observation_layout: the `pufferlib.emulation.Layout` of the original observation space.
+        action_layout: the `pufferlib.emulation.ActionLayout` of the original action space.
+        single_observation_space, single_action_space: the vector env's flat spaces.
+    """
+
+    __slots__ = ("observation_layout", "action_layout", "single_observation_space", "single_action_space")
+
+    def __init__(self, observation_layout, action_layout, single_observation_space, single_action_space):
+        self.observation_layout, self.action_layout = observation_layout, action_layout
+        self.single_observation_space = single_observation_space
+        self.single_action_space = single_action_space
+
+    @property
+    def action_nvec(self):
+        """The per-entry category counts of mixed actions (0 = continuous), or None when all discrete."""
+        return None if self.action_layout.discrete else self.action_layout.nvec
+
+
+def spec_record(observation_layout, action_layout, single_observation_space, single_action_space):
+    """The `spec` a checkpoint stores: an env's spaces and layout signatures as plain data.
+
+    Args:
+        observation_layout: the vector env's `Layout` (of the original, possibly nested, space).
+        action_layout: its `ActionLayout`.
+        single_observation_space, single_action_space: its flat spaces.
+
+    Returns:
+        dict: the original spaces and the flat ones (`pufferlib.spaces.to_plain`) and the layouts'
+        signatures, checked against the layouts rebuilt from the spaces when it is read.
+    """
+    return {"observation_space": spaces.to_plain(observation_layout.space, "observation_space"),
+            "action_space": spaces.to_plain(action_layout.space, "action_space"),
+            "single_observation_space": spaces.to_plain(single_observation_space, "single_observation_space"),
+            "single_action_space": spaces.to_plain(single_action_space, "single_action_space"),
+            "observation_layout": _plain_signature(observation_layout.signature()),
+            "action_layout": _plain_signature(action_layout.signature())}
+
+
+def _plain_signature(value):
+    """A layout signature as lists, strings and numbers (its dtypes by name), as it reads back."""
+    if isinstance(value, np.dtype):
+        return value.name
+    if isinstance(value, (list, tuple)):
+        return [_plain_signature(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_spec(checkpoint):
+    """The `EnvSpec` of a checkpoint: its spaces rebuilt, and layouts whose signatures match the stored ones.
+
+    Raises:
+        CheckpointError: a stored space that is not one, or layouts that differ from those the
+            checkpoint was written with (a damaged checkpoint).
+    """
+    where = checkpoint.get("path", "the checkpoint")
+    record = checkpoint["spec"]
+    built = {}
+    for name in ("observation_space", "action_space", "single_observation_space", "single_action_space"):
+        try:
+            built[name] = spaces.from_plain(record[name], f"spec.{name}")
+        except ValueError as error:
+            raise CheckpointError(f"{where} is damaged: {error}") from None
+    try:
+        layouts = (Layout(built["observation_space"]), ActionLayout(built["action_space"]))
+    except (ValueError, TypeError) as error:  # UnsupportedSpaceError is a ValueError
+        raise CheckpointError(f"{where} is damaged: its spaces do not flatten ({error})") from None
+    for name, layout in zip(("observation_layout", "action_layout"), layouts):
+        if _plain_signature(layout.signature()) != record[name]:
+            raise CheckpointError(f"{where} is damaged: spec.{name} does not match the layout of its "
+                                  f"{name.split('_')[0]} space {layout.space}")
+    return EnvSpec(*layouts, built["single_observation_space"], built["single_action_space"])
+
+
+def check_env_spec(checkpoint, env, observation_layout, action_layout, single_observation_space,
+                   single_action_space):
+    """Raises CheckpointError when an environment's spaces differ from those a checkpoint was trained on.
+
+    Args:
+        checkpoint: a dict from `load_checkpoint`.
+        env: the ENV spec of the environment, for the message.
+        observation_layout, action_layout, single_observation_space, single_action_space: the
+            vector env's.
+    """
+    where = checkpoint.get("path", "the checkpoint")
+    spec = read_spec(checkpoint)
+    # the original spaces' layouts first: they name the leaves; then the flat spaces the policy reads
+    diffs = [f"{kind} space: checkpoint {theirs.space}, {env} {ours.space}"
+             for kind, theirs, ours in (("observation", spec.observation_layout, observation_layout),
+                                        ("action", spec.action_layout, action_layout))
+             if theirs.signature() != ours.signature()]
+    diffs = diffs or [f"flat {kind} space: checkpoint {theirs}, {env} {ours}"
+                      for kind, theirs, ours in (("observation", spec.single_observation_space,
+                                                  single_observation_space),
+                                                 ("action", spec.single_action_space, single_action_space))
+                      if _describe(theirs) != _describe(ours)]
+    if diffs:
+        raise CheckpointError(f"{where} was trained on other spaces than {env} has ({'; '.join(diffs)}); "
+                              "use the environment code and parameters it was trained with (its config "
+                              "is in the run directory)")
+
+
+def _describe(space):
+    """What must agree between two flat spaces for a policy to run on both (Box bounds aside)."""
+    if isinstance(space, spaces.Box):
+        return type(space).__name__, tuple(space.shape), np.dtype(space.dtype)
+    return str(space)
+
+
+def load_policy(checkpoint="latest", env=None, data_dir="runs"):
+    """The policy a checkpoint holds, rebuilt from the checkpoint alone, weights loaded, in eval mode.
+
+    The architecture comes from the checkpoint's config and its spaces and layouts from its `spec`:
+    no environment is built or imported, so this works where the environment's code is missing.
+
+    Args:
+        checkpoint: a checkpoint file, a run directory (its newest checkpoint), 'latest' (the newest
+            checkpoint of `env` under `data_dir`), or a dict from `load_checkpoint`.
+        env: the ENV spec the checkpoint must have been trained on; None accepts any (and then
+            `checkpoint` cannot be 'latest').
+        data_dir: where 'latest' looks.
+
+    Returns:
+        (policy on the CPU, checkpoint dict).
+
+    Raises:
+        CheckpointError: missing, unreadable, damaged or incompatible checkpoint.
+
+    Example:
+        >>> policy, data = load_policy("latest", "cartpole", data_dir="runs")  # doctest: +SKIP
+        >>> policy.training  # doctest: +SKIP
+        False
+    """
+    from pufferlib.train.config import Config
+    from pufferlib.train.policies import architecture, make_policy
+
+    data = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(
+        resolve_checkpoint(env, checkpoint, data_dir))
+    config = Config.from_dict(data["config"], source=f"the config saved in {data['path']}")
+    spec = read_spec(data)
+    obs_space, act_space = spec.single_observation_space, spec.single_action_space
+    policy = make_policy(config.policy, obs_space, act_space, spec.observation_layout, spec.action_nvec)
+    check_compatible(data, data["env"] if env is None else env,
+                     architecture(config.policy, policy, obs_space, act_space))
+    load_policy_state(policy, data)
+    policy.eval()
+    return policy, data

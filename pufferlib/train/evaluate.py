@@ -1,23 +1,13 @@
 """Evaluating a checkpoint: run its policy for N episodes and report return and length statistics."""
-from pathlib import Path
-
 import numpy as np
 import torch
 
+from pufferlib.envs import make_vecenvs
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.config import Config
-from pufferlib.train.envs import make_vecenvs
 from pufferlib.train.learner import TorchLearner
-from pufferlib.train.policies import architecture, make_policy
 
-__all__ = ["evaluate", "resolve_checkpoint"]
-
-
-def resolve_checkpoint(env, checkpoint, data_dir="runs"):
-    """The checkpoint file meant by `checkpoint`: a path, a run directory, or 'latest' for `env`."""
-    if checkpoint == "latest":
-        return ckpt.find_latest(data_dir, env)
-    return Path(checkpoint)
+__all__ = ["evaluate"]
 
 
 def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, deterministic=False, num_envs=None,
@@ -46,23 +36,20 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
         dict: episodes, mean_return, std_return, mean_length, std_length, returns, lengths, checkpoint.
 
     Raises:
-        CheckpointError: missing or incompatible checkpoint.
+        CheckpointError: missing or incompatible checkpoint, or an environment whose spaces differ
+            from those the checkpoint was trained on.
     """
-    path = resolve_checkpoint(env, checkpoint, data_dir)
-    data = ckpt.load_checkpoint(path)
-    config = Config.from_dict(data["config"], source=f"the config saved in {path}")
     if not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+    policy, data = ckpt.load_policy(checkpoint, env, data_dir)
+    config = Config.from_dict(data["config"], source=f"the config saved in {data['path']}")
     config.env.num_envs = num_envs or max(1, min(episodes, config.env.num_envs))
     config.train.device, config.train.compile, config.train.bf16 = "cpu", False, False  # eval runs on the CPU
     seed = config.train.seed if seed is None else seed
-    (vecenv,), info = make_vecenvs(env, config, seed, groups=1, render=video is not None)
+    (vecenv,) = make_vecenvs(env, config, seed, groups=1, render=video is not None)
     try:
         obs_space, act_space = vecenv.single_observation_space, vecenv.single_action_space
-        policy = make_policy(config.policy, obs_space, act_space, info.observation_layout, info.action_nvec)
-        ckpt.check_compatible(data, env, architecture(config.policy, policy, obs_space, act_space))
-        ckpt.load_policy_state(policy, data)
-        policy.eval()
+        ckpt.check_env_spec(data, env, vecenv.observation_layout, vecenv.action_layout, obs_space, act_space)
         result = _run(vecenv, policy, config, episodes, deterministic, seed, video, video_fps)
     finally:
         vecenv.close()

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from pufferlib.environment import Closeable, EpisodeStats
+from pufferlib.envs import env_kind, make_vecenvs
 from pufferlib.errors import CheckpointError, NonFiniteError, WorkerError, WorkerTimeoutError
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.config import Config, ConfigError, load_config
-from pufferlib.train.envs import env_kind, make_vecenvs
 from pufferlib.train.learner import TorchLearner
 from pufferlib.train.policies import architecture, make_policy
 from pufferlib.train.rollout import RolloutStorage, torch_dtype
@@ -183,7 +183,7 @@ class Trainer(Closeable):
         overlap = t.overlap == "on" or (t.overlap == "auto" and not self.native
                                         and config.vec.backend != "serial")
         groups = 2 if overlap and config.env.num_envs % 2 == 0 else 1
-        envs, self.env_info = make_vecenvs(env, config, self.seed, groups)
+        envs = make_vecenvs(env, config, self.seed, groups)
         try:
             self._build(envs, checkpoint)
             self.run_dir = self._make_run_dir(Path(data_dir), run_dir, checkpoint)
@@ -491,7 +491,10 @@ class Trainer(Closeable):
             except (AttributeError, NotImplementedError):
                 snapshots = None
                 break
-        payload = {"env": self.env_name, "config": self.config.to_dict(), "architecture": self.architecture(),
+        spec = ckpt.spec_record(self.observation_layout, self.action_layout, self.single_observation_space,
+                                self.single_action_space)
+        payload = {"env": self.env_name, "config": self.config.to_dict(), "spec": spec,
+                   "architecture": self.architecture(),
                    "policy": self.policy.state_dict(), "learner": self.learner.state_dict(),
                    "global_step": self.global_step, "iteration": self.iteration,
                    "elapsed": self.elapsed_before, "envs": snapshots,
@@ -564,13 +567,16 @@ class Trainer(Closeable):
         first = envs[0]
         self.single_observation_space = first.single_observation_space
         self.single_action_space = first.single_action_space
+        self.observation_layout, self.action_layout = first.observation_layout, first.action_layout
         self.policy = make_policy(config.policy, self.single_observation_space, self.single_action_space,
-                                  self.env_info.observation_layout, self.env_info.action_nvec).to(self.device)
+                                  self.observation_layout, self.action_layout.nvec).to(self.device)
         if self.distributed:  # every rank starts from rank 0's weights, as DistributedDataParallel does
             for param in self.policy.parameters():
                 torch.distributed.broadcast(param.data, 0)
         if checkpoint is not None:
             ckpt.check_compatible(checkpoint, self.env_name, self.architecture())
+            ckpt.check_env_spec(checkpoint, self.env_name, self.observation_layout, self.action_layout,
+                                self.single_observation_space, self.single_action_space)
         if self.rows * t.horizon < t.minibatch_size:
             raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) is larger than a rollout "
                               f"({self.rows} rows x {t.horizon} steps); lower it, or raise env.num_envs or "

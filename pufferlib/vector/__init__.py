@@ -21,8 +21,11 @@ def make(env_creator, num_envs, backend="serial", num_workers="auto", batch_size
 
     Args:
         env_creator: a callable returning a PufferEnv, a gymnasium.Env or a PettingZoo
-            ParallelEnv (the latter two are wrapped by pufferlib.emulation); it receives `buf=`
-            when it has a `buf` parameter. For 'multiprocessing' and 'ray' it must be picklable.
+            ParallelEnv (the latter two are wrapped by pufferlib.emulation), called exactly
+            num_envs times; it receives `buf=` when it has a `buf` parameter (every env but the
+            first, which tells the buffers' sizes). For 'multiprocessing' and 'ray' it must be
+            picklable. The vector env's `observation_layout` and `action_layout` are the first
+            env's.
         num_envs: how many environments.
         backend: 'serial' (in process), 'multiprocessing' (worker processes, shared memory) or
             'ray' (Ray actors; needs `pip install ray`).
@@ -30,7 +33,8 @@ def make(env_creator, num_envs, backend="serial", num_workers="auto", batch_size
         batch_size: envs per recv() (asynchronous pools); None means num_envs.
         seed: env i is seeded with seed + i.
         env_kwargs: keyword arguments for env_creator.
-        **backend_kwargs: passed to the backend (e.g. timeout, start_method for multiprocessing).
+        **backend_kwargs: passed to the backend (e.g. check_observations for emulated envs; timeout,
+            start_method for multiprocessing).
 
     Returns:
         A vector env (Serial, Multiprocessing or Ray) following the vector protocol.

@@ -1,6 +1,9 @@
-"""What the Python vector backends share: creating envs on buffer views, pools of workers.
+"""What the Python vector backends share: making envs on buffer views, pools of workers.
 
-`EnvGroup` owns consecutive environments whose rows are views into one set of arrays (the
+A vector env builds each environment exactly once. It builds env 0 first, on no buffers
+(`first_env`), and learns from it what the buffers hold (`EnvSpec`: spaces, rows per env,
+layouts); it then allocates the buffers and wraps env 0 on its rows, building the others on
+theirs. `EnvGroup` owns consecutive environments whose rows are views into one set of arrays (the
 serial backend's own arrays, or a worker's slice of shared memory) and steps them in turn.
 The protocol itself (states, action checks, seeds) is `pufferlib._native.protocol.VectorProtocol`,
 shared with the native engine; a backend implements its hooks `_reset`, `_send`, `_recv`,
@@ -8,14 +11,17 @@ shared with the native engine; a backend implements its hooks `_reset`, `_send`,
 """
 import inspect
 from collections import deque
+from typing import NamedTuple
 
 import gymnasium
 import numpy as np
 
+from pufferlib import emulation
 from pufferlib._native.protocol import VectorProtocol
 from pufferlib.environment import Buffers, EpisodeStats, PufferEnv
 
-__all__ = ["EnvGroup", "WorkerPool", "create_env", "probe_env"]
+__all__ = ["EnvGroup", "EnvSpec", "VecEnv", "WorkerPool", "close_quietly", "first_env", "make_env",
+           "wrap_env"]
 
 
 def _takes_buf(env_creator):
@@ -26,21 +32,29 @@ def _takes_buf(env_creator):
         return False
 
 
-def create_env(env_creator, env_kwargs=None, buf=None, check_observations="first"):
-    """Calls env_creator(**env_kwargs) and returns a PufferEnv, writing into `buf` if it can.
+def make_env(env_creator, env_kwargs=None, buf=None):
+    """Calls env_creator(**env_kwargs) once and returns what it made, unwrapped.
 
-    `buf` ({name: array}, see Buffers.spec) is passed to creators with a `buf` parameter; a
-    Gymnasium or PettingZoo env is wrapped by pufferlib.emulation on `buf`, checking its
-    observations and rewards as `check_observations` says (see GymnasiumPufferEnv). A PufferEnv
-    that did not adopt `buf` still works: EnvGroup copies its buffers into `buf` after every step.
+    `buf` ({name: array}, see Buffers.spec) is passed to creators with a `buf` parameter.
     """
     kwargs = dict(env_kwargs or {})
     if buf is not None and _takes_buf(env_creator):
         kwargs["buf"] = buf
-    env = env_creator(**kwargs)
+    return env_creator(**kwargs)
+
+
+def wrap_env(env, buf=None, check_observations="first"):
+    """`env` as a PufferEnv: a PufferEnv as it is, a Gymnasium or PettingZoo env emulated on `buf`.
+
+    The emulation (pufferlib.emulation) checks observations and rewards as `check_observations`
+    says (see GymnasiumPufferEnv). A PufferEnv that did not adopt `buf` still works: EnvGroup
+    copies its buffers into `buf` after every step.
+
+    Raises:
+        TypeError: `env` is none of these.
+    """
     if isinstance(env, PufferEnv):
         return env
-    from pufferlib import emulation  # lazily: emulation imports Gymnasium/PettingZoo machinery
     # the vector env checks actions at its boundary: the wrapper does not check them again
     if hasattr(env, "possible_agents"):
         return emulation.PettingZooPufferEnv(env=env, buf=buf, check_observations=check_observations,
@@ -52,13 +66,77 @@ def create_env(env_creator, env_kwargs=None, buf=None, check_observations="first
                     f"ParallelEnv, got {type(env).__name__}")
 
 
-def probe_env(env_creator, env_kwargs=None):
-    """Creates one env to read (single_observation_space, single_action_space, num_agents)."""
-    env = create_env(env_creator, env_kwargs)
+class EnvSpec(NamedTuple):
+    """What a vector env learns from its first env, and requires of every other.
+
+    Attributes:
+        observation_space, action_space: the flat spaces of one agent (its row).
+        num_agents: rows per env.
+        observation_layout: the `pufferlib.emulation.Layout` of the env's original (possibly
+            nested) observation space.
+        action_layout: the `pufferlib.emulation.ActionLayout` of its original action space.
+    """
+
+    observation_space: gymnasium.Space
+    action_space: gymnasium.Space
+    num_agents: int
+    observation_layout: emulation.Layout
+    action_layout: emulation.ActionLayout
+
+    @classmethod
+    def of(cls, env):
+        """The spec of a PufferEnv: an emulated env's layouts, else those of its flat spaces."""
+        obs_layout = getattr(env, "observation_layout", None)
+        act_layout = getattr(env, "action_layout", None)
+        if obs_layout is None:
+            obs_layout = emulation.Layout(env.single_observation_space)
+        if act_layout is None:
+            act_layout = emulation.ActionLayout(env.single_action_space)
+        return cls(env.single_observation_space, env.single_action_space, int(env.num_agents), obs_layout,
+                   act_layout)
+
+    def check(self, env, index):
+        """Raises ValueError unless PufferEnv `env` (env `index`) has the rows and layouts of this spec.
+
+        Bounds may differ, as they may between the agents of a PettingZoo env.
+        """
+        if int(env.num_agents) != self.num_agents:
+            raise ValueError(f"env {index} has num_agents={env.num_agents}; the first env had "
+                             f"{self.num_agents}, and every env of a vector env must have the same")
+        spec = EnvSpec.of(env)
+        for kind, mine, theirs in (("observation", self.observation_layout, spec.observation_layout),
+                                   ("action", self.action_layout, spec.action_layout)):
+            if mine.signature() != theirs.signature():
+                raise ValueError(f"env {index} has the {kind} space {theirs.space}; the first env had "
+                                 f"{mine.space}, and every env of a vector env must have spaces of the same "
+                                 "structure, shapes and dtypes (bounds may differ): make every env alike")
+
+
+def first_env(env_creator, env_kwargs=None, check_observations="first"):
+    """Builds a vector env's first env, on no buffers, to learn its spec.
+
+    Returns:
+        (env, EnvSpec): the env as env_creator made it (give it to EnvGroup as `env0`, which wraps
+        it on its rows) and its spec. A creator with a `buf` parameter is called without one here,
+        so its env keeps buffers of its own, and EnvGroup copies them into env 0's rows each step.
+    """
+    env = make_env(env_creator, env_kwargs)
     try:
-        return env.single_observation_space, env.single_action_space, int(env.num_agents)
-    finally:
-        env.close()
+        # a wrapper on buffers of its own, only to read the spec: EnvGroup wraps env again on its rows
+        return env, EnvSpec.of(wrap_env(env, None, check_observations))
+    except BaseException:
+        close_quietly(env)
+        raise
+
+
+def close_quietly(env):
+    """Closes an env whose construction failed, without masking that failure."""
+    close = getattr(env, "close", None)
+    try:
+        if close is not None:
+            close()
+    except Exception:  # noqa: S110 - closing after a failure must not mask it
+        pass
 
 
 class EnvGroup:
@@ -68,29 +146,50 @@ class EnvGroup:
         env_creator, env_kwargs: how to make one environment.
         first: the global index of the first environment (it is seeded with seed + index).
         count: how many environments.
-        agents: rows per environment.
-        arrays: {name: array} with count * agents rows (see Buffers.spec).
+        spec: the `EnvSpec` of the vector env's first env; every env must match it, with
+            `spec.num_agents` rows each.
+        arrays: {name: array} with count * spec.num_agents rows (see Buffers.spec).
+        check_observations: how emulated envs check observations and rewards (see wrap_env).
+        env0: environment `first`, already made by `first_env` (it is wrapped on its rows here), or
+            None to make it here too.
+
+    Raises:
+        ValueError: an env whose rows or layouts differ from the spec's.
     """
 
-    def __init__(self, env_creator, env_kwargs, first, count, agents, arrays):
+    def __init__(self, env_creator, env_kwargs, first, count, spec, arrays, check_observations="first",
+                 env0=None):
         self.first = first
         self.envs = []
         self.copy_to = []  # per env: None when it writes into our rows, else the rows to copy into
         self.stats = EpisodeStats()  # of the episodes finished since the last pop
         self.actions = []
+        agents = spec.num_agents
         try:
             for k in range(count):
                 rows = slice(k * agents, (k + 1) * agents)
                 buf = {name: array[rows] for name, array in arrays.items()}
-                env = create_env(env_creator, env_kwargs, buf)
+                if k == 0 and env0 is not None:
+                    made, env0 = env0, None
+                else:
+                    made = make_env(env_creator, env_kwargs, buf)
+                try:
+                    try:
+                        env = wrap_env(made, buf, check_observations)
+                    except ValueError:  # rows it does not fit: say how it differs from the first env
+                        spec.check(wrap_env(made, None, check_observations), first + k)
+                        raise
+                except BaseException:
+                    close_quietly(made)
+                    raise
                 self.envs.append(env)
-                if int(env.num_agents) != agents:
-                    raise ValueError(f"env {first + k} has num_agents={env.num_agents}; the first env had "
-                                     f"{agents}, and every env of a vector env must have the same")
+                spec.check(env, first + k)
                 adopted = all(np.shares_memory(getattr(env, name), buf[name]) for name in Buffers.NAMES)
                 self.copy_to.append(None if adopted else buf)
                 self.actions.append(env.actions if adopted else buf["actions"])
         except BaseException:
+            if env0 is not None:
+                close_quietly(env0)
             self.close()
             raise
 
@@ -134,30 +233,50 @@ class EnvGroup:
         self.envs = []
 
 
-class WorkerPool(VectorProtocol):
+class VecEnv(VectorProtocol):
+    """A Python backend: the vector protocol (`VectorProtocol`) on envs made from a spec.
+
+    Subclasses call `_use_spec(spec)` (the spaces and layouts of their first env), set
+    `num_envs`, `num_agents`, the buffers (`_set_buffers`) and `env_ids`, then call
+    `_init_protocol(seed)`, and implement the hooks `_reset`, `_send`, `_recv`, `_render`, `_close`.
+    """
+
+    def _use_spec(self, spec):
+        """Takes the spaces, layouts and rows per env of the vector env's first env."""
+        self.single_observation_space = spec.observation_space
+        self.single_action_space = spec.action_space
+        self.observation_layout = spec.observation_layout
+        self.action_layout = spec.action_layout
+        self.agents_per_env = spec.num_agents
+
+
+class WorkerPool(VecEnv):
     """What the backends with workers share: envs split among workers, batches of whole workers.
 
-    Worker w owns envs `_first[w]` .. `_first[w + 1] - 1`. A subclass calls `_init_pool`, keeps
+    Worker w owns envs `_first[w]` .. `_first[w + 1] - 1`. A subclass calls `_init_pool`, then
+    `_use_spec` with its first env's spec, keeps
     every env's rows in `_full` ({name: array}) and, when batch_size < num_envs, the returned
     batch in `_batch`; `_take_batch` then picks the next ready workers and copies their rows.
     """
 
-    def _init_pool(self, env_creator, env_kwargs, sizes, batch_size, timeout):
-        self.single_observation_space, self.single_action_space, agents = probe_env(env_creator, env_kwargs)
+    def _init_pool(self, sizes, batch_size, timeout):
+        """Splits the envs among workers as `sizes` says (then `_use_spec` once the first env is made)."""
         self.num_envs = int(sum(sizes))
         self.num_workers = len(sizes)
         self.batch_size = batch_size
-        self.agents_per_env = agents
-        self.num_agents = batch_size * agents
         self.timeout = timeout
         self.env_ids = np.arange(batch_size)
         self._first = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self._batch_workers = self.num_workers if batch_size == self.num_envs else batch_size // sizes[0]
-        self._batch = None if batch_size == self.num_envs else Buffers(
-            self.single_observation_space, self.single_action_space, self.num_agents)
         self._current = list(range(self._batch_workers))  # workers of the batch last returned
         self._ready = deque()                             # workers done, not yet returned
         self._stats = EpisodeStats()                      # of the workers' steps not yet returned
+
+    def _use_spec(self, spec):
+        super()._use_spec(spec)
+        self.num_agents = self.batch_size * spec.num_agents
+        self._batch = None if self.batch_size == self.num_envs else Buffers(
+            self.single_observation_space, self.single_action_space, self.num_agents)
 
     def _use_buffers(self, full):
         """Adopts `full` ({name: array}: every env's rows); the public buffers are the batch's.

@@ -1,14 +1,24 @@
 """The multiprocessing backend: worker processes step their environments into shared memory.
 
-Every buffer lives in one block of shared memory (a `multiprocessing.RawArray`: an unlinked
-file, freed when the last process lets go, so nothing is left in /dev/shm even after a crash).
-Worker w owns a contiguous range of environments and steps them on views of their rows; the
-parent's buffers are views of the same memory, so the learner reads observations without a copy.
+Every buffer lives in one block of shared memory: a file with no name (`os.memfd_create`, else
+an unlinked temporary file), freed when the last process lets go, so nothing is left in /dev/shm
+even after a crash. Worker w owns a contiguous range of environments and steps them on views of
+their rows; the parent's buffers are views of the same memory, so the learner reads observations
+without a copy.
+
+Each environment is made once, in its worker. The buffers' sizes depend on the environment's
+spaces, which only an environment can tell, so the workers start with the file still empty:
+worker 0 makes the first environment and answers with its `EnvSpec` (spaces, rows, layouts); the
+parent then sizes the file (refusing a size beyond the machine's memory), maps it, writes the
+buffers' layout and the spec after the buffers, and tells every worker to build its environments
+there (worker 0 wraps its first one on its rows). Workers start, and worker 0 makes its first
+environment, in parallel; `startup_timeout` covers all of it, and a worker that raises or dies
+meanwhile is reported as failing "while creating its envs".
 
 Commands and answers go through shared memory too, with no system call on the way when the other
 side is ready: the parent writes a command in worker w's slot and posts w's semaphore; the worker
-writes its answer (pickled episode statistics, a frame or an exception, if any) in its mailbox, counts it and posts
-the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
+writes its answer (pickled episode statistics, a frame, a spec or an exception, if any) in its
+mailbox, counts it and posts the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
 (SPIN_SECONDS, yielding the core between tries), then sleeps on it. A sleeping parent wakes every
 WAIT_SLICE to check the workers' process sentinels, so a dead worker is reported within that time;
 a sleeping worker checks its pipe, which only closes when the parent is gone (the pipe otherwise
@@ -24,16 +34,20 @@ has gone, even after a `kill -9` of the parent.
 """
 import ast
 import ctypes
+import mmap
 import multiprocessing
+import multiprocessing.util
 import os
 import pickle
 import select
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
 import weakref
+from multiprocessing import reduction
 
 import numpy as np
 
@@ -41,12 +55,12 @@ from pufferlib._native.threads import available_cores
 from pufferlib._native.protocol import check_fits_in_memory
 from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
-from pufferlib.vector._base import EnvGroup, WorkerPool
+from pufferlib.vector._base import EnvGroup, WorkerPool, close_quietly, first_env
 
 __all__ = ["Multiprocessing", "split_envs"]
 
-_STEP, _RESET, _CLOSE, _RENDER = 1, 2, 3, 4   # commands
-_OK, _STATS, _ERROR, _FRAME = 0, 1, 2, 3      # kinds of answers
+_STEP, _RESET, _CLOSE, _RENDER, _BUILD = 1, 2, 3, 4, 5   # commands
+_OK, _STATS, _ERROR, _FRAME, _SPEC = 0, 1, 2, 3, 4        # kinds of answers
 _ALIGN = 64
 MAILBOX_BYTES = 1 << 16
 # How long a worker waiting for its next command, and the parent waiting for answers, try their
@@ -128,6 +142,43 @@ def _views(raw, layout):
         size = int(np.prod(shape)) * dtype.itemsize
         views[name] = block[offset:offset + size].view(dtype).reshape(shape)
     return views
+
+
+class _SharedFile:
+    """A file with no name that holds the buffers; its descriptor travels to each worker as it starts.
+
+    Pickled only while starting a process (as multiprocessing passes a RawArray's file): the
+    worker gets its own descriptor for the same file. Empty until the parent knows its size.
+    """
+
+    def __init__(self, fd=None):
+        if fd is None:
+            if hasattr(os, "memfd_create"):
+                fd = os.memfd_create("pufferlib-buffers")
+            else:  # an unlinked temporary file, where multiprocessing keeps its own shared memory
+                fd, path = tempfile.mkstemp(prefix="pufferlib-", dir=multiprocessing.util.get_temp_dir())
+                os.unlink(path)
+        self.fd = fd
+
+    def __reduce__(self):
+        return _rebuild_shared_file, (reduction.DupFd(self.fd),)
+
+    def map(self, size):
+        """Maps the first `size` bytes (the file's size is set by the parent) and closes the descriptor."""
+        try:
+            return mmap.mmap(self.fd, size)
+        finally:
+            self.close()
+
+    def close(self):
+        """Closes this process's descriptor (the file lives on while another process holds it)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _rebuild_shared_file(dup):
+    return _SharedFile(dup.detach())
 
 
 def _sync_views(raw, num_workers):
@@ -232,24 +283,35 @@ def _die_with_parent(conn, parent_pid, pdeathsig):
                      daemon=True).start()
 
 
-def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_workers, env_creator, env_kwargs,
-            first, count, agents, parent_pid=None, pdeathsig=False):
-    """A worker's main loop: step its envs each time the parent posts `command`, until told to close.
+def _worker(conn, shared, sync_raw, mail_raw, command, answers, w, num_workers, env_creator, env_kwargs,
+            first, count, check_observations, parent_pid=None, pdeathsig=False):
+    """A worker's main loop: build its envs, then step them on each command until told to close.
 
-    The command is in shared memory (a reset's seed in the mailbox); the answer too, counted and
-    announced by posting the parent's `answers` semaphore. The pipe only carries answers too big
-    for the mailbox, and tells the worker when the parent has gone.
+    Worker 0 first makes env 0 and answers with its spec. Every worker then waits for the parent's
+    _BUILD (where to find the buffers' layout and the spec in `shared`), builds its envs on its rows
+    and answers. A command is in shared memory (a reset's seed in the mailbox); the answer too,
+    counted and announced by posting the parent's `answers` semaphore. The pipe only carries answers
+    too big for the mailbox, and tells the worker when the parent has gone.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent(conn, parent_pid, pdeathsig)
-    group = None
+    group = env0 = None
     sync = _sync_views(sync_raw, num_workers)[w]
     mailbox = _mailboxes(mail_raw, num_workers)[w]
     reply = _Replier(sync, mailbox, conn, answers)
     try:
-        rows = slice(first * agents, (first + count) * agents)
-        arrays = {name: array[rows] for name, array in _views(raw, layout).items()}
-        group = EnvGroup(env_creator, env_kwargs, first, count, agents, arrays)
+        if w == 0:  # the vector env's first env: its spec sizes the shared memory
+            env0, spec = first_env(env_creator, env_kwargs, check_observations)
+            reply(_SPEC, pickle.dumps(spec))
+        if not _wait_for_command(command, conn) or sync[0] != _BUILD:
+            return
+        offset, size = pickle.loads(mailbox)
+        memory = shared.map(offset + size)
+        layout, spec = pickle.loads(memory[offset:offset + size])
+        rows = slice(first * spec.num_agents, (first + count) * spec.num_agents)
+        arrays = {name: array[rows] for name, array in _views(memory, layout).items()}
+        owned, env0 = env0, None  # the group owns it now
+        group = EnvGroup(env_creator, env_kwargs, first, count, spec, arrays, check_observations, owned)
         reply(_OK)
         while _wait_for_command(command, conn):
             what = sync[0]
@@ -273,6 +335,9 @@ def _worker(conn, raw, layout, sync_raw, mail_raw, command, answers, w, num_work
     except Exception as error:
         reply.error(error)
     finally:
+        shared.close()
+        if env0 is not None:
+            close_quietly(env0)
         if group is not None:
             try:
                 group.close()
@@ -322,8 +387,10 @@ class Multiprocessing(WorkerPool):
 
     Args:
         env_creator: a picklable callable (a module-level function or class, a functools.partial)
-            returning a PufferEnv, a gymnasium.Env or a PettingZoo ParallelEnv; it receives `buf=`
-            when it has a `buf` parameter. Each worker calls it for each of its envs.
+            returning a PufferEnv, a gymnasium.Env or a PettingZoo ParallelEnv; each worker calls it
+            once for each of its envs (num_envs calls in all), with `buf=` when it has a `buf`
+            parameter (except for env 0, made before the buffers exist: a PufferEnv that made
+            buffers of its own is copied from instead).
         num_envs: how many environments.
         num_workers: worker processes, or 'auto' (see split_envs for what is valid).
         batch_size: envs per recv(); None means num_envs.
@@ -333,6 +400,8 @@ class Multiprocessing(WorkerPool):
         timeout: seconds to wait for workers before WorkerTimeoutError (None: wait as long as they
             live; a dead worker is always detected at once).
         start_method: 'spawn' (default: safe after OpenMP and threads), 'forkserver' or 'fork'.
+        check_observations: how emulated envs check observations and rewards: "first", "always"
+            or "never" (see GymnasiumPufferEnv).
 
     Raises:
         ValueError: bad num_envs, num_workers or batch_size (the message lists valid values).
@@ -340,16 +409,12 @@ class Multiprocessing(WorkerPool):
     """
 
     def __init__(self, env_creator, num_envs, num_workers="auto", batch_size=None, seed=0,
-                 env_kwargs=None, timeout=None, start_method="spawn", startup_timeout=120):
+                 env_kwargs=None, timeout=None, start_method="spawn", startup_timeout=120,
+                 check_observations="first"):
         sizes, batch_size = split_envs(num_envs, num_workers, batch_size)
-        self._init_pool(env_creator, env_kwargs, sizes, batch_size, timeout)
-        spec = Buffers.spec(self.single_observation_space, self.single_action_space,
-                            num_envs * self.agents_per_env)
-        layout, nbytes = _layout(spec)
-        check_fits_in_memory(nbytes, f"num_envs={num_envs} environments", "use fewer envs")
+        self._init_pool(sizes, batch_size, timeout)
         context = multiprocessing.get_context(start_method)
         self._start_method = context.get_start_method()
-        self._raw = context.RawArray("b", nbytes)
         self._sync_raw = context.RawArray("q", 16 * len(sizes))
         self._mail_raw = context.RawArray("b", MAILBOX_BYTES * len(sizes))
         self._sync = _sync_views(self._sync_raw, len(sizes))
@@ -357,9 +422,6 @@ class Multiprocessing(WorkerPool):
         self._commands = [context.Semaphore(0) for _ in sizes]  # parent -> worker w: a command is ready
         self._answers = context.Semaphore(0)                    # workers -> parent: an answer is ready
         self._answered = [0] * len(sizes)                       # answers read, per worker
-        self._use_buffers(_views(self._raw, layout))
-        self._full["masks"][...] = True
-        agents = self.agents_per_env
 
         self._processes, self._conns = [], []
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns, self._sync,
@@ -367,30 +429,51 @@ class Multiprocessing(WorkerPool):
         self._sentinels = {}      # process sentinel -> worker
         self._poller = select.poll()  # the sentinels: readable once their process has exited
         self._busy = set()        # workers given a command and not yet answered
-        self._init_protocol(seed)
         # forkserver workers are the fork server's children, not ours; PR_SET_PDEATHSIG follows the
         # thread that starts them, which must live as long as this process (the main thread)
         parent_pid = None if start_method == "forkserver" else os.getpid()
         pdeathsig = parent_pid is not None and threading.current_thread() is threading.main_thread()
+        deadline = None if startup_timeout is None else time.monotonic() + startup_timeout
+        shared = _SharedFile()
         try:
             for w, count in enumerate(sizes):
                 parent, child = context.Pipe()
                 process = context.Process(
                     target=_worker, name=f"pufferlib-worker-{w}", daemon=True,
-                    args=(child, self._raw, layout, self._sync_raw, self._mail_raw, self._commands[w],
-                          self._answers, w, self.num_workers, env_creator, env_kwargs,
-                          int(self._first[w]), count, agents, parent_pid, pdeathsig))
+                    args=(child, shared, self._sync_raw, self._mail_raw, self._commands[w], self._answers, w,
+                          self.num_workers, env_creator, env_kwargs, int(self._first[w]), count,
+                          check_observations, parent_pid, pdeathsig))
                 self._processes.append(process)
                 self._conns.append(parent)
                 process.start()
                 child.close()
                 self._sentinels[process.sentinel] = w
                 self._poller.register(process.sentinel, select.POLLIN)
-            self._busy.update(range(self.num_workers))  # creating the envs is the first command
-            self._wait_all("creating its envs", startup_timeout)
+            # an answer is due from every worker: worker 0's spec, then each one's built envs
+            self._busy.update(range(self.num_workers))
+            _, spec = self._next_answer("creating its envs", deadline, startup_timeout)
+            self._use_spec(spec)
+            layout, nbytes = _layout(Buffers.spec(self.single_observation_space, self.single_action_space,
+                                                  num_envs * self.agents_per_env))
+            check_fits_in_memory(nbytes, f"num_envs={num_envs} environments", "use fewer envs")
+            message = pickle.dumps((layout, spec))  # for the workers, after the buffers
+            os.ftruncate(shared.fd, nbytes + len(message))
+            memory = shared.map(nbytes + len(message))
+            memory[nbytes:] = message
+            self._use_buffers(_views(memory, layout))
+            self._full["masks"][...] = True
+            self._init_protocol(seed)
+            where = pickle.dumps((nbytes, len(message)))
+            for w in range(self.num_workers):
+                self._mailboxes[w][:len(where)] = where
+                self._command(w, _BUILD)
+            while self._busy:
+                self._next_answer("creating its envs", deadline, startup_timeout)
         except BaseException:
             self._finalizer()
             raise
+        finally:
+            shared.close()
 
     # ---- backend methods ----
 
@@ -461,7 +544,8 @@ class Multiprocessing(WorkerPool):
         """Waits for the next answer of a busy worker and reads it.
 
         Returns:
-            (the worker's index, the frame it drew for a render command, else None).
+            (the worker's index, the frame it drew for a render command or worker 0's first spec,
+            else None).
         """
         self._await_answer(doing, deadline, timeout)
         # each answer is counted before it is posted, so one of the busy workers has a new one
@@ -477,8 +561,8 @@ class Multiprocessing(WorkerPool):
         return w, (None if kind == _OK else self._read_answer(w, kind, size, doing))
 
     def _read_answer(self, w, kind, size, doing):
-        """Merges episode statistics, returns a frame or raises the worker's error (from its mailbox,
-        else its pipe)."""
+        """Merges episode statistics, returns a frame or a spec, or raises the worker's error
+        (mailbox, else pipe)."""
         if size >= 0:
             payload = self._mailboxes[w][:size]
         else:
@@ -489,7 +573,7 @@ class Multiprocessing(WorkerPool):
         if kind == _STATS:
             self._stats.merge(pickle.loads(payload))
             return None
-        if kind == _FRAME:
+        if kind in (_FRAME, _SPEC):
             return pickle.loads(payload)
         name, text, trace = pickle.loads(payload)
         raise WorkerError(f"worker {w} (envs {self._first[w]}-{self._first[w + 1] - 1}) raised {name} while "

@@ -4,6 +4,7 @@ import gymnasium
 import numpy as np
 
 from pufferlib._native import Engine, resolve_num_threads
+from pufferlib.emulation import ActionLayout, Layout
 
 __all__ = ["NativeVecEnv"]
 
@@ -20,6 +21,8 @@ class NativeVecEnv(Engine):
 
     Buffers (numpy, reused every step, rows = `num_agents`): `observations`, `actions` (int32 or
     float32), `rewards` (float32), `terminals`, `truncations`, `masks` (bool), `final_observations`.
+    A C environment's spaces are flat: `observation_layout` and `action_layout` (as on every vector
+    env, see pufferlib.emulation) are those of `single_observation_space` and `single_action_space`.
 
     Use `pufferlib.make(name, ...)` to create one.
     """
@@ -36,6 +39,8 @@ class NativeVecEnv(Engine):
             self.single_action_space = gymnasium.spaces.Discrete(spec["act_n"][0])
         else:
             self.single_action_space = gymnasium.spaces.MultiDiscrete(spec["act_n"])
+        self.observation_layout = Layout(self.single_observation_space)
+        self.action_layout = ActionLayout(self.single_action_space)
         self._init_protocol(seed, check_actions)
 
     @property

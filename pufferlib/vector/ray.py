@@ -1,14 +1,16 @@
 """The Ray backend: Ray actors each step several environments, on this machine or a cluster.
 
 Each actor owns an EnvGroup on its own buffers and returns its rows after every step; the parent
-copies them into its buffers (Ray moves the arrays through its object store). Batches are made of
+copies them into its buffers (Ray moves the arrays through its object store). Actor 0 makes the
+first environment and returns its spec (spaces, rows, layouts); every actor then builds its
+environments (actor 0 keeps its first one) and checks them against that spec. Batches are made of
 whole actors, as in the multiprocessing backend: with `batch_size < num_envs`, `recv()` returns
 the first actors to finish while the others keep stepping. Ray is optional:
 `pip install ray`.
 """
 from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
-from pufferlib.vector._base import EnvGroup, WorkerPool
+from pufferlib.vector._base import EnvGroup, WorkerPool, first_env
 from pufferlib.vector.multiprocessing import split_envs
 
 __all__ = ["Ray"]
@@ -27,10 +29,26 @@ def _import_ray():
 class _Worker:
     """The actor: environments `first` .. `first + count - 1` on buffers of its own."""
 
-    def __init__(self, env_creator, env_kwargs, first, count, agents, observation_space, action_space):
-        self.buffers = Buffers(observation_space, action_space, count * agents)
+    def __init__(self, env_creator, env_kwargs, first, count, check_observations):
+        self.args = env_creator, env_kwargs, first, count
+        self.check_observations = check_observations
+        self.env0 = None
+        self.group = None
+
+    def first_env(self):
+        """Makes environment `first` (the vector env's first, on actor 0) and returns its EnvSpec."""
+        env_creator, env_kwargs, _, _ = self.args
+        self.env0, spec = first_env(env_creator, env_kwargs, self.check_observations)
+        return spec
+
+    def build(self, spec):
+        """Makes the other environments and wraps them all on this actor's buffers."""
+        env_creator, env_kwargs, first, count = self.args
+        self.buffers = Buffers(spec.observation_space, spec.action_space, count * spec.num_agents)
         arrays = {name: getattr(self.buffers, name) for name in Buffers.NAMES}
-        self.group = EnvGroup(env_creator, env_kwargs, first, count, agents, arrays)
+        env0, self.env0 = self.env0, None  # the group owns it now
+        self.group = EnvGroup(env_creator, env_kwargs, first, count, spec, arrays, self.check_observations,
+                              env0)
 
     def reset(self, seed):
         self.group.reset(seed)
@@ -45,7 +63,10 @@ class _Worker:
         return self.group.render(env_index)
 
     def close(self):
-        self.group.close()
+        if self.group is not None:
+            self.group.close()
+        elif self.env0 is not None:
+            self.env0.close()
 
     def _outputs(self):
         return {name: getattr(self.buffers, name) for name in _OUTPUTS}, self.group.stats.pop()
@@ -56,43 +77,52 @@ class Ray(WorkerPool):
 
     Args:
         env_creator: a picklable callable returning a PufferEnv, a gymnasium.Env or a PettingZoo
-            ParallelEnv (wrapped by pufferlib.emulation in the actor).
+            ParallelEnv (wrapped by pufferlib.emulation in the actor); each actor calls it once for
+            each of its envs (num_envs calls in all).
         num_envs: how many environments.
         num_workers: actors, or 'auto' (one per CPU Ray reports, as split_envs chooses).
         batch_size: envs per recv(); None means num_envs.
         seed: env i is seeded with seed + i.
         env_kwargs: keyword arguments for env_creator.
         timeout: seconds to wait for a step or reset before WorkerTimeoutError (None: forever).
-        startup_timeout: seconds to wait for the actors to start and create their envs (actors
-            that cannot be scheduled for lack of CPUs end up here).
+        startup_timeout: seconds to wait for actor 0 to start and make the first env, then for
+            every actor to make its envs (actors that cannot be scheduled for lack of CPUs end up
+            here).
         address: a Ray cluster to connect to when Ray is not initialised yet (None starts a local
             instance; 'auto' finds a running cluster).
         actor_options: passed to `ray.remote(...).options()` (e.g. {"num_cpus": 0.5}).
+        check_observations: how emulated envs check observations and rewards: "first", "always"
+            or "never" (see GymnasiumPufferEnv).
 
     Raises:
         ImportError: Ray is not installed.
-        WorkerError: an environment could not be created in an actor (with its traceback).
+        WorkerError: an environment could not be created in an actor (with its traceback), or its
+            spaces differ from those of the first environment.
     """
 
     def __init__(self, env_creator, num_envs, num_workers="auto", batch_size=None, seed=0,
-                 env_kwargs=None, timeout=None, address=None, actor_options=None, startup_timeout=120):
+                 env_kwargs=None, timeout=None, address=None, actor_options=None, startup_timeout=120,
+                 check_observations="first"):
         ray = self._ray = _import_ray()
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
         sizes, batch_size = split_envs(num_envs, num_workers, batch_size, cores=cores)
-        self._init_pool(env_creator, env_kwargs, sizes, batch_size, timeout)
-        agents = self.agents_per_env
-        full = Buffers(self.single_observation_space, self.single_action_space, num_envs * agents)
-        self._use_buffers({name: getattr(full, name) for name in Buffers.NAMES})
+        self._init_pool(sizes, batch_size, timeout)
         self._pending = {}          # object ref -> worker
-        self._init_protocol(seed)
         remote = ray.remote(_Worker).options(**({"num_cpus": 1} | dict(actor_options or {})))
-        self._actors = [remote.remote(env_creator, env_kwargs, int(self._first[w]), count, agents,
-                                      self.single_observation_space, self.single_action_space)
+        # every actor starts at once; actor 0 makes the first env meanwhile
+        self._actors = [remote.remote(env_creator, env_kwargs, int(self._first[w]), count, check_observations)
                         for w, count in enumerate(sizes)]
         try:
-            self._get([a.__ray_ready__.remote() for a in self._actors], range(self.num_workers),
+            (spec,) = self._get([self._actors[0].first_env.remote()], [0], "creating its envs",
+                                startup_timeout)
+            self._use_spec(spec)
+            full = Buffers(self.single_observation_space, self.single_action_space,
+                           num_envs * self.agents_per_env)
+            self._use_buffers({name: getattr(full, name) for name in Buffers.NAMES})
+            self._init_protocol(seed)
+            self._get([a.build.remote(spec) for a in self._actors], range(self.num_workers),
                       "creating its envs", startup_timeout)
         except BaseException:
             self._close()

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pufferlib.errors import CheckpointError
-from pufferlib.export import ExportError, PolicyModule, export, export_policy, load_policy, read_weights
+from pufferlib.export import ExportError, PolicyModule, export, export_policy, read_weights
+from pufferlib.train.checkpoint import load_policy
 from pufferlib.train.policies import LSTMPolicy
 from tests.export.export_helpers import make_policy
 
@@ -76,7 +77,7 @@ def test_onnx_without_its_packages_names_them(tmp_path, monkeypatch):
 
 def test_load_policy_rebuilds_the_checkpoint(cartpole_run):
     data_dir, summary = cartpole_run
-    policy, data = load_policy("cartpole", "latest", data_dir=data_dir)
+    policy, data = load_policy("latest", "cartpole", data_dir=data_dir)
     assert not policy.training and data["path"] == summary["checkpoint"]
     for name, tensor in policy.state_dict().items():
         torch.testing.assert_close(tensor, data["policy"][name])
@@ -94,7 +95,7 @@ def test_export_c_from_a_checkpoint_holds_its_weights(cartpole_run, tmp_path):
 
 def test_export_an_lstm_checkpoint(lstm_run, tmp_path):
     data_dir, _ = lstm_run
-    policy, _ = load_policy("cartpole", "latest", data_dir=data_dir)
+    policy, _ = load_policy("latest", "cartpole", data_dir=data_dir)
     assert isinstance(policy, LSTMPolicy)
     export("cartpole", "latest", data_dir=data_dir, format="c", output=tmp_path)
     arch, _ = read_weights(tmp_path / "policy.bin")

@@ -7,11 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium
 import numpy as np
 import pytest
 import torch
 
+import pufferlib
 import pufferlib.train as T
+import pufferlib.vector
+from pufferlib.emulation import ActionLayout, Layout
 from pufferlib.errors import CheckpointError
 from pufferlib.train import Trainer
 from pufferlib.train import checkpoint as ckpt
@@ -139,9 +143,32 @@ def test_the_cli_refuses_a_malicious_checkpoint_in_one_line_and_runs_nothing(tmp
     (lambda d: d.update(carry=[]), r"is damaged: 'carry' must be a dict, got list"),
     (lambda d: d["policy"].update({"actor.0.weight": [1.0]}), r"is damaged: policy\['actor.0.weight'\] must be a "
                                                               "tensor, got list"),
+    (lambda d: d.pop("spec"), r"is damaged: it has no 'spec' \(a pufferlib checkpoint holds env, config, spec, "),
+    (lambda d: d["spec"].pop("action_space"), r"is damaged: it has no 'spec.action_space' \(.* under 'spec'\)"),
+    (lambda d: d["spec"].update(observation_layout="Box"), r"is damaged: 'spec.observation_layout' must be list, "
+                                                          "got str"),
+    (lambda d: d["spec"]["observation_space"].update(type="Text"), r"is damaged: spec.observation_space is not a "
+                                                                  "stored space: .* got type 'Text'$"),
+    (lambda d: d["spec"]["single_action_space"].pop("n"), r"is damaged: spec.single_action_space is a stored "
+                                                          "Discrete without its n$"),
+    (lambda d: d["spec"]["observation_space"].update(shape=[5]), r"is damaged: spec.observation_space is a malformed "
+                                                                 "stored Box: "),
+    (lambda d: d["spec"]["action_space"].update(n=3), r"is damaged: spec.action_layout does not match the layout of "
+                                                      r"its action space Discrete\(3\)$"),
 ])
 def test_load_names_a_missing_or_mistyped_key(cartpole_checkpoint, tmp_path, change, message):
     path = damaged(cartpole_checkpoint, tmp_path / "step_1.pt", change)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("version, message", [
+    (1, r"is a version 1 checkpoint, written before checkpoints held their environment's spaces; this pufferlib "
+        "reads version 2: train the policy again, or use the pufferlib that wrote it$"),
+    (3, r"is a version 3 checkpoint; this pufferlib reads version 2 \(upgrade pufferlib to read it\)$"),
+])
+def test_load_refuses_another_version_saying_what_to_do(cartpole_checkpoint, tmp_path, version, message):
+    path = damaged(cartpole_checkpoint, tmp_path / "step_1.pt", lambda d: d.update(version=version))
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
 
@@ -166,7 +193,7 @@ def test_eval_of_a_checkpoint_missing_a_key_is_one_line(cartpole_checkpoint, tmp
     result = puffer("eval", "cartpole", "--checkpoint", str(path), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"puffer: error: {path} is damaged: it has no 'policy' (a "
-                                                  "pufferlib checkpoint holds env, config, architecture, policy, "
+                                                  "pufferlib checkpoint holds env, config, spec, architecture, policy, "
                                                   "learner, global_step, iteration, elapsed, envs, rng, carry)"]
 
 
@@ -183,6 +210,77 @@ def test_resume_refuses_a_learner_state_that_does_not_fit(cartpole_checkpoint, t
     with pytest.raises(CheckpointError, match=r"is damaged: its training state does not fit this run \(ValueError: "
                                               r"state must have the keys of state_dict\(\); missing"):
         small_trainer(tmp_path, resume=path)
+
+
+# -- the environment's spaces, and the policy rebuilt from them -------------------------------------
+
+def test_a_checkpoint_holds_the_spaces_and_layouts_of_its_env(cartpole_checkpoint):
+    data = torch.load(cartpole_checkpoint, weights_only=True)
+    assert data["version"] == VERSION == 2
+    assert data["spec"]["observation_space"]["type"] == "Box" and data["spec"]["action_space"]["type"] == "Discrete"
+    spec = ckpt.read_spec(load_checkpoint(cartpole_checkpoint))
+    with pufferlib.make("cartpole") as env:
+        assert spec.single_observation_space == env.single_observation_space
+        assert spec.single_action_space == env.single_action_space
+        assert spec.observation_layout.signature() == Layout(env.single_observation_space).signature()
+        assert spec.action_layout.signature() == ActionLayout(env.single_action_space).signature()
+
+
+def test_load_policy_needs_no_environment(cartpole_checkpoint, monkeypatch):
+    def no_env(*args, **kwargs):
+        raise AssertionError("load_policy built an environment")
+
+    monkeypatch.setattr(pufferlib, "make", no_env)
+    monkeypatch.setattr(pufferlib.vector, "make", no_env)
+    policy, data = ckpt.load_policy(cartpole_checkpoint)
+    assert not policy.training and data["env"] == "cartpole"
+    for name, tensor in policy.state_dict().items():
+        torch.testing.assert_close(tensor, data["policy"][name])
+
+
+def test_load_policy_refuses_a_checkpoint_of_another_env(cartpole_checkpoint):
+    with pytest.raises(CheckpointError, match="was trained on 'cartpole', not 'bandit'"):
+        ckpt.load_policy(cartpole_checkpoint, "bandit")
+
+
+def test_load_policy_latest_needs_the_env():
+    with pytest.raises(ValueError, match="checkpoint 'latest' means the newest checkpoint of an environment: pass env"):
+        ckpt.load_policy("latest")
+
+
+def test_an_env_with_other_spaces_is_refused(cartpole_checkpoint):
+    data = load_checkpoint(cartpole_checkpoint)
+    obs = gymnasium.spaces.Box(-1, 1, (5,), np.float32)
+    act = gymnasium.spaces.Discrete(2)
+    with pytest.raises(CheckpointError, match=r"was trained on other spaces than cartpole has \(observation space: "
+                                              r"checkpoint Box\(.*\(4,\), float32\), cartpole Box\(.*\(5,\), "
+                                              r"float32\)\); use the environment code and parameters it was trained with"):
+        ckpt.check_env_spec(data, "cartpole", Layout(obs), ActionLayout(act), obs, act)
+    spec = ckpt.read_spec(data)
+    wide = gymnasium.spaces.Box(-1, 1, (2, 2), np.float32)  # same layout, another flat space
+    with pytest.raises(CheckpointError, match=r"\(flat observation space: checkpoint Box\(.*\(4,\), float32\), "
+                                              r"cartpole Box\(.*\(2, 2\), float32\)\)"):
+        ckpt.check_env_spec(data, "cartpole", spec.observation_layout, spec.action_layout, wide,
+                            spec.single_action_space)
+
+
+def test_eval_refuses_an_env_whose_spaces_changed_since_training(tmp_path, monkeypatch):
+    module = tmp_path / "puffer_changed_env.py"
+    module.write_text("import gymnasium\n\ndef make():\n    return gymnasium.make('CartPole-v1')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = T.load_config("puffer_changed_env:make")
+    config.update({"train": {"total_timesteps": 1024}, "vec": {"backend": "serial"}, "env": {"num_envs": 8}})
+    with Trainer("puffer_changed_env:make", config, data_dir=tmp_path / "runs", dashboard=False,
+                 stream=io.StringIO()) as t:
+        path = t.train()["checkpoint"]
+    module.write_text("import gymnasium\n\ndef make():\n    return gymnasium.make('MountainCar-v0')\n")
+    monkeypatch.delitem(sys.modules, "puffer_changed_env")
+    with pytest.raises(CheckpointError, match=r"was trained on other spaces than puffer_changed_env:make has "
+                                              r"\(observation space: checkpoint Box\(.*\(4,\), float32\), "
+                                              r"puffer_changed_env:make Box\(.*\(2,\), float32\); action space: checkpoint "
+                                              r"Discrete\(2\), puffer_changed_env:make Discrete\(3\)\); use the "
+                                              "environment code and parameters it was trained with"):
+        evaluate("puffer_changed_env:make", path, episodes=1)
 
 
 # -- a non-finite checkpoint is never written ---------------------------------------------------------

@@ -193,3 +193,61 @@ class DrawingCartPole(NumpyCartPole):
         frame[..., 0] = self.seed % 256
         frame[..., 1] = self.steps % 256
         return frame
+
+
+def count_construction(count_file):
+    """Appends a line to `count_file` (or to $PUFFER_TEST_COUNT_FILE): one per environment made.
+
+    A file, so that constructions in worker processes and Ray actors count too.
+    """
+    with open(count_file or os.environ["PUFFER_TEST_COUNT_FILE"], "a") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def constructions(count_file):
+    """How many environments were made (see count_construction)."""
+    return len(open(count_file).read().splitlines()) if os.path.exists(count_file) else 0
+
+
+def counted_cartpole(count_file=None):
+    """Gymnasium's CartPole, counted (the creator of `puffer train vector_envs:counted_cartpole`)."""
+    count_construction(count_file)
+    return gymnasium.make("CartPole-v1")
+
+
+class CountedCartPole(NumpyCartPole):
+    """A PufferEnv that adopts `buf` when given one, counted; every env made after the first has
+    `agents` rows (`first_agents` the first): unequal counts make envs that do not match."""
+
+    def __init__(self, count_file=None, agents=1, first_agents=1, buf=None):
+        first = count_file is not None and constructions(count_file) == 0
+        count_construction(count_file)
+        super().__init__(agents=first_agents if first else agents, buf=buf)
+
+
+class CountedCopyingCartPole(CountedCartPole):
+    """CountedCartPole on buffers of its own (no `buf` parameter): backends copy its rows."""
+
+    def __init__(self, count_file=None, agents=1, first_agents=1):
+        super().__init__(count_file, agents, first_agents)
+
+
+class CountedNested(gymnasium.Env):
+    """A Gymnasium env with nested spaces, counted; every env made after the first has `width` numbers
+    in its observations (`first_width` in the first's): unequal widths make envs that do not match."""
+
+    def __init__(self, count_file, width=2, first_width=2):
+        first = constructions(count_file) == 0
+        count_construction(count_file)
+        box = gymnasium.spaces.Box(-1, 1, (first_width if first else width,), np.float32)
+        self.observation_space = gymnasium.spaces.Dict(
+            pos=box, kind=gymnasium.spaces.Discrete(3), bits=gymnasium.spaces.MultiBinary(2))
+        self.action_space = gymnasium.spaces.Tuple(
+            (gymnasium.spaces.Discrete(4), gymnasium.spaces.Box(-1, 1, (2,), np.float32)))
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}

@@ -1,12 +1,14 @@
 """The environments a run trains on: a built-in or user C env, or a Python env through a vector backend.
 
+What a run learns of its environments (spaces, layouts) it reads from the vector envs made here
+(`observation_layout`, `action_layout`): nothing makes an env only to look at it.
+
 An ENV spec is one of
   NAME                  a built-in C environment (`puffer envs`),
   path/to/env.c or .so  a user C environment (built when stale, see docs/c-environments.md),
   gymnasium:ID          a registered Gymnasium environment (gymnasium.make(ID, **params)),
   module:callable       anything returning a gymnasium.Env, a PettingZoo ParallelEnv or a PufferEnv.
 """
-import dataclasses
 import functools
 import importlib
 import inspect
@@ -14,20 +16,13 @@ import re
 
 import gymnasium
 
+from pufferlib import vector
 from pufferlib._native.threads import available_cores
+from pufferlib.envs.registry import list_envs, make
 from pufferlib.errors import UnknownEnvironmentError
+from pufferlib.toolchain import LIBRARY_SUFFIXES, is_path
 
-__all__ = ["EnvInfo", "env_kind", "make_vecenvs"]
-
-
-@dataclasses.dataclass
-class EnvInfo:
-    """What the policy needs to know about an environment beyond its flat spaces."""
-
-    name: str
-    native: bool
-    observation_layout: object = None   # pufferlib.emulation.Layout of nested observations, or None
-    action_nvec: object = None          # category counts (0 = continuous) of mixed actions, or None
+__all__ = ["env_kind", "make_vecenvs"]
 
 
 _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")  # the module of module:callable
@@ -43,9 +38,6 @@ def env_kind(spec):
     >>> env_kind("cartpole"), env_kind("envs/my_env.dylib"), env_kind("gymnasium:ALE/Pong-v5")
     ('native', 'native', 'python')
     """
-    from pufferlib.envs import list_envs
-    from pufferlib.toolchain import LIBRARY_SUFFIXES, is_path
-
     if not isinstance(spec, str) or not spec:
         raise UnknownEnvironmentError(f"an environment is a name or spec string, got {spec!r}")
     if spec in list_envs():
@@ -78,20 +70,6 @@ def _creator(spec):
     return creator
 
 
-def _probe(creator, params):
-    """Layouts of a Python env's nested spaces (creates one env and closes it)."""
-    from pufferlib.vector._base import create_env
-
-    env = create_env(creator, params)
-    try:
-        obs_layout = getattr(env, "observation_layout", None)
-        act_layout = getattr(env, "action_layout", None)
-        nvec = act_layout.nvec if act_layout is not None and not act_layout.discrete else None
-        return obs_layout, nvec
-    finally:
-        env.close()
-
-
 def _wants_render_mode(spec, creator):
     """Whether a Python env creator takes `render_mode` (gymnasium.make does, as do most env classes)."""
     if spec.startswith("gymnasium:"):
@@ -100,13 +78,6 @@ def _wants_render_mode(spec, creator):
         return "render_mode" in inspect.signature(creator).parameters
     except (TypeError, ValueError):
         return False
-
-
-def _emulated(creator, check_observations, buf=None, **params):
-    """creator's env as a PufferEnv checked as vec.check_observations says (picklable as a partial)."""
-    from pufferlib.vector._base import create_env
-
-    return create_env(creator, params, buf, check_observations)
 
 
 def make_vecenvs(spec, config, seed, groups=1, render=False):
@@ -121,11 +92,20 @@ def make_vecenvs(spec, config, seed, groups=1, render=False):
             with render_mode="rgb_array" (unless the config sets one).
 
     Returns:
-        (list of vector envs, EnvInfo).
-    """
-    import pufferlib
-    import pufferlib.vector
+        list of vector envs: `groups` native or Python vector envs, whose `observation_layout` and
+        `action_layout` describe the environment. A Python env's creator is called exactly
+        `config.env.num_envs` times in all.
 
+    Example:
+        >>> from pufferlib.envs import make_vecenvs
+        >>> from pufferlib.train import Config
+        >>> config = Config()
+        >>> config.env.num_envs = 4
+        >>> (vecenv,) = make_vecenvs("cartpole", config, seed=0)
+        >>> vecenv.action_layout.flat_space
+        Discrete(2)
+        >>> vecenv.close()
+    """
     num_envs = config.env.num_envs // groups
     params = dict(config.env.params)
     envs = []
@@ -133,22 +113,21 @@ def make_vecenvs(spec, config, seed, groups=1, render=False):
         if env_kind(spec) == "native":
             threads = config.env.num_threads or None
             for g in range(groups):
-                envs.append(pufferlib.make(spec, num_envs=num_envs, num_threads=threads,
-                                           seed=seed + g * num_envs, **params))
-            return envs, EnvInfo(spec, True)
+                envs.append(make(spec, num_envs=num_envs, num_threads=threads, seed=seed + g * num_envs,
+                                 **params))
+            return envs
         creator = _creator(spec)
         if render and _wants_render_mode(spec, creator):
             params.setdefault("render_mode", "rgb_array")
-        obs_layout, nvec = _probe(creator, params)
-        creator = functools.partial(_emulated, creator, config.vec.check_observations)
         # the workers are shared out between the groups, whose pools step at different times
         workers = max(1, (config.vec.num_workers or available_cores()) // groups)
         for g in range(groups):
             kwargs = {} if config.vec.backend == "serial" else {"num_workers": workers,
                                                                   "timeout": config.vec.timeout}
-            envs.append(pufferlib.vector.make(creator, num_envs, backend=config.vec.backend,
-                                              seed=seed + g * num_envs, env_kwargs=params, **kwargs))
-        return envs, EnvInfo(spec, False, obs_layout, nvec)
+            envs.append(vector.make(creator, num_envs, backend=config.vec.backend, seed=seed + g * num_envs,
+                                    env_kwargs=params, check_observations=config.vec.check_observations,
+                                    **kwargs))
+        return envs
     except BaseException:
         for env in envs:
             env.close()
