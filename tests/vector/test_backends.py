@@ -5,6 +5,7 @@ death, timeout, shutdown) are tested where a backend has workers. The protocol's
 checks, common to every backend and the native one, are tested in test_protocol.py.
 """
 import functools
+import importlib.util
 import os
 import signal
 import subprocess
@@ -14,7 +15,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import HAVE_RAY, HERE
 from vector_envs import (
     CopyingCartPole,
     CrashingEnv,
@@ -27,10 +27,14 @@ from vector_envs import (
     SeededDelayEnv,
     SlowEnv,
 )
+from vector_fixtures import local_ray, no_leftover_processes, ray_for_ray_tests  # noqa: F401
 
 import pufferlib.vector
 from pufferlib.errors import APIUsageError, RenderNotSupportedError, WorkerError, WorkerTimeoutError
 from pufferlib.vector.multiprocessing import split_envs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HAVE_RAY = importlib.util.find_spec("ray") is not None
 
 
 BACKENDS = [

@@ -3,17 +3,20 @@
 Each backend steps a cartpole with the same spaces (observations of shape (4,), Discrete(2)
 actions): the native C env, or `DrawingCartPole` (numpy, and it draws) in the Python backends.
 """
+import importlib.util
+
 import gymnasium
 import numpy as np
 import pytest
-from conftest import HAVE_RAY
 from vector_envs import DrawingCartPole, NumpyCartPole
+from vector_fixtures import local_ray, no_leftover_processes, ray_for_ray_tests  # noqa: F401
 
 import pufferlib
 import pufferlib.vector
 from pufferlib.environment import EpisodeStats
 from pufferlib.errors import APIUsageError
 
+HAVE_RAY = importlib.util.find_spec("ray") is not None
 _RAY = [pytest.mark.ray, pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install ray)")]
 BACKENDS = [
     pytest.param(dict(backend="native"), id="native"),

@@ -1,4 +1,5 @@
-"""Fixtures of the vector tests: Ray for the tests marked `ray`, and no worker process left behind."""
+"""Fixtures of the backend tests (imported by them): Ray for the tests marked `ray`, and no worker
+process left behind."""
 import multiprocessing
 import os
 import time
@@ -6,12 +7,6 @@ import time
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-try:
-    import ray  # noqa: F401
-    HAVE_RAY = True
-except ImportError:
-    HAVE_RAY = False
 
 
 @pytest.fixture(scope="module")
