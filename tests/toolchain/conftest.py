@@ -1,6 +1,6 @@
 import pytest
 
-from tests.toolchain.helpers import puffer
+from tests.toolchain.toolchain_helpers import puffer
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ import pytest
 
 from pufferlib import toolchain
 from pufferlib.errors import BuildError, UnknownEnvironmentError
-from tests.toolchain.helpers import needs_compiler, puffer, tiny
+from tests.toolchain.toolchain_helpers import needs_compiler, puffer, tiny
 
 pytestmark = needs_compiler
 

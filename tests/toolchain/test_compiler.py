@@ -6,7 +6,7 @@ import pytest
 import pufferlib
 from pufferlib import toolchain
 from pufferlib.errors import BuildError, EnvironmentLoadError
-from tests.toolchain.helpers import needs_compiler, puffer, tiny
+from tests.toolchain.toolchain_helpers import needs_compiler, puffer, tiny
 
 pytestmark = needs_compiler
 

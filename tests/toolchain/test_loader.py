@@ -8,7 +8,7 @@ import pufferlib
 from pufferlib import toolchain
 from pufferlib.errors import EnvironmentLoadError
 from pufferlib.toolchain import loader
-from tests.toolchain.helpers import needs_compiler, tiny
+from tests.toolchain.toolchain_helpers import needs_compiler, tiny
 
 pytestmark = needs_compiler
 

@@ -7,7 +7,7 @@ import pytest
 
 import pufferlib
 from pufferlib import toolchain
-from tests.toolchain.helpers import needs_compiler, puffer
+from tests.toolchain.toolchain_helpers import needs_compiler, puffer
 
 pytestmark = needs_compiler
 
