@@ -17,6 +17,7 @@ itemsize. Each step, a Cython routine copies the leaves the environment returned
 """
 import numbers
 import sys
+from typing import NamedTuple
 
 import gymnasium
 import numpy as np
@@ -27,7 +28,7 @@ from pufferlib._native.protocol import ActionCheck
 from pufferlib.environment import EpisodeStats, PufferEnv
 from pufferlib.errors import APIUsageError
 
-__all__ = ["ActionLayout", "GymnasiumPufferEnv", "Layout", "Leaf", "PettingZooPufferEnv", "make_layout",
+__all__ = ["ActionLayout", "EnvSpec", "GymnasiumPufferEnv", "Layout", "Leaf", "PettingZooPufferEnv", "make_layout",
            "nativize"]
 
 CHECK_MODES = ("first", "always", "never")
@@ -360,6 +361,127 @@ class ActionLayout:
         return row
 
 
+class EnvSpec(NamedTuple):
+    """What the learner needs to know of an environment: its spaces and their layouts.
+
+    A vector env takes it from its first env (`EnvSpec.of`), requires it of every other
+    (`check`), and carries it as `env_spec` (its `observation_layout` and `action_layout` are
+    this spec's); a checkpoint stores it as plain data (`to_plain`, `from_plain`), so a policy is
+    rebuilt without the environment.
+
+    Attributes:
+        single_observation_space, single_action_space: the flat spaces of one agent (its row).
+        agents_per_env: rows per environment.
+        observation_layout: the `Layout` of the original (possibly nested) observation space.
+        action_layout: the `ActionLayout` of the original action space.
+    """
+
+    single_observation_space: gymnasium.Space
+    single_action_space: gymnasium.Space
+    agents_per_env: int
+    observation_layout: "Layout"
+    action_layout: "ActionLayout"
+
+    @classmethod
+    def of(cls, env):
+        """The spec of a PufferEnv: an emulated env's layouts, else those of its flat spaces."""
+        obs_layout = getattr(env, "observation_layout", None)
+        act_layout = getattr(env, "action_layout", None)
+        return cls(env.single_observation_space, env.single_action_space, int(env.num_agents),
+                   Layout(env.single_observation_space) if obs_layout is None else obs_layout,
+                   ActionLayout(env.single_action_space) if act_layout is None else act_layout)
+
+    @property
+    def action_nvec(self):
+        """The category counts (0 = continuous) of mixed actions, or None when every entry is discrete."""
+        return None if self.action_layout.discrete else self.action_layout.nvec
+
+    def differences(self, other, mine="expected", theirs="got"):
+        """What differs between the spaces of two specs (bounds aside), as text; [] when they agree.
+
+        The original spaces' layouts are compared first (they name the leaves), then the flat spaces
+        a policy reads.
+        """
+        diffs = [f"{kind} space: {mine} {a.space}, {theirs} {b.space}"
+                 for kind, a, b in (("observation", self.observation_layout, other.observation_layout),
+                                    ("action", self.action_layout, other.action_layout))
+                 if a.signature() != b.signature()]
+        return diffs or [f"flat {kind} space: {mine} {a}, {theirs} {b}"
+                         for kind, a, b in (("observation", self.single_observation_space,
+                                             other.single_observation_space),
+                                            ("action", self.single_action_space, other.single_action_space))
+                         if _flat_signature(a) != _flat_signature(b)]
+
+    def check(self, env, index):
+        """Raises ValueError unless PufferEnv `env` (env `index` of a vector env) has this spec's rows and spaces.
+
+        Bounds may differ, as they may between the agents of a PettingZoo env.
+        """
+        if int(env.num_agents) != self.agents_per_env:
+            raise ValueError(f"env {index} has num_agents={env.num_agents}; the first env had "
+                             f"{self.agents_per_env}, and every env of a vector env must have the same")
+        spec = EnvSpec.of(env)
+        for kind, mine, theirs in (("observation", self.observation_layout, spec.observation_layout),
+                                   ("action", self.action_layout, spec.action_layout)):
+            if mine.signature() != theirs.signature():
+                raise ValueError(f"env {index} has the {kind} space {theirs.space}; the first env had "
+                                 f"{mine.space}, and every env of a vector env must have spaces of the same "
+                                 "structure, shapes and dtypes (bounds may differ): make every env alike")
+
+    def to_plain(self):
+        """The spec as plain data (what a checkpoint stores): the original and flat spaces
+        (`pufferlib.spaces.to_plain`), rows per env, and the layouts' signatures.
+        """
+        return {"observation_space": spaces.to_plain(self.observation_layout.space, "observation_space"),
+                "action_space": spaces.to_plain(self.action_layout.space, "action_space"),
+                "single_observation_space": spaces.to_plain(self.single_observation_space,
+                                                            "single_observation_space"),
+                "single_action_space": spaces.to_plain(self.single_action_space, "single_action_space"),
+                "agents_per_env": self.agents_per_env,
+                "observation_layout": _plain_signature(self.observation_layout.signature()),
+                "action_layout": _plain_signature(self.action_layout.signature())}
+
+    @classmethod
+    def from_plain(cls, data, where="spec"):
+        """The spec `to_plain` gave: spaces rebuilt, layouts rebuilt and checked against the stored signatures.
+
+        Raises:
+            ValueError: a stored space that is not one, or layouts that differ from those stored
+                (damaged data); the message names the field under `where`.
+        """
+        built = {name: spaces.from_plain(data[name], f"{where}.{name}")
+                 for name in ("observation_space", "action_space", "single_observation_space",
+                              "single_action_space")}
+        try:
+            layouts = (Layout(built["observation_space"]), ActionLayout(built["action_space"]))
+        except (ValueError, TypeError) as error:  # UnsupportedSpaceError is a ValueError
+            raise ValueError(f"its spaces do not flatten ({error})") from None
+        for name, layout in zip(("observation_layout", "action_layout"), layouts):
+            if _plain_signature(layout.signature()) != data[name]:
+                raise ValueError(f"{where}.{name} does not match the layout of its "
+                                 f"{name.split('_')[0]} space {layout.space}")
+        return cls(built["single_observation_space"], built["single_action_space"], int(data["agents_per_env"]),
+                   *layouts)
+
+
+def _plain_signature(value):
+    """A layout signature as lists, strings and numbers (its dtypes by name), as it reads back."""
+    if isinstance(value, np.dtype):
+        return value.name
+    if isinstance(value, (list, tuple)):
+        return [_plain_signature(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _flat_signature(space):
+    """What must agree between two flat spaces for a policy to run on both (Box bounds aside)."""
+    if isinstance(space, spaces.Box):
+        return type(space).__name__, tuple(space.shape), np.dtype(space.dtype)
+    return str(space)
+
+
 def _numeric(info, prefix=""):
     """The real-number values of an info dict (nested dicts as 'outer/inner'); others are dropped."""
     out = {}
@@ -447,7 +569,8 @@ class _Emulated(PufferEnv):
 
     def _load_actions(self, actions, rows=None):
         """Checks actions like a vector env (dtype kind, shape, range: `ActionCheck`), on `rows`
-        only when given, and copies them in; without checks, only copies them in."""
+        only when given, and copies them in; without checks, only copies them in.
+        """
         if self._action_check is not None:
             self._action_check.load(actions, rows)
         elif actions is not self.actions:

@@ -2,7 +2,7 @@ import gymnasium
 import numpy as np
 import pytest
 
-from pufferlib.emulation import GymnasiumPufferEnv, PettingZooPufferEnv, nativize
+from pufferlib.emulation import EnvSpec, GymnasiumPufferEnv, PettingZooPufferEnv, nativize
 from pufferlib.environment import Buffers
 from pufferlib.errors import APIUsageError, UnsupportedSpaceError
 
@@ -136,6 +136,26 @@ def test_mixed_discrete_and_continuous_actions_reach_the_env_in_native_structure
     action = env.env.actions[-1]
     assert _same(action, {"move": np.array([0.5, -0.25], np.float32),
                           "tools": (np.int64(3), np.array([1, 3]), np.array([0, 1], np.int8))})
+
+
+def test_an_env_spec_survives_plain_data_and_names_what_differs():
+    spec = EnvSpec.of(GymnasiumPufferEnv(NestedEnv()))
+    assert spec.agents_per_env == 1 and spec.action_nvec is not None  # mixed actions
+    again = EnvSpec.from_plain(spec.to_plain())  # through a checkpoint: tests/train/test_checkpoint.py
+    assert again.single_observation_space == spec.single_observation_space
+    assert again.single_action_space == spec.single_action_space
+    assert again.observation_layout.signature() == spec.observation_layout.signature()
+    assert again.action_layout.signature() == spec.action_layout.signature()
+    assert again.differences(spec) == []
+    other = EnvSpec.of(GymnasiumPufferEnv(CountEnv()))
+    assert spec.differences(other, "trained", "now") == [
+        f"observation space: trained {spec.observation_layout.space}, now {other.observation_layout.space}",
+        f"action space: trained {spec.action_layout.space}, now {other.action_layout.space}"]
+    plain = spec.to_plain()
+    plain["observation_layout"] = other.to_plain()["observation_layout"]
+    with pytest.raises(ValueError, match=r"^spec.observation_layout does not match the layout of its observation "
+                                         r"space Dict\("):
+        EnvSpec.from_plain(plain)
 
 
 def test_observation_of_the_wrong_dtype_names_the_key():

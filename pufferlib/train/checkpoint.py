@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pufferlib import spaces
-from pufferlib.emulation import ActionLayout, Layout
+from pufferlib.emulation import EnvSpec
 from pufferlib.errors import CheckpointError
 
-__all__ = ["FORMAT", "VERSION", "EnvSpec", "check_compatible", "check_env_spec", "find_latest",
+__all__ = ["FORMAT", "VERSION", "check_compatible", "check_env_spec", "find_latest",
            "list_checkpoints", "load_checkpoint", "load_policy", "load_policy_state", "plain", "read_spec",
-           "resolve_checkpoint", "run_env", "save_checkpoint", "spec_record", "to_numpy"]
+           "resolve_checkpoint", "run_env", "save_checkpoint", "to_numpy"]
 
 FORMAT = "pufferlib-checkpoint"
 VERSION = 2  # 2: the environment's spaces and layouts (`spec`), so a policy is rebuilt without the env
@@ -40,7 +39,8 @@ _TEMPORARY = re.compile(r"^\..+\.tmp(\d+)$")  # save_checkpoint's `.NAME.tmpPID`
 # keys. One clear line for a damaged file, instead of a KeyError in the middle of a restore.
 _SCHEMA = {"env": str, "config": dict,
            "spec": {"observation_space": dict, "action_space": dict, "single_observation_space": dict,
-                    "single_action_space": dict, "observation_layout": list, "action_layout": list},
+                    "single_action_space": dict, "agents_per_env": int, "observation_layout": list,
+                    "action_layout": list},
            "architecture": dict, "policy": dict, "learner": {"kind": str},
            "global_step": int, "iteration": int, "elapsed": (int, float), "envs": (list, type(None)),
            "rng": {"torch": torch.Tensor, "sampler": torch.Tensor},
@@ -334,118 +334,32 @@ def resolve_checkpoint(env, checkpoint, data_dir="runs"):
     return Path(checkpoint)
 
 
-class EnvSpec:
-    """The spaces and layouts a checkpoint was trained with, rebuilt from its plain data (`read_spec`).
-
-    Attributes:
-        observation_layout: the `pufferlib.emulation.Layout` of the original observation space.
-        action_layout: the `pufferlib.emulation.ActionLayout` of the original action space.
-        single_observation_space, single_action_space: the vector env's flat spaces.
-    """
-
-    __slots__ = ("observation_layout", "action_layout", "single_observation_space", "single_action_space")
-
-    def __init__(self, observation_layout, action_layout, single_observation_space, single_action_space):
-        self.observation_layout, self.action_layout = observation_layout, action_layout
-        self.single_observation_space = single_observation_space
-        self.single_action_space = single_action_space
-
-    @property
-    def action_nvec(self):
-        """The per-entry category counts of mixed actions (0 = continuous), or None when all discrete."""
-        return None if self.action_layout.discrete else self.action_layout.nvec
-
-
-def spec_record(observation_layout, action_layout, single_observation_space, single_action_space):
-    """The `spec` a checkpoint stores: an env's spaces and layout signatures as plain data.
-
-    Args:
-        observation_layout: the vector env's `Layout` (of the original, possibly nested, space).
-        action_layout: its `ActionLayout`.
-        single_observation_space, single_action_space: its flat spaces.
-
-    Returns:
-        dict: the original spaces and the flat ones (`pufferlib.spaces.to_plain`) and the layouts'
-        signatures, checked against the layouts rebuilt from the spaces when it is read.
-    """
-    return {"observation_space": spaces.to_plain(observation_layout.space, "observation_space"),
-            "action_space": spaces.to_plain(action_layout.space, "action_space"),
-            "single_observation_space": spaces.to_plain(single_observation_space, "single_observation_space"),
-            "single_action_space": spaces.to_plain(single_action_space, "single_action_space"),
-            "observation_layout": _plain_signature(observation_layout.signature()),
-            "action_layout": _plain_signature(action_layout.signature())}
-
-
-def _plain_signature(value):
-    """A layout signature as lists, strings and numbers (its dtypes by name), as it reads back."""
-    if isinstance(value, np.dtype):
-        return value.name
-    if isinstance(value, (list, tuple)):
-        return [_plain_signature(item) for item in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def read_spec(checkpoint):
-    """The `EnvSpec` of a checkpoint: its spaces rebuilt, and layouts whose signatures match the stored ones.
+    """The `pufferlib.emulation.EnvSpec` a checkpoint stores: spaces rebuilt, layouts checked.
 
     Raises:
         CheckpointError: a stored space that is not one, or layouts that differ from those the
             checkpoint was written with (a damaged checkpoint).
     """
-    where = checkpoint.get("path", "the checkpoint")
-    record = checkpoint["spec"]
-    built = {}
-    for name in ("observation_space", "action_space", "single_observation_space", "single_action_space"):
-        try:
-            built[name] = spaces.from_plain(record[name], f"spec.{name}")
-        except ValueError as error:
-            raise CheckpointError(f"{where} is damaged: {error}") from None
     try:
-        layouts = (Layout(built["observation_space"]), ActionLayout(built["action_space"]))
-    except (ValueError, TypeError) as error:  # UnsupportedSpaceError is a ValueError
-        raise CheckpointError(f"{where} is damaged: its spaces do not flatten ({error})") from None
-    for name, layout in zip(("observation_layout", "action_layout"), layouts):
-        if _plain_signature(layout.signature()) != record[name]:
-            raise CheckpointError(f"{where} is damaged: spec.{name} does not match the layout of its "
-                                  f"{name.split('_')[0]} space {layout.space}")
-    return EnvSpec(*layouts, built["single_observation_space"], built["single_action_space"])
+        return EnvSpec.from_plain(checkpoint["spec"])
+    except ValueError as error:
+        raise CheckpointError(f"{checkpoint.get('path', 'the checkpoint')} is damaged: {error}") from None
 
 
-def check_env_spec(checkpoint, env, observation_layout, action_layout, single_observation_space,
-                   single_action_space):
+def check_env_spec(checkpoint, env, env_spec):
     """Raises CheckpointError when an environment's spaces differ from those a checkpoint was trained on.
 
     Args:
         checkpoint: a dict from `load_checkpoint`.
         env: the ENV spec of the environment, for the message.
-        observation_layout, action_layout, single_observation_space, single_action_space: the
-            vector env's.
+        env_spec: the vector env's `env_spec`.
     """
-    where = checkpoint.get("path", "the checkpoint")
-    spec = read_spec(checkpoint)
-    # the original spaces' layouts first: they name the leaves; then the flat spaces the policy reads
-    diffs = [f"{kind} space: checkpoint {theirs.space}, {env} {ours.space}"
-             for kind, theirs, ours in (("observation", spec.observation_layout, observation_layout),
-                                        ("action", spec.action_layout, action_layout))
-             if theirs.signature() != ours.signature()]
-    diffs = diffs or [f"flat {kind} space: checkpoint {theirs}, {env} {ours}"
-                      for kind, theirs, ours in (("observation", spec.single_observation_space,
-                                                  single_observation_space),
-                                                 ("action", spec.single_action_space, single_action_space))
-                      if _describe(theirs) != _describe(ours)]
+    diffs = read_spec(checkpoint).differences(env_spec, "checkpoint", env)
     if diffs:
-        raise CheckpointError(f"{where} was trained on other spaces than {env} has ({'; '.join(diffs)}); "
-                              "use the environment code and parameters it was trained with (its config "
-                              "is in the run directory)")
-
-
-def _describe(space):
-    """What must agree between two flat spaces for a policy to run on both (Box bounds aside)."""
-    if isinstance(space, spaces.Box):
-        return type(space).__name__, tuple(space.shape), np.dtype(space.dtype)
-    return str(space)
+        raise CheckpointError(f"{checkpoint.get('path', 'the checkpoint')} was trained on other spaces than "
+                              f"{env} has ({'; '.join(diffs)}); use the environment code and parameters it "
+                              "was trained with (its config is in the run directory)")
 
 
 def load_policy(checkpoint="latest", env=None, data_dir="runs"):
@@ -479,10 +393,9 @@ def load_policy(checkpoint="latest", env=None, data_dir="runs"):
         resolve_checkpoint(env, checkpoint, data_dir))
     config = Config.from_dict(data["config"], source=f"the config saved in {data['path']}")
     spec = read_spec(data)
-    obs_space, act_space = spec.single_observation_space, spec.single_action_space
-    policy = make_policy(config.policy, obs_space, act_space, spec.observation_layout, spec.action_nvec)
+    policy = make_policy(config.policy, spec)
     check_compatible(data, data["env"] if env is None else env,
-                     architecture(config.policy, policy, obs_space, act_space))
+                     architecture(config.policy, policy, spec.single_observation_space, spec.single_action_space))
     load_policy_state(policy, data)
     policy.eval()
     return policy, data

@@ -48,8 +48,7 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
     seed = config.train.seed if seed is None else seed
     (vecenv,) = make_vecenvs(env, config, seed, groups=1, render=video is not None)
     try:
-        obs_space, act_space = vecenv.single_observation_space, vecenv.single_action_space
-        ckpt.check_env_spec(data, env, vecenv.observation_layout, vecenv.action_layout, obs_space, act_space)
+        ckpt.check_env_spec(data, env, vecenv.env_spec)
         result = _run(vecenv, policy, config, episodes, deterministic, seed, video, video_fps)
     finally:
         vecenv.close()

@@ -329,10 +329,18 @@ class LSTMPolicy(nn.Module):
         return params.reshape(batch, horizon, -1), values.reshape(batch, horizon), (h, c)
 
 
-def make_policy(config, observation_space, action_space, observation_layout=None, action_nvec=None):
-    """The default policy a `PolicyConfig` describes (wrapped in an LSTM when config.lstm)."""
-    policy = Policy(observation_space, action_space, config.hidden_size, config.num_layers, config.activation,
-                    observation_layout=observation_layout, action_nvec=action_nvec)
+def make_policy(config, env_spec):
+    """The default policy a `PolicyConfig` describes (wrapped in an LSTM when config.lstm) for an env.
+
+    Args:
+        config: the run's `PolicyConfig`.
+        env_spec: the environment's `pufferlib.emulation.EnvSpec` (a vector env's `env_spec`, or a
+            checkpoint's): its flat spaces, and the layouts that nested observations and mixed
+            actions are read through.
+    """
+    policy = Policy(env_spec.single_observation_space, env_spec.single_action_space, config.hidden_size,
+                    config.num_layers, config.activation, observation_layout=env_spec.observation_layout,
+                    action_nvec=env_spec.action_nvec)
     return LSTMPolicy(policy) if config.lstm else policy
 
 

@@ -126,7 +126,8 @@ class _Interval:
 
     def means(self):
         """{name: mean} of the interval's episode statistics and `episodes`, their count: the one
-        place statistics become means."""
+        place statistics become means.
+        """
         return self.episodes.means()
 
 
@@ -491,9 +492,7 @@ class Trainer(Closeable):
             except (AttributeError, NotImplementedError):
                 snapshots = None
                 break
-        spec = ckpt.spec_record(self.observation_layout, self.action_layout, self.single_observation_space,
-                                self.single_action_space)
-        payload = {"env": self.env_name, "config": self.config.to_dict(), "spec": spec,
+        payload = {"env": self.env_name, "config": self.config.to_dict(), "spec": self.env_spec.to_plain(),
                    "architecture": self.architecture(),
                    "policy": self.policy.state_dict(), "learner": self.learner.state_dict(),
                    "global_step": self.global_step, "iteration": self.iteration,
@@ -567,16 +566,14 @@ class Trainer(Closeable):
         first = envs[0]
         self.single_observation_space = first.single_observation_space
         self.single_action_space = first.single_action_space
-        self.observation_layout, self.action_layout = first.observation_layout, first.action_layout
-        self.policy = make_policy(config.policy, self.single_observation_space, self.single_action_space,
-                                  self.observation_layout, self.action_layout.nvec).to(self.device)
+        self.env_spec = first.env_spec
+        self.policy = make_policy(config.policy, self.env_spec).to(self.device)
         if self.distributed:  # every rank starts from rank 0's weights, as DistributedDataParallel does
             for param in self.policy.parameters():
                 torch.distributed.broadcast(param.data, 0)
         if checkpoint is not None:
             ckpt.check_compatible(checkpoint, self.env_name, self.architecture())
-            ckpt.check_env_spec(checkpoint, self.env_name, self.observation_layout, self.action_layout,
-                                self.single_observation_space, self.single_action_space)
+            ckpt.check_env_spec(checkpoint, self.env_name, self.env_spec)
         if self.rows * t.horizon < t.minibatch_size:
             raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) is larger than a rollout "
                               f"({self.rows} rows x {t.horizon} steps); lower it, or raise env.num_envs or "

@@ -1,7 +1,7 @@
 """What the Python vector backends share: making envs on buffer views, pools of workers.
 
 A vector env builds each environment exactly once. It builds env 0 first, on no buffers
-(`first_env`), and learns from it what the buffers hold (`EnvSpec`: spaces, rows per env,
+(`first_env`), and learns from it what the buffers hold (`pufferlib.emulation.EnvSpec`: spaces, rows per env,
 layouts); it then allocates the buffers and wraps env 0 on its rows, building the others on
 theirs. `EnvGroup` owns consecutive environments whose rows are views into one set of arrays (the
 serial backend's own arrays, or a worker's slice of shared memory) and steps them in turn.
@@ -11,7 +11,6 @@ shared with the native engine; a backend implements its hooks `_reset`, `_send`,
 """
 import inspect
 from collections import deque
-from typing import NamedTuple
 
 import gymnasium
 import numpy as np
@@ -20,7 +19,7 @@ from pufferlib import emulation
 from pufferlib._native.protocol import VectorProtocol
 from pufferlib.environment import Buffers, EpisodeStats, PufferEnv
 
-__all__ = ["EnvGroup", "EnvSpec", "VecEnv", "WorkerPool", "close_quietly", "first_env", "make_env",
+__all__ = ["EnvGroup", "VecEnv", "WorkerPool", "close_quietly", "first_env", "make_env",
            "wrap_env"]
 
 
@@ -66,52 +65,6 @@ def wrap_env(env, buf=None, check_observations="first"):
                     f"ParallelEnv, got {type(env).__name__}")
 
 
-class EnvSpec(NamedTuple):
-    """What a vector env learns from its first env, and requires of every other.
-
-    Attributes:
-        observation_space, action_space: the flat spaces of one agent (its row).
-        num_agents: rows per env.
-        observation_layout: the `pufferlib.emulation.Layout` of the env's original (possibly
-            nested) observation space.
-        action_layout: the `pufferlib.emulation.ActionLayout` of its original action space.
-    """
-
-    observation_space: gymnasium.Space
-    action_space: gymnasium.Space
-    num_agents: int
-    observation_layout: emulation.Layout
-    action_layout: emulation.ActionLayout
-
-    @classmethod
-    def of(cls, env):
-        """The spec of a PufferEnv: an emulated env's layouts, else those of its flat spaces."""
-        obs_layout = getattr(env, "observation_layout", None)
-        act_layout = getattr(env, "action_layout", None)
-        if obs_layout is None:
-            obs_layout = emulation.Layout(env.single_observation_space)
-        if act_layout is None:
-            act_layout = emulation.ActionLayout(env.single_action_space)
-        return cls(env.single_observation_space, env.single_action_space, int(env.num_agents), obs_layout,
-                   act_layout)
-
-    def check(self, env, index):
-        """Raises ValueError unless PufferEnv `env` (env `index`) has the rows and layouts of this spec.
-
-        Bounds may differ, as they may between the agents of a PettingZoo env.
-        """
-        if int(env.num_agents) != self.num_agents:
-            raise ValueError(f"env {index} has num_agents={env.num_agents}; the first env had "
-                             f"{self.num_agents}, and every env of a vector env must have the same")
-        spec = EnvSpec.of(env)
-        for kind, mine, theirs in (("observation", self.observation_layout, spec.observation_layout),
-                                   ("action", self.action_layout, spec.action_layout)):
-            if mine.signature() != theirs.signature():
-                raise ValueError(f"env {index} has the {kind} space {theirs.space}; the first env had "
-                                 f"{mine.space}, and every env of a vector env must have spaces of the same "
-                                 "structure, shapes and dtypes (bounds may differ): make every env alike")
-
-
 def first_env(env_creator, env_kwargs=None, check_observations="first"):
     """Builds a vector env's first env, on no buffers, to learn its spec.
 
@@ -123,7 +76,7 @@ def first_env(env_creator, env_kwargs=None, check_observations="first"):
     env = make_env(env_creator, env_kwargs)
     try:
         # a wrapper on buffers of its own, only to read the spec: EnvGroup wraps env again on its rows
-        return env, EnvSpec.of(wrap_env(env, None, check_observations))
+        return env, emulation.EnvSpec.of(wrap_env(env, None, check_observations))
     except BaseException:
         close_quietly(env)
         raise
@@ -147,8 +100,8 @@ class EnvGroup:
         first: the global index of the first environment (it is seeded with seed + index).
         count: how many environments.
         spec: the `EnvSpec` of the vector env's first env; every env must match it, with
-            `spec.num_agents` rows each.
-        arrays: {name: array} with count * spec.num_agents rows (see Buffers.spec).
+            `spec.agents_per_env` rows each.
+        arrays: {name: array} with count * spec.agents_per_env rows (see Buffers.spec).
         check_observations: how emulated envs check observations and rewards (see wrap_env).
         env0: environment `first`, already made by `first_env` (it is wrapped on its rows here), or
             None to make it here too.
@@ -164,7 +117,7 @@ class EnvGroup:
         self.copy_to = []  # per env: None when it writes into our rows, else the rows to copy into
         self.stats = EpisodeStats()  # of the episodes finished since the last pop
         self.actions = []
-        agents = spec.num_agents
+        agents = spec.agents_per_env
         try:
             for k in range(count):
                 rows = slice(k * agents, (k + 1) * agents)
@@ -203,7 +156,8 @@ class EnvGroup:
 
     def step(self):
         """Steps every env on the actions already in its rows (checked by the vector env) and
-        merges the statistics of the episodes that finished into `stats`."""
+        merges the statistics of the episodes that finished into `stats`.
+        """
         stats = self.stats
         for env, actions, copy_to in zip(self.envs, self.actions, self.copy_to):
             infos = env.step(actions)[4]
@@ -243,11 +197,12 @@ class VecEnv(VectorProtocol):
 
     def _use_spec(self, spec):
         """Takes the spaces, layouts and rows per env of the vector env's first env."""
-        self.single_observation_space = spec.observation_space
-        self.single_action_space = spec.action_space
+        self.env_spec = spec
+        self.single_observation_space = spec.single_observation_space
+        self.single_action_space = spec.single_action_space
         self.observation_layout = spec.observation_layout
         self.action_layout = spec.action_layout
-        self.agents_per_env = spec.num_agents
+        self.agents_per_env = spec.agents_per_env
 
 
 class WorkerPool(VecEnv):
@@ -274,7 +229,7 @@ class WorkerPool(VecEnv):
 
     def _use_spec(self, spec):
         super()._use_spec(spec)
-        self.num_agents = self.batch_size * spec.num_agents
+        self.num_agents = self.batch_size * spec.agents_per_env
         self._batch = None if self.batch_size == self.num_envs else Buffers(
             self.single_observation_space, self.single_action_space, self.num_agents)
 

@@ -51,8 +51,8 @@ from multiprocessing import reduction
 
 import numpy as np
 
-from pufferlib._native.threads import available_cores
 from pufferlib._native.protocol import check_fits_in_memory
+from pufferlib._native.threads import available_cores
 from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
 from pufferlib.vector._base import EnvGroup, WorkerPool, close_quietly, first_env
@@ -308,7 +308,7 @@ def _worker(conn, shared, sync_raw, mail_raw, command, answers, w, num_workers, 
         offset, size = pickle.loads(mailbox)
         memory = shared.map(offset + size)
         layout, spec = pickle.loads(memory[offset:offset + size])
-        rows = slice(first * spec.num_agents, (first + count) * spec.num_agents)
+        rows = slice(first * spec.agents_per_env, (first + count) * spec.agents_per_env)
         arrays = {name: array[rows] for name, array in _views(memory, layout).items()}
         owned, env0 = env0, None  # the group owns it now
         group = EnvGroup(env_creator, env_kwargs, first, count, spec, arrays, check_observations, owned)
@@ -562,7 +562,8 @@ class Multiprocessing(WorkerPool):
 
     def _read_answer(self, w, kind, size, doing):
         """Merges episode statistics, returns a frame or a spec, or raises the worker's error
-        (mailbox, else pipe)."""
+        (mailbox, else pipe).
+        """
         if size >= 0:
             payload = self._mailboxes[w][:size]
         else:

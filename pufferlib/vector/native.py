@@ -4,7 +4,7 @@ import gymnasium
 import numpy as np
 
 from pufferlib._native import Engine, resolve_num_threads
-from pufferlib.emulation import ActionLayout, Layout
+from pufferlib.emulation import ActionLayout, EnvSpec, Layout
 
 __all__ = ["NativeVecEnv"]
 
@@ -22,7 +22,8 @@ class NativeVecEnv(Engine):
     Buffers (numpy, reused every step, rows = `num_agents`): `observations`, `actions` (int32 or
     float32), `rewards` (float32), `terminals`, `truncations`, `masks` (bool), `final_observations`.
     A C environment's spaces are flat: `observation_layout` and `action_layout` (as on every vector
-    env, see pufferlib.emulation) are those of `single_observation_space` and `single_action_space`.
+    env, see pufferlib.emulation) are those of `single_observation_space` and `single_action_space`,
+    and `env_spec` (a `pufferlib.emulation.EnvSpec`) holds the four.
 
     Use `pufferlib.make(name, ...)` to create one.
     """
@@ -41,6 +42,8 @@ class NativeVecEnv(Engine):
             self.single_action_space = gymnasium.spaces.MultiDiscrete(spec["act_n"])
         self.observation_layout = Layout(self.single_observation_space)
         self.action_layout = ActionLayout(self.single_action_space)
+        self.env_spec = EnvSpec(self.single_observation_space, self.single_action_space, self.agents_per_env,
+                                self.observation_layout, self.action_layout)
         self._init_protocol(seed, check_actions)
 
     @property

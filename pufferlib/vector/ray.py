@@ -44,7 +44,7 @@ class _Worker:
     def build(self, spec):
         """Makes the other environments and wraps them all on this actor's buffers."""
         env_creator, env_kwargs, first, count = self.args
-        self.buffers = Buffers(spec.observation_space, spec.action_space, count * spec.num_agents)
+        self.buffers = Buffers(spec.single_observation_space, spec.single_action_space, count * spec.agents_per_env)
         arrays = {name: getattr(self.buffers, name) for name in Buffers.NAMES}
         env0, self.env0 = self.env0, None  # the group owns it now
         self.group = EnvGroup(env_creator, env_kwargs, first, count, spec, arrays, self.check_observations,

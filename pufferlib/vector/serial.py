@@ -42,7 +42,7 @@ class Serial(VecEnv):
         try:
             self._use_spec(spec)
             self.num_envs = num_envs
-            self.num_agents = num_envs * spec.num_agents
+            self.num_agents = num_envs * spec.agents_per_env
             self.num_workers = 1
             self.batch_size = num_envs
             self.env_ids = np.arange(num_envs)

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from pufferlib.export import MAGIC, VERSION, ExportError, export_policy, read_weights, weight_tensors, write_weights
+from pufferlib.export import (
+    MAGIC,
+    VERSION,
+    ExportError,
+    export_policy,
+    read_weights,
+    weight_tensors,
+    write_weights,
+)
 from tests.export.export_helpers import HERE, SANITIZER_ENV, compile_program, make_policy, needs_cc, sealed
 
 FEED_FORWARD = [("discrete", layers, activation) for layers in (1, 2, 3) for activation in ("relu", "tanh")]

@@ -15,11 +15,18 @@ import torch
 import pufferlib
 import pufferlib.train as T
 import pufferlib.vector
-from pufferlib.emulation import ActionLayout, Layout
+from pufferlib.emulation import ActionLayout, EnvSpec, Layout
 from pufferlib.errors import CheckpointError
 from pufferlib.train import Trainer
 from pufferlib.train import checkpoint as ckpt
-from pufferlib.train.checkpoint import FORMAT, VERSION, find_latest, list_checkpoints, load_checkpoint, save_checkpoint
+from pufferlib.train.checkpoint import (
+    FORMAT,
+    VERSION,
+    find_latest,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from pufferlib.train.evaluate import evaluate
 
 
@@ -255,13 +262,12 @@ def test_an_env_with_other_spaces_is_refused(cartpole_checkpoint):
     with pytest.raises(CheckpointError, match=r"was trained on other spaces than cartpole has \(observation space: "
                                               r"checkpoint Box\(.*\(4,\), float32\), cartpole Box\(.*\(5,\), "
                                               r"float32\)\); use the environment code and parameters it was trained with"):
-        ckpt.check_env_spec(data, "cartpole", Layout(obs), ActionLayout(act), obs, act)
+        ckpt.check_env_spec(data, "cartpole", EnvSpec(obs, act, 1, Layout(obs), ActionLayout(act)))
     spec = ckpt.read_spec(data)
     wide = gymnasium.spaces.Box(-1, 1, (2, 2), np.float32)  # same layout, another flat space
     with pytest.raises(CheckpointError, match=r"\(flat observation space: checkpoint Box\(.*\(4,\), float32\), "
                                               r"cartpole Box\(.*\(2, 2\), float32\)\)"):
-        ckpt.check_env_spec(data, "cartpole", spec.observation_layout, spec.action_layout, wide,
-                            spec.single_action_space)
+        ckpt.check_env_spec(data, "cartpole", spec._replace(single_observation_space=wide))
 
 
 def test_eval_refuses_an_env_whose_spaces_changed_since_training(tmp_path, monkeypatch):

@@ -137,8 +137,8 @@ def test_eval_video_of_an_env_that_cannot_draw_is_one_clear_line(tmp_path):
 
 
 def test_train_a_user_c_environment(tmp_path):
-    from pufferlib.toolchain import compiler
     from pufferlib.errors import BuildError
+    from pufferlib.toolchain import compiler
     try:
         compiler()
     except BuildError:

@@ -3,8 +3,17 @@ import re
 
 import pytest
 
-from pufferlib.train.config import (SECTIONS, Config, ConfigError, all_settings, apply_overrides, load_config,
-                                    parse_value, settings_help, shipped_config_names)
+from pufferlib.train.config import (
+    SECTIONS,
+    Config,
+    ConfigError,
+    all_settings,
+    apply_overrides,
+    load_config,
+    parse_value,
+    settings_help,
+    shipped_config_names,
+)
 
 SETTINGS = {s.name: s for s in all_settings()}
 

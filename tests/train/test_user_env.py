@@ -1,8 +1,8 @@
 """A C environment written by `puffer new` trains like a built-in one (issue: your own C environment)."""
 import pytest
 
-from pufferlib.toolchain import compiler, new_env
 from pufferlib.errors import BuildError
+from pufferlib.toolchain import compiler, new_env
 from tests.train.helpers import trained_return
 
 

@@ -99,6 +99,8 @@ def test_layouts_are_those_of_the_env(tmp_path, config):
         assert vecenv.action_layout.nvec.tolist() == [4, 0, 0]
         assert vecenv.single_observation_space == env.single_observation_space
         assert vecenv.single_action_space == env.single_action_space
+        assert vecenv.env_spec == (vecenv.single_observation_space, vecenv.single_action_space, 1,
+                                   vecenv.observation_layout, vecenv.action_layout)
 
 
 @pytest.mark.parametrize("config", BACKENDS)
@@ -114,6 +116,8 @@ def test_a_native_envs_layouts_are_those_of_its_flat_spaces(name):
         assert vecenv.observation_layout.space == vecenv.single_observation_space
         assert vecenv.observation_layout.signature() == Layout(vecenv.single_observation_space).signature()
         assert vecenv.action_layout.flat_space == vecenv.single_action_space
+        assert vecenv.env_spec == (vecenv.single_observation_space, vecenv.single_action_space,
+                                   vecenv.agents_per_env, vecenv.observation_layout, vecenv.action_layout)
 
 
 @pytest.mark.parametrize("config", BACKENDS)
