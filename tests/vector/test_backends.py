@@ -5,7 +5,6 @@ death, timeout, shutdown) are tested where a backend has workers. The protocol's
 checks, common to every backend and the native one, are tested in test_protocol.py.
 """
 import functools
-import importlib.util
 import os
 import signal
 import subprocess
@@ -27,14 +26,13 @@ from vector_envs import (
     SeededDelayEnv,
     SlowEnv,
 )
-from vector_fixtures import local_ray, no_leftover_processes, ray_for_ray_tests  # noqa: F401
+from vector_fixtures import HAVE_RAY, RAY_MARKS, local_ray, no_leftover_processes, ray_for_ray_tests  # noqa: F401
 
 import pufferlib.vector
 from pufferlib.errors import APIUsageError, RenderNotSupportedError, WorkerError, WorkerTimeoutError
 from pufferlib.vector.multiprocessing import split_envs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-HAVE_RAY = importlib.util.find_spec("ray") is not None
 
 
 BACKENDS = [
@@ -42,8 +40,7 @@ BACKENDS = [
     pytest.param(dict(backend="multiprocessing", num_workers=2), id="multiprocessing"),
     pytest.param(dict(backend="multiprocessing", num_workers=3, start_method="forkserver"), id="mp-forkserver"),
     pytest.param(dict(backend="ray", num_workers=2), id="ray",
-                 marks=[pytest.mark.ray,
-                        pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install ray)")]),
+                 marks=RAY_MARKS),
 ]
 WORKERS = [p for p in BACKENDS if p.id != "serial"]
 PROCESSES = [p for p in WORKERS if p.id != "ray"]  # tests that reach into worker processes

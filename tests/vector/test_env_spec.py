@@ -1,7 +1,5 @@
 """What a vector env learns from its environments: each is made exactly once, and the first one's
 spaces and layouts travel with the vector env (every backend, and native envs)."""
-import os
-
 import numpy as np
 import pytest
 from vector_envs import (
@@ -11,45 +9,19 @@ from vector_envs import (
     constructions,
     counted_cartpole,
 )
+from vector_fixtures import RAY_MARKS, local_ray, no_leftover_processes, ray_for_ray_tests  # noqa: F401
 
 import pufferlib
 import pufferlib.vector
 from pufferlib.emulation import ActionLayout, GymnasiumPufferEnv, Layout
 from pufferlib.errors import WorkerError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-try:
-    import ray  # noqa: F401
-    HAVE_RAY = True
-except ImportError:
-    HAVE_RAY = False
-
 BACKENDS = [
     pytest.param(dict(backend="serial"), id="serial"),
     pytest.param(dict(backend="multiprocessing", num_workers=2), id="multiprocessing"),
     pytest.param(dict(backend="multiprocessing", num_workers=2, start_method="forkserver"), id="mp-forkserver"),
-    pytest.param(dict(backend="ray", num_workers=2), id="ray",
-                 marks=[pytest.mark.ray,
-                        pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install ray)")]),
+    pytest.param(dict(backend="ray", num_workers=2), id="ray", marks=RAY_MARKS),
 ]
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray instance for this module, whose workers can import the test environments."""
-    import ray
-
-    path = os.pathsep.join(p for p in (HERE, os.environ.get("PYTHONPATH")) if p)
-    ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(autouse=True)
-def ray_for_ray_tests(request):
-    if request.node.get_closest_marker("ray") is not None:
-        request.getfixturevalue("local_ray")
 
 
 def make(creator, num_envs, config, **kwargs):

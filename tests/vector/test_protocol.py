@@ -3,27 +3,24 @@
 Each backend steps a cartpole with the same spaces (observations of shape (4,), Discrete(2)
 actions): the native C env, or `DrawingCartPole` (numpy, and it draws) in the Python backends.
 """
-import importlib.util
 
 import gymnasium
 import numpy as np
 import pytest
 from vector_envs import DrawingCartPole, NumpyCartPole
-from vector_fixtures import local_ray, no_leftover_processes, ray_for_ray_tests  # noqa: F401
+from vector_fixtures import RAY_MARKS, local_ray, no_leftover_processes, ray_for_ray_tests  # noqa: F401
 
 import pufferlib
 import pufferlib.vector
 from pufferlib.environment import EpisodeStats
 from pufferlib.errors import APIUsageError
 
-HAVE_RAY = importlib.util.find_spec("ray") is not None
-_RAY = [pytest.mark.ray, pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install ray)")]
 BACKENDS = [
     pytest.param(dict(backend="native"), id="native"),
     pytest.param(dict(backend="serial"), id="serial"),
     pytest.param(dict(backend="multiprocessing", num_workers=2), id="multiprocessing"),
     pytest.param(dict(backend="multiprocessing", num_workers=2, start_method="forkserver"), id="mp-forkserver"),
-    pytest.param(dict(backend="ray", num_workers=2, actor_options={"num_cpus": 0.5}), id="ray", marks=_RAY),
+    pytest.param(dict(backend="ray", num_workers=2, actor_options={"num_cpus": 0.5}), id="ray", marks=RAY_MARKS),
 ]
 PYTHON = BACKENDS[1:]
 

@@ -1,5 +1,6 @@
 """Fixtures of the backend tests (imported by them): Ray for the tests marked `ray`, and no worker
 process left behind."""
+import importlib.util
 import multiprocessing
 import os
 import time
@@ -7,6 +8,8 @@ import time
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+HAVE_RAY = importlib.util.find_spec("ray") is not None
+RAY_MARKS = [pytest.mark.ray, pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install ray)")]
 
 
 @pytest.fixture(scope="module")
