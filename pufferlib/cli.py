@@ -215,7 +215,10 @@ def cmd_eval(args):
 
 
 def cmd_export(args):
-    """Exports a checkpoint's policy as C, ONNX or TorchScript and prints the files written (no env is built)."""
+    """Exports a checkpoint's policy as C, ONNX or TorchScript and prints the files written.
+
+    No env is built.
+    """
     from pufferlib.export import export
 
     files = export(args.env, args.checkpoint, data_dir=args.data_dir, format=args.format, output=args.output)
@@ -309,9 +312,10 @@ def build_parser():
     export = sub.add_parser("export", help="export a trained policy as C, ONNX or TorchScript",
                             description="Export a checkpoint's policy (see docs/export.md). The policy is "
                                         "rebuilt from the checkpoint alone: the environment is not needed.")
-    export.add_argument("env", nargs="?", help="the environment the checkpoint was trained on (its name only: "
-                                               "it is neither built nor imported); needed only with "
-                                               "--checkpoint latest")
+    export.add_argument("env", nargs="?",
+                        help="the environment the checkpoint was trained on (its name only: "
+                             "it is neither built nor imported); needed only with "
+                             "--checkpoint latest")
     export.add_argument("--checkpoint", default="latest",
                         help="a checkpoint file, a run directory, or latest (default)")
     export.add_argument("--data-dir", default="runs", help="where `latest` looks (default runs/)")

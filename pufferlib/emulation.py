@@ -28,8 +28,8 @@ from pufferlib._native.protocol import ActionCheck
 from pufferlib.environment import EpisodeStats, PufferEnv
 from pufferlib.errors import APIUsageError
 
-__all__ = ["ActionLayout", "EnvSpec", "GymnasiumPufferEnv", "Layout", "Leaf", "PettingZooPufferEnv", "make_layout",
-           "nativize"]
+__all__ = ["ActionLayout", "EnvSpec", "GymnasiumPufferEnv", "Layout", "Leaf", "PettingZooPufferEnv",
+           "make_layout", "nativize"]
 
 CHECK_MODES = ("first", "always", "never")
 
@@ -413,7 +413,9 @@ class EnvSpec(NamedTuple):
                          if _flat_signature(a) != _flat_signature(b)]
 
     def check(self, env, index):
-        """Raises ValueError unless PufferEnv `env` (env `index` of a vector env) has this spec's rows and spaces.
+        """Raises ValueError unless PufferEnv `env` has this spec's rows and spaces.
+
+        `index` is the env's index in the vector env.
 
         Bounds may differ, as they may between the agents of a PettingZoo env.
         """
@@ -429,8 +431,10 @@ class EnvSpec(NamedTuple):
                                  "structure, shapes and dtypes (bounds may differ): make every env alike")
 
     def to_plain(self):
-        """The spec as plain data (what a checkpoint stores): the original and flat spaces
-        (`pufferlib.spaces.to_plain`), rows per env, and the layouts' signatures.
+        """The spec as plain data (what a checkpoint stores).
+
+        The original and flat spaces (`pufferlib.spaces.to_plain`), rows per env, and the layouts'
+        signatures.
         """
         return {"observation_space": spaces.to_plain(self.observation_layout.space, "observation_space"),
                 "action_space": spaces.to_plain(self.action_layout.space, "action_space"),
@@ -443,7 +447,9 @@ class EnvSpec(NamedTuple):
 
     @classmethod
     def from_plain(cls, data, where="spec"):
-        """The spec `to_plain` gave: spaces rebuilt, layouts rebuilt and checked against the stored signatures.
+        """The spec `to_plain` gave.
+
+        Spaces rebuilt, layouts rebuilt and checked against the stored signatures.
 
         Raises:
             ValueError: a stored space that is not one, or layouts that differ from those stored
@@ -460,8 +466,8 @@ class EnvSpec(NamedTuple):
             if _plain_signature(layout.signature()) != data[name]:
                 raise ValueError(f"{where}.{name} does not match the layout of its "
                                  f"{name.split('_')[0]} space {layout.space}")
-        return cls(built["single_observation_space"], built["single_action_space"], int(data["agents_per_env"]),
-                   *layouts)
+        return cls(built["single_observation_space"], built["single_action_space"],
+                   int(data["agents_per_env"]), *layouts)
 
 
 def _plain_signature(value):
@@ -568,8 +574,10 @@ class _Emulated(PufferEnv):
         return None if seed is None else int(seed)
 
     def _load_actions(self, actions, rows=None):
-        """Checks actions like a vector env (dtype kind, shape, range: `ActionCheck`), on `rows`
-        only when given, and copies them in; without checks, only copies them in.
+        """Checks actions like a vector env, then copies them in.
+
+        The checks are a vector env's (dtype kind, shape, range: `ActionCheck`), on `rows` only
+        when given; without checks, only copies them in.
         """
         if self._action_check is not None:
             self._action_check.load(actions, rows)

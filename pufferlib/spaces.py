@@ -158,12 +158,14 @@ def _to_plain(space, root, path):
         items = []
         for key, sub in space.spaces.items():
             if not isinstance(key, (str, int)) or isinstance(key, bool):
-                raise UnsupportedSpaceError(f"{path_name(path, root)} has the key {key!r}; a stored Dict space "
-                                            "takes string or integer keys only (rename the key)")
+                raise UnsupportedSpaceError(f"{path_name(path, root)} has the key {key!r}; "
+                                            "a stored Dict space takes string or integer keys only "
+                                            "(rename the key)")
             items.append([key, _to_plain(sub, root, path + (key,))])
         return {"type": "Dict", "spaces": items}
     if isinstance(space, Tuple):
-        return {"type": "Tuple", "spaces": [_to_plain(sub, root, path + (i,)) for i, sub in enumerate(space.spaces)]}
+        return {"type": "Tuple",
+                "spaces": [_to_plain(sub, root, path + (i,)) for i, sub in enumerate(space.spaces)]}
     raise UnsupportedSpaceError(
         f"{path_name(path, root)} is {space!r}, which cannot be stored as plain data; supported spaces are "
         "Box, Discrete, MultiDiscrete and MultiBinary inside any nesting of Dict and Tuple")

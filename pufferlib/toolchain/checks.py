@@ -236,7 +236,8 @@ def check_in_subprocess(library, steps=1000, num_envs=64, source=None, echo=prin
 
     Args:
         library: a library made by `build` (with debug=True, the checks run under the sanitizers).
-        steps, num_envs: as for `check`.
+        steps: as for `check`.
+        num_envs: as for `check`.
         source: the C file, named in the hint to rebuild it with --debug.
         echo: called with each line to show.
 

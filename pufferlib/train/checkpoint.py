@@ -395,7 +395,8 @@ def load_policy(checkpoint="latest", env=None, data_dir="runs"):
     spec = read_spec(data)
     policy = make_policy(config.policy, spec)
     check_compatible(data, data["env"] if env is None else env,
-                     architecture(config.policy, policy, spec.single_observation_space, spec.single_action_space))
+                     architecture(config.policy, policy, spec.single_observation_space,
+                                  spec.single_action_space))
     load_policy_state(policy, data)
     policy.eval()
     return policy, data

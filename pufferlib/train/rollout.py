@@ -148,8 +148,8 @@ class RolloutStorage:
         c = config
         if self.device.type == "cpu":
             compute_advantages(self.values.numpy(), self.next_values.numpy(), self.rewards.numpy(),
-                               dones.numpy(), self.ratios.numpy(), c.gamma, c.gae_lambda, c.rho_clip, c.c_clip,
-                               out=self.advantages.numpy())
+                               dones.numpy(), self.ratios.numpy(), c.gamma, c.gae_lambda, c.rho_clip,
+                               c.c_clip, out=self.advantages.numpy())
         else:
             self.advantages.copy_(compute_advantages_torch(self.values, self.next_values, self.rewards, dones,
                                                            self.ratios, c.gamma, c.gae_lambda, c.rho_clip,

@@ -125,8 +125,9 @@ class _Interval:
         self.updates += 1
 
     def means(self):
-        """{name: mean} of the interval's episode statistics and `episodes`, their count: the one
-        place statistics become means.
+        """{name: mean} of the interval's episode statistics and `episodes`, their count.
+
+        The one place statistics become means.
         """
         return self.episodes.means()
 
@@ -274,11 +275,14 @@ class Trainer(Closeable):
         first, _, details = str(error).partition("\n")  # details: the traceback of an env that raised
         reason = error.reason or first
         if isinstance(error, WorkerTimeoutError):
-            reason = (f"the environment workers did not answer within vec.timeout={self.config.vec.timeout:g} s "
-                      f"({reason}): an env hung in step, or steps slower than that (raise --vec.timeout)")
+            reason = ("the environment workers did not answer within "
+                      f"vec.timeout={self.config.vec.timeout:g} s "
+                      f"({reason}): an env hung in step, or steps slower than that "
+                      "(raise --vec.timeout)")
         saved = f"at step {self.global_step:,}" if path is not None else "(by rank 0)"
         return (f"{reason}; the run was saved {saved}: continue with "
-                f"`puffer train {self.env_name} --resume {self.run_dir}`" + (f"\n{details}" if details else ""))
+                f"`puffer train {self.env_name} --resume {self.run_dir}`"
+                + (f"\n{details}" if details else ""))
 
     # -- 1. collect --------------------------------------------------------------------------
 

@@ -155,8 +155,9 @@ class EnvGroup:
         self.stats.pop()
 
     def step(self):
-        """Steps every env on the actions already in its rows (checked by the vector env) and
-        merges the statistics of the episodes that finished into `stats`.
+        """Steps every env on the actions already in its rows (checked by the vector env).
+
+        Merges the statistics of the episodes that finished into `stats`.
         """
         stats = self.stats
         for env, actions, copy_to in zip(self.envs, self.actions, self.copy_to):

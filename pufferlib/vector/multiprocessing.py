@@ -18,12 +18,12 @@ meanwhile is reported as failing "while creating its envs".
 Commands and answers go through shared memory too, with no system call on the way when the other
 side is ready: the parent writes a command in worker w's slot and posts w's semaphore; the worker
 writes its answer (pickled episode statistics, a frame, a spec or an exception, if any) in its
-mailbox, counts it and posts the parent's one `answers` semaphore. Each side first tries its semaphore for a brief moment
-(SPIN_SECONDS, yielding the core between tries), then sleeps on it. A sleeping parent wakes every
-WAIT_SLICE to check the workers' process sentinels, so a dead worker is reported within that time;
-a sleeping worker checks its pipe, which only closes when the parent is gone (the pipe otherwise
-carries only answers too big for the mailbox). An exception raised in a worker comes back with its
-traceback.
+mailbox, counts it and posts the parent's one `answers` semaphore. Each side first tries its
+semaphore for a brief moment (SPIN_SECONDS, yielding the core between tries), then sleeps on it.
+A sleeping parent wakes every WAIT_SLICE to check the workers' process sentinels, so a dead worker
+is reported within that time; a sleeping worker checks its pipe, which only closes when the parent
+is gone (the pipe otherwise carries only answers too big for the mailbox). An exception raised in
+a worker comes back with its traceback.
 
 A worker dies with its parent, even while its main thread is stuck in env code: on Linux the kernel
 kills it (PR_SET_PDEATHSIG) when the parent thread that started it ends, and everywhere a daemon
@@ -193,8 +193,12 @@ def _sync_views(raw, num_workers):
 
 
 def _mailboxes(raw, num_workers):
-    """Per worker, MAILBOX_BYTES of shared memory for pickled payloads (a reset's seed, statistics, an error)."""
-    return [memoryview(raw).cast("B")[w * MAILBOX_BYTES:(w + 1) * MAILBOX_BYTES] for w in range(num_workers)]
+    """Per worker, MAILBOX_BYTES of shared memory for pickled payloads.
+
+    The payloads: a reset's seed, statistics, an error.
+    """
+    return [memoryview(raw).cast("B")[w * MAILBOX_BYTES:(w + 1) * MAILBOX_BYTES]
+            for w in range(num_workers)]
 
 
 def _spin_acquire(semaphore, seconds):
@@ -349,6 +353,10 @@ def _shutdown(processes, conns, sync, commands, grace=1.0):
     """Asks every worker to exit, joins it, and terminates (then kills) the ones that do not.
 
     Args:
+        processes: the worker processes (cleared once they are gone).
+        conns: the parent's ends of the workers' pipes (closed, then cleared).
+        sync: per worker, the shared-memory slot the close command is written to.
+        commands: per worker, the semaphore posted to wake it for the command.
         grace: seconds the workers get, all together, to close their envs and exit.
     """
     for w, command in enumerate(commands):
@@ -561,8 +569,9 @@ class Multiprocessing(WorkerPool):
         return w, (None if kind == _OK else self._read_answer(w, kind, size, doing))
 
     def _read_answer(self, w, kind, size, doing):
-        """Merges episode statistics, returns a frame or a spec, or raises the worker's error
-        (mailbox, else pipe).
+        """Merges episode statistics, returns a frame or a spec, or raises the worker's error.
+
+        The answer is read from the mailbox, else from the pipe.
         """
         if size >= 0:
             payload = self._mailboxes[w][:size]
@@ -601,7 +610,8 @@ class Multiprocessing(WorkerPool):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     reason = f"workers {sorted(self._busy)} did not finish {doing} within timeout={timeout} s"
-                    error = WorkerTimeoutError(f"{reason}; call recv() to keep waiting, or close() the vector env")
+                    error = WorkerTimeoutError(f"{reason}; call recv() to keep waiting, "
+                                               "or close() the vector env")
                     error.reason = reason
                     raise error
                 wait = min(wait, remaining)
@@ -619,7 +629,8 @@ class Multiprocessing(WorkerPool):
             except ValueError:
                 how = f"signal {-code}"
         envs = f"{self._first[w]}-{self._first[w + 1] - 1}"
-        unguarded = _unguarded_main_line() if self._answered[w] == 0 and self._start_method != "fork" else None
+        first_answer = self._answered[w] == 0 and self._start_method != "fork"
+        unguarded = _unguarded_main_line() if first_answer else None
         if unguarded is not None:  # it died importing the main script, before it could answer
             path, line = unguarded
             error = WorkerError(
@@ -647,8 +658,10 @@ def _main_test(node):
 
 
 def _unguarded_main_line():
-    """(path, line) where the main script's top level, outside `if __name__ == "__main__":`, is
-    running the code that called this, else None.
+    """(path, line) where the main script's unguarded top level runs the caller, else None.
+
+    The line is at the main script's top level, outside `if __name__ == "__main__":`, and is
+    running the code that called this.
 
     A worker started by 'spawn' or 'forkserver' imports the main script as `__mp_main__` before it
     runs anything else, so such a line runs again in the worker, which dies trying to start

@@ -44,7 +44,8 @@ class _Worker:
     def build(self, spec):
         """Makes the other environments and wraps them all on this actor's buffers."""
         env_creator, env_kwargs, first, count = self.args
-        self.buffers = Buffers(spec.single_observation_space, spec.single_action_space, count * spec.agents_per_env)
+        self.buffers = Buffers(spec.single_observation_space, spec.single_action_space,
+                               count * spec.agents_per_env)
         arrays = {name: getattr(self.buffers, name) for name in Buffers.NAMES}
         env0, self.env0 = self.env0, None  # the group owns it now
         self.group = EnvGroup(env_creator, env_kwargs, first, count, spec, arrays, self.check_observations,
@@ -153,7 +154,8 @@ class Ray(WorkerPool):
             if not done:
                 reason = (f"workers {sorted(self._pending.values())} did not finish stepping within "
                           f"timeout={self.timeout} s")
-                error = WorkerTimeoutError(f"{reason}; call recv() to keep waiting, or close() the vector env")
+                error = WorkerTimeoutError(f"{reason}; call recv() to keep waiting, "
+                                           "or close() the vector env")
                 error.reason = reason
                 raise error
             for ref in done:

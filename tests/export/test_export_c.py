@@ -256,7 +256,8 @@ def test_c_loader_survives_every_truncation_and_corrupted_bytes(driver, tmp_path
             corrupt[at] = int(rng.integers(0, 256))
         variants.append(bytes(corrupt))
     # the same with checksums that match, so that the parser behind the checksum sees them too
-    variants += [sealed(lambda d: d[:len(v) - 4])(data) for v in variants[:len(variants) - 40] if len(v) >= 4]
+    variants += [sealed(lambda d, v=v: d[:len(v) - 4])(data) for v in variants[:len(variants) - 40]
+                 if len(v) >= 4]
     variants += [sealed(lambda d, v=v: v[:-4])(v) for v in variants[-40:]]
     path = tmp_path / "bad.bin"
     for variant in variants:
