@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from pufferlib.emulation import ActionLayout, EnvSpec, Layout
 from pufferlib.errors import NonFiniteError
 from pufferlib.train.config import PolicyConfig, TrainConfig
 from pufferlib.train.kernel import KernelLearner
@@ -54,8 +55,8 @@ def test_absent_agents_do_not_count():
 
 
 def test_torch_learner_refuses_a_non_finite_update_and_keeps_its_weights():
-    policy = make_policy(PolicyConfig(hidden_size=8), gymnasium.spaces.Box(-1, 1, (3,)),
-                         gymnasium.spaces.Discrete(2))
+    obs, act = gymnasium.spaces.Box(-1, 1, (3,)), gymnasium.spaces.Discrete(2)
+    policy = make_policy(PolicyConfig(hidden_size=8), EnvSpec(obs, act, 1, Layout(obs), ActionLayout(act)))
     learner = TorchLearner(policy, TrainConfig(), torch.device("cpu"))
     mb = dict(minibatch(16), obs=torch.randn(16, 3), actions=torch.randint(0, 2, (16,)))
     learner.update_minibatch(mb)  # a good step first: Adam has state to lose
