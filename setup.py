@@ -66,6 +66,10 @@ CACHE_DIR = os.path.join(HERE, "build", "puffer-cache")
 CACHE_KEEP = 4  # builds kept per extension, the most recently used (default, debug, no-OpenMP, ...)
 
 
+# The extensions whose kernels run on OpenMP threads; no other links the OpenMP runtime, so making and
+# stepping environments (engine, protocol, emulation) never loads it, whatever the build.
+OPENMP_EXTENSIONS = {"pufferlib._native.advantage", "pufferlib._native.mlp"}
+
 class BuildExt(build_ext):
     """build_ext that adds OpenMP when a compile-and-link probe shows the compiler supports it, and
     reuses an extension compiled before with the same sources, headers, flags, compiler and Python."""
@@ -83,11 +87,9 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             if ext.name == "pufferlib._native.engine":   # its own threads; it only reports the flag
                 ext.define_macros.append(("PUFFER_OPENMP", "1" if flags else "0"))
-                continue
-            if ext.name == "pufferlib._native.protocol":  # no threads: importing it loads no OpenMP
-                continue
-            ext.extra_compile_args += flags
-            ext.extra_link_args += flags
+            elif ext.name in OPENMP_EXTENSIONS:
+                ext.extra_compile_args += flags
+                ext.extra_link_args += flags
         super().build_extensions()
 
     def _openmp_flags(self):
