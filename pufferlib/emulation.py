@@ -403,9 +403,7 @@ class EnvSpec(NamedTuple):
         a policy reads.
         """
         diffs = [f"{kind} space: {mine} {a.space}, {theirs} {b.space}"
-                 for kind, a, b in (("observation", self.observation_layout, other.observation_layout),
-                                    ("action", self.action_layout, other.action_layout))
-                 if a.signature() != b.signature()]
+                 for kind, a, b in self._unlike_layouts(other)]
         return diffs or [f"flat {kind} space: {mine} {a}, {theirs} {b}"
                          for kind, a, b in (("observation", self.single_observation_space,
                                              other.single_observation_space),
@@ -422,13 +420,18 @@ class EnvSpec(NamedTuple):
         if int(env.num_agents) != self.agents_per_env:
             raise ValueError(f"env {index} has num_agents={env.num_agents}; the first env had "
                              f"{self.agents_per_env}, and every env of a vector env must have the same")
-        spec = EnvSpec.of(env)
-        for kind, mine, theirs in (("observation", self.observation_layout, spec.observation_layout),
-                                   ("action", self.action_layout, spec.action_layout)):
-            if mine.signature() != theirs.signature():
-                raise ValueError(f"env {index} has the {kind} space {theirs.space}; the first env had "
-                                 f"{mine.space}, and every env of a vector env must have spaces of the same "
-                                 "structure, shapes and dtypes (bounds may differ): make every env alike")
+        unlike = self._unlike_layouts(EnvSpec.of(env))
+        if unlike:
+            kind, mine, theirs = unlike[0]
+            raise ValueError(f"env {index} has the {kind} space {theirs.space}; the first env had "
+                             f"{mine.space}, and every env of a vector env must have spaces of the same "
+                             "structure, shapes and dtypes (bounds may differ): make every env alike")
+
+    def _unlike_layouts(self, other):
+        """[(kind, this spec's layout, other's)] for the observation and action layouts that differ."""
+        pairs = (("observation", self.observation_layout, other.observation_layout),
+                 ("action", self.action_layout, other.action_layout))
+        return [(kind, a, b) for kind, a, b in pairs if a.signature() != b.signature()]
 
     def to_plain(self):
         """The spec as plain data (what a checkpoint stores).
