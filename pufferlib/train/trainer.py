@@ -546,7 +546,8 @@ class Trainer(Closeable):
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.distributed = self.world_size > 1
-        if self.distributed and not torch.distributed.is_initialized():
+        self._owns_process_group = self.distributed and not torch.distributed.is_initialized()
+        if self._owns_process_group:
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend)
 
@@ -651,7 +652,7 @@ class Trainer(Closeable):
                          enabled=self.rank == 0, stream=stream)
 
     def close(self):
-        """Closes the environments and the logger (idempotent).
+        """Closes the environments, the logger and a process group it joined (idempotent).
 
         A native env's pending step is received first; Python envs' workers are shut down without
         waiting for them (a hung one is killed).
@@ -668,6 +669,12 @@ class Trainer(Closeable):
             self.logger.close()
         if hasattr(self, "_was_deterministic"):
             torch.use_deterministic_algorithms(self._was_deterministic)
+        if getattr(self, "_owns_process_group", False) and torch.distributed.is_initialized():
+            # A group left to the interpreter's exit can abort the process: gloo's worker threads
+            # are torn down with the interpreter. No barrier: a rank closing on an error must
+            # not wait for peers that will never arrive.
+            self._owns_process_group = False
+            torch.distributed.destroy_process_group()
 
 
 def _env_actions(actions):
