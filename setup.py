@@ -2,7 +2,7 @@
 
 Environment switches (read at build time):
   PUFFER_DEBUG=1      -O0 -g, AddressSanitizer + UBSan, Cython bounds checks (see README).
-  PUFFER_NO_OPENMP=1  build the OpenMP kernels (advantage, MLP) without OpenMP even when the
+  PUFFER_NO_OPENMP=1  build the OpenMP kernels (advantage, MLP, LSTM) without OpenMP even when the
                       compiler supports it. The engine never uses OpenMP: it steps environments
                       on its own threads (csrc/puffer_pool.h), so importing it loads no OpenMP
                       runtime and changes no OpenMP setting.
@@ -68,7 +68,7 @@ CACHE_KEEP = 4  # builds kept per extension, the most recently used (default, de
 
 # The extensions whose kernels run on OpenMP threads; no other links the OpenMP runtime, so making and
 # stepping environments (engine, protocol, emulation) never loads it, whatever the build.
-OPENMP_EXTENSIONS = {"pufferlib._native.advantage", "pufferlib._native.mlp"}
+OPENMP_EXTENSIONS = {"pufferlib._native.advantage", "pufferlib._native.mlp", "pufferlib._native.lstm"}
 
 class BuildExt(build_ext):
     """build_ext that adds OpenMP when a compile-and-link probe shows the compiler supports it, and
@@ -80,7 +80,7 @@ class BuildExt(build_ext):
             banner = "*" * 78
             why = "PUFFER_NO_OPENMP is set" if NO_OPENMP else "the compiler cannot build OpenMP code"
             print(f"\n{banner}\nWARNING: pufferlib is built WITHOUT OpenMP ({why}).\n"
-                  "The advantage and MLP kernels will run on one thread (environments still step\n"
+                  "The advantage, MLP and LSTM kernels will run on one thread (environments still step\n"
                   "on threads); pufferlib.openmp_enabled() is False.\n"
                   f"Install a compiler with OpenMP support (gcc, or clang with libomp) and rebuild.\n"
                   f"{banner}\n", file=sys.stderr)
@@ -202,6 +202,16 @@ extensions = [
         extra_compile_args=COMPILE_ARGS + ["-fno-math-errno"],  # lets Adam's sqrtf loop vectorise
         extra_link_args=list(LINK_ARGS),
         depends=["csrc/puffer_mlp.h", "pufferlib/_native/mlp.pxd"],
+    ),
+    Extension(
+        "pufferlib._native.lstm",
+        sources=["pufferlib/_native/lstm.pyx"],
+        include_dirs=["csrc", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=list(COMPILE_ARGS),
+        extra_link_args=list(LINK_ARGS),
+        depends=["csrc/puffer_lstm.h", "csrc/puffer_mlp.h", "pufferlib/_native/lstm.pxd",
+                 "pufferlib/_native/mlp.pxd"],
     ),
     Extension(
         "pufferlib._native.emulation",

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pufferlib import emulation
+from pufferlib.train.lstm import lstm_sequence
 
 SQRT2 = math.sqrt(2)  # the orthogonal-init gain for relu/tanh hidden layers
 
@@ -307,24 +308,13 @@ class LSTMPolicy(nn.Module):
             obs: observation rows [B, T, ...].
             state: (h, c) at the first step of each sequence, each [B, hidden].
             starts: [B, T], true where an episode starts (the state is zeroed before that step).
+
+        On the CPU in float32 the LSTM runs as one C call forward and one backward
+        (`pufferlib.train.lstm.lstm_sequence`), whatever the episode starts inside the sequences.
         """
         batch, horizon = obs.shape[:2]
         x = self.policy.encode_observations(obs.reshape((batch * horizon,) + obs.shape[2:]))
-        x = x.reshape(batch, horizon, -1)
-        keep = 1 - starts.float()
-        h, c = state[0] * keep[:, 0:1], state[1] * keep[:, 0:1]
-        if not bool(starts[:, 1:].any()):  # no episode boundary inside: the fused sequence kernel
-            out, (h, c) = self.lstm(x, (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous()))
-            h, c = h[0], c[0]
-        else:
-            outs = []
-            for t in range(horizon):
-                if t:
-                    h, c = h * keep[:, t:t + 1], c * keep[:, t:t + 1]
-                h, c = torch.lstm_cell(x[:, t], (h, c), self.lstm.weight_ih_l0, self.lstm.weight_hh_l0,
-                                       self.lstm.bias_ih_l0, self.lstm.bias_hh_l0)
-                outs.append(h)
-            out = torch.stack(outs, 1)
+        out, (h, c) = lstm_sequence(x.reshape(batch, horizon, -1), state, starts, self.lstm)
         params, values = self.policy.decode_actions(out.reshape(batch * horizon, -1))
         return params.reshape(batch, horizon, -1), values.reshape(batch, horizon), (h, c)
 
