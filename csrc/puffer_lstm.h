@@ -49,7 +49,7 @@ typedef struct PufferLSTM {
     long shared_floats;
     long workspace_floats;
     long sh_wih_t, sh_whh_t, sh_bias;                                  /* offsets in the shared buffer */
-    long ws_h, ws_c, ws_tmp, ws_dgates, ws_dgates_t, ws_hprev;         /* offsets in a workspace */
+    long ws_h, ws_c, ws_tmp, ws_dgates, ws_hprev;         /* offsets in a workspace */
 } PufferLSTM;
 
 /* The sequences and results of one call (row-major, float32). Backward fields are unused by forward. */
@@ -88,7 +88,6 @@ static inline void puffer_lstm_layout(PufferLSTM* net) {
     net->ws_c = w;        w += puffer_lstm_round16(R * H);
     net->ws_tmp = w;      w += puffer_lstm_round16(H);
     net->ws_dgates = w;   w += puffer_lstm_round16(R * T * G);
-    net->ws_dgates_t = w; w += puffer_lstm_round16(R * T * G);
     net->ws_hprev = w;    w += puffer_lstm_round16(R * T * H);
     net->workspace_floats = w;
 }
@@ -105,12 +104,57 @@ static void puffer_lstm_prepare(const PufferLSTM* net, float* shared) {
     }
 }
 
-/* C[m, n] = init + sum_k A[m * lda + k] * B[k * ldb + n] for m < M, n < N, with init = C[m, n] when
- * accumulate, else bias[n] (bias may be NULL for 0). Summed in k order. Register tile: 4 rows of C by
- * 16 columns in GNU C vectors; a 16-column panel of B is reused by every row before the next one. */
-PUFFER_MLP_INLINE void puffer_lstm_gemm(int M, int N, int K, const float* A, long lda, const float* B,
-                                        long ldb, float* C, long ldc, const float* bias, int accumulate) {
+/* C[m, n] = init + sum_k A[m * ars + k * acs] * B[k * ldb + n] for m < M, n < N, with init = C[m, n]
+ * when accumulate, else bias[n] (bias may be NULL for 0). A's strides let it be read transposed (ars = 1).
+ * Summed in k order. Register tile: 4 rows of C by 32 columns in 16-float vectors when wide (AVX-512),
+ * else by 16 columns in 8-float ones; a panel of B is reused by every row before the next one. */
+PUFFER_MLP_INLINE void puffer_lstm_gemm(int wide, int M, int N, int K, const float* A, long ars, long acs,
+                                        const float* B, long ldb, float* C, long ldc, const float* bias,
+                                        int accumulate) {
     int n0 = 0;
+    for (; wide && n0 + 32 <= N; n0 += 32) {
+        puffer_v16f z0 = (puffer_v16f){0}, z1 = (puffer_v16f){0};
+        if (bias) { z0 = PUFFER_LOAD16(bias + n0); z1 = PUFFER_LOAD16(bias + n0 + 16); }
+        int m = 0;
+        for (; m + 4 <= M; m += 4) {
+            float* c = C + (long)m * ldc + n0;
+            puffer_v16f c00 = z0, c01 = z1, c10 = z0, c11 = z1, c20 = z0, c21 = z1, c30 = z0, c31 = z1;
+            if (accumulate) {
+                c00 = PUFFER_LOAD16(c); c01 = PUFFER_LOAD16(c + 16);
+                c10 = PUFFER_LOAD16(c + ldc); c11 = PUFFER_LOAD16(c + ldc + 16);
+                c20 = PUFFER_LOAD16(c + 2 * ldc); c21 = PUFFER_LOAD16(c + 2 * ldc + 16);
+                c30 = PUFFER_LOAD16(c + 3 * ldc); c31 = PUFFER_LOAD16(c + 3 * ldc + 16);
+            }
+            const float* a = A + (long)m * ars;
+            for (int k = 0; k < K; k++) {
+                const float* b = B + (long)k * ldb + n0;
+                puffer_v16f b0 = PUFFER_LOAD16(b), b1 = PUFFER_LOAD16(b + 16);
+                const float* ak = a + (long)k * acs;
+                float a0 = ak[0], a1 = ak[ars], a2 = ak[2 * ars], a3 = ak[3 * ars];
+                c00 += a0 * b0; c01 += a0 * b1;
+                c10 += a1 * b0; c11 += a1 * b1;
+                c20 += a2 * b0; c21 += a2 * b1;
+                c30 += a3 * b0; c31 += a3 * b1;
+            }
+            PUFFER_STORE16(c, c00); PUFFER_STORE16(c + 16, c01);
+            PUFFER_STORE16(c + ldc, c10); PUFFER_STORE16(c + ldc + 16, c11);
+            PUFFER_STORE16(c + 2 * ldc, c20); PUFFER_STORE16(c + 2 * ldc + 16, c21);
+            PUFFER_STORE16(c + 3 * ldc, c30); PUFFER_STORE16(c + 3 * ldc + 16, c31);
+        }
+        for (; m < M; m++) {
+            float* c = C + (long)m * ldc + n0;
+            puffer_v16f c00 = z0, c01 = z1;
+            if (accumulate) { c00 = PUFFER_LOAD16(c); c01 = PUFFER_LOAD16(c + 16); }
+            const float* a = A + (long)m * ars;
+            for (int k = 0; k < K; k++) {
+                const float* b = B + (long)k * ldb + n0;
+                float ak = a[(long)k * acs];
+                c00 += ak * PUFFER_LOAD16(b);
+                c01 += ak * PUFFER_LOAD16(b + 16);
+            }
+            PUFFER_STORE16(c, c00); PUFFER_STORE16(c + 16, c01);
+        }
+    }
     for (; n0 + 16 <= N; n0 += 16) {
         puffer_v8f z0 = (puffer_v8f){0}, z1 = (puffer_v8f){0};
         if (bias) { z0 = PUFFER_LOAD8(bias + n0); z1 = PUFFER_LOAD8(bias + n0 + 8); }
@@ -124,11 +168,12 @@ PUFFER_MLP_INLINE void puffer_lstm_gemm(int M, int N, int K, const float* A, lon
                 c20 = PUFFER_LOAD8(c + 2 * ldc); c21 = PUFFER_LOAD8(c + 2 * ldc + 8);
                 c30 = PUFFER_LOAD8(c + 3 * ldc); c31 = PUFFER_LOAD8(c + 3 * ldc + 8);
             }
-            const float* a = A + (long)m * lda;
+            const float* a = A + (long)m * ars;
             for (int k = 0; k < K; k++) {
                 const float* b = B + (long)k * ldb + n0;
                 puffer_v8f b0 = PUFFER_LOAD8(b), b1 = PUFFER_LOAD8(b + 8);
-                float a0 = a[k], a1 = a[lda + k], a2 = a[2 * lda + k], a3 = a[3 * lda + k];
+                const float* ak = a + (long)k * acs;
+                float a0 = ak[0], a1 = ak[ars], a2 = ak[2 * ars], a3 = ak[3 * ars];
                 c00 += a0 * b0; c01 += a0 * b1;
                 c10 += a1 * b0; c11 += a1 * b1;
                 c20 += a2 * b0; c21 += a2 * b1;
@@ -143,30 +188,30 @@ PUFFER_MLP_INLINE void puffer_lstm_gemm(int M, int N, int K, const float* A, lon
             float* c = C + (long)m * ldc + n0;
             puffer_v8f c00 = z0, c01 = z1;
             if (accumulate) { c00 = PUFFER_LOAD8(c); c01 = PUFFER_LOAD8(c + 8); }
-            const float* a = A + (long)m * lda;
+            const float* a = A + (long)m * ars;
             for (int k = 0; k < K; k++) {
                 const float* b = B + (long)k * ldb + n0;
-                c00 += a[k] * PUFFER_LOAD8(b);
-                c01 += a[k] * PUFFER_LOAD8(b + 8);
+                float ak = a[(long)k * acs];
+                c00 += ak * PUFFER_LOAD8(b);
+                c01 += ak * PUFFER_LOAD8(b + 8);
             }
             PUFFER_STORE8(c, c00); PUFFER_STORE8(c + 8, c01);
         }
     }
     for (int m = 0; m < M && n0 < N; m++) {   /* the last N % 16 columns */
-        const float* a = A + (long)m * lda;
+        const float* a = A + (long)m * ars;
         float* c = C + (long)m * ldc;
         for (int n = n0; n < N; n++) {
             float s = accumulate ? c[n] : (bias ? bias[n] : 0.0f);
-            for (int k = 0; k < K; k++) s += a[k] * B[(long)k * ldb + n];
+            for (int k = 0; k < K; k++) s += a[(long)k * acs] * B[(long)k * ldb + n];
             c[n] = s;
         }
     }
 }
 
-/* Forward over the rows of one chunk, for one instruction set (see puffer_lstm_forward_chunk). */
-PUFFER_MLP_CLONES
-static void puffer_lstm_forward_chunk(const PufferLSTM* net, const PufferLSTMData* d, const float* shared,
-                                      long chunk, float* ws) {
+/* puffer_lstm_forward_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_lstm_forward_chunk_impl(int wide, const PufferLSTM* net, const PufferLSTMData* d,
+                                                      const float* shared, long chunk, float* ws) {
     const int T = net->horizon, I = net->input, H = net->hidden, G = 4 * H;
     const long first = chunk * PUFFER_LSTM_CHUNK;
     const int R = (int)(net->batch - first < PUFFER_LSTM_CHUNK ? net->batch - first : PUFFER_LSTM_CHUNK);
@@ -176,7 +221,7 @@ static void puffer_lstm_forward_chunk(const PufferLSTM* net, const PufferLSTMDat
     float* gates = d->gates + first * T * G;     /* row r, step t at (r * T + t) * G */
     const float* whh_t = shared + net->sh_whh_t;
     /* the input projection of every step at once, biases included */
-    puffer_lstm_gemm(R * T, G, I, d->x + first * T * I, I, shared + net->sh_wih_t, G, gates, G,
+    puffer_lstm_gemm(wide, R * T, G, I, d->x + first * T * I, I, 1, shared + net->sh_wih_t, G, gates, G,
                      shared + net->sh_bias, 0);
     memcpy(h, d->h0 + first * H, sizeof(float) * R * H);
     memcpy(c, d->c0 + first * H, sizeof(float) * R * H);
@@ -186,7 +231,7 @@ static void puffer_lstm_forward_chunk(const PufferLSTM* net, const PufferLSTMDat
             for (int j = 0; j < H; j++) { h[r * H + j] *= keep; c[r * H + j] *= keep; }
         }
         float* gt = gates + (long)t * G;
-        puffer_lstm_gemm(R, G, H, h, H, whh_t, G, gt, (long)T * G, NULL, 1);
+        puffer_lstm_gemm(wide, R, G, H, h, H, 1, whh_t, G, gt, (long)T * G, NULL, 1);
         for (int r = 0; r < R; r++) {
             float* g = gt + (long)r * T * G;
             float* cr = c + r * H;
@@ -208,12 +253,9 @@ static void puffer_lstm_forward_chunk(const PufferLSTM* net, const PufferLSTMDat
     memcpy(d->c_n + first * H, c, sizeof(float) * R * H);
 }
 
-/* Backward through time over the rows of one chunk: d_x (and d_h0, d_c0 where wanted) of its rows, and
- * the chunk's weight-gradient partial (num_params floats: d_weight_ih, d_weight_hh, d_bias). Reads the
- * gates, cells and out the forward pass wrote. */
-PUFFER_MLP_CLONES
-static void puffer_lstm_backward_chunk(const PufferLSTM* net, const PufferLSTMData* d, long chunk, float* ws,
-                                       float* partial) {
+/* puffer_lstm_backward_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_lstm_backward_chunk_impl(int wide, const PufferLSTM* net, const PufferLSTMData* d,
+                                                       long chunk, float* ws, float* partial) {
     const int T = net->horizon, I = net->input, H = net->hidden, G = 4 * H;
     const long first = chunk * PUFFER_LSTM_CHUNK;
     const int R = (int)(net->batch - first < PUFFER_LSTM_CHUNK ? net->batch - first : PUFFER_LSTM_CHUNK);
@@ -222,7 +264,6 @@ static void puffer_lstm_backward_chunk(const PufferLSTM* net, const PufferLSTMDa
     float* dc = ws + net->ws_c;
     float* tc = ws + net->ws_tmp;
     float* dgates = ws + net->ws_dgates;          /* (N, G) */
-    float* dgates_t = ws + net->ws_dgates_t;      /* (G, N) */
     float* hprev = ws + net->ws_hprev;            /* (N, H): the (reset) h each step started from */
     const float* starts = d->starts + first * T;
     if (d->d_h_n) memcpy(dh, d->d_h_n + first * H, sizeof(float) * R * H);
@@ -253,7 +294,7 @@ static void puffer_lstm_backward_chunk(const PufferLSTM* net, const PufferLSTMDa
             }
         }
         /* dh of the step before: (dgates_t @ W_hh) * keep */
-        puffer_lstm_gemm(R, H, G, dgates + (long)t * G, (long)T * G, net->weight_hh, H, dh, H, NULL, 0);
+        puffer_lstm_gemm(wide, R, H, G, dgates + (long)t * G, (long)T * G, 1, net->weight_hh, H, dh, H, NULL, 0);
         for (int r = 0; r < R; r++) {
             float keep = 1.0f - starts[(long)r * T + t];
             for (int j = 0; j < H; j++) dh[r * H + j] *= keep;
@@ -262,7 +303,7 @@ static void puffer_lstm_backward_chunk(const PufferLSTM* net, const PufferLSTMDa
     if (d->d_h0) memcpy(d->d_h0 + first * H, dh, sizeof(float) * R * H);
     if (d->d_c0) memcpy(d->d_c0 + first * H, dc, sizeof(float) * R * H);
     /* d_x = dgates @ W_ih */
-    puffer_lstm_gemm(N, I, G, dgates, G, net->weight_ih, I, d->d_x + first * T * I, I, NULL, 0);
+    puffer_lstm_gemm(wide, N, I, G, dgates, G, 1, net->weight_ih, I, d->d_x + first * T * I, I, NULL, 0);
     for (int r = 0; r < R; r++) {
         for (int t = 0; t < T; t++) {
             long n = (long)r * T + t;
@@ -271,18 +312,66 @@ static void puffer_lstm_backward_chunk(const PufferLSTM* net, const PufferLSTMDa
             for (int j = 0; j < H; j++) hprev[n * H + j] = src[j] * keep;
         }
     }
-    for (int n = 0; n < N; n++) {
-        for (int j = 0; j < G; j++) dgates_t[(long)j * N + n] = dgates[(long)n * G + j];
-    }
-    /* d_weight_ih = dgates.T @ x, d_weight_hh = dgates.T @ hprev, d_bias = dgates summed over rows */
-    puffer_lstm_gemm(G, I, N, dgates_t, N, d->x + first * T * I, I, partial, I, NULL, 0);
-    puffer_lstm_gemm(G, H, N, dgates_t, N, hprev, H, partial + (long)G * I, H, NULL, 0);
+    /* d_weight_ih = dgates.T @ x, d_weight_hh = dgates.T @ hprev (dgates read transposed), d_bias =
+     * dgates summed over the chunk's (row, step) pairs in order */
+    puffer_lstm_gemm(wide, G, I, N, dgates, 1, G, d->x + first * T * I, I, partial, I, NULL, 0);
+    puffer_lstm_gemm(wide, G, H, N, dgates, 1, G, hprev, H, partial + (long)G * I, H, NULL, 0);
     float* dbias = partial + (long)G * I + (long)G * H;
-    for (int j = 0; j < G; j++) {
-        float s = 0.0f;
-        for (int n = 0; n < N; n++) s += dgates_t[(long)j * N + n];
-        dbias[j] = s;
+    memcpy(dbias, dgates, sizeof(float) * G);
+    for (int n = 1; n < N; n++) {
+        for (int j = 0; j < G; j++) dbias[j] += dgates[(long)n * G + j];
     }
+}
+
+
+/* The chunk functions, compiled for AVX-512 (wide tiles), AVX2+FMA and any x86-64 and chosen at run time
+ * by puffer_mlp.h's puffer_mlp_isa(); elsewhere, one portable version. */
+#ifdef PUFFER_MLP_DISPATCH
+__attribute__((target("arch=x86-64-v4")))
+static void puffer_lstm_forward_chunk_v4(const PufferLSTM* net, const PufferLSTMData* d, const float* shared,
+                                         long chunk, float* ws) {
+    puffer_lstm_forward_chunk_impl(1, net, d, shared, chunk, ws);
+}
+__attribute__((target("arch=x86-64-v3")))
+static void puffer_lstm_forward_chunk_v3(const PufferLSTM* net, const PufferLSTMData* d, const float* shared,
+                                         long chunk, float* ws) {
+    puffer_lstm_forward_chunk_impl(0, net, d, shared, chunk, ws);
+}
+__attribute__((target("arch=x86-64-v4")))
+static void puffer_lstm_backward_chunk_v4(const PufferLSTM* net, const PufferLSTMData* d, long chunk, float* ws,
+                                          float* partial) {
+    puffer_lstm_backward_chunk_impl(1, net, d, chunk, ws, partial);
+}
+__attribute__((target("arch=x86-64-v3")))
+static void puffer_lstm_backward_chunk_v3(const PufferLSTM* net, const PufferLSTMData* d, long chunk, float* ws,
+                                          float* partial) {
+    puffer_lstm_backward_chunk_impl(0, net, d, chunk, ws, partial);
+}
+#endif
+
+/* Forward over the rows of chunk `chunk` (rows [chunk * CHUNK, min(B, (chunk + 1) * CHUNK))): their
+ * out, h_n, c_n, gates and cells. `shared` is what puffer_lstm_prepare wrote; ws is workspace_floats. */
+static void puffer_lstm_forward_chunk(const PufferLSTM* net, const PufferLSTMData* d, const float* shared,
+                                      long chunk, float* ws) {
+#ifdef PUFFER_MLP_DISPATCH
+    int isa = puffer_mlp_isa();
+    if (isa == 4) { puffer_lstm_forward_chunk_v4(net, d, shared, chunk, ws); return; }
+    if (isa == 3) { puffer_lstm_forward_chunk_v3(net, d, shared, chunk, ws); return; }
+#endif
+    puffer_lstm_forward_chunk_impl(0, net, d, shared, chunk, ws);
+}
+
+/* Backward through time over the rows of one chunk: d_x (and d_h0, d_c0 where wanted) of its rows, and
+ * the chunk's weight-gradient partial (num_params floats: d_weight_ih, d_weight_hh, d_bias). Reads the
+ * gates, cells and out the forward pass wrote. */
+static void puffer_lstm_backward_chunk(const PufferLSTM* net, const PufferLSTMData* d, long chunk, float* ws,
+                                       float* partial) {
+#ifdef PUFFER_MLP_DISPATCH
+    int isa = puffer_mlp_isa();
+    if (isa == 4) { puffer_lstm_backward_chunk_v4(net, d, chunk, ws, partial); return; }
+    if (isa == 3) { puffer_lstm_backward_chunk_v3(net, d, chunk, ws, partial); return; }
+#endif
+    puffer_lstm_backward_chunk_impl(0, net, d, chunk, ws, partial);
 }
 
 #endif
