@@ -225,7 +225,8 @@ def test_the_checks_find_a_cycle_and_an_import_upwards(tmp_path):
 # What `import pufferlib` must not load: training, export, sweeps and their libraries load when
 # they start (DESIGN.md: `import pufferlib` needs numpy and gymnasium, plus its own engine).
 NOT_AT_IMPORT = ["torch", "rich", "optuna", "pettingzoo", "ray", "pufferlib._native.mlp",
-                 "pufferlib._native.advantage", "pufferlib.train", "pufferlib.export", "pufferlib.cli"]
+                 "pufferlib._native.lstm", "pufferlib._native.advantage", "pufferlib.train", "pufferlib.export",
+                 "pufferlib.cli"]
 
 
 def test_import_pufferlib_loads_no_trainer_libraries():

@@ -10,7 +10,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 
 from pufferlib._native.lstm cimport *
-from pufferlib._native.mlp cimport puffer_mlp_sum_partials
+from pufferlib._native.mlp cimport puffer_mlp_isa, puffer_mlp_isa_limit, puffer_mlp_sum_partials
 from pufferlib._native.mlp import _check
 
 cnp.import_array()
@@ -159,3 +159,11 @@ def lstm_backward(x, h0, c0, starts, weight_ih, weight_hh, out, gates, cells, d_
                 puffer_lstm_backward_chunk(&net, &d, c, &ws[threadid() * per_thread], part + c * P)
         if chunks > 1:
             puffer_mlp_sum_partials(part, chunks, P, 0, P, grad)
+
+
+def _instruction_set(limit=None):
+    """The kernel's instruction set (4: AVX-512, 3: AVX2+FMA, 0: portable); `limit` caps it (for tests)."""
+    global puffer_mlp_isa_limit
+    if limit is not None:
+        puffer_mlp_isa_limit = int(limit)
+    return puffer_mlp_isa()

@@ -27,6 +27,7 @@ class LSTMSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, starts, weight_ih, weight_hh, bias_ih, bias_hh):
+        """(out, h_n, c_n) of the sequences; keeps what the backward pass reads."""
         batch, horizon = x.shape[:2]
         hidden = weight_hh.shape[1]
         out = x.new_empty(batch, horizon, hidden)
@@ -43,6 +44,7 @@ class LSTMSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_out, d_h_n, d_c_n):
+        """The gradients of x, h0, c0 (where wanted) and the four weights; none for starts."""
         x, h0, c0, starts, weight_ih, weight_hh, out = ctx.saved_tensors
         hidden, inputs = weight_hh.shape[1], weight_ih.shape[1]
         if d_out is None:

@@ -101,7 +101,7 @@ def test_lstm_step_and_sequence_paths_agree_with_resets():
         assert torch.allclose(params, params_seq[:, t], atol=1e-6)
         assert torch.allclose(values, values_seq[:, t], atol=1e-6)
     assert torch.allclose(s[0], final_seq[0], atol=1e-6)
-    no_resets = torch.zeros(batch, horizon, dtype=torch.bool)  # the fused nn.LSTM path
+    no_resets = torch.zeros(batch, horizon, dtype=torch.bool)  # no episode starts inside the sequences
     fused = policy.sequence(obs, state, no_resets)[0]
     s = state
     for t in range(horizon):
