@@ -92,16 +92,26 @@ static inline void puffer_lstm_layout(PufferLSTM* net) {
     net->workspace_floats = w;
 }
 
+/* out (cols, rows) = in (rows, cols) transposed, in 16 x 16 blocks: a row-by-row copy would write with a
+ * stride of a power of two and keep evicting its own cache lines. */
+static inline void puffer_lstm_transpose(const float* in, long rows, long cols, float* out) {
+    for (long r0 = 0; r0 < rows; r0 += 16) {
+        long r1 = r0 + 16 < rows ? r0 + 16 : rows;
+        for (long c0 = 0; c0 < cols; c0 += 16) {
+            long c1 = c0 + 16 < cols ? c0 + 16 : cols;
+            for (long c = c0; c < c1; c++) {
+                for (long r = r0; r < r1; r++) out[c * rows + r] = in[r * cols + c];
+            }
+        }
+    }
+}
+
 /* The transposed weights (W_ih.T: (I, 4H), W_hh.T: (H, 4H)) and b_ih + b_hh, into the shared buffer. */
 static void puffer_lstm_prepare(const PufferLSTM* net, float* shared) {
     const long I = net->input, H = net->hidden, G = 4 * H;
-    float* wih_t = shared + net->sh_wih_t;
-    float* whh_t = shared + net->sh_whh_t;
-    for (long j = 0; j < G; j++) {
-        for (long k = 0; k < I; k++) wih_t[k * G + j] = net->weight_ih[j * I + k];
-        for (long k = 0; k < H; k++) whh_t[k * G + j] = net->weight_hh[j * H + k];
-        shared[net->sh_bias + j] = net->bias_ih[j] + net->bias_hh[j];
-    }
+    puffer_lstm_transpose(net->weight_ih, G, I, shared + net->sh_wih_t);
+    puffer_lstm_transpose(net->weight_hh, G, H, shared + net->sh_whh_t);
+    for (long j = 0; j < G; j++) shared[net->sh_bias + j] = net->bias_ih[j] + net->bias_hh[j];
 }
 
 /* C[m, n] = init + sum_k A[m * ars + k * acs] * B[k * ldb + n] for m < M, n < N, with init = C[m, n]
