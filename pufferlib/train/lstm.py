@@ -7,6 +7,7 @@ torch: nn.LSTM's fused kernel when no episode starts inside the sequences, else 
 step-by-step `torch.lstm_cell` loop the kernel is tested against.
 """
 import torch
+from torch.autograd.function import once_differentiable
 
 from pufferlib._native import lstm as _kernel
 
@@ -43,6 +44,7 @@ class LSTMSequence(torch.autograd.Function):
         return out, h_n, c_n
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, d_out, d_h_n, d_c_n):
         """The gradients of x, h0, c0 (where wanted) and the four weights; none for starts."""
         x, h0, c0, starts, weight_ih, weight_hh, out = ctx.saved_tensors
