@@ -126,6 +126,29 @@ PUFFER_MLP_INLINE void puffer_lstm_gemm(int wide, int M, int N, int K, const flo
         puffer_v16f z0 = (puffer_v16f){0}, z1 = (puffer_v16f){0};
         if (bias) { z0 = PUFFER_LOAD16(bias + n0); z1 = PUFFER_LOAD16(bias + n0 + 16); }
         int m = 0;
+        for (; m + 8 <= M; m += 8) {   /* 16 accumulators: enough in flight to keep both FMA units busy */
+            float* c = C + (long)m * ldc + n0;
+#define PUFFER_LSTM_ROW(r) \
+            puffer_v16f c##r##0 = accumulate ? PUFFER_LOAD16(c + r * ldc) : z0; \
+            puffer_v16f c##r##1 = accumulate ? PUFFER_LOAD16(c + r * ldc + 16) : z1;
+            PUFFER_LSTM_ROW(0) PUFFER_LSTM_ROW(1) PUFFER_LSTM_ROW(2) PUFFER_LSTM_ROW(3)
+            PUFFER_LSTM_ROW(4) PUFFER_LSTM_ROW(5) PUFFER_LSTM_ROW(6) PUFFER_LSTM_ROW(7)
+#undef PUFFER_LSTM_ROW
+            const float* a = A + (long)m * ars;
+            for (int k = 0; k < K; k++) {
+                const float* b = B + (long)k * ldb + n0;
+                puffer_v16f b0 = PUFFER_LOAD16(b), b1 = PUFFER_LOAD16(b + 16);
+                const float* ak = a + (long)k * acs;
+#define PUFFER_LSTM_FMA(r) { float ar = ak[r * ars]; c##r##0 += ar * b0; c##r##1 += ar * b1; }
+                PUFFER_LSTM_FMA(0) PUFFER_LSTM_FMA(1) PUFFER_LSTM_FMA(2) PUFFER_LSTM_FMA(3)
+                PUFFER_LSTM_FMA(4) PUFFER_LSTM_FMA(5) PUFFER_LSTM_FMA(6) PUFFER_LSTM_FMA(7)
+#undef PUFFER_LSTM_FMA
+            }
+#define PUFFER_LSTM_STORE(r) PUFFER_STORE16(c + r * ldc, c##r##0); PUFFER_STORE16(c + r * ldc + 16, c##r##1);
+            PUFFER_LSTM_STORE(0) PUFFER_LSTM_STORE(1) PUFFER_LSTM_STORE(2) PUFFER_LSTM_STORE(3)
+            PUFFER_LSTM_STORE(4) PUFFER_LSTM_STORE(5) PUFFER_LSTM_STORE(6) PUFFER_LSTM_STORE(7)
+#undef PUFFER_LSTM_STORE
+        }
         for (; m + 4 <= M; m += 4) {
             float* c = C + (long)m * ldc + n0;
             puffer_v16f c00 = z0, c01 = z1, c10 = z0, c11 = z1, c20 = z0, c21 = z1, c30 = z0, c31 = z1;
