@@ -130,11 +130,16 @@ def test_kernel_learner_matches_the_torch_learner(name):
 
 def test_flat_float_observations_reach_the_kernel_without_a_copy():
     kernel, _ = learners(SPECS["box"]())
-    obs = np.zeros((4, 5), np.float32)
-    assert np.shares_memory(kernel._features(obs), obs)
+    for rows in (4, 7):   # the first call goes through policy.features, later ones skip torch
+        obs = np.arange(rows * 5, dtype=np.float32).reshape(rows, 5)
+        features = kernel._features(obs)
+        assert np.shares_memory(features, obs) and features.shape == (rows, 5)
+    assert kernel._reshaped == (np.dtype(np.float32), (5,))
     grid, _ = learners(SPECS["uint8_grid"]())
-    features = grid._features(np.full((4, 4, 4), 255, np.uint8))
-    assert features.dtype == np.float32 and features.shape == (4, 16)
+    for _ in range(2):
+        features = grid._features(np.full((4, 4, 4), 3, np.uint8))
+        assert features.dtype == np.float32 and features.shape == (4, 16) and (features == 3).all()
+    assert grid._reshaped is None
 
 
 def test_deterministic_actions_are_the_means_and_the_most_probable_entries():
