@@ -40,9 +40,11 @@ class KernelLearner(Learner):
 
     @staticmethod
     def supports(policy):
-        """Whether the kernel can run this policy: the default `Policy` (not a subclass such as a
-        convolutional one, nor an `LSTMPolicy`), with a parameter-free `features` module, on the CPU
-        in float32."""
+        """Whether the kernel can run this policy.
+
+        It runs the default `Policy` (not a subclass such as a convolutional one, nor an
+        `LSTMPolicy`) with a parameter-free `features` module, on the CPU in float32.
+        """
         return (type(policy) is Policy and not any(True for _ in policy.features.parameters())
                 and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in policy.parameters()))
 
@@ -110,8 +112,10 @@ class KernelLearner(Learner):
             yield entry, shifted, np.log(np.exp(shifted).sum(1))
 
     def _normal_logp(self, params, x):
-        """Summed log-probabilities of continuous values x (rows, C) under the Normal heads:
-        sum of -(x - mean)^2 / (2 std^2) - log_std - 0.5 log(2 pi), in three numpy calls."""
+        """Summed log-probabilities of continuous values x (rows, C) under the Normal heads.
+
+        The sum of -(x - mean)^2 / (2 std^2) - log_std - 0.5 log(2 pi), in few numpy calls.
+        """
         std = np.exp(self.log_std)
         diff = x - params[:, self.num_logits:]
         return -((diff * diff) @ (0.5 / (std * std))) - (self.log_std + HALF_LOG_2PI).sum()
@@ -171,15 +175,19 @@ class KernelLearner(Learner):
         self.lr = lr
 
     def begin(self, storage):
-        """Takes the rollout to update on: its features, computed once for every epoch and minibatch, and
-        flat float32 views of the rest (the kernel reads them in place)."""
+        """Takes the rollout to update on.
+
+        Its features are computed once here for every epoch and minibatch; the rest are flat
+        float32 views (the kernel reads them in place).
+        """
         self.storage = storage
         obs = storage.obs
         count = obs.shape[0] * obs.shape[1]
         flat = lambda name: getattr(storage, name).numpy().reshape(count)  # noqa: E731
         actions = storage.actions.numpy().reshape(count, -1)
+        dtype = np.int32 if self.dist.discrete else np.float32
         self.batch = {"features": self._features(obs.reshape((count,) + tuple(obs.shape[2:]))),
-                      "actions": np.ascontiguousarray(actions, np.int32 if self.dist.discrete else np.float32),
+                      "actions": np.ascontiguousarray(actions, dtype),
                       "logprobs": flat("logprobs"), "advantages": flat("advantages"),
                       "returns": flat("returns"), "values": flat("values"), "masks": flat("masks")}
 
