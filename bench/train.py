@@ -10,9 +10,10 @@ Policy kinds (one table row each; `--rows` picks them)
                 stable-baselines3 takes no nested Dict, so PPO gets the same env under Gymnasium's
                 FlattenObservation (its Discrete leaves one-hot, as pufferlib's policy sees them) in
                 its own DummyVecEnv
-    cnn         squared's grid through the CNN encoder (`--policy.encoder nature_cnn` or
-                `impala`, `--cnn`) vs PPO with a features extractor of the same architecture (a copy
-                of the pufferlib policy's conv trunk in an SB3 BaseFeaturesExtractor)
+    cnn         squared's grid through the CNN encoder (`--policy.encoder nature_cnn` with 3x3/1 convs
+                that fit 11x11, or `impala`: `--cnn`) vs PPO with a features extractor of the same
+                architecture (an SB3 BaseFeaturesExtractor running a copy of the pufferlib policy's
+                encoder; one trunk shared by linear actor and value heads on both sides)
     bigmlp      cartpole's config with a 3-layer 512-wide MLP (--policy.hidden_size 512
                 --policy.num_layers 3) trained by the Trainer, against a bare torch loop doing the
                 same number of forward/backward/Adam steps on minibatches of the same size (the same
@@ -80,9 +81,10 @@ OVERHEAD_TARGET = 0.8
 
 # One row per policy kind. `config`: a shipped config name, or a TOML file in bench/. `solve`: the
 # metric (a metrics.jsonl key) whose mean over >= 100 episodes must reach `threshold`; `target_s`:
-# the issue's time-to-solve target (None: no target); `limit`: the env parameter bounding an episode's
-# length when episodes that succeed end sooner than those that fail (see `burn_in`). `sb3_steps`:
-# SB3's learn() budget. `quick_steps`: pufferlib's total_timesteps under --quick.
+# the issue's time-to-solve target (None: no target). `steps`: pufferlib's total_timesteps when not
+# the config's (squared's 2M steps through a CNN take minutes per seed on 2 cores). `limit`: the env
+# parameter bounding an episode's length when episodes that succeed end sooner than those that fail
+# (see `burn_in`). `sb3_steps`: SB3's learn() budget. `quick_steps`: total_timesteps under --quick.
 ROWS = {
     "continuous": dict(env="continuous", config="continuous", policy="MLP, Gaussian actions",
                        sb3="PPO", solve="env/reached", threshold=0.95, target_s=2.0, limit="max_steps",
@@ -97,9 +99,14 @@ ROWS = {
                    policy="MLP, nested Dict obs (emulation)", sb3="PPO", solve="episode_return",
                    threshold=0.95, target_s=None, sb3_steps=16_384, quick_steps=30_000),
     "cnn": dict(env="squared", config="squared", policy="CNN encoder on the 11x11 grid", sb3="PPO",
-                solve="env/reached", threshold=0.95, target_s=None, sb3_steps=16_384,
-                quick_steps=100_000, needs="policy.encoder"),
+                solve="env/reached", threshold=0.95, target_s=None, sb3_steps=8_192,
+                steps=131_072, quick_steps=32_768, needs=["policy.encoder", "policy.cnn_kernels"]),
 }
+# The cnn row's encoder (--cnn): squared's config with these overrides. nature_cnn's paper sizes
+# (8x8/4, 4x4/2, 3x3/1) need 36x36 and more; 3x3/1 convs fit the 11x11 grid.
+CNN_OVERRIDES = {"nature_cnn": {"policy.encoder": "nature_cnn", "policy.cnn_kernels": "3,3,3",
+                                "policy.cnn_strides": "1,1,1"},
+                 "impala": {"policy.encoder": "impala"}}
 SB3_LABEL = {"PPO": "SB3 PPO", "RecurrentPPO": "sb3-contrib RecurrentPPO"}
 BIG_MLP = {"policy.hidden_size": 512, "policy.num_layers": 3}
 
@@ -206,38 +213,24 @@ def sb3_kwargs(config, seed):
                                    optimizer_kwargs=dict(eps=t.adam_eps)))
 
 
-def conv_trunk(policy):
-    """The pufferlib policy's parameter-free `features` and its first child holding a Conv2d."""
-    from torch import nn
-    for _, module in policy.named_children():
-        if any(isinstance(m, nn.Conv2d) for m in module.modules()):
-            return policy.features, module
-    raise ValueError(f"{type(policy).__name__} has no convolutional child module; the cnn row needs "
-                     f"policy.encoder 'nature_cnn' or 'impala'")
-
-
-def sb3_conv_extractor(features, trunk):
-    """An SB3 BaseFeaturesExtractor running a fresh copy of pufferlib's conv trunk (same layers)."""
-    import torch
+def sb3_encoder_extractor(policy):
+    """An SB3 BaseFeaturesExtractor running a copy of `policy`'s encoder (its parameter-free features,
+    then its conv trunk: `encode_observations`), the action and value heads left to SB3's own linear
+    action_net and value_net, as pufferlib's ConvPolicy has them."""
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-    class ConvExtractor(BaseFeaturesExtractor):
-        """obs -> pufferlib's observation features -> the conv trunk (re-initialised) -> flat."""
+    class EncoderExtractor(BaseFeaturesExtractor):
+        """obs -> the pufferlib policy's encode_observations (features and conv trunk, no heads)."""
 
         def __init__(self, observation_space):
-            with torch.no_grad():
-                size = trunk(features(torch.zeros((1,) + observation_space.shape))).reshape(1, -1).shape[1]
-            super().__init__(observation_space, size)
-            self.features = copy.deepcopy(features)
-            self.trunk = copy.deepcopy(trunk)
-            for m in self.trunk.modules():
-                if hasattr(m, "reset_parameters"):
-                    m.reset_parameters()
+            super().__init__(observation_space, policy.hidden_size)
+            self.encoder = copy.deepcopy(policy)
+            del self.encoder.actor_head, self.encoder.value_head  # SB3 has its own
 
         def forward(self, obs):
-            return self.trunk(self.features(obs)).reshape(obs.shape[0], -1)
+            return self.encoder.encode_observations(obs)
 
-    return ConvExtractor
+    return EncoderExtractor
 
 
 def child_sb3(job):
@@ -261,8 +254,9 @@ def child_sb3(job):
         rows = vecenv.num_agents
     if job["row"] == "cnn":
         from pufferlib.train.policies import make_policy
-        features, trunk = conv_trunk(make_policy(config.policy, vecenv.env_spec))
-        kwargs["policy_kwargs"].update(features_extractor_class=sb3_conv_extractor(features, trunk))
+        policy = make_policy(config.policy, vecenv.env_spec)
+        kwargs["policy_kwargs"].update(features_extractor_class=sb3_encoder_extractor(policy),
+                                       net_arch=dict(pi=[], vf=[]), share_features_extractor=True)
     if job["sb3"] == "RecurrentPPO":
         from sb3_contrib import RecurrentPPO
         kwargs["policy_kwargs"].update(lstm_hidden_size=2 * config.policy.hidden_size, n_lstm_layers=1,
@@ -444,14 +438,15 @@ def verdict(ok):
 
 def policy_row(name, spec, args, data):
     """Runs one policy-kind row (every seed, both sides); returns (its JSON, its table line)."""
-    needs = missing_settings([spec["needs"]]) if spec.get("needs") else []
-    head = f"| {spec['env'].split(':')[0]} | {spec['policy']}"
+    needs = missing_settings(spec.get("needs", []))
+    head = f"| {spec['env'].split(':')[0]} | {spec['policy']}{f' ({args.cnn})' if name == 'cnn' else ''}"
     if needs:
         reason = f"n/a (needs {', '.join(needs)}: helper enc's encoders)"
         return {"skipped": reason}, f"{head} | {reason} | | | |"
     job = {k: v for k, v in spec.items() if k in ("env", "config", "sb3", "solve", "threshold",
                                                   "sb3_steps", "limit")}
-    job.update(row=name, data=data, overrides={"policy.encoder": args.cnn} if name == "cnn" else {})
+    job.update(row=name, data=data, overrides=CNN_OVERRIDES[args.cnn] if name == "cnn" else {},
+               timesteps=spec.get("steps"))
     if args.quick:
         job.update(timesteps=spec["quick_steps"], sb3_steps=max(spec["sb3_steps"] // 4, 1))
     puffer = [run_child(dict(job, kind="puffer", seed=s)) for s in range(args.seeds)]
