@@ -99,8 +99,8 @@ ROWS = {
                    policy="MLP, nested Dict obs (emulation)", sb3="PPO", solve="episode_return",
                    threshold=0.95, target_s=None, sb3_steps=16_384, quick_steps=30_000),
     "cnn": dict(env="squared", config="squared", policy="CNN encoder on the 11x11 grid", sb3="PPO",
-                solve="env/reached", threshold=0.95, target_s=None, sb3_steps=8_192,
-                steps=131_072, quick_steps=32_768, needs=["policy.encoder", "policy.cnn_kernels"]),
+                solve="env/reached", threshold=0.95, target_s=None, sb3_steps=4_096,
+                steps=32_768, quick_steps=8_192, needs=["policy.encoder", "policy.cnn_kernels"]),
 }
 # The cnn row's encoder (--cnn): squared's config with these overrides. nature_cnn's paper sizes
 # (8x8/4, 4x4/2, 3x3/1) need 36x36 and more; 3x3/1 convs fit the 11x11 grid.
