@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from pufferlib._native.mlp import ActorCriticKernel
-from pufferlib.train.learner import Learner, nonfinite_update
+from pufferlib.train.learner import Learner, TorchLearner, nonfinite_update
 from pufferlib.train.policies import Policy
 
-__all__ = ["KernelLearner"]
+__all__ = ["KernelLearner", "make_learner"]
 
 HALF_LOG_2PI = np.float32(0.5 * math.log(2 * math.pi))
 
@@ -222,3 +222,23 @@ class KernelLearner(Learner):
         """Restores what `state_dict` returned."""
         self.kernel.load_state_dict(state["adam"])
         self.rng.bit_generator.state = state["sampler"]
+
+
+def make_learner(policy, config, device, distributed=False, seed=0):
+    """The learner for a policy: the C kernel where it runs it, else torch's (the reference).
+
+    The kernel runs on the CPU, for a policy `KernelLearner.supports`, when `config.kernel` is
+    'auto', on one process (no torchrun) and without prioritised replay (whose weights it does not
+    take). Training and evaluation both choose here, so they act through the same fast path.
+
+    Args:
+        policy: the policy to act and learn with.
+        config: the TrainConfig.
+        device: the torch device the policy lives on.
+        distributed: whether gradients are all-reduced over torch.distributed ranks.
+        seed: seeds the kernel's action sampler.
+    """
+    if (config.kernel == "auto" and device.type == "cpu" and not distributed and config.replay_alpha == 0
+            and KernelLearner.supports(policy)):
+        return KernelLearner(policy, config, seed=seed)
+    return TorchLearner(policy, config, device, distributed)
