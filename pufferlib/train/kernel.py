@@ -63,6 +63,8 @@ class KernelLearner(Learner):
                                         adam_eps=config.adam_eps, log_std=self.log_std)
         self.dist = dist
         self.num_logits = sum(dist.logit_sizes)
+        self.categorical = np.flatnonzero(dist.nvec > 0)    # the action row's entries of each kind
+        self.continuous = np.flatnonzero(dist.nvec == 0)
         if dist.num_continuous:
             self.low, self.high = dist.low.numpy(), dist.high.numpy()
         self.rng = np.random.Generator(np.random.PCG64(seed))
@@ -90,8 +92,8 @@ class KernelLearner(Learner):
             x = self.policy.features(torch.as_tensor(obs)).numpy()
         if x.dtype != np.float32 or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, np.float32)
-        elif (type(obs) is np.ndarray and obs.flags.c_contiguous and x.size == obs.size
-              and x.ctypes.data == obs.ctypes.data):
+        elif (type(obs) is np.ndarray and obs.dtype == np.float32 and obs.flags.c_contiguous
+              and x.size == obs.size and x.ctypes.data == obs.ctypes.data):
             self._reshaped = (obs.dtype, obs.shape[1:])
         return x
 
@@ -105,7 +107,7 @@ class KernelLearner(Learner):
     def _categorical(self, params):
         """(entry, logits minus their max, log of the softmax normaliser) of each categorical entry."""
         start = 0
-        for entry, n in zip(self.dist._discrete_index, self.dist.logit_sizes):
+        for entry, n in zip(self.categorical, self.dist.logit_sizes):
             group = params[:, start:start + n]
             start += n
             shifted = group - group.max(1, keepdims=True)
@@ -145,9 +147,9 @@ class KernelLearner(Learner):
         logp += self._normal_logp(params, x)
         if dist.num_continuous == len(dist.nvec):    # a Box: the samples are the rows
             return np.clip(x, self.low, self.high), x, logp, values.copy(), None
-        actions[:, dist._continuous_index] = x
+        actions[:, self.continuous] = x
         env_actions = actions.copy()
-        env_actions[:, dist._continuous_index] = np.clip(x, self.low, self.high)
+        env_actions[:, self.continuous] = np.clip(x, self.low, self.high)
         return env_actions, actions, logp, values.copy(), None
 
     def value(self, obs, state=None):
@@ -166,7 +168,7 @@ class KernelLearner(Learner):
             index = actions[:, entry:entry + 1].astype(np.int64)
             logp += np.take_along_axis(shifted, index, 1)[:, 0] - log_norm
         if self.dist.num_continuous:
-            logp += self._normal_logp(params, actions[:, self.dist._continuous_index])
+            logp += self._normal_logp(params, actions[:, self.continuous])
         return (torch.from_numpy(logp.reshape(segments, horizon)),
                 torch.from_numpy(values.reshape(segments, horizon)))
 

@@ -638,7 +638,7 @@ def test_a_non_finite_continuous_action_takes_no_step(kind, value):
     kernel.update(**batch, indices=minibatch(), lr=1e-2, **settings)  # Adam has state to lose
     before = {k: v.detach().clone() for k, v in named_parameters(actor, critic, log_std).items()}
     state = kernel.state_dict()
-    batch["actions"][5, dist._continuous_index[-1]] = value
+    batch["actions"][5, np.flatnonzero(dist.nvec == 0)[-1]] = value
     stats = kernel.update(**batch, indices=np.arange(300, dtype=np.int64), lr=1e-2, **settings)
     assert not np.isfinite([stats[k] for k in ("grad_norm", "policy_loss", "value_loss", "entropy")]).all()
     assert kernel.step == 1
