@@ -20,6 +20,9 @@
  * Rows are processed in chunks of PUFFER_LSTM_CHUNK (a constant, not the thread count): forward rows
  * are independent, and each chunk writes its own weight-gradient partial, which the caller sums in
  * chunk order (puffer_mlp_sum_partials), so results are bit-identical whatever the number of threads.
+ * The products are register-tiled in GNU C vectors; the chunk functions are compiled for AVX-512 (wider
+ * tiles), AVX2 + FMA and any x86-64, and puffer_mlp.h's puffer_mlp_isa() picks one at run time (they
+ * differ by float rounding only).
  *
  * No allocation: the caller passes a shared buffer of shared_floats (filled once per forward call by
  * puffer_lstm_prepare), a workspace of workspace_floats per thread and, for the backward pass, a
@@ -29,7 +32,7 @@
 #ifndef PUFFER_LSTM_H
 #define PUFFER_LSTM_H
 
-#include "puffer_mlp.h"   /* the vector tanh, the vector types, PUFFER_MLP_CLONES, puffer_mlp_sum_partials */
+#include "puffer_mlp.h"   /* the vector types and tanh, the instruction-set dispatch, puffer_mlp_sum_partials */
 
 #define PUFFER_LSTM_CHUNK 16   /* rows per chunk; fixed, so results do not depend on the threads */
 
