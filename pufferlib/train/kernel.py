@@ -37,9 +37,9 @@ class KernelLearner(Learner):
     def supports(policy):
         """Whether the kernel can run this policy.
 
-        It runs the default Policy with discrete actions and flat observations, on the CPU.
+        It runs the default Policy with discrete actions and flat float-cast observations, on the CPU.
         """
-        return (type(policy) is Policy and policy.dist.discrete and policy.features.layout is None
+        return (type(policy) is Policy and policy.dist.discrete and policy.features.identity
                 and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in policy.parameters()))
 
     def __init__(self, policy, config, seed=0):
