@@ -156,7 +156,7 @@ def test_weights_file_round_trips():
 
 def test_weights_file_starts_with_magic_and_version(tmp_path):
     data = write_weights(make_policy("discrete"), tmp_path / "p.bin").read_bytes()
-    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (VERSION,) == (2,)
+    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (VERSION,) == (3,)
 
 
 def test_weights_file_ends_with_the_crc32_of_its_bytes(tmp_path):
@@ -166,7 +166,7 @@ def test_weights_file_ends_with_the_crc32_of_its_bytes(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: b"NOTAPOL\0" + d[8:], "not a pufferlib policy file"),
-    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads version 2"),
+    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads versions 2 and 3"),
     (lambda d: d[:-3], "is damaged or truncated: its CRC-32 is"),
     (lambda d: d[:14], "truncated at byte 14 \\(it ends before its checksum\\)"),
     (sealed(lambda d: d[:-3]), "truncated at byte"),
@@ -190,7 +190,7 @@ def _shape_changed(data):
 @needs_cc
 @pytest.mark.parametrize("mutate, code, message", [
     (lambda d: b"NOTAPOL\0" + d[8:], 2, "not a pufferlib policy file"),
-    (lambda d: d[:8] + struct.pack("<I", 3) + d[12:], 3, "format version 3; this code reads version 2"),
+    (lambda d: d[:8] + struct.pack("<I", 4) + d[12:], 3, "format version 4; this code reads versions 2 and 3"),
     (lambda d: d[:-1], 6, "the file is damaged or truncated: its CRC-32 is [0-9a-f]{8}, the file says"),
     (sealed(_shape_changed), 4, r"tensor actor.0.weight has shape \(16, 6\); the architecture needs \(16, 5\)"),
     (sealed(lambda d: d[:8 + 4 * 7] + struct.pack("<I", 9) + d[8 + 4 * 8:]), 4, "the file is truncated"),
