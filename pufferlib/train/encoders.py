@@ -194,6 +194,8 @@ class Features(nn.Module):
         x = self.code(obs.reshape(batch, -1))  # [B, D] or [B, D, values]
         height, width = self.shape[0], self.shape[1]
         x = x.reshape(batch, height, width, -1)  # channels last: the cells' channels, then values
+        # a view, not a copy: channels-last in memory, which mkldnn's convs took ~15% faster than a
+        # contiguous copy (squared, 1024 rows, rough figures on a shared 2-core machine)
         return x.permute(0, 3, 1, 2)
 
 
