@@ -362,10 +362,12 @@ def read_weights(path):
     if version >= 3:
         encoding, arch["onehot_low"], arch["onehot_values"] = take("<IiI")
         if encoding not in ENCODING_CODES.values():
-            raise ExportError(f"{path} is malformed: encoding {encoding} must be 0 (float), 1 (scale) or 2 (onehot)")
+            raise ExportError(f"{path} is malformed: encoding {encoding} must be 0 (float), 1 (scale) or "
+                              "2 (onehot)")
         arch["encoding"] = list(ENCODING_CODES)[encoding]
         if encoding == ENCODING_CODES["onehot"] and not 1 <= arch["onehot_values"] <= 256:
-            raise ExportError(f"{path} is malformed: onehot_values {arch['onehot_values']} must be in [1, 256]")
+            raise ExportError(f"{path} is malformed: onehot_values {arch['onehot_values']} must be in "
+                              "[1, 256]")
     (count,) = take("<I")
     tensors = []
     for _ in range(count):

@@ -237,8 +237,9 @@ class PolicyConfig:
         kernels = _int_list("policy.cnn_kernels", self.cnn_kernels, source)
         strides = _int_list("policy.cnn_strides", self.cnn_strides, source)
         if self.encoder == "nature_cnn" and not len(channels) == len(kernels) == len(strides):
-            raise ConfigError(f"{source}: policy.cnn_channels, cnn_kernels and cnn_strides need one entry per "
-                              f"nature_cnn conv layer, got {len(channels)}, {len(kernels)} and {len(strides)} "
+            raise ConfigError(f"{source}: policy.cnn_channels, cnn_kernels and cnn_strides need one entry "
+                              f"per nature_cnn conv layer, got {len(channels)}, {len(kernels)} and "
+                              f"{len(strides)} "
                               f"({','.join(map(str, channels))} / {self.cnn_kernels} / {self.cnn_strides})")
         return channels, kernels, strides
 
@@ -253,8 +254,8 @@ def _int_list(name, text, source):
     except ValueError:
         values = ()
     if not values or min(values) < 1 or max(values) > 4096:
-        raise ConfigError(f"{source}: {name} must be comma-separated integers in [1, 4096] (e.g. '32,64,64'), "
-                          f"got {text!r}")
+        raise ConfigError(f"{source}: {name} must be comma-separated integers in [1, 4096] "
+                          f"(e.g. '32,64,64'), got {text!r}")
     return values
 
 

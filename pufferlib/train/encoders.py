@@ -267,8 +267,8 @@ class ConvTrunk(nn.Module):
             if min(height, width_in) < need:
                 raise ValueError(
                     f"policy.encoder 'nature_cnn' with kernels {_csv(kernels)} and strides {_csv(strides)} "
-                    f"needs observations of at least {need}x{need}, got {height}x{width_in}; for a small grid "
-                    f"set smaller ones (--policy.cnn_kernels 3,3,3 --policy.cnn_strides 1,1,1) or use "
+                    f"needs observations of at least {need}x{need}, got {height}x{width_in}; for a small "
+                    f"grid set smaller ones (--policy.cnn_kernels 3,3,3 --policy.cnn_strides 1,1,1) or use "
                     f"--policy.encoder impala")
             for out, kernel, stride in zip(channels, kernels, strides):
                 layers += [layer_init(nn.Conv2d(depth, out, kernel, stride)), nn.ReLU()]
@@ -288,6 +288,7 @@ class ConvTrunk(nn.Module):
         self.width = width
 
     def forward(self, x):
+        """Images [B, C, H, W] -> features [B, width]."""
         return torch.relu(self.linear(self.convs(x).flatten(1)))
 
 

@@ -4,8 +4,9 @@ A policy is a `torch.nn.Module` with two halves, so a recurrent core can sit bet
 `encode_observations(obs) -> hidden` and `decode_actions(hidden) -> (action parameters, values)`.
 `Policy` is the default: separate actor and critic MLPs (the hidden vector is their two outputs side
 by side), orthogonally initialised. `ConvPolicy` reads grids and images through a convolutional
-trunk (pufferlib.train.encoders) shared by its two heads. `LSTMPolicy` wraps any such policy with an LSTM whose state is
-kept per agent row and reset at episode starts, in rollouts and inside training sequences.
+trunk (pufferlib.train.encoders) shared by its two heads. `LSTMPolicy` wraps any such policy with
+an LSTM whose state is kept per agent row and reset at episode starts, in rollouts and inside
+training sequences.
 
 Actions of every kind go through one `ActionDistribution`: each discrete entry (Discrete,
 MultiDiscrete, or the discrete leaves of a Dict/Tuple) is a categorical over its logits, each
@@ -234,8 +235,8 @@ class ConvPolicy(nn.Module):
     activation = "relu"
 
     def __init__(self, observation_space, action_space, encoder="nature_cnn", channels=(32, 64, 64),
-                 kernels=(8, 4, 3), strides=(4, 2, 1), width=512, obs_encoding="auto", observation_layout=None,
-                 action_nvec=None):
+                 kernels=(8, 4, 3), strides=(4, 2, 1), width=512, obs_encoding="auto",
+                 observation_layout=None, action_nvec=None):
         super().__init__()
         layout = observation_layout
         nested = layout is not None and (layout.packed or len(layout.leaves) > 1)
@@ -372,8 +373,9 @@ def make_policy(config, env_spec):
                         obs_encoding=config.obs_encoding)
     else:
         channels, kernels, strides = config.cnn_layers()
-        policy = ConvPolicy(obs_space, act_space, config.encoder, channels, kernels, strides, config.cnn_width,
-                            config.obs_encoding, env_spec.observation_layout, env_spec.action_nvec)
+        policy = ConvPolicy(obs_space, act_space, config.encoder, channels, kernels, strides,
+                            config.cnn_width, config.obs_encoding, env_spec.observation_layout,
+                            env_spec.action_nvec)
     return LSTMPolicy(policy) if config.lstm else policy
 
 
