@@ -2,10 +2,15 @@
  * (forward, loss, backward, global grad-norm clip, Adam) without an autograd engine.
  *
  * The network, in torch terms (two separate towers, `num_layers` hidden Linear layers of width H):
- *   actor:  x -> [Linear(D,H), act, Linear(H,H), act, ...] -> Linear(H, A)   logits, A = sum(nvec)
+ *   actor:  x -> [Linear(D,H), act, Linear(H,H), act, ...] -> Linear(H, A)   action parameters
  *   critic: x -> [Linear(D,H), act, Linear(H,H), act, ...] -> Linear(H, 1)   value
  * Weights are torch's Linear layout (W: out x in, b: out, float32, row-major) and are read and updated
- * in place through the pointers of a PufferMLP. The loss is cleanrl's PPO loss with torch's
+ * in place through the pointers of a PufferMLP.
+ * Actions are rows of k entries, nvec[c] > 0 a categorical entry, nvec[c] == 0 a continuous one (a
+ * Normal). The A = sum(nvec) + (continuous entries) action parameters are the logits of every
+ * categorical entry in order, then the means of the continuous ones; each continuous entry has a
+ * learned, state-independent log standard deviation (log_std, a parameter after the towers' in the
+ * gradient and Adam's state). This is pufferlib.train.policies.ActionDistribution. The loss is cleanrl's PPO loss with torch's
  * sub-gradient conventions (maximum splits the gradient at ties, clamp passes it at the bounds,
  * relu'(0) = 0), so gradients match torch autograd up to float32 summation order.
  *
@@ -32,6 +37,7 @@
 #define PUFFER_MLP_CHUNK 64       /* rows per chunk; fixed, so results do not depend on the threads */
 #define PUFFER_MLP_MAX_LAYERS 8   /* hidden layers per tower */
 #define PUFFER_MLP_ROW_STATS 5    /* per row: clipped policy loss, value loss, entropy, logratio, ratio */
+#define PUFFER_MLP_HALF_LOG_2PI 0.918938533204672742f   /* 0.5 * log(2 pi) */
 
 enum { PUFFER_MLP_RELU = 0, PUFFER_MLP_TANH = 1 };
 
@@ -52,14 +58,18 @@ typedef struct PufferMLP {
     int num_layers;       /* hidden layers per tower, 1..PUFFER_MLP_MAX_LAYERS */
     int activation;       /* PUFFER_MLP_RELU or PUFFER_MLP_TANH */
     int num_components;   /* k = len(nvec) */
-    const int32_t* nvec;  /* k action sizes */
+    const int32_t* nvec;  /* k action sizes, 0 for a continuous entry */
+    float* log_std;       /* one per continuous entry (NULL when there is none) */
     /* [tower][layer]: tower 0 actor, 1 critic; layer num_layers is the head */
     float* weight[2][PUFFER_MLP_MAX_LAYERS + 1];
     float* bias[2][PUFFER_MLP_MAX_LAYERS + 1];
     /* set by puffer_mlp_layout */
-    int num_actions;      /* A = sum(nvec) */
-    long num_params;      /* floats in all weights and biases */
+    int num_actions;      /* A = num_logits + num_continuous: the actor head's outputs */
+    int num_logits;       /* sum(nvec) */
+    int num_continuous;   /* entries with nvec[c] == 0 */
+    long num_params;      /* floats in all weights and biases, then log_std */
     long param_offset[2][PUFFER_MLP_MAX_LAYERS + 1];  /* weight's offset in a flat gradient; bias follows */
+    long log_std_offset;  /* log_std's offset in a flat gradient (num_params - num_continuous) */
     long workspace_floats;
     long ws_x, ws_xt, ws_h[2][PUFFER_MLP_MAX_LAYERS + 1], ws_dout[2], ws_d[2];
 } PufferMLP;
@@ -67,7 +77,8 @@ typedef struct PufferMLP {
 /* One PPO minibatch: rows indices[0..n) of the batch arrays. */
 typedef struct PufferPPOBatch {
     const float* obs;            /* (B, D) */
-    const int32_t* actions;      /* (B, k) */
+    const int32_t* actions;      /* (B, k) categorical indices, when every entry is categorical */
+    const float* float_actions;  /* (B, k) otherwise: indices as floats and continuous values */
     const float* old_logprobs;   /* (B,) */
     const float* advantages;     /* (B,) */
     const float* returns;        /* (B,) */
@@ -101,8 +112,12 @@ PUFFER_MLP_INLINE int puffer_mlp_out_dim(const PufferMLP* net, int tower, int la
 /* Fills the derived fields (sizes and offsets) from obs_dim, hidden, num_layers and nvec. */
 static inline void puffer_mlp_layout(PufferMLP* net) {
     const int CH = PUFFER_MLP_CHUNK;
-    net->num_actions = 0;
-    for (int c = 0; c < net->num_components; c++) net->num_actions += net->nvec[c];
+    net->num_logits = net->num_continuous = 0;
+    for (int c = 0; c < net->num_components; c++) {
+        net->num_logits += net->nvec[c];
+        net->num_continuous += net->nvec[c] == 0;
+    }
+    net->num_actions = net->num_logits + net->num_continuous;
     long p = 0;
     for (int t = 0; t < 2; t++) {
         for (int l = 0; l <= net->num_layers; l++) {
@@ -111,7 +126,8 @@ static inline void puffer_mlp_layout(PufferMLP* net) {
             p += (long)out * (in + 1);
         }
     }
-    net->num_params = p;
+    net->log_std_offset = p;
+    net->num_params = p + net->num_continuous;
     int widest_in = net->obs_dim > net->hidden ? net->obs_dim : net->hidden;
     long w = 0;
     net->ws_x = w;  w += puffer_mlp_round16((long)net->obs_dim * CH);
@@ -399,34 +415,47 @@ static inline long puffer_mlp_find_bad_index(const int64_t* indices, long n, lon
     return -1;
 }
 
-/* Position in the minibatch of the first row whose action is outside [0, nvec[c]), or -1. */
+/* Position in the minibatch of the first row with a categorical entry outside [0, nvec[c]) (or, in float
+ * rows, not a whole number), or -1. Continuous entries are not checked: a NaN or inf there makes the loss
+ * or the gradient non-finite, which the caller reports as for a NaN observation. */
 static inline long puffer_mlp_find_bad_action(const PufferMLP* net, const PufferPPOBatch* b) {
     const int k = net->num_components;
     for (long j = 0; j < b->n; j++) {
-        const int32_t* act = b->actions + b->indices[j] * k;
         for (int c = 0; c < k; c++) {
-            if (act[c] < 0 || act[c] >= net->nvec[c]) return j;
+            if (net->nvec[c] == 0) continue;
+            if (b->actions) {
+                int32_t a = b->actions[b->indices[j] * k + c];
+                if (a < 0 || a >= net->nvec[c]) return j;
+            } else {
+                float a = b->float_actions[b->indices[j] * k + c];
+                if (!(a >= 0.0f && a < (float)net->nvec[c] && a == floorf(a))) return j;  /* NaN fails too */
+            }
         }
     }
     return -1;
 }
 
-/* The loss gradients of one row w.r.t. its logits (dlogit[a * CH], a < A) and value, and its loss
- * terms. g = 1 / minibatch size (the gradient of a mean). */
+/* The categorical index of entry c of batch row r (an entry with nvec[c] > 0). */
+PUFFER_MLP_INLINE int puffer_mlp_action_index(const PufferPPOBatch* b, int k, long r, int c) {
+    return b->actions ? b->actions[r * k + c] : (int)b->float_actions[r * k + c];
+}
+
+/* The loss gradients of one row w.r.t. its action parameters (dlogit[a * CH], a < A), value and the
+ * log-stds (added to dlog_std), and its loss terms. g = 1 / minibatch size (the gradient of a mean). */
 PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPOBatch* b,
                                            const PufferPPOConfig* cfg, long row, float* logit,
                                            float value, float g, float* dlogit, float* dvalue,
-                                           float* stats, long stats_stride) {
-    const int CH = PUFFER_MLP_CHUNK;
+                                           float* dlog_std, float* stats, long stats_stride) {
+    const int CH = PUFFER_MLP_CHUNK, k = net->num_components;
     long r = b->indices[row];
-    const int32_t* act = b->actions + r * net->num_components;
-    /* log-probability and entropy, summed over the action components; logit[] is overwritten with the
-     * log-probabilities and dlogit[] holds the probabilities (softmax, as torch computes it) until the
-     * gradient replaces them */
+    /* log-probability and entropy, summed over the categorical entries, then the continuous ones (as
+     * ActionDistribution sums them); logit[] is overwritten with the log-probabilities and dlogit[]
+     * holds the probabilities (softmax, as torch computes it) until the gradient replaces them */
     float newlogp = 0.0f, entropy = 0.0f;
     int off = 0;
-    for (int c = 0; c < net->num_components; c++) {
+    for (int c = 0; c < k; c++) {
         int nc = net->nvec[c];
+        if (nc == 0) continue;
         float* z = logit + (long)off * CH;
         float* p = dlogit + (long)off * CH;
         float zmax = z[0];
@@ -443,9 +472,24 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
             z[a * CH] = z[a * CH] - lse;
             h -= p[a * CH] * z[a * CH];
         }
-        newlogp += z[act[c] * CH];
+        newlogp += z[puffer_mlp_action_index(b, k, r, c) * CH];
         entropy += h;
         off += nc;
+    }
+    /* Normal(mean, exp(log_std)): -(x - mean)^2 / (2 std^2) - log_std - 0.5 log(2 pi); the entropy
+     * 0.5 + 0.5 log(2 pi) + log_std does not depend on the row */
+    if (net->num_continuous) {
+        float clogp = 0.0f, cent = 0.0f;
+        for (int c = 0, i = 0; c < k; c++) {
+            if (net->nvec[c]) continue;
+            float ls = net->log_std[i], std = expf(ls);
+            float diff = b->float_actions[r * k + c] - logit[(long)(net->num_logits + i) * CH];
+            clogp += -(diff * diff) / (2.0f * (std * std)) - ls - PUFFER_MLP_HALF_LOG_2PI;
+            cent += 0.5f + PUFFER_MLP_HALF_LOG_2PI + ls;
+            i++;
+        }
+        newlogp += clogp;
+        entropy += cent;
     }
     /* clipped surrogate: max(-adv * ratio, -adv * clamp(ratio)); torch's maximum halves at ties */
     float adv = b->advantages[r];
@@ -461,18 +505,30 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
     float dlogp = dratio * ratio;
     /* dL/dz = dlogp * (onehot - p) - ent_coef * dH/dz, dH/dz = -p * (logp + H) per component */
     off = 0;
-    for (int c = 0; c < net->num_components; c++) {
+    for (int c = 0; c < k; c++) {
         int nc = net->nvec[c];
+        if (nc == 0) continue;
         const float* logp = logit + (long)off * CH;
         float* p = dlogit + (long)off * CH;
+        int act = puffer_mlp_action_index(b, k, r, c);
         float h = 0.0f;
         for (int a = 0; a < nc; a++) h -= p[a * CH] * logp[a * CH];
         for (int a = 0; a < nc; a++) {
-            float onehot = a == act[c] ? 1.0f : 0.0f;
+            float onehot = a == act ? 1.0f : 0.0f;
             float pa = p[a * CH];
             p[a * CH] = dlogp * (onehot - pa) + cfg->ent_coef * g * pa * (logp[a * CH] + h);
         }
         off += nc;
+    }
+    /* dlogp/dmean = (x - mean) / std^2, dlogp/dlog_std = (x - mean)^2 / std^2 - 1, dH/dlog_std = 1 */
+    for (int c = 0, i = 0; c < k && net->num_continuous; c++) {
+        if (net->nvec[c]) continue;
+        float std = expf(net->log_std[i]), var = std * std;
+        long at = (long)(net->num_logits + i) * CH;
+        float diff = b->float_actions[r * k + c] - logit[at];
+        dlogit[at] = dlogp * (diff / var);
+        dlog_std[i] += dlogp * ((diff * diff) / var - 1.0f) - cfg->ent_coef * g;
+        i++;
     }
     /* value loss: 0.5 * mean((v - ret)^2), or of the max with the clipped value's */
     float ret = b->returns[r];
@@ -595,9 +651,11 @@ PUFFER_MLP_INLINE void puffer_mlp_loss_chunk_impl(int wide, const PufferMLP* net
     float* dlogits = ws + net->ws_dout[0];
     float* dvalues = ws + net->ws_dout[1];
     float g = 1.0f / (float)b->n;
+    float* dlog_std = grad + net->log_std_offset;   /* summed over the chunk's rows, in row order */
+    for (int i = 0; i < net->num_continuous; i++) dlog_std[i] = 0.0f;
     for (int j = 0; j < n; j++) {
         puffer_mlp_row_loss(net, b, cfg, start + j, logits + j, values[j], g, dlogits + j, dvalues + j,
-                            row_stats + start + j, b->n);
+                            dlog_std, row_stats + start + j, b->n);
     }
     for (int j = n; j < npad; j++) {
         for (int a = 0; a < A; a++) dlogits[a * CH + j] = 0.0f;
@@ -760,7 +818,8 @@ PUFFER_MLP_INLINE void puffer_mlp_adam_tensor(float* restrict param, const float
     }
 }
 
-/* One Adam step (torch.optim.Adam, no weight decay) with the gradient times `scale`, on every weight.
+/* One Adam step (torch.optim.Adam, no weight decay) with the gradient times `scale`, on every weight
+ * and log_std.
  * m and v are flat num_params vectors laid out like the gradient; step is the count after this step. */
 PUFFER_MLP_CLONES
 static void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,
@@ -777,6 +836,11 @@ static void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale
             puffer_mlp_adam_tensor(net->bias[t][l], grad + off, m + off, v + off, out, scale, beta1, beta2,
                                    step_size, bc2_sqrt, eps);
         }
+    }
+    long off = net->log_std_offset;
+    if (net->num_continuous) {
+        puffer_mlp_adam_tensor(net->log_std, grad + off, m + off, v + off, net->num_continuous, scale, beta1,
+                               beta2, step_size, bc2_sqrt, eps);
     }
 }
 

@@ -17,16 +17,21 @@ cdef extern from "puffer_mlp.h" nogil:
         int activation
         int num_components
         const int32_t* nvec
+        float* log_std
         float* weight[2][PUFFER_MLP_MAX_LAYERS + 1]
         float* bias[2][PUFFER_MLP_MAX_LAYERS + 1]
         int num_actions
+        int num_logits
+        int num_continuous
         long num_params
         long param_offset[2][PUFFER_MLP_MAX_LAYERS + 1]
+        long log_std_offset
         long workspace_floats
 
     ctypedef struct PufferPPOBatch:
         const float* obs
         const int32_t* actions
+        const float* float_actions
         const float* old_logprobs
         const float* advantages
         const float* returns

@@ -67,23 +67,31 @@ cdef void* _data(str name, object array, object dtype, int typenum, Py_ssize_t n
 cdef class ActorCriticKernel:
     """Separate actor and critic MLP towers in C, for rollouts and PPO minibatch updates.
 
-    The towers are `x -> [Linear, act] * num_layers -> Linear`, the actor's head giving sum(nvec)
-    logits and the critic's one value, with torch's Linear layout (W: (out, in), b: (out,)). The
-    arrays given here are read and written in place by every call, so numpy views of a torch
-    module's parameters keep the module, its checkpoints and its exports in step with the kernel.
+    The towers are `x -> [Linear, act] * num_layers -> Linear`, the actor's head giving the action
+    parameters and the critic's one value, with torch's Linear layout (W: (out, in), b: (out,)).
+    Action rows have one entry per nvec element: a categorical one where nvec[c] > 0, a continuous one
+    (a Normal with a learned state-independent log-std) where nvec[c] == 0; the actor head gives the
+    logits of the categorical entries in order, then the means of the continuous ones, as
+    pufferlib.train.policies.ActionDistribution. The arrays given here are read and written in place
+    by every call, so numpy views of a torch module's parameters keep the module, its checkpoints and
+    its exports in step with the kernel.
 
     Args:
         actor_layers: list of (W, b) float32 C-contiguous arrays, the actor's hidden layers; the
             first W is (H, D), the others (H, H), every b (H,).
-        actor_head: (W, b) of the actor's output layer: (A, H) and (A,), A = sum(nvec).
+        actor_head: (W, b) of the actor's output layer: (A, H) and (A,), A = sum(nvec) plus the
+            number of continuous entries.
         critic_layers: the critic's hidden layers, shaped like actor_layers.
         critic_head: (W, b) of the critic's output layer: (1, H) and (1,).
-        nvec: action sizes, one per component: [n] for Discrete(n), list(nvec) for MultiDiscrete.
+        nvec: action sizes, one per entry: [n] for Discrete(n), list(nvec) for MultiDiscrete, 0 for a
+            continuous entry (Box, or the continuous leaves of a mixed action space).
         activation: "relu" or "tanh".
         num_threads: OpenMP threads over chunks of 64 rows; results do not depend on it. One call at
             a time per kernel: calls share its workspaces (and release the GIL).
         betas: Adam's (beta1, beta2).
         adam_eps: Adam's epsilon (1e-5, as cleanrl's PPO uses).
+        log_std: float32 (C,) log standard deviations of the C continuous entries (updated in place
+            like the weights); required exactly when nvec has zeros.
 
     Raises:
         TypeError: an array that is not float32 numpy, or a malformed argument.
@@ -106,14 +114,14 @@ cdef class ActorCriticKernel:
     cdef list _arrays
     cdef tuple _names
     cdef int32_t[::1] _nvec
-    cdef float[::1] _grad, _m, _v, _ws, _partials, _row_stats
+    cdef float[::1] _grad, _m, _v, _ws, _partials, _row_stats, _log_std
     cdef float* _ws_base
     cdef long _step
     cdef int _num_threads
     cdef float _beta1, _beta2, _eps
 
     def __init__(self, actor_layers, actor_head, critic_layers, critic_head, nvec, activation="relu",
-                 num_threads=1, betas=(0.9, 0.999), adam_eps=1e-5):
+                 num_threads=1, betas=(0.9, 0.999), adam_eps=1e-5, log_std=None):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
@@ -122,8 +130,17 @@ cdef class ActorCriticKernel:
             nvec = [int(n) for n in nvec]
         except (TypeError, ValueError):
             raise TypeError(f"nvec must be a list of ints (action sizes), got {nvec!r}") from None
-        if not nvec or min(nvec) < 1:
-            raise ValueError(f"nvec must be a non-empty list of positive action sizes, got {nvec}")
+        if not nvec or min(nvec) < 0:
+            raise ValueError(f"nvec must be a non-empty list of positive action sizes (0 for a continuous "
+                             f"entry), got {nvec}")
+        num_continuous = nvec.count(0)
+        if num_continuous and log_std is None:
+            raise ValueError(f"nvec must be a non-empty list of positive action sizes, or have its 0s "
+                             f"(continuous entries) matched by a log_std array; got {nvec} without log_std "
+                             f"(pass log_std=policy.log_std.detach().numpy())")
+        if not num_continuous and log_std is not None:
+            raise ValueError(f"log_std must be None when nvec has no continuous entry (no 0), got "
+                             f"{_describe(log_std)} for nvec={nvec}")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         if not adam_eps > 0:
@@ -147,7 +164,7 @@ cdef class ActorCriticKernel:
         if hidden < 1 or obs_dim < 1:
             raise ValueError(f"actor_layers[0] W must be (hidden, obs_dim) with both positive, got {first.shape}")
         num_layers = len(actor_layers)
-        outputs = {"actor": sum(nvec), "critic": 1}
+        outputs = {"actor": sum(nvec) + num_continuous, "critic": 1}
 
         self._arrays = []
         names = []
@@ -172,6 +189,12 @@ cdef class ActorCriticKernel:
                 self.net.bias[t][l] = &b[0]
                 self._arrays += [W, bias]
                 names += [f"{prefix}.weight", f"{prefix}.bias"]
+        self.net.log_std = NULL
+        if num_continuous:
+            self._log_std = _check("log_std", log_std, np.float32, (num_continuous,), writeable=True)
+            self.net.log_std = &self._log_std[0]
+            self._arrays.append(log_std)
+            names.append("log_std")
         self._names = tuple(names)
         puffer_mlp_layout(&self.net)
 
@@ -202,7 +225,7 @@ cdef class ActorCriticKernel:
 
     @property
     def num_actions(self):
-        """Logits per row: sum(nvec)."""
+        """Action parameters per row (the actor head's outputs): sum(nvec) logits, then the means."""
         return self.net.num_actions
 
     def forward(self, obs, logits_out, values_out):
@@ -257,7 +280,9 @@ cdef class ActorCriticKernel:
 
         Args:
             obs: float32 (B, D) observations of the whole batch.
-            actions: int32 (B, k) actions, k = len(nvec) ((B,) also accepted when k is 1).
+            actions: int32 (B, k) actions, k = len(nvec) ((B,) also accepted when k is 1); float32
+                (B, k) when nvec has continuous entries, categorical ones holding whole numbers. A NaN or
+                infinite continuous value makes the loss or gradient non-finite (no step, as above).
             old_logprobs: float32 (B,) log-probabilities of the actions under the rollout policy.
             advantages: float32 (B,).
             returns: float32 (B,) value targets.
@@ -277,8 +302,8 @@ cdef class ActorCriticKernel:
             clipfrac and grad_norm (before clipping).
 
         Raises:
-            TypeError, ValueError: an array of the wrong type, dtype, shape or layout; an action outside
-                its space; fewer than 2 rows with norm_adv.
+            TypeError, ValueError: an array of the wrong type, dtype, shape or layout; a categorical
+                action outside its space; fewer than 2 rows with norm_adv.
             IndexError: an index outside the batch.
         """
         stats = self._minibatch(obs, actions, old_logprobs, advantages, returns, old_values, indices,
@@ -365,6 +390,8 @@ cdef class ActorCriticKernel:
                 out_dim = self.net.hidden if l < self.net.num_layers else (self.net.num_actions if t == 0 else 1)
                 in_dim = self.net.obs_dim if l == 0 else self.net.hidden
                 shapes += [(out_dim, in_dim), (out_dim,)]
+        if self.net.num_continuous:
+            shapes.append((self.net.num_continuous,))
         return shapes
 
     def _unflatten(self, flat):
@@ -384,7 +411,13 @@ cdef class ActorCriticKernel:
         cdef int k = self.net.num_components
         if k == 1 and isinstance(actions, np.ndarray) and actions.ndim == 1:
             actions = actions.reshape(-1, 1)
-        batch.actions = <const int32_t*> _data("actions", actions, np.int32, cnp.NPY_INT32, batch_rows, k, 2)
+        batch.actions = NULL
+        batch.float_actions = NULL
+        if self.net.num_continuous:
+            batch.float_actions = <const float*> _data("actions", actions, np.float32, cnp.NPY_FLOAT32,
+                                                       batch_rows, k, 2)
+        else:
+            batch.actions = <const int32_t*> _data("actions", actions, np.int32, cnp.NPY_INT32, batch_rows, k, 2)
         batch.old_logprobs = <const float*> _data("old_logprobs", old_logprobs, np.float32, cnp.NPY_FLOAT32,
                                                   batch_rows, -1, 1)
         batch.advantages = <const float*> _data("advantages", advantages, np.float32, cnp.NPY_FLOAT32,
@@ -429,7 +462,9 @@ cdef class ActorCriticKernel:
         if bad_action >= 0:
             row = int(indices[bad_action])
             raise ValueError(f"actions[{row}] = {np.asarray(actions[row]).tolist()} is outside the action "
-                             f"space nvec={np.asarray(self._nvec).tolist()} (each must be in [0, n))")
+                             f"space nvec={np.asarray(self._nvec).tolist()} (each categorical entry must be a "
+                             f"whole number in [0, n); 0 in nvec marks a continuous entry, which may be any "
+                             f"number)")
 
         cdef int threads = self._num_threads if self._num_threads < chunks else chunks
         cdef long per_thread = self.net.workspace_floats

@@ -5,7 +5,7 @@ import torch
 from pufferlib.envs import make_vecenvs
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.config import Config
-from pufferlib.train.learner import TorchLearner
+from pufferlib.train.kernel import make_learner
 
 __all__ = ["evaluate"]
 
@@ -57,7 +57,7 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
 
 
 def _run(vecenv, policy, config, episodes, deterministic, seed, video, video_fps):
-    learner = TorchLearner(policy, config.train, torch.device("cpu"))
+    learner = make_learner(policy, config.train, torch.device("cpu"), seed=seed)  # the training fast path
     generator = torch.Generator().manual_seed(seed)
     rows = vecenv.num_agents
     quota = -(-episodes // rows)
@@ -72,8 +72,8 @@ def _run(vecenv, policy, config, episodes, deterministic, seed, video, video_fps
     while min(len(r) for r in returns) < quota:
         if video is not None and len(returns[0]) < quota:
             frames.append(vecenv.render(0))
-        actions, _, _, _, state = learner.act(torch.from_numpy(obs), state, starts, generator, deterministic)
-        obs, rewards, terminals, truncations, _ = vecenv.step(actions.numpy())
+        actions, _, _, _, state = learner.act(obs, state, starts, generator, deterministic)
+        obs, rewards, terminals, truncations, _ = vecenv.step(np.asarray(actions))
         present = vecenv.masks
         running_return += rewards * present
         running_length += present

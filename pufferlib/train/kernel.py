@@ -1,10 +1,13 @@
 """The fast CPU learner: the default feed-forward policy through pufferlib's C kernel.
 
-For the default `Policy` on discrete actions and flat observations, `KernelLearner` runs rollout
-inference and whole PPO minibatch steps (loss, gradient, grad-norm clip, Adam) in C with the GIL
-released (`pufferlib._native.mlp`, csrc/puffer_mlp.h). The weights stay in the torch module's
-tensors, updated in place, so checkpoints, evaluation and export see the same policy as the torch
-path; its loss and Adam match torch's (tests/_native/test_mlp.py). Sampling uses numpy's PCG64.
+For the default `Policy` (any action kind: Discrete, MultiDiscrete, Box, mixed; any observation its
+parameter-free `features` module reads), `KernelLearner` runs rollout inference and whole PPO
+minibatch steps (loss, gradient, grad-norm clip, Adam) in C with the GIL released
+(`pufferlib._native.mlp`, csrc/puffer_mlp.h). The features are computed by the policy's own torch
+module, once per step when acting and once per rollout for the update (a flat float32 observation
+passes through as a view). The weights and the log-std stay in the torch module's tensors, updated
+in place, so checkpoints, evaluation and export see the same policy as the torch path; its loss and
+Adam match torch's (tests/_native/test_mlp.py). Sampling uses numpy's PCG64.
 """
 import math
 
@@ -12,10 +15,12 @@ import numpy as np
 import torch
 
 from pufferlib._native.mlp import ActorCriticKernel
-from pufferlib.train.learner import Learner, nonfinite_update
+from pufferlib.train.learner import Learner, TorchLearner, nonfinite_update
 from pufferlib.train.policies import Policy
 
-__all__ = ["KernelLearner"]
+__all__ = ["KernelLearner", "make_learner"]
+
+HALF_LOG_2PI = np.float32(0.5 * math.log(2 * math.pi))
 
 
 def _linear(layer):
@@ -37,25 +42,34 @@ class KernelLearner(Learner):
     def supports(policy):
         """Whether the kernel can run this policy.
 
-        It runs the default Policy with discrete actions and flat float-cast observations, on the CPU.
+        It runs the default `Policy` (not a subclass such as a convolutional one, nor an
+        `LSTMPolicy`) with a parameter-free `features` module, on the CPU in float32.
         """
-        return (type(policy) is Policy and policy.dist.discrete and policy.features.identity
+        return (type(policy) is Policy and not any(True for _ in policy.features.parameters())
                 and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in policy.parameters()))
 
     def __init__(self, policy, config, seed=0):
         self.policy = policy
         self.config = config
         self.lr = config.learning_rate
+        dist = policy.dist
         actor = [m for m in policy.actor if isinstance(m, torch.nn.Linear)]
         critic = [m for m in policy.critic if isinstance(m, torch.nn.Linear)]
+        # the kernel reads and writes log_std in place, as it does the weights
+        self.log_std = None if policy.log_std is None else policy.log_std.detach().numpy()
         self.kernel = ActorCriticKernel([_linear(m) for m in actor], _linear(policy.actor_head),
                                         [_linear(m) for m in critic], _linear(policy.value_head),
-                                        [int(n) for n in policy.dist.nvec], policy.activation,
-                                        adam_eps=config.adam_eps)
-        self.nvec = [int(n) for n in policy.dist.nvec]
-        self.single = policy.dist.single
+                                        [int(n) for n in dist.nvec], policy.activation,
+                                        adam_eps=config.adam_eps, log_std=self.log_std)
+        self.dist = dist
+        self.num_logits = sum(dist.logit_sizes)
+        self.categorical = np.flatnonzero(dist.nvec > 0)    # the action row's entries of each kind
+        self.continuous = np.flatnonzero(dist.nvec == 0)
+        if dist.num_continuous:
+            self.low, self.high = dist.low.numpy(), dist.high.numpy()
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self._buffers = {}
+        self._reshaped = None     # (dtype, row shape) of observations whose features are a reshape
         self.storage = self.batch = None
 
     def _scratch(self, rows):
@@ -65,58 +79,96 @@ class KernelLearner(Learner):
                                    np.empty(rows, np.float32))
         return self._buffers[rows]
 
-    def _obs(self, obs):
-        obs = obs.numpy() if isinstance(obs, torch.Tensor) else obs
-        obs = obs.reshape(obs.shape[0], -1)
-        if obs.dtype != np.float32 or not obs.flags.c_contiguous:
-            obs = np.ascontiguousarray(obs, np.float32)
-        return obs
+    def _features(self, obs):
+        """The policy's features of observation rows, as a float32 (rows, features) array.
 
-    def _components(self, logits):
-        """(index, logits minus their max, log of the softmax normaliser) of each action component."""
+        A flat float32 observation comes back as a view of the caller's memory (no copy). Once the
+        features module has returned its input's own memory for numpy rows of some dtype and shape,
+        it is a reshape for them: later ones skip torch (about 10 us a call, on every step).
+        """
+        if type(obs) is np.ndarray and (obs.dtype, obs.shape[1:]) == self._reshaped:
+            return obs.reshape(obs.shape[0], -1)
+        with torch.no_grad():
+            x = self.policy.features(torch.as_tensor(obs)).numpy()
+        if x.dtype != np.float32 or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, np.float32)
+        elif (type(obs) is np.ndarray and obs.dtype == np.float32 and obs.flags.c_contiguous
+              and x.size == obs.size and x.ctypes.data == obs.ctypes.data):
+            self._reshaped = (obs.dtype, obs.shape[1:])
+        return x
+
+    def _forward(self, obs):
+        """(action parameters, values) of observation rows, in the per-size scratch buffers."""
+        x = self._features(obs)
+        params, values = self._scratch(x.shape[0])
+        self.kernel.forward(x, params, values)
+        return params, values
+
+    def _categorical(self, params):
+        """(entry, logits minus their max, log of the softmax normaliser) of each categorical entry."""
         start = 0
-        for k, n in enumerate(self.nvec):
-            group = logits[:, start:start + n]
+        for entry, n in zip(self.categorical, self.dist.logit_sizes):
+            group = params[:, start:start + n]
             start += n
             shifted = group - group.max(1, keepdims=True)
-            yield k, shifted, np.log(np.exp(shifted).sum(1))
+            yield entry, shifted, np.log(np.exp(shifted).sum(1))
+
+    def _normal_logp(self, params, x):
+        """Summed log-probabilities of continuous values x (rows, C) under the Normal heads.
+
+        The sum of -(x - mean)^2 / (2 std^2) - log_std - 0.5 log(2 pi), in few numpy calls.
+        """
+        std = np.exp(self.log_std)
+        diff = x - params[:, self.num_logits:]
+        return -((diff * diff) @ (0.5 / (std * std))) - (self.log_std + HALF_LOG_2PI).sum()
 
     def act(self, obs, state, starts, generator, deterministic=False):
-        """Samples actions: (env actions, stored actions, log-probs, values, None), numpy arrays."""
-        obs = self._obs(obs)
-        logits, values = self._scratch(obs.shape[0])
-        self.kernel.forward(obs, logits, values)
-        actions = np.empty((obs.shape[0], len(self.nvec)), np.int32)
-        logp = np.zeros(obs.shape[0], np.float32)
-        for k, shifted, log_norm in self._components(logits):
+        """Samples actions: (env actions, stored actions, log-probs, values, None), numpy arrays.
+
+        Continuous entries are stored as sampled and clipped to the space's bounds for the env.
+        """
+        params, values = self._forward(obs)
+        rows, dist = params.shape[0], self.dist
+        actions = np.empty((rows, len(dist.nvec)), np.int32 if dist.discrete else np.float32)
+        logp = np.zeros(rows, np.float32)
+        for entry, shifted, log_norm in self._categorical(params):
             if deterministic:
                 index = shifted.argmax(1)
             else:  # Gumbel-max: argmax of logits plus Gumbel noise is a categorical sample
                 index = (shifted - np.log(-np.log(self.rng.random(shifted.shape, np.float32)))).argmax(1)
-            actions[:, k] = index
+            actions[:, entry] = index
             logp += np.take_along_axis(shifted, index[:, None], 1)[:, 0] - log_norm
-        actions = actions[:, 0] if self.single else actions
-        return actions, actions, logp, values.copy(), None
+        if dist.discrete:
+            actions = actions[:, 0] if dist.single else actions
+            return actions, actions, logp, values.copy(), None
+        x = params[:, self.num_logits:].copy()
+        if not deterministic:
+            x += self.rng.standard_normal(x.shape, np.float32) * np.exp(self.log_std)
+        logp += self._normal_logp(params, x)
+        if dist.num_continuous == len(dist.nvec):    # a Box: the samples are the rows
+            return np.clip(x, self.low, self.high), x, logp, values.copy(), None
+        actions[:, self.continuous] = x
+        env_actions = actions.copy()
+        env_actions[:, self.continuous] = np.clip(x, self.low, self.high)
+        return env_actions, actions, logp, values.copy(), None
 
     def value(self, obs, state=None):
         """Values of observations."""
-        obs = self._obs(obs)
-        logits, values = self._scratch(obs.shape[0])
-        self.kernel.forward(obs, logits, values)
-        return values.copy()
+        return self._forward(obs)[1].copy()
 
     def evaluate(self):
         """(log-probs, values) [rows, horizon] of the rollout's stored actions under the current policy."""
-        obs, actions = self.storage.obs, self.storage.actions
-        segments, horizon = obs.shape[:2]
-        flat = self._obs(obs.reshape((segments * horizon,) + tuple(obs.shape[2:])))
-        logits, values = np.empty((flat.shape[0], self.kernel.num_actions), np.float32), \
-            np.empty(flat.shape[0], np.float32)
-        self.kernel.forward(flat, logits, values)
-        rows = actions.numpy().reshape(flat.shape[0], -1)
-        logp = np.zeros(flat.shape[0], np.float32)
-        for k, shifted, log_norm in self._components(logits):
-            logp += np.take_along_axis(shifted, rows[:, k:k + 1].astype(np.int64), 1)[:, 0] - log_norm
+        segments, horizon = self.storage.obs.shape[:2]
+        x, actions = self.batch["features"], self.batch["actions"]
+        params, values = np.empty((x.shape[0], self.kernel.num_actions), np.float32), \
+            np.empty(x.shape[0], np.float32)
+        self.kernel.forward(x, params, values)
+        logp = np.zeros(x.shape[0], np.float32)
+        for entry, shifted, log_norm in self._categorical(params):
+            index = actions[:, entry:entry + 1].astype(np.int64)
+            logp += np.take_along_axis(shifted, index, 1)[:, 0] - log_norm
+        if self.dist.num_continuous:
+            logp += self._normal_logp(params, actions[:, self.continuous])
         return (torch.from_numpy(logp.reshape(segments, horizon)),
                 torch.from_numpy(values.reshape(segments, horizon)))
 
@@ -125,13 +177,19 @@ class KernelLearner(Learner):
         self.lr = lr
 
     def begin(self, storage):
-        """Takes the rollout to update on, as flat float32 views (the kernel reads them in place)."""
+        """Takes the rollout to update on.
+
+        Its features are computed once here for every epoch and minibatch; the rest are flat
+        float32 views (the kernel reads them in place).
+        """
         self.storage = storage
-        obs = storage.obs.numpy()
+        obs = storage.obs
         count = obs.shape[0] * obs.shape[1]
         flat = lambda name: getattr(storage, name).numpy().reshape(count)  # noqa: E731
-        self.batch = {"obs": self._obs(obs.reshape((count,) + obs.shape[2:])),
-                      "actions": np.ascontiguousarray(storage.actions.numpy().reshape(count, -1), np.int32),
+        actions = storage.actions.numpy().reshape(count, -1)
+        dtype = np.int32 if self.dist.discrete else np.float32
+        self.batch = {"features": self._features(obs.reshape((count,) + tuple(obs.shape[2:]))),
+                      "actions": np.ascontiguousarray(actions, dtype),
                       "logprobs": flat("logprobs"), "advantages": flat("advantages"),
                       "returns": flat("returns"), "values": flat("values"), "masks": flat("masks")}
 
@@ -148,7 +206,7 @@ class KernelLearner(Learner):
         present = indices[b["masks"][indices]]
         if present.size < 2:
             return {}
-        stats = self.kernel.update(b["obs"], b["actions"], b["logprobs"], b["advantages"], b["returns"],
+        stats = self.kernel.update(b["features"], b["actions"], b["logprobs"], b["advantages"], b["returns"],
                                    b["values"], present, lr=self.lr, clip_coef=c.clip_coef, vf_coef=c.vf_coef,
                                    ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv,
                                    clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef)
@@ -166,3 +224,23 @@ class KernelLearner(Learner):
         """Restores what `state_dict` returned."""
         self.kernel.load_state_dict(state["adam"])
         self.rng.bit_generator.state = state["sampler"]
+
+
+def make_learner(policy, config, device, distributed=False, seed=0):
+    """The learner for a policy: the C kernel where it runs it, else torch's (the reference).
+
+    The kernel runs on the CPU, for a policy `KernelLearner.supports`, when `config.kernel` is
+    'auto', on one process (no torchrun) and without prioritised replay (whose weights it does not
+    take). Training and evaluation both choose here, so they act through the same fast path.
+
+    Args:
+        policy: the policy to act and learn with.
+        config: the TrainConfig.
+        device: the torch device the policy lives on.
+        distributed: whether gradients are all-reduced over torch.distributed ranks.
+        seed: seeds the kernel's action sampler.
+    """
+    if (config.kernel == "auto" and device.type == "cpu" and not distributed and config.replay_alpha == 0
+            and KernelLearner.supports(policy)):
+        return KernelLearner(policy, config, seed=seed)
+    return TorchLearner(policy, config, device, distributed)

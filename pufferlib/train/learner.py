@@ -180,7 +180,10 @@ class TorchLearner(Learner):
         self.config = config
         self.device = device
         self.distributed = distributed
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        # the fused step is one kernel for every tensor: ~3x faster than the per-tensor loop for the
+        # small networks of RL, where Adam's per-parameter overhead rivals the arithmetic
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=config.adam_eps,
+                                          fused=device.type in ("cpu", "cuda"))
         self.autocast = config.bf16 and device.type == "cuda"
         self.model = torch.compile(policy) if config.compile else policy
         self.storage = None

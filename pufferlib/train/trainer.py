@@ -34,7 +34,7 @@ from pufferlib.envs import env_kind, make_vecenvs
 from pufferlib.errors import CheckpointError, NonFiniteError, WorkerError, WorkerTimeoutError
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.config import Config, ConfigError, load_config
-from pufferlib.train.learner import TorchLearner
+from pufferlib.train.kernel import make_learner
 from pufferlib.train.policies import architecture, make_policy
 from pufferlib.train.rollout import RolloutStorage, torch_dtype
 from pufferlib.train.stopping import RolloutDropped, StopSignals
@@ -586,7 +586,7 @@ class Trainer(Closeable):
         if self.policy.recurrent and t.minibatch_size % t.bptt_horizon:
             raise ConfigError(f"train.minibatch_size ({t.minibatch_size}) must be a multiple of "
                               f"train.bptt_horizon ({t.bptt_horizon}) for a recurrent policy")
-        self.learner = self._make_learner()
+        self.learner = make_learner(self.policy, self.config.train, self.device, self.distributed, self.seed)
         act_buf = self.groups[0].env.actions
         self.storage = RolloutStorage(self.rows, t.horizon, self.single_observation_space, act_buf.shape[1:],
                                       torch_dtype(act_buf.dtype), self.device,
@@ -603,15 +603,6 @@ class Trainer(Closeable):
         """What a checkpoint must share with this trainer to be loaded (policy and spaces)."""
         return architecture(self.config.policy, self.policy, self.single_observation_space,
                             self.single_action_space)
-
-    def _make_learner(self):
-        """The C kernel learner where it runs this policy (on the CPU, without replay), else torch's."""
-        t = self.config.train
-        if t.kernel == "auto" and self.device.type == "cpu" and not self.distributed and t.replay_alpha == 0:
-            from pufferlib.train.kernel import KernelLearner
-            if KernelLearner.supports(self.policy):
-                return KernelLearner(self.policy, t, seed=self.seed)
-        return TorchLearner(self.policy, t, self.device, self.distributed)
 
     def _reset_envs(self):
         for g in self.groups:

@@ -1,4 +1,5 @@
 """The actor-critic MLP kernel against torch: forward, loss gradients, Adam steps; threads; error paths."""
+import gymnasium
 import numpy as np
 import pytest
 import torch
@@ -6,6 +7,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from pufferlib._native import mlp
+from pufferlib.train.policies import ActionDistribution
 
 torch.set_num_threads(1)
 
@@ -40,7 +42,7 @@ def kernel_for(actor, critic, nvec, activation, **kwargs):
     return mlp.ActorCriticKernel(a[:-1], a[-1], c[:-1], c[-1], nvec, activation, **kwargs)
 
 
-def named_parameters(actor, critic):
+def named_parameters(actor, critic, log_std=None):
     """Torch parameters under the kernel's names."""
     out = {}
     for tower_name, tower in (("actor", actor), ("critic", critic)):
@@ -49,6 +51,8 @@ def named_parameters(actor, critic):
             prefix = f"{tower_name}.{i}" if i < len(lins) - 1 else f"{tower_name}_head"
             out[f"{prefix}.weight"] = m.weight
             out[f"{prefix}.bias"] = m.bias
+    if log_std is not None:
+        out["log_std"] = log_std
     return out
 
 
@@ -77,11 +81,14 @@ def policy_terms(logits, actions, nvec):
 
 
 def torch_loss(actor, critic, batch, indices, nvec, clip_coef=0.2, vf_coef=0.5, ent_coef=0.01, norm_adv=True,
-               clip_vloss=False, vf_clip_coef=0.2):
-    """cleanrl's PPO loss on the minibatch, in torch."""
+               clip_vloss=False, vf_clip_coef=0.2, dist=None, log_std=None):
+    """cleanrl's PPO loss on the minibatch, in torch; with `dist` (an ActionDistribution), its log-probs."""
     idx = torch.from_numpy(indices)
     b = {k: torch.from_numpy(v)[idx] for k, v in batch.items()}
-    newlogp, entropy = policy_terms(actor(b["obs"]), b["actions"], nvec)
+    if dist is None:
+        newlogp, entropy = policy_terms(actor(b["obs"]), b["actions"], nvec)
+    else:
+        newlogp, entropy = dist.log_prob_entropy(actor(b["obs"]), b["actions"], log_std)
     newvalue = critic(b["obs"]).view(-1)
     logratio = newlogp - b["old_logprobs"]
     ratio = logratio.exp()
@@ -117,10 +124,11 @@ def minibatch(rows=300, size=200, seed=0):
     return np.random.default_rng(seed).permutation(rows)[:size].astype(np.int64)
 
 
-def assert_grads_close(kernel_grads, actor, critic):
+def assert_grads_close(kernel_grads, actor, critic, log_std=None):
     """Within 1e-5 of the largest gradient element: a gradient that is a sum of cancelling terms (a head's
     bias with normalized advantages) has float32 summation noise on the scale of its terms, not its value."""
-    params = named_parameters(actor, critic)
+    params = named_parameters(actor, critic, log_std)
+    assert set(kernel_grads) == set(params)
     scale = max(float(p.grad.abs().max()) for p in params.values())
     for name, param in params.items():
         np.testing.assert_allclose(kernel_grads[name], param.grad.numpy(), rtol=0, atol=1e-5 * scale,
@@ -229,7 +237,7 @@ def torch_update(actor, critic, optimizer, batch, indices, nvec, lr, max_grad_no
     loss, _ = torch_loss(actor, critic, batch, indices, nvec, **settings)
     optimizer.zero_grad()
     loss.backward()
-    params = list(actor.parameters()) + list(critic.parameters())
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     if max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
@@ -504,3 +512,193 @@ def test_workspaces_grow_with_the_minibatch_without_changing_results():
     again, _ = used.gradients(**batch, indices=large, **settings)
     for name in fresh:
         assert np.array_equal(fresh[name], grown[name]) and np.array_equal(fresh[name], again[name])
+
+
+# action kinds: categorical, MultiDiscrete, Gaussian (Box) and mixed rows, against ActionDistribution
+
+ACTION_KINDS = {
+    "discrete": (gymnasium.spaces.Discrete(3), None),
+    "multidiscrete": (gymnasium.spaces.MultiDiscrete([3, 4, 2]), None),
+    "box": (gymnasium.spaces.Box(-1, 1, (2,)), None),
+    "mixed": (gymnasium.spaces.Box(-1, 4, (4,)), [3, 0, 2, 0]),   # an emulated Dict/Tuple action space
+}
+
+
+def kind_setup(kind, obs_dim=6, hidden=24, num_layers=2, activation="tanh", seed=0, **kwargs):
+    """(dist, actor, critic, log_std, kernel): the torch reference of an action kind and a kernel on its memory."""
+    space, nvec = ACTION_KINDS[kind]
+    dist = ActionDistribution(space, nvec)
+    actor, critic = torch_towers(obs_dim, hidden, num_layers, dist.num_params, activation, seed=seed,
+                                 head_scale=3.0)
+    log_std = None
+    if dist.num_continuous:
+        log_std = nn.Parameter(torch.linspace(-0.6, 0.4, dist.num_continuous))
+    kernel = kernel_for(actor, critic, [int(n) for n in dist.nvec], activation,
+                        log_std=None if log_std is None else log_std.detach().numpy(), **kwargs)
+    return dist, actor, critic, log_std, kernel
+
+
+def kind_batch(dist, actor, log_std, obs_dim=6, rows=300, seed=1):
+    """Actions sampled by ActionDistribution (continuous ones unclipped), old log-probs moved off the policy's."""
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(rows, obs_dim)).astype(np.float32)
+    with torch.no_grad():
+        params = actor(torch.from_numpy(obs))
+        actions = dist.sample(params, log_std, torch.Generator().manual_seed(seed))
+        logp, _ = dist.log_prob_entropy(params, actions, log_std)
+    return dict(obs=obs, actions=actions.numpy(),
+                old_logprobs=(logp.numpy() + rng.normal(scale=0.5, size=rows)).astype(np.float32),
+                advantages=rng.normal(loc=0.3, size=rows).astype(np.float32),
+                returns=rng.normal(size=rows).astype(np.float32),
+                old_values=rng.normal(scale=0.3, size=rows).astype(np.float32))
+
+
+@pytest.mark.parametrize("kind", list(ACTION_KINDS))
+def test_action_kinds_forward_gives_the_actor_head(kind):
+    dist, actor, critic, log_std, kernel = kind_setup(kind)
+    obs = np.random.default_rng(0).normal(size=(70, 6)).astype(np.float32)
+    params, values = np.empty((70, dist.num_params), np.float32), np.empty(70, np.float32)
+    assert kernel.num_actions == dist.num_params
+    kernel.forward(obs, params, values)
+    with torch.no_grad():
+        np.testing.assert_allclose(params, actor(torch.from_numpy(obs)).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", list(ACTION_KINDS))
+@pytest.mark.parametrize("ent_coef, clip_vloss", [(0.0, False), (0.05, True)])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_action_kinds_gradients_match_torch_autograd(kind, ent_coef, clip_vloss, activation, instruction_set):
+    dist, actor, critic, log_std, kernel = kind_setup(kind, activation=activation)
+    batch, indices = kind_batch(dist, actor, log_std), minibatch()
+    settings = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=ent_coef, clip_vloss=clip_vloss)
+    grads, stats = kernel.gradients(**batch, indices=indices, **settings)
+    loss, expected = torch_loss(actor, critic, batch, indices, None, dist=dist, log_std=log_std, **settings)
+    loss.backward()
+    assert_grads_close(grads, actor, critic, log_std)
+    if log_std is not None:    # log_std's gradient is a sum over rows: check it on its own scale too
+        expected_grad = log_std.grad.numpy()
+        np.testing.assert_allclose(grads["log_std"], expected_grad, rtol=0, atol=1e-5 * np.abs(expected_grad).max())
+    assert 0.1 < stats["clipfrac"] < 0.9
+    for name, value in expected.items():
+        assert stats[name] == pytest.approx(value, rel=1e-5, abs=1e-5), name
+    params = named_parameters(actor, critic, log_std).values()
+    assert stats["grad_norm"] == pytest.approx(np.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in params)),
+                                               rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", list(ACTION_KINDS))
+@pytest.mark.parametrize("max_grad_norm", [0.05, 0.0])
+def test_action_kinds_updates_match_torch_adam(kind, max_grad_norm):
+    dist, actor, critic, log_std, kernel = kind_setup(kind)
+    _, ref_actor, ref_critic, ref_log_std, _ = kind_setup(kind)
+    params = list(ref_actor.parameters()) + list(ref_critic.parameters()) + ([ref_log_std] if ref_log_std is not None else [])
+    optimizer = torch.optim.Adam(params, eps=1e-5)
+    batch = kind_batch(dist, actor, log_std, rows=512)
+    settings = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.01, clip_vloss=True)
+    for step in range(6):
+        indices = minibatch(512, 256, seed=step)
+        stats = kernel.update(**batch, indices=indices, lr=3e-3, max_grad_norm=max_grad_norm, **settings)
+        if max_grad_norm:
+            assert stats["grad_norm"] > max_grad_norm      # the clip is active
+        torch_update(ref_actor, ref_critic, optimizer, batch, indices, None, 3e-3, max_grad_norm, dist=dist,
+                     log_std=ref_log_std, **settings)
+    ref = named_parameters(ref_actor, ref_critic, ref_log_std)
+    for name, param in named_parameters(actor, critic, log_std).items():
+        np.testing.assert_allclose(param.detach().numpy(), ref[name].detach().numpy(), rtol=0, atol=1e-5,
+                                   err_msg=name)
+    if log_std is not None:
+        assert not torch.equal(log_std, torch.linspace(-0.6, 0.4, dist.num_continuous))   # it learned, in place
+        state = kernel.state_dict()
+        for kind_name in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_allclose(state[f"{kind_name}/log_std"], optimizer.state[ref_log_std][kind_name].numpy(),
+                                       rtol=1e-3, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", list(ACTION_KINDS))
+def test_action_kinds_two_threads_are_bit_identical_to_one(kind, instruction_set):
+    results = []
+    for threads in (1, 2):
+        dist, actor, critic, log_std, kernel = kind_setup(kind, num_threads=threads)
+        batch = kind_batch(dist, actor, log_std, rows=700)
+        stats = [kernel.update(**batch, indices=minibatch(700, 600, seed=s), lr=1e-2, clip_coef=0.2,
+                               vf_coef=0.5, ent_coef=0.01, max_grad_norm=0.5) for s in range(3)]
+        weights = [p.detach().numpy().copy() for p in named_parameters(actor, critic, log_std).values()]
+        results.append((stats, weights))
+    (s1, w1), (s2, w2) = results
+    assert s1 == s2
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+
+
+@pytest.mark.parametrize("kind", ["box", "mixed"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_non_finite_continuous_action_takes_no_step(kind, value):
+    dist, actor, critic, log_std, kernel = kind_setup(kind)
+    batch = kind_batch(dist, actor, log_std)
+    settings = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.01, max_grad_norm=0.5)
+    kernel.update(**batch, indices=minibatch(), lr=1e-2, **settings)  # Adam has state to lose
+    before = {k: v.detach().clone() for k, v in named_parameters(actor, critic, log_std).items()}
+    state = kernel.state_dict()
+    batch["actions"][5, np.flatnonzero(dist.nvec == 0)[-1]] = value
+    stats = kernel.update(**batch, indices=np.arange(300, dtype=np.int64), lr=1e-2, **settings)
+    assert not np.isfinite([stats[k] for k in ("grad_norm", "policy_loss", "value_loss", "entropy")]).all()
+    assert kernel.step == 1
+    for key, param in named_parameters(actor, critic, log_std).items():
+        assert torch.equal(param, before[key]), key
+    assert all(np.array_equal(v, state[k]) for k, v in kernel.state_dict().items())
+
+
+@pytest.mark.parametrize("entry, value", [(0, 3.0), (0, -1.0), (2, 0.5), (2, np.nan), (0, np.inf)])
+def test_mixed_rows_reject_a_categorical_entry_outside_its_space(entry, value):
+    dist, actor, critic, log_std, kernel = kind_setup("mixed")
+    batch = kind_batch(dist, actor, log_std)
+    batch["actions"][7, entry] = value
+    with pytest.raises(ValueError, match=r"actions\[7\] = \[.*\] is outside the action space nvec=\[3, 0, 2, 0\] "
+                                         r"\(each categorical entry must be a whole number in \[0, n\)"):
+        kernel.update(**batch, indices=np.arange(300, dtype=np.int64), lr=1e-2, clip_coef=0.2, vf_coef=0.5,
+                      ent_coef=0.0, max_grad_norm=0.5)
+    assert kernel.step == 0
+
+
+def test_continuous_actions_must_be_float32_rows():
+    dist, actor, critic, log_std, kernel = kind_setup("mixed")
+    batch = kind_batch(dist, actor, log_std)
+    with pytest.raises(TypeError, match=r"actions must be float32 with shape \(300, 4\), got int32"):
+        kernel.gradients(**dict(batch, actions=batch["actions"].astype(np.int32)), indices=minibatch(),
+                         clip_coef=0.2, vf_coef=0.5, ent_coef=0.0)
+
+
+def test_log_std_is_in_the_state_dict_and_round_trips():
+    _, actor, critic, log_std, kernel = kind_setup("box")
+    batch = kind_batch(ActionDistribution(*ACTION_KINDS["box"]), actor, log_std)
+    kernel.update(**batch, indices=minibatch(), lr=1e-2, clip_coef=0.2, vf_coef=0.5, ent_coef=0.0,
+                  max_grad_norm=0.5)
+    state = kernel.state_dict()
+    assert kernel.parameter_names[-1] == "log_std" and state["exp_avg/log_std"].shape == (2,)
+    assert state["exp_avg/log_std"].any()
+    other = kind_setup("box")[-1]
+    other.load_state_dict(state)
+    assert all(np.array_equal(v, other.state_dict()[k]) for k, v in state.items())
+
+
+@pytest.mark.parametrize("nvec, log_std, error, match", [
+    ([2, 0], None, ValueError, r"nvec must be a non-empty list of positive action sizes, or have its 0s .* got "
+                               r"\[2, 0\] without log_std \(pass log_std="),
+    ([2], np.zeros(1, np.float32), ValueError, r"log_std must be None when nvec has no continuous entry"),
+    ([2, 0, 0], np.zeros(1, np.float32), ValueError, r"log_std must have shape \(2,\), got \(1,\)"),
+    ([2, 0], np.zeros(1, np.float64), TypeError, r"log_std must be float32 with shape \(1,\), got float64"),
+    ([2, 0], torch.zeros(1), TypeError, r"log_std must be a numpy array .*tensor.numpy\(\)"),
+    ([-1], None, ValueError, r"nvec must be a non-empty list of positive action sizes \(0 for a continuous "
+                             r"entry\), got \[-1\]"),
+])
+def test_constructor_rejects_bad_log_std(nvec, log_std, error, match):
+    width = sum(nvec) + nvec.count(0)
+    with pytest.raises(error, match=match):
+        mlp.ActorCriticKernel([linear(8, 4)], linear(max(width, 1), 8), [linear(8, 4)], linear(1, 8), nvec,
+                              log_std=log_std)
+
+
+def test_constructor_rejects_a_read_only_log_std():
+    log_std = np.zeros(1, np.float32)
+    log_std.flags.writeable = False
+    with pytest.raises(ValueError, match="log_std must be writeable"):
+        mlp.ActorCriticKernel([linear(8, 4)], linear(3, 8), [linear(8, 4)], linear(1, 8), [2, 0], log_std=log_std)

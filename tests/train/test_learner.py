@@ -8,7 +8,7 @@ import torch
 from pufferlib.emulation import ActionLayout, EnvSpec, Layout
 from pufferlib.errors import NonFiniteError
 from pufferlib.train.config import PolicyConfig, TrainConfig
-from pufferlib.train.kernel import KernelLearner
+from pufferlib.train.kernel import KernelLearner, make_learner
 from pufferlib.train.learner import Learner, TorchLearner, ppo_loss
 from pufferlib.train.policies import make_policy
 
@@ -88,3 +88,27 @@ def test_both_learners_implement_the_protocol(cls):
         own = getattr(cls, name)
         assert own is not getattr(Learner, name), f"{cls.__name__} does not implement {name}"
         assert inspect.signature(own) == inspect.signature(getattr(Learner, name)), name
+
+
+def _spec(action_space=None):
+    obs = gymnasium.spaces.Box(-1, 1, (4,), np.float32)
+    act = action_space or gymnasium.spaces.Discrete(2)
+    return EnvSpec(obs, act, 1, Layout(obs), ActionLayout(act))
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({}, KernelLearner),
+    ({"kernel": "off"}, TorchLearner),
+    ({"replay_alpha": 0.6}, TorchLearner),   # the kernel takes no importance weights
+])
+def test_make_learner_picks_the_kernel_only_where_it_runs(changes, expected):
+    config = TrainConfig(**changes)
+    policy = make_policy(PolicyConfig(hidden_size=8), _spec())
+    assert type(make_learner(policy, config, torch.device("cpu"))) is expected
+
+
+def test_make_learner_picks_torch_for_a_distributed_run_and_for_a_recurrent_policy():
+    policy = make_policy(PolicyConfig(hidden_size=8), _spec())
+    assert type(make_learner(policy, TrainConfig(), torch.device("cpu"), distributed=True)) is TorchLearner
+    lstm = make_policy(PolicyConfig(hidden_size=8, lstm=True), _spec())
+    assert type(make_learner(lstm, TrainConfig(), torch.device("cpu"))) is TorchLearner
