@@ -7,14 +7,17 @@
  *   uint32   num_entries k
  *   int32    nvec[k]         categories per action entry, 0 for continuous entries
  *   float32  low[k], high[k] bounds of the continuous entries
+ *   uint32   encoding (0 float, 1 scale, 2 onehot), int32 onehot_low, uint32 onehot_values n
+ *            (version 3 only: a version 2 file has none of the three and means float)
  *   uint32   num_tensors
  *   then each tensor: uint32 name_length, the name's bytes (no NUL), uint32 rank, uint32 shape[rank],
  *   float32 values[prod(shape)] (row-major), in this order and with these shapes (P = logits + means):
- *     actor.{l}.weight [H, D or H], actor.{l}.bias [H]      for l = 0 .. L-1
+ *     actor.{l}.weight [H, F or H], actor.{l}.bias [H]      for l = 0 .. L-1 (F = D, or D * n for onehot)
  *     critic.{l}.weight, critic.{l}.bias                      the same
  *     lstm.weight_ih [8H, 2H], lstm.weight_hh [8H, 2H], lstm.bias_ih [8H], lstm.bias_hh [8H]  (lstm only)
  *     actor_head.weight [P, H], actor_head.bias [P], value_head.weight [1, H], value_head.bias [1]
  *     log_std [number of continuous entries]               (only when there are some)
+ *     obs_scale [D]                                        (the scale encoding only)
  *   uint32   crc32           CRC-32 (zlib's) of every byte before it; nothing follows it.
  *
  * The magic, then the version, then the checksum are checked before anything else is read, so
@@ -30,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TENSORS (4 * PUFFER_POLICY_MAX_LAYERS + 9)
+#define MAX_TENSORS (4 * PUFFER_POLICY_MAX_LAYERS + 10)
 
 typedef struct {
     const uint8_t* at;
@@ -90,7 +93,7 @@ static int expected_tensors(PufferPolicy* p, Expected* e) {
     for (int t = 0; t < 2; t++) {
         for (int l = 0; l < p->num_layers; l++) {
             snprintf(name, sizeof(name), "%s.%d.weight", towers[t], l);
-            expect(e, &n, name, 2, h, l == 0 ? (uint32_t)p->obs_size : h, &p->weight[t][l]);
+            expect(e, &n, name, 2, h, l == 0 ? (uint32_t)p->features : h, &p->weight[t][l]);
             snprintf(name, sizeof(name), "%s.%d.bias", towers[t], l);
             expect(e, &n, name, 1, h, 0, &p->bias[t][l]);
         }
@@ -106,6 +109,7 @@ static int expected_tensors(PufferPolicy* p, Expected* e) {
     expect(e, &n, "value_head.weight", 2, 1, h, &p->value_head_weight);
     expect(e, &n, "value_head.bias", 1, 1, 0, &p->value_head_bias);
     if (p->num_continuous) expect(e, &n, "log_std", 1, (uint32_t)p->num_continuous, 0, &p->log_std);
+    if (p->encoding == PUFFER_POLICY_SCALE) expect(e, &n, "obs_scale", 1, (uint32_t)p->obs_size, 0, &p->obs_scale);
     return n;
 }
 
@@ -124,16 +128,18 @@ static uint32_t crc32(const uint8_t* bytes, size_t size) {
 
 /* The version, then the checksum of the whole file (`start`, `size` bytes); leaves the checksum
  * out of `r`, which then holds the fields after the version. */
-static int check_version_and_checksum(PufferPolicy* p, Reader* r, const uint8_t* start, size_t size) {
+static int check_version_and_checksum(PufferPolicy* p, Reader* r, const uint8_t* start, size_t size,
+                                      uint32_t* version_out) {
     uint32_t version;
     if (!read_u32(r, &version)) {
         return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends inside its header (reading version)");
     }
-    if (version != PUFFER_POLICY_VERSION) {
-        return fail(p, PUFFER_POLICY_ERR_VERSION, "format version %u; this code reads version %d "
+    if (version != 2 && version != PUFFER_POLICY_VERSION) {
+        return fail(p, PUFFER_POLICY_ERR_VERSION, "format version %u; this code reads versions 2 and %d "
                     "(export the policy again with this pufferlib, or use its puffer_policy.c)",
                     (unsigned)version, PUFFER_POLICY_VERSION);
     }
+    *version_out = version;
     if (r->left < 4) {
         return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends inside its header (reading its checksum)");
     }
@@ -173,6 +179,27 @@ static int read_header(PufferPolicy* p, Reader* r, uint32_t* fields) {
     return PUFFER_POLICY_OK;
 }
 
+/* The observation encoding after the action bounds (version 3), and the features width F it gives. */
+static int read_encoding(PufferPolicy* p, Reader* r, uint32_t version) {
+    uint32_t encoding = PUFFER_POLICY_FLOAT, low = 0, values = 0;
+    if (version >= 3 && (!read_u32(r, &encoding) || !read_u32(r, &low) || !read_u32(r, &values))) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "the file ends inside the observation encoding");
+    }
+    if (encoding > PUFFER_POLICY_ONEHOT) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "encoding %u must be 0 (float), 1 (scale) or 2 (onehot)",
+                    (unsigned)encoding);
+    }
+    if (encoding == PUFFER_POLICY_ONEHOT && (values < 1 || values > PUFFER_POLICY_MAX_ONEHOT)) {
+        return fail(p, PUFFER_POLICY_ERR_FORMAT, "onehot_values %u must be in [1, %d]", (unsigned)values,
+                    PUFFER_POLICY_MAX_ONEHOT);
+    }
+    p->encoding = (int)encoding;
+    p->onehot_low = (int)(int32_t)low;
+    p->onehot_values = encoding == PUFFER_POLICY_ONEHOT ? (int)values : 1;
+    p->features = p->obs_size * p->onehot_values;  /* at most 2^16 * 256: no overflow */
+    return PUFFER_POLICY_OK;
+}
+
 static int parse(PufferPolicy* p, Reader* r) {
     const uint8_t* start = r->at;
     size_t size = r->left;
@@ -182,7 +209,8 @@ static int parse(PufferPolicy* p, Reader* r) {
     }
     r->at += 8;
     r->left -= 8;
-    int code = check_version_and_checksum(p, r, start, size);
+    uint32_t version = 0;
+    int code = check_version_and_checksum(p, r, start, size, &version);
     if (code) return code;
     uint32_t fields[6] = {PUFFER_POLICY_VERSION};
     code = read_header(p, r, fields);
@@ -228,6 +256,8 @@ static int parse(PufferPolicy* p, Reader* r) {
     }
     p->num_params = (int)params;
     p->discrete = p->num_continuous == 0;
+    code = read_encoding(p, r, version);
+    if (code) return code;
 
     Expected expected[MAX_TENSORS];
     int count = expected_tensors(p, expected);
@@ -348,7 +378,8 @@ void puffer_policy_free(PufferPolicy* policy) {
 }
 
 static size_t work_floats(const PufferPolicy* p) {
-    return (size_t)12 * (size_t)p->hidden;  /* two tower buffers, z [2H], LSTM gates [8H] */
+    /* two tower buffers, z [2H], LSTM gates [8H], the scaled observation [D] */
+    return (size_t)12 * (size_t)p->hidden + (size_t)p->obs_size;
 }
 
 int puffer_policy_state_init(const PufferPolicy* policy, PufferPolicyState* state) {
@@ -416,18 +447,43 @@ static void lstm_step(const PufferPolicy* p, PufferPolicyState* s, float* z, flo
     }
 }
 
+/* y = W x + b for the one-hot x of obs: each element adds the one column its value selects
+ * (a value outside the range selects none, as torch's comparison gives zeros). */
+static void linear_onehot(const PufferPolicy* p, const float* w, const float* b, const float* obs, int out,
+                          float* y) {
+    int n = p->onehot_values, in = p->features;
+    for (int o = 0; o < out; o++) {
+        const float* row = w + (size_t)o * (size_t)in;
+        double sum = b[o];
+        for (int i = 0; i < p->obs_size; i++) {
+            float v = obs[i] - (float)p->onehot_low;
+            if (v >= 0.0f && v < (float)n && v == (float)(int)v) sum += (double)row[(size_t)i * n + (int)v];
+        }
+        y[o] = (float)sum;
+    }
+}
+
 void puffer_policy_forward(const PufferPolicy* p, PufferPolicyState* s, const float* obs, float* params,
                            float* value) {
     int h = p->hidden;
     float* buf[2] = {s->work, s->work + h};
     float* z = s->work + 2 * h;
     float* gates = z + 2 * h;
+    if (p->encoding == PUFFER_POLICY_SCALE) {
+        float* scaled = s->work + 12 * h;
+        for (int i = 0; i < p->obs_size; i++) scaled[i] = obs[i] * p->obs_scale[i];
+        obs = scaled;
+    }
     for (int t = 0; t < 2; t++) {
         const float* x = obs;
-        int in = p->obs_size;
+        int in = p->features;
         for (int l = 0; l < p->num_layers; l++) {
             float* y = l == p->num_layers - 1 ? z + t * h : buf[l % 2];
-            linear(p->weight[t][l], p->bias[t][l], x, in, h, y);
+            if (l == 0 && p->encoding == PUFFER_POLICY_ONEHOT) {
+                linear_onehot(p, p->weight[t][l], p->bias[t][l], obs, h, y);
+            } else {
+                linear(p->weight[t][l], p->bias[t][l], x, in, h, y);
+            }
             activate(p->activation, y, h);
             x = y;
             in = h;

@@ -7,8 +7,12 @@
  * (damaged or truncated weights), a wrong architecture or tensor shape returns an error code with a
  * message, never a crash.
  *
- * The network, for an observation row x of D floats (uint8 observations are cast to float first,
- * unscaled, as the trainer does), towers of L hidden Linear layers of width H with activation act:
+ * The network, for an observation row o of D floats (uint8 observations are cast to float first,
+ * unscaled), encoded as the trainer's obs_encoding says into x of F features:
+ *   float:  x = o                                                               F = D
+ *   scale:  x_i = o_i * obs_scale_i     (1 / the largest bound of element i)    F = D
+ *   onehot: x_{i * n + v} = 1 where v = o_i - onehot_low is in [0, n), else 0   F = D * n
+ * then towers of L hidden Linear layers of width H with activation act:
  *   a = actor(x) = act(W_{L-1} ... act(W_0 x + b_0) ... + b_{L-1})             [H]
  *   c = critic(x), the same shape with its own weights                          [H]
  *   z = [a, c]                                                                  [2H]
@@ -38,10 +42,12 @@
 #include <stdint.h>
 
 #define PUFFER_POLICY_MAGIC "PUFFPOL"        /* 8 bytes in the file, with the terminating NUL */
-#define PUFFER_POLICY_VERSION 2          /* 2: the file ends with a CRC-32 of its bytes */
+#define PUFFER_POLICY_VERSION 3          /* 2: the file ends with a CRC-32 of its bytes; 3: the
+                                                observation encoding (version 2 files still load) */
 #define PUFFER_POLICY_MAX_LAYERS 16          /* hidden layers per tower */
 #define PUFFER_POLICY_MAX_ENTRIES 256        /* action entries (MultiDiscrete dimensions, Box size) */
 #define PUFFER_POLICY_MAX_WIDTH (1 << 16)    /* observation size, hidden width, action entry size */
+#define PUFFER_POLICY_MAX_ONEHOT 256         /* values per observation element of a one-hot encoding */
 
 /* Return codes of puffer_policy_load / puffer_policy_load_memory / puffer_policy_state_init. */
 enum {
@@ -56,9 +62,16 @@ enum {
 
 enum { PUFFER_POLICY_RELU = 0, PUFFER_POLICY_TANH = 1 };
 
+/* How an observation row becomes the towers' input (the trainer's policy.obs_encoding). */
+enum { PUFFER_POLICY_FLOAT = 0, PUFFER_POLICY_SCALE = 1, PUFFER_POLICY_ONEHOT = 2 };
+
 typedef struct PufferPolicy {
     /* the architecture, from the file */
     int obs_size;          /* D: floats per observation row */
+    int encoding;          /* PUFFER_POLICY_FLOAT, _SCALE or _ONEHOT */
+    int onehot_low;        /* the value one-hot index 0 stands for (onehot only) */
+    int onehot_values;     /* n: values per element (onehot only) */
+    int features;          /* F: the towers' input width (D, or D * n for onehot) */
     int hidden;            /* H: width of each tower's hidden layers */
     int num_layers;        /* L: hidden layers per tower */
     int activation;        /* PUFFER_POLICY_RELU or PUFFER_POLICY_TANH */
@@ -83,6 +96,7 @@ typedef struct PufferPolicy {
     const float* value_head_weight;  /* [1 x H] */
     const float* value_head_bias;    /* [1] */
     const float* log_std;            /* [num_continuous] learned log standard deviations, or NULL */
+    const float* obs_scale;          /* [D] per-element factors of the scale encoding, or NULL */
     float* data;                     /* owns every array above */
     char error[256];                 /* why the last call failed */
 } PufferPolicy;

@@ -15,7 +15,11 @@ The ONNX and TorchScript modules are `PolicyModule`: ``observation [B, obs_size]
 (params [B, P], value [B])``, and for LSTM policies ``(observation, h, c) -> (params, value, h, c)``
 with ``h`` and ``c`` of shape ``[B, state_size]`` (zeros at an episode start). ``params`` holds the
 logits of every discrete action entry, then the means of the continuous entries. Observations are
-flat float32 rows: uint8 observations are cast to float (unscaled), as the trainer does.
+flat float32 rows of the observation's values (uint8 ones cast to float, unscaled): the exported
+policy encodes them as the trainer does (scale, one-hot) itself.
+
+Every policy kind exports to ONNX and TorchScript; the C export runs the MLP `Policy` (and
+`LSTMPolicy` around it) with any `obs_encoding`, and refuses the conv encoders.
 """
 import importlib.util
 import shutil
@@ -35,7 +39,9 @@ __all__ = ["FORMATS", "MAGIC", "VERSION", "ExportError", "PolicyModule", "export
 
 FORMATS = ("c", "onnx", "torchscript")
 MAGIC = b"PUFFPOL\0"
-VERSION = 2  # 2: a CRC-32 of the file closes it
+VERSION = 3  # 2: a CRC-32 of the file closes it; 3: the observation encoding (scale, one-hot)
+READS = (2, 3)  # version 2 files are version 3 ones with float-cast observations
+ENCODING_CODES = {"float": 0, "scale": 1, "onehot": 2}
 C_FILES = ("puffer_policy.h", "puffer_policy.c")
 
 
@@ -158,7 +164,7 @@ class PolicyModule(nn.Module):
         core = policy.policy if self.recurrent else policy
         layout = core.features.layout
         # flat rows of float32 (a flat space's rows are cast), or a nested space's rows as they are
-        self.obs_size = int(core.features.size) if layout is None else int(layout.row_size)
+        self.obs_size = int(core.features.row_size)
         self.obs_dtype = torch.float32 if layout is None else getattr(torch, np.dtype(layout.row_dtype).name)
         self.state_size = int(policy.hidden_size) if self.recurrent else 0
 
@@ -216,6 +222,9 @@ def _core(policy):
     from pufferlib.train.policies import LSTMPolicy, Policy
 
     core = policy.policy if isinstance(policy, LSTMPolicy) else policy
+    if type(core).__name__ == "ConvPolicy":
+        raise ExportError(f"the C export runs MLP policies; this one has a conv encoder ({core.encoder}). "
+                          "Export it with --format onnx or torchscript")
     if not isinstance(core, Policy):
         raise ExportError(f"the C export runs pufferlib's default policies (Policy, LSTMPolicy), "
                           f"got {type(policy).__name__}; export it with --format onnx or torchscript")
@@ -251,6 +260,8 @@ def weight_tensors(policy):
                 ("value_head.weight", core.value_head.weight), ("value_head.bias", core.value_head.bias)]
     if core.log_std is not None:
         tensors.append(("log_std", core.log_std))
+    if core.features.encoding == "scale":
+        tensors.append(("obs_scale", core.features.code.scale))
     return [(name, t.detach().cpu().float().numpy()) for name, t in tensors]
 
 
@@ -267,9 +278,13 @@ def _architecture(policy):
         continuous = np.flatnonzero(dist.nvec == 0)
         low[continuous] = dist.low.numpy()
         high[continuous] = dist.high.numpy()
-    return {"obs_size": int(core.features.size), "hidden": int(hidden), "num_layers": int(layers),
+    code = core.features.code
+    onehot = core.features.encoding == "onehot"
+    return {"obs_size": int(core.features.row_size), "hidden": int(hidden), "num_layers": int(layers),
             "activation": core.activation, "lstm": isinstance(policy, LSTMPolicy),
-            "nvec": dist.nvec.astype(np.int32), "low": low, "high": high}
+            "nvec": dist.nvec.astype(np.int32), "low": low, "high": high,
+            "encoding": core.features.encoding, "onehot_low": code.low if onehot else 0,
+            "onehot_values": code.values if onehot else 0}
 
 
 def write_weights(policy, path):
@@ -277,13 +292,14 @@ def write_weights(policy, path):
 
     The layout (little-endian): the 8 magic bytes ``PUFFPOL`` and a NUL; uint32 version,
     obs_size, hidden, num_layers, activation (0 relu, 1 tanh), lstm (0/1), num_entries k;
-    int32 nvec[k] (0 = continuous); float32 low[k], high[k]; uint32 num_tensors; then per tensor:
+    int32 nvec[k] (0 = continuous); float32 low[k], high[k]; uint32 encoding (0 float, 1 scale,
+    2 onehot), int32 onehot_low, uint32 onehot_values; uint32 num_tensors; then per tensor:
     uint32 name length, the name, uint32 rank, uint32 shape[rank], float32 values (row-major), in
     `weight_tensors`' order; last, uint32 CRC-32 (zlib's) of every byte before it, so that damaged
     weights are refused. docs/export.md has the details.
 
     Raises:
-        ExportError: a policy the C code cannot run (custom modules, nested observations).
+        ExportError: a policy the C code cannot run (custom modules, conv encoders, nested observations).
     """
     arch = _architecture(policy)
     tensors = weight_tensors(policy)
@@ -291,7 +307,9 @@ def write_weights(policy, path):
     parts = [MAGIC, struct.pack("<7I", VERSION, arch["obs_size"], arch["hidden"], arch["num_layers"],
                                 int(arch["activation"] == "tanh"), int(arch["lstm"]), k),
              arch["nvec"].astype("<i4").tobytes(), arch["low"].astype("<f4").tobytes(),
-             arch["high"].astype("<f4").tobytes(), struct.pack("<I", len(tensors))]
+             arch["high"].astype("<f4").tobytes(),
+             struct.pack("<IiI", ENCODING_CODES[arch["encoding"]], arch["onehot_low"], arch["onehot_values"]),
+             struct.pack("<I", len(tensors))]
     for name, array in tensors:
         encoded = name.encode()
         parts += [struct.pack(f"<I{len(encoded)}sI", len(encoded), encoded, array.ndim),
@@ -324,9 +342,9 @@ def read_weights(path):
         raise ExportError(f"{path} is not a pufferlib policy file (it does not start with {MAGIC!r})")
     at = 8
     (version,) = take("<I")
-    if version != VERSION:
-        raise ExportError(f"{path} is format version {version}; this pufferlib reads version {VERSION} "
-                          "(export the policy again with this pufferlib)")
+    if version not in READS:
+        raise ExportError(f"{path} is format version {version}; this pufferlib reads versions "
+                          f"{' and '.join(map(str, READS))} (export the policy again with this pufferlib)")
     if len(data) < at + 4:
         raise ExportError(f"{path} is truncated at byte {len(data)} (it ends before its checksum)")
     data, (stored,) = data[:-4], struct.unpack("<I", data[-4:])
@@ -339,7 +357,17 @@ def read_weights(path):
     arch = {"obs_size": obs_size, "hidden": hidden, "num_layers": layers,
             "activation": ("relu", "tanh")[activation], "lstm": bool(lstm),
             "nvec": np.array(take(f"<{k}i"), np.int32), "low": np.array(take(f"<{k}f"), np.float32),
-            "high": np.array(take(f"<{k}f"), np.float32)}
+            "high": np.array(take(f"<{k}f"), np.float32),
+            "encoding": "float", "onehot_low": 0, "onehot_values": 0}
+    if version >= 3:
+        encoding, arch["onehot_low"], arch["onehot_values"] = take("<IiI")
+        if encoding not in ENCODING_CODES.values():
+            raise ExportError(f"{path} is malformed: encoding {encoding} must be 0 (float), 1 (scale) or "
+                              "2 (onehot)")
+        arch["encoding"] = list(ENCODING_CODES)[encoding]
+        if encoding == ENCODING_CODES["onehot"] and not 1 <= arch["onehot_values"] <= 256:
+            raise ExportError(f"{path} is malformed: onehot_values {arch['onehot_values']} must be in "
+                              "[1, 256]")
     (count,) = take("<I")
     tensors = []
     for _ in range(count):

@@ -308,7 +308,10 @@ def check_compatible(checkpoint, env, architecture):
     where = checkpoint.get("path", "the checkpoint")
     if checkpoint.get("env") != env:
         raise CheckpointError(f"{where} was trained on {checkpoint.get('env')!r}, not {env!r}")
-    theirs = checkpoint.get("architecture", {})
+    from pufferlib.train.policies import ARCHITECTURE_DEFAULTS
+
+    # keys added since a checkpoint was written take the value that checkpoint was built with
+    theirs = {**ARCHITECTURE_DEFAULTS, **checkpoint.get("architecture", {})}
     diffs = [f"{key}: checkpoint {theirs.get(key)!r}, here {value!r}" for key, value in architecture.items()
              if theirs.get(key) != value]
     if diffs:

@@ -92,6 +92,8 @@ _POSITIVE = Range(0, open_low=True)
 _NON_NEGATIVE = Range(0)
 _FRACTION = Range(0, 1)
 _STEPS = Range(1, 2**20)
+ENCODERS = ("mlp", "nature_cnn", "impala")
+ENCODINGS = ("auto", "float", "scale", "onehot")
 
 
 @dataclasses.dataclass
@@ -189,7 +191,7 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class PolicyConfig:
-    """The default actor-critic: separate actor and critic MLPs, optionally under an LSTM."""
+    """The actor-critic: separate actor and critic MLPs, or a conv encoder, optionally under an LSTM."""
 
     hidden_size: int = setting(64, "Width of every hidden layer (the LSTM's, when policy.lstm, is twice "
                                    "this: the actor's and the critic's features side by side).",
@@ -198,6 +200,63 @@ class PolicyConfig:
                               range=Range(1, 1024))
     activation: str = setting("tanh", "'tanh' or 'relu'.", choices=("tanh", "relu"))
     lstm: bool = setting(False, "Put an LSTM between the encoder and the heads (needed for memory tasks).")
+    encoder: str = setting("mlp", """'mlp' (the actor and critic MLPs above), 'nature_cnn' (Mnih et al.
+                           2015) or 'impala' (Espeholt et al. 2018 residual blocks): a conv trunk for
+                           (H, W) grid and (H, W, C) image observations, shared by a linear actor head
+                           and value head; hidden_size and num_layers are the MLP's only.""",
+                           choices=ENCODERS)
+    obs_encoding: str = setting("auto", """How Box observations become features: 'float' (cast), 'scale'
+                                (divided by their largest bound: uint8 / 255), 'onehot' (integer cells,
+                                one feature per value of the Box's range, at most 256 values) or 'auto':
+                                'float' for the MLP; for a conv encoder 'onehot' on integer (H, W) grids
+                                of at most 16 values, 'scale' on other integer images.""",
+                                choices=ENCODINGS)
+    cnn_channels: str = setting("auto", """Output channels of each conv layer (nature_cnn) or each stage
+                                (impala), comma-separated: '32,64,64'; 'auto' takes the paper's: 32,64,64
+                                for nature_cnn, 16,32,32 for impala.""")
+    cnn_kernels: str = setting("8,4,3", """Kernel size of each nature_cnn conv layer, comma-separated (its
+                               defaults need observations of at least 36x36; '3,3,3' with cnn_strides
+                               '1,1,1' suits an 11x11 grid).""")
+    cnn_strides: str = setting("4,2,1", "Stride of each nature_cnn conv layer, comma-separated.")
+    cnn_width: int = setting(512, "Width of the conv encoder's final linear layer (the heads' input).",
+                             range=Range(1, 2**16))
+
+    def cnn_layers(self, source="config"):
+        """(channels, kernels, strides) of the conv encoder, as tuples of ints.
+
+        Raises:
+            ConfigError: a list that is not comma-separated positive integers, or lists of
+                different lengths for nature_cnn.
+
+        >>> PolicyConfig(encoder="impala").cnn_layers()
+        ((16, 32, 32), (8, 4, 3), (4, 2, 1))
+        """
+        default = CNN_CHANNELS.get(self.encoder, CNN_CHANNELS["nature_cnn"])
+        channels = default if self.cnn_channels == "auto" else _int_list("policy.cnn_channels",
+                                                                          self.cnn_channels, source)
+        kernels = _int_list("policy.cnn_kernels", self.cnn_kernels, source)
+        strides = _int_list("policy.cnn_strides", self.cnn_strides, source)
+        if self.encoder == "nature_cnn" and not len(channels) == len(kernels) == len(strides):
+            raise ConfigError(f"{source}: policy.cnn_channels, cnn_kernels and cnn_strides need one entry "
+                              f"per nature_cnn conv layer, got {len(channels)}, {len(kernels)} and "
+                              f"{len(strides)} "
+                              f"({','.join(map(str, channels))} / {self.cnn_kernels} / {self.cnn_strides})")
+        return channels, kernels, strides
+
+
+CNN_CHANNELS = {"nature_cnn": (32, 64, 64), "impala": (16, 32, 32)}
+
+
+def _int_list(name, text, source):
+    """'32, 64,64' -> (32, 64, 64); a ConfigError naming the key for anything else."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1 or max(values) > 4096:
+        raise ConfigError(f"{source}: {name} must be comma-separated integers in [1, 4096] "
+                          f"(e.g. '32,64,64'), got {text!r}")
+    return values
 
 
 @dataclasses.dataclass
@@ -300,6 +359,7 @@ class Config:
             if item.range is not None and value not in item.range:
                 raise ConfigError(f"{source}: {item.name} must be {item.range}, got {value!r}")
         t, p = self.train, self.policy
+        p.cnn_layers(source)
         if p.lstm and t.horizon % t.bptt_horizon:
             raise ConfigError(f"{source}: train.bptt_horizon ({t.bptt_horizon}) must divide train.horizon "
                               f"({t.horizon}); try bptt_horizon = {math.gcd(t.horizon, t.bptt_horizon)}")

@@ -3,8 +3,10 @@
 A policy is a `torch.nn.Module` with two halves, so a recurrent core can sit between them:
 `encode_observations(obs) -> hidden` and `decode_actions(hidden) -> (action parameters, values)`.
 `Policy` is the default: separate actor and critic MLPs (the hidden vector is their two outputs side
-by side), orthogonally initialised. `LSTMPolicy` wraps any such policy with an LSTM whose state is
-kept per agent row and reset at episode starts, in rollouts and inside training sequences.
+by side), orthogonally initialised. `ConvPolicy` reads grids and images through a convolutional
+trunk (pufferlib.train.encoders) shared by its two heads. `LSTMPolicy` wraps any such policy with
+an LSTM whose state is kept per agent row and reset at episode starts, in rollouts and inside
+training sequences.
 
 Actions of every kind go through one `ActionDistribution`: each discrete entry (Discrete,
 MultiDiscrete, or the discrete leaves of a Dict/Tuple) is a categorical over its logits, each
@@ -17,25 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from pufferlib import emulation
+from pufferlib.train.encoders import ConvTrunk, Features, layer_init
 from pufferlib.train.lstm import lstm_sequence
 
-SQRT2 = math.sqrt(2)  # the orthogonal-init gain for relu/tanh hidden layers
-
-__all__ = ["ActionDistribution", "LSTMPolicy", "Policy", "architecture", "layer_init", "make_policy"]
-
-
-def layer_init(layer, gain=SQRT2, bias=0.0):
-    """Orthogonal weights with `gain`, constant bias; returns the layer.
-
-    Example:
-        >>> layer = layer_init(nn.Linear(4, 8), gain=1.0)
-        >>> float(layer.bias.detach().abs().sum())
-        0.0
-    """
-    nn.init.orthogonal_(layer.weight, gain)
-    nn.init.constant_(layer.bias, bias)
-    return layer
+__all__ = ["ActionDistribution", "ConvPolicy", "LSTMPolicy", "Policy", "architecture", "layer_init",
+           "make_policy"]
 
 
 class ActionDistribution:
@@ -146,49 +134,6 @@ class ActionDistribution:
         return logp, entropy
 
 
-class _Features(nn.Module):
-    """Flat observation rows -> float features.
-
-    Nested leaves are rebuilt with nativize, discrete ones one-hot, all flattened and concatenated.
-    """
-
-    def __init__(self, observation_space, layout=None):
-        super().__init__()
-        nested = layout is not None and (layout.packed or len(layout.leaves) > 1 or _has_discrete(layout))
-        self.layout = layout if nested else None
-        if self.layout is None:
-            self.onehot = []
-            self.size = int(np.prod(observation_space.shape))
-        else:
-            self.onehot = [_discrete_n(leaf.space) for leaf in self.layout.leaves]
-            self.size = sum(int(np.prod(leaf.shape)) * (n or 1)
-                            for leaf, n in zip(self.layout.leaves, self.onehot))
-
-    def forward(self, obs):
-        if self.layout is None:
-            return obs.reshape(obs.shape[0], -1).float()
-        batch = tuple(obs.shape[:-1])
-        parts = []
-        for value, n in zip(emulation.nativize(obs, self.layout, _flat=True), self.onehot):
-            value = value.reshape(batch + (-1,))
-            if n:
-                value = nn.functional.one_hot(value.long().clamp(0, n - 1), n).reshape(batch + (-1,))
-            parts.append(value.float())
-        return torch.cat(parts, -1)
-
-
-def _discrete_n(space):
-    if isinstance(space, gymnasium.spaces.Discrete):
-        return int(space.n)
-    if isinstance(space, gymnasium.spaces.MultiBinary):
-        return 2
-    return 0  # MultiDiscrete and Box leaves enter as numbers
-
-
-def _has_discrete(layout):
-    return any(_discrete_n(leaf.space) for leaf in layout.leaves)
-
-
 def _tower(inputs, hidden, layers, activation):
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     modules, width = [], inputs
@@ -210,6 +155,8 @@ class Policy(nn.Module):
         observation_layout: a `pufferlib.emulation.Layout` when observations are nested (Dict,
             Tuple, discrete leaves): leaves are rebuilt with `nativize` and discrete ones one-hot.
         action_nvec: per-entry category counts with 0 for continuous entries, for mixed actions.
+        obs_encoding: how Box observations become features: 'auto' (= 'float'), 'float', 'scale'
+            or 'onehot' (see `pufferlib.train.encoders.resolve_encoding`).
 
     Example:
         >>> import gymnasium
@@ -222,9 +169,9 @@ class Policy(nn.Module):
     recurrent = False
 
     def __init__(self, observation_space, action_space, hidden_size=64, num_layers=2, activation="tanh",
-                 observation_layout=None, action_nvec=None):
+                 observation_layout=None, action_nvec=None, obs_encoding="auto"):
         super().__init__()
-        self.features = _Features(observation_space, observation_layout)
+        self.features = Features(observation_space, observation_layout, obs_encoding)
         self.dist = ActionDistribution(action_space, action_nvec)
         self.activation = activation
         self.actor = _tower(self.features.size, hidden_size, num_layers, activation)
@@ -244,6 +191,82 @@ class Policy(nn.Module):
         """Hidden [B, 2 * hidden_size] -> (action parameters [B, num_params], values [B])."""
         half = hidden.shape[-1] // 2
         return self.actor_head(hidden[..., :half]), self.value_head(hidden[..., half:]).squeeze(-1)
+
+    def forward(self, obs):
+        """(action parameters, values) of observation rows."""
+        return self.decode_actions(self.encode_observations(obs))
+
+
+class ConvPolicy(nn.Module):
+    """An actor-critic on a convolutional trunk, for grid and image observations.
+
+    The trunk (`pufferlib.train.encoders.ConvTrunk`: 'nature_cnn' or 'impala') reads the
+    observation as channels-first images (`Features.grid`: (H, W) grids get one channel per
+    one-hot value, or one scaled channel; (H, W, C) images are permuted), and its relu features
+    feed a linear actor head and a linear value head, as in cleanrl's Atari PPO. `LSTMPolicy` can
+    wrap it.
+
+    Args:
+        observation_space: a Box of shape (H, W) or (H, W, C) (or its flat rows, with the layout).
+        action_space: the vector env's single (flat) action space.
+        encoder: 'nature_cnn' or 'impala'.
+        channels: output channels per conv (nature) or per stage (impala).
+        kernels, strides: the nature CNN's conv kernel sizes and strides.
+        width: the trunk's final linear width (the hidden size).
+        obs_encoding: 'auto', 'float', 'scale' or 'onehot' (see `resolve_encoding`; under a conv
+            encoder 'auto' one-hots small integer grids and scales other integer images).
+        observation_layout: the spec's layout, whose one leaf has the image's shape; nested
+            observations are refused.
+        action_nvec: per-entry category counts with 0 for continuous entries, for mixed actions.
+
+    Raises:
+        ValueError: observations that are not one (H, W) or (H, W, C) Box, or convs that do not
+            fit them (the message says what would).
+
+    Example:
+        >>> import gymnasium, numpy as np
+        >>> grid = gymnasium.spaces.Box(0, 2, (11, 11), np.uint8)
+        >>> policy = ConvPolicy(grid, gymnasium.spaces.Discrete(5), "impala", (8, 16), width=32)
+        >>> logits, values = policy(torch.zeros(3, 11, 11, dtype=torch.uint8))
+        >>> tuple(logits.shape), tuple(values.shape)
+        ((3, 5), (3,))
+    """
+
+    recurrent = False
+    activation = "relu"
+
+    def __init__(self, observation_space, action_space, encoder="nature_cnn", channels=(32, 64, 64),
+                 kernels=(8, 4, 3), strides=(4, 2, 1), width=512, obs_encoding="auto",
+                 observation_layout=None, action_nvec=None):
+        super().__init__()
+        layout = observation_layout
+        nested = layout is not None and (layout.packed or len(layout.leaves) > 1)
+        if layout is not None and not nested:  # the leaf keeps the shape an emulated env flattened
+            observation_space = layout.leaves[0].space
+        shape = tuple(getattr(observation_space, "shape", None) or ())
+        if nested or not isinstance(observation_space, gymnasium.spaces.Box) or len(shape) not in (2, 3):
+            raise ValueError(f"policy.encoder {encoder!r} reads one Box observation of shape (H, W) or "
+                             f"(H, W, C), got {observation_space}"
+                             f"{' (nested)' if nested else ''}; use policy.encoder mlp for it")
+        self.features = Features(observation_space, None, obs_encoding, conv=True)
+        self.dist = ActionDistribution(action_space, action_nvec)
+        depth = (shape[2] if len(shape) == 3 else 1) * self.features.code.values
+        self.trunk = ConvTrunk(encoder, (depth, shape[0], shape[1]), tuple(channels), tuple(kernels),
+                               tuple(strides), width)
+        self.actor_head = layer_init(nn.Linear(width, self.dist.num_params), gain=0.01)
+        self.value_head = layer_init(nn.Linear(width, 1), gain=1.0)
+        continuous = self.dist.num_continuous
+        self.log_std = nn.Parameter(torch.zeros(continuous)) if continuous else None
+        self.encoder = encoder
+        self.hidden_size = width
+
+    def encode_observations(self, obs):
+        """Observation rows [B, ...] -> trunk features [B, width]."""
+        return self.trunk(self.features.grid(obs))
+
+    def decode_actions(self, hidden):
+        """Trunk features [B, width] -> (action parameters [B, num_params], values [B])."""
+        return self.actor_head(hidden), self.value_head(hidden).squeeze(-1)
 
     def forward(self, obs):
         """(action parameters, values) of observation rows."""
@@ -320,25 +343,51 @@ class LSTMPolicy(nn.Module):
 
 
 def make_policy(config, env_spec):
-    """The default policy a `PolicyConfig` describes (wrapped in an LSTM when config.lstm) for an env.
+    """The policy a `PolicyConfig` describes (wrapped in an LSTM when config.lstm) for an env.
+
+    `config.encoder` 'mlp' gives the default `Policy`, 'nature_cnn' and 'impala' a `ConvPolicy`.
 
     Args:
         config: the run's `PolicyConfig`.
         env_spec: the environment's `pufferlib.emulation.EnvSpec` (a vector env's `env_spec`, or a
             checkpoint's): its flat spaces, and the layouts that nested observations and mixed
             actions are read through.
+
+    Raises:
+        ValueError: an observation encoding or encoder the observations cannot take.
     """
-    policy = Policy(env_spec.single_observation_space, env_spec.single_action_space, config.hidden_size,
-                    config.num_layers, config.activation, observation_layout=env_spec.observation_layout,
-                    action_nvec=env_spec.action_nvec)
+    obs_space, act_space = env_spec.single_observation_space, env_spec.single_action_space
+    if config.encoder == "mlp":
+        policy = Policy(obs_space, act_space, config.hidden_size, config.num_layers, config.activation,
+                        observation_layout=env_spec.observation_layout, action_nvec=env_spec.action_nvec,
+                        obs_encoding=config.obs_encoding)
+    else:
+        channels, kernels, strides = config.cnn_layers()
+        policy = ConvPolicy(obs_space, act_space, config.encoder, channels, kernels, strides,
+                            config.cnn_width, config.obs_encoding, env_spec.observation_layout,
+                            env_spec.action_nvec)
     return LSTMPolicy(policy) if config.lstm else policy
 
 
+# Keys that checkpoints written before them lack, with the value that those checkpoints were built with.
+ARCHITECTURE_DEFAULTS = {"encoder": "mlp", "obs_encoding": "auto"}
+
+
 def architecture(config, policy, observation_space, action_space):
-    """What a checkpoint must share with a policy to be loaded into it: its settings and spaces."""
+    """What a checkpoint must share with a policy to be loaded into it: its settings and spaces.
+
+    The encoder keys are recorded always; a checkpoint that lacks them predates them and was an
+    MLP on float-cast observations (`ARCHITECTURE_DEFAULTS`).
+    """
     obs = observation_space
-    return {"policy": type(policy).__name__, "hidden_size": config.hidden_size,
+    arch = {"policy": type(policy).__name__, "hidden_size": config.hidden_size,
             "num_layers": config.num_layers,
             "activation": config.activation, "lstm": config.lstm,
             "observation_space": f"{type(obs).__name__}{tuple(obs.shape)} {obs.dtype}",
-            "action_space": str(action_space)}
+            "action_space": str(action_space),
+            "encoder": config.encoder, "obs_encoding": config.obs_encoding}
+    if config.encoder != "mlp":
+        channels, kernels, strides = config.cnn_layers()
+        arch.update(cnn_channels=list(channels), cnn_kernels=list(kernels), cnn_strides=list(strides),
+                    cnn_width=config.cnn_width)
+    return arch

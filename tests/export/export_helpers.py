@@ -48,7 +48,13 @@ def _runs(program):
     return "Sanitizer" not in result.stderr.decode(errors="replace")
 
 
-def make_policy(action, layers=2, activation="tanh", lstm=False, hidden=16, obs_size=5, seed=0):
+# observation spaces of each obs_encoding (one-hot needs integers: 6 values per element here)
+OBS_SPACES = {"float": gymnasium.spaces.Box(-10, 10, (5,), np.float32),
+              "scale": gymnasium.spaces.Box(np.array([-4, -1, 0, 2, -8], np.float32), 4.0, (5,), np.float32),
+              "onehot": gymnasium.spaces.Box(-2, 3, (5,), np.int8)}
+
+
+def make_policy(action, layers=2, activation="tanh", lstm=False, hidden=16, obs_size=5, seed=0, encoding="float"):
     """A policy with random (not initial) weights, so every layer matters."""
     spaces = {
         "discrete": (gymnasium.spaces.Discrete(3), None),
@@ -59,9 +65,9 @@ def make_policy(action, layers=2, activation="tanh", lstm=False, hidden=16, obs_
     }
     act_space, nvec = spaces[action]
     torch.manual_seed(seed)
-    obs_space = gymnasium.spaces.Box(-10, 10, (obs_size,), np.float32)
+    obs_space = gymnasium.spaces.Box(-10, 10, (obs_size,), np.float32) if encoding == "float" else OBS_SPACES[encoding]
     policy = Policy(obs_space, act_space, hidden_size=hidden, num_layers=layers, activation=activation,
-                    action_nvec=nvec)
+                    action_nvec=nvec, obs_encoding=encoding)
     if lstm:
         policy = LSTMPolicy(policy)
     with torch.no_grad():

@@ -71,10 +71,10 @@ def torch_reference(policy, obs, starts, seed):
             sampled.reshape(rows, -1).float().numpy(), uniforms)
 
 
-def compare(driver, policy, tmp_path, steps, starts, seed=3):
+def compare(driver, policy, tmp_path, steps, starts, seed=3, obs=None):
     weights = write_weights(policy, tmp_path / "policy.bin")
     rng = np.random.default_rng(seed)
-    obs = rng.normal(0.0, 2.0, (steps, 5)).astype(np.float32)
+    obs = rng.normal(0.0, 2.0, (steps, 5)).astype(np.float32) if obs is None else obs
     params, values, states, likely, sampled, uniforms = torch_reference(policy, obs, starts, seed)
     result, out = run_driver(driver, weights, tmp_path, obs, starts, uniforms)
     assert result.returncode == 0, result.stderr
@@ -109,6 +109,54 @@ def test_c_lstm_matches_torch_over_steps_with_a_reset(driver, tmp_path, action, 
     starts = np.zeros(12)
     starts[[0, 5]] = 1
     compare(driver, policy, tmp_path, steps=12, starts=starts)
+
+
+@needs_cc
+@pytest.mark.parametrize("encoding, action, lstm", [("scale", "discrete", False), ("scale", "mixed", True),
+                                                    ("onehot", "discrete", False), ("onehot", "box", True)])
+def test_c_matches_torch_with_each_observation_encoding(driver, tmp_path, encoding, action, lstm):
+    policy = make_policy(action, 2, "relu", lstm=lstm, encoding=encoding)
+    # integer values, and for one-hot also values outside the Box's range (their features are zero)
+    obs = np.random.default_rng(4).integers(-5, 6, (12, 5)).astype(np.float32)
+    starts = np.zeros(12)
+    starts[[0, 7]] = 1
+    params = compare(driver, policy, tmp_path, steps=12, starts=starts, obs=obs)
+    assert np.ptp(params) > 1.0
+    arch, tensors = read_weights(tmp_path / "policy.bin")
+    assert arch["encoding"] == encoding and (arch["onehot_low"], arch["onehot_values"]) == (
+        (-2, 6) if encoding == "onehot" else (0, 0))
+    assert dict(tensors)["actor.0.weight"].shape == (16, 30 if encoding == "onehot" else 5)
+
+
+def as_version_2(data):
+    """A float-encoded policy.bin written as version 2: without the three encoding fields."""
+    at = 8 + 4 * 7 + 12 * struct.unpack_from("<I", data, 8 + 4 * 6)[0]  # past the action entries
+    assert struct.unpack_from("<IiI", data, at) == (0, 0, 0)
+    body = data[:8] + struct.pack("<I", 2) + data[12:at] + data[at + 12:-4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_read_weights_reads_version_2_files(tmp_path):
+    policy = make_policy("multidiscrete", lstm=True)
+    path = write_weights(policy, tmp_path / "p.bin")
+    path.write_bytes(as_version_2(path.read_bytes()))
+    arch, tensors = read_weights(path)
+    assert arch["encoding"] == "float" and arch["lstm"] and arch["nvec"].tolist() == [3, 4, 2]
+    assert [name for name, _ in tensors] == [name for name, _ in weight_tensors(policy)]
+
+
+@needs_cc
+def test_c_loader_runs_version_2_files(driver, tmp_path):
+    policy = make_policy("mixed", lstm=True)
+    path = write_weights(policy, tmp_path / "v2.bin")
+    version_2 = as_version_2(path.read_bytes())
+    obs = np.random.default_rng(0).normal(0, 2, (6, 5)).astype(np.float32)
+    starts, uniforms = np.eye(6)[0], np.full((6, 2), 0.5, np.float32)
+    _, want = run_driver(driver, path, tmp_path, obs, starts, uniforms)
+    path.write_bytes(version_2)
+    result, got = run_driver(driver, path, tmp_path, obs, starts, uniforms)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(got, want)
 
 
 @needs_cc
@@ -156,7 +204,7 @@ def test_weights_file_round_trips():
 
 def test_weights_file_starts_with_magic_and_version(tmp_path):
     data = write_weights(make_policy("discrete"), tmp_path / "p.bin").read_bytes()
-    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (VERSION,) == (2,)
+    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (VERSION,) == (3,)
 
 
 def test_weights_file_ends_with_the_crc32_of_its_bytes(tmp_path):
@@ -166,12 +214,14 @@ def test_weights_file_ends_with_the_crc32_of_its_bytes(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: b"NOTAPOL\0" + d[8:], "not a pufferlib policy file"),
-    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads version 2"),
+    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads versions 2 and 3"),
     (lambda d: d[:-3], "is damaged or truncated: its CRC-32 is"),
     (lambda d: d[:14], "truncated at byte 14 \\(it ends before its checksum\\)"),
     (sealed(lambda d: d[:-3]), "truncated at byte"),
     (sealed(lambda d: d + b"\0\0\0\0"), "4 unexpected bytes"),
     (sealed(lambda d: d[:8 + 4 * 4] + struct.pack("<I", 2) + d[8 + 4 * 5:]), "activation 2 and lstm 0 must be 0 or 1"),
+    (sealed(lambda d: d[:48] + struct.pack("<I", 3) + d[52:]), r"encoding 3 must be 0 \(float\), 1 \(scale\) or 2"),
+    (sealed(lambda d: d[:48] + struct.pack("<IiI", 2, 0, 300) + d[60:]), r"onehot_values 300 must be in \[1, 256\]"),
 ])
 def test_read_weights_rejects_bad_files(tmp_path, mutate, message):
     path = write_weights(make_policy("discrete"), tmp_path / "p.bin")
@@ -190,7 +240,7 @@ def _shape_changed(data):
 @needs_cc
 @pytest.mark.parametrize("mutate, code, message", [
     (lambda d: b"NOTAPOL\0" + d[8:], 2, "not a pufferlib policy file"),
-    (lambda d: d[:8] + struct.pack("<I", 3) + d[12:], 3, "format version 3; this code reads version 2"),
+    (lambda d: d[:8] + struct.pack("<I", 4) + d[12:], 3, "format version 4; this code reads versions 2 and 3"),
     (lambda d: d[:-1], 6, "the file is damaged or truncated: its CRC-32 is [0-9a-f]{8}, the file says"),
     (sealed(_shape_changed), 4, r"tensor actor.0.weight has shape \(16, 6\); the architecture needs \(16, 5\)"),
     (sealed(lambda d: d[:8 + 4 * 7] + struct.pack("<I", 9) + d[8 + 4 * 8:]), 4, "the file is truncated"),
@@ -201,6 +251,8 @@ def _shape_changed(data):
     (lambda d: d[:10], 4, r"the file ends inside its header \(reading version\)"),
     (lambda d: d[:14], 4, r"the file ends inside its header \(reading its checksum\)"),
     (lambda d: b"", 2, "not a pufferlib policy file"),
+    (sealed(lambda d: d[:48] + struct.pack("<I", 3) + d[52:]), 4, r"encoding 3 must be 0 \(float\), 1 \(scale\) or 2"),
+    (sealed(lambda d: d[:48] + struct.pack("<IiI", 2, 0, 300) + d[60:]), 4, r"onehot_values 300 must be in \[1, 256\]"),
 ])
 def test_c_loader_rejects_bad_files_with_a_code_and_message(driver, tmp_path, mutate, code, message):
     path = write_weights(make_policy("discrete"), tmp_path / "p.bin")
