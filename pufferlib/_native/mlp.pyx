@@ -636,7 +636,12 @@ cdef class RecurrentKernel:
         shapes = ((4 * W, W), (4 * W, W), (4 * W,), (4 * W,))
         for i, (name, array, shape) in enumerate(zip(_LSTM_NAMES, (weight_ih, weight_hh, bias_ih, bias_hh),
                                                      shapes)):
-            _check(name.split(".")[1][:-3], array, np.float32, shape, writeable=True)
+            name = name.split(".")[1].replace("_l0", "")
+            if isinstance(array, np.ndarray) and array.shape != shape:
+                kind = "(4W, W)" if len(shape) == 2 else "(4W,)"
+                raise ValueError(f"{name} must have shape {shape} {kind} for towers of hidden size "
+                                 f"{W // 2} (W = {W}), got {array.shape}; build the LSTM as nn.LSTM({W}, {W})")
+            _check(name, array, np.float32, shape, writeable=True)
             self._weights[i] = <float*> cnp.PyArray_DATA(array)
         self._lstm_arrays = (weight_ih, weight_hh, bias_ih, bias_hh)
         self.width = W
