@@ -76,7 +76,8 @@ typedef struct PufferLSTMData {
 
 PUFFER_MLP_INLINE long puffer_lstm_round16(long n) { return (n + 15) & ~15L; }
 
-/* Fills the derived fields (sizes and offsets) from batch, horizon, input and hidden. */
+/* Fills the derived fields (sizes and offsets) from batch, horizon, input and hidden. (The input size is
+ * IN in code, not I: complex.h, which Cython's modules include, defines I as a macro.) */
 static inline void puffer_lstm_layout(PufferLSTM* net) {
     const long R = PUFFER_LSTM_CHUNK, T = net->horizon, IN = net->input, H = net->hidden, G = 4 * H;
     net->num_chunks = (net->batch + R - 1) / R;

@@ -23,6 +23,14 @@
  * compiled three times, with 8 x 16 tiles for AVX-512, 4 x 16 tiles for AVX2 + FMA and for any x86-64,
  * and the CPU picks one at run time (the result differs between them by float rounding only).
  *
+ * The same chunk machinery also runs as separate layers, so that an LSTM (puffer_lstm.h) can sit between
+ * the towers' hidden layers and their heads, as in pufferlib.train.policies.LSTMPolicy: encode (obs ->
+ * the two towers' last hidden layers side by side), heads (those rows -> action parameters and values),
+ * heads_loss (the heads, the PPO loss and the gradient back to their input rows) and encode_backward
+ * (the hidden layers' gradients from their output rows'); pufferlib/_native/mlp.pyx's RecurrentKernel
+ * chains them with the LSTM's forward and backward passes, then clips and steps Adam over every weight.
+ * PufferPPOBatch's masks leave absent agents' rows out of the loss (its means are over `count` rows).
+ *
  * No allocation: the caller passes a workspace of puffer_mlp_layout()'s workspace_floats per thread,
  * a gradient partial of num_params floats per chunk, and PUFFER_MLP_ROW_STATS floats per minibatch row.
  * Pure C; a caller parallelises the chunk loop (the Cython binding uses OpenMP's prange).
