@@ -4,14 +4,15 @@
 Policy kinds (one table row each; `--rows` picks them)
     continuous  the C `continuous` env, MLP with Gaussian actions      vs stable-baselines3 PPO
     memory      the C `memory` env (delay 16), LSTM policy               vs sb3-contrib RecurrentPPO
-    squared     the C `squared` env, MLP on its 11x11 uint8 grid         vs PPO
+    squared     the C `squared` env, an MLP on its 11x11 uint8 grid (the cells as floats; squared's
+                config before it shipped a CNN, which the MLP cannot match: no time to solve) vs PPO
     nested      bench/nested_env.py's Courier (a Dict observation holding a Dict, Discrete and Box
                 leaves; Discrete actions) through pufferlib's emulation layer, config bench/nested.toml.
                 stable-baselines3 takes no nested Dict, so PPO gets the same env under Gymnasium's
                 FlattenObservation (its Discrete leaves one-hot, as pufferlib's policy sees them) in
                 its own DummyVecEnv
-    cnn         squared's grid through the CNN encoder (`--policy.encoder nature_cnn` with 3x3/1 convs
-                that fit 11x11, or `impala`: `--cnn`) vs PPO with a features extractor of the same
+    cnn         squared's shipped config: a small Nature-style CNN over the one-hot grid (or `--cnn
+                impala`: IMPALA residual stages) vs PPO with a features extractor of the same
                 architecture (an SB3 BaseFeaturesExtractor running a copy of the pufferlib policy's
                 encoder; one trunk shared by linear actor and value heads on both sides)
     bigmlp      cartpole's config with a 3-layer 512-wide MLP (--policy.hidden_size 512
@@ -53,7 +54,7 @@ CartPole (unchanged)
 
 Every measurement runs in a fresh process; the table shows medians over --seeds (3) runs, each run's
 figure in the JSON (--json, default bench/results/train.json). Figures depend on the machine being
-otherwise idle. A row that needs a feature this tree lacks prints "n/a (needs ...)".
+otherwise idle.
 
     PYTHONPATH=. python bench/train.py                          # ~10 minutes on 2 cores
     PYTHONPATH=. python bench/train.py --quick --rows memory    # one seed, shortened runs
@@ -93,20 +94,21 @@ ROWS = {
                    solve="episode_return", threshold=0.95, target_s=5.0, sb3_steps=16_384,
                    quick_steps=50_000),
     "squared": dict(env="squared", config="squared", policy="MLP on the 11x11 uint8 grid", sb3="PPO",
-                    solve="env/reached", threshold=0.95, target_s=20.0, sb3_steps=40_960,
-                    quick_steps=200_000),
+                    solve="env/reached", threshold=0.95, target_s=None, sb3_steps=40_960,
+                    steps=409_600, quick_steps=200_000,
+                    overrides={"policy.encoder": "mlp", "policy.obs_encoding": "float",
+                               "policy.hidden_size": 128, "train.update_epochs": 4,
+                               "train.learning_rate": 1e-3}),
     "nested": dict(env="nested_env:make", config=os.path.join(HERE, "nested.toml"),
                    policy="MLP, nested Dict obs (emulation)", sb3="PPO", solve="episode_return",
                    threshold=0.95, target_s=None, sb3_steps=16_384, quick_steps=30_000),
     "cnn": dict(env="squared", config="squared", policy="CNN encoder on the 11x11 grid", sb3="PPO",
-                solve="env/reached", threshold=0.95, target_s=None, sb3_steps=4_096,
-                steps=32_768, quick_steps=8_192, needs=["policy.encoder", "policy.cnn_kernels"]),
+                solve="env/reached", threshold=0.95, target_s=20.0, sb3_steps=8_192,
+                quick_steps=100_000),
 }
-# The cnn row's encoder (--cnn): squared's config with these overrides. nature_cnn's paper sizes
-# (8x8/4, 4x4/2, 3x3/1) need 36x36 and more; 3x3/1 convs fit the 11x11 grid.
-CNN_OVERRIDES = {"nature_cnn": {"policy.encoder": "nature_cnn", "policy.cnn_kernels": "3,3,3",
-                                "policy.cnn_strides": "1,1,1"},
-                 "impala": {"policy.encoder": "impala"}}
+# The cnn row's encoder (--cnn): squared's shipped config (a Nature-style CNN sized for 11x11), or
+# these overrides of it.
+CNN_OVERRIDES = {"shipped": {}, "impala": {"policy.encoder": "impala", "policy.cnn_channels": "auto"}}
 SB3_LABEL = {"PPO": "SB3 PPO", "RecurrentPPO": "sb3-contrib RecurrentPPO"}
 BIG_MLP = {"policy.hidden_size": 512, "policy.num_layers": 3}
 
@@ -144,13 +146,6 @@ def row_config(job):
     apply_overrides(config, job.get("overrides"), source="bench/train.py")
     config.train.seed = job["seed"]
     return config
-
-
-def missing_settings(names):
-    """The settings among `names` that this tree's configuration does not have."""
-    from pufferlib.train.config import all_settings
-    known = {s.name for s in all_settings()}
-    return [n for n in names if n not in known]
 
 
 # -- children: each measurement runs in a fresh process ----------------------------------------------
@@ -438,15 +433,11 @@ def verdict(ok):
 
 def policy_row(name, spec, args, data):
     """Runs one policy-kind row (every seed, both sides); returns (its JSON, its table line)."""
-    needs = missing_settings(spec.get("needs", []))
     head = f"| {spec['env'].split(':')[0]} | {spec['policy']}{f' ({args.cnn})' if name == 'cnn' else ''}"
-    if needs:
-        reason = f"n/a (needs {', '.join(needs)}: helper enc's encoders)"
-        return {"skipped": reason}, f"{head} | {reason} | | | |"
     job = {k: v for k, v in spec.items() if k in ("env", "config", "sb3", "solve", "threshold",
                                                   "sb3_steps", "limit")}
-    job.update(row=name, data=data, overrides=CNN_OVERRIDES[args.cnn] if name == "cnn" else {},
-               timesteps=spec.get("steps"))
+    overrides = CNN_OVERRIDES[args.cnn] if name == "cnn" else spec.get("overrides", {})
+    job.update(row=name, data=data, overrides=overrides, timesteps=spec.get("steps"))
     if args.quick:
         job.update(timesteps=spec["quick_steps"], sb3_steps=max(spec["sb3_steps"] // 4, 1))
     puffer = [run_child(dict(job, kind="puffer", seed=s)) for s in range(args.seeds)]
@@ -523,7 +514,7 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="shortened runs (pufferlib total_timesteps capped, SB3 budgets / 4, one "
                              "1M-step run): a smoke test, not the issue's figures; use with --seeds 1")
-    parser.add_argument("--cnn", default="nature_cnn", choices=("nature_cnn", "impala"),
+    parser.add_argument("--cnn", default="shipped", choices=tuple(CNN_OVERRIDES),
                         help="the encoder of the cnn row")
     parser.add_argument("--runs-1m", type=int, default=3, help="1M-step cartpole runs")
     parser.add_argument("--device", default="cpu", help="the cartpole rows' device")

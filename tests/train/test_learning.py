@@ -58,3 +58,10 @@ def test_nested_observations_and_mixed_actions_learn(tmp_path):
     result = trained_return("tests.train.nested_env:make", tmp_path, episodes=64, env={"num_envs": 16},
                             train={"total_timesteps": 30_000, "learning_rate": 3e-3, "ent_coef": 0.0})
     assert result["mean_return"] > 0.6
+
+
+def test_squared_reaches_its_target_with_the_shipped_cnn(tmp_path):
+    # +1 on the target, -1 off the grid or out of time: random play scores about -0.9
+    result = trained_return("squared", tmp_path, train={"total_timesteps": 600_000})
+    assert result["mean_return"] > 0.9
+    assert result["mean_length"] < 8  # the target is at most 5 + 5 steps from the centre, usually fewer
