@@ -272,10 +272,13 @@ class RecurrentKernelLearner(KernelLearner):
 
     @staticmethod
     def supports(policy):
-        """Whether the kernels can run this policy: an `LSTMPolicy` around a policy `KernelLearner`
-        runs, on the CPU in float32."""
+        """Whether the kernels can run this policy.
+
+        They run an `LSTMPolicy` around a policy that `KernelLearner` runs, on the CPU in float32.
+        """
         return (type(policy) is LSTMPolicy and KernelLearner.supports(policy.policy)
-                and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in policy.lstm.parameters()))
+                and all(p.device.type == "cpu" and p.dtype == torch.float32
+                        for p in policy.lstm.parameters()))
 
     def __init__(self, policy, config, seed=0):
         self.policy = policy
@@ -294,7 +297,10 @@ class RecurrentKernelLearner(KernelLearner):
         if state is None:
             state = (np.zeros((rows, self.kernel.width), np.float32),) * 2
         h, c = _state_rows(state[0]), _state_rows(state[1])
-        starts = np.zeros(rows, np.float32) if starts is None else np.asarray(starts, np.float32).reshape(rows)
+        if starts is None:
+            starts = np.zeros(rows, np.float32)
+        else:
+            starts = np.ascontiguousarray(np.asarray(starts, np.float32).reshape(rows))
         params, values = self._scratch(rows)
         h_out, c_out = np.empty_like(h), np.empty_like(c)
         self.kernel.step(x, h, c, starts, params, values, h_out, c_out)
@@ -328,8 +334,8 @@ class RecurrentKernelLearner(KernelLearner):
         rows, horizon = self.storage.obs.shape[:2]
         params = np.empty((rows * horizon, self.kernel.num_actions), np.float32)
         values = np.empty(rows * horizon, np.float32)
-        self.kernel.sequence(b["features"], np.ascontiguousarray(b["h"][:, 0]), np.ascontiguousarray(b["c"][:, 0]),
-                             b["starts"].reshape(rows, horizon), params, values)
+        h0, c0 = np.ascontiguousarray(b["h"][:, 0]), np.ascontiguousarray(b["c"][:, 0])
+        self.kernel.sequence(b["features"], h0, c0, b["starts"].reshape(rows, horizon), params, values)
         return self._log_probs(params, values)
 
     def update(self, indices, weights=None):
@@ -346,10 +352,10 @@ class RecurrentKernelLearner(KernelLearner):
         row, seq = indices // per_row, indices % per_row
         steps = (row * storage.horizon + seq * storage.segment)[:, None] + np.arange(storage.segment)
         return self._checked(self.kernel.update(
-            b["features"], b["actions"], b["logprobs"], b["advantages"], b["returns"], b["values"], b["masks"],
-            steps, b["starts"][steps], b["h"][row, seq], b["c"][row, seq], lr=self.lr, clip_coef=c.clip_coef,
-            vf_coef=c.vf_coef, ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv,
-            clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef))
+            b["features"], b["actions"], b["logprobs"], b["advantages"], b["returns"], b["values"],
+            b["masks"], steps, b["starts"][steps], b["h"][row, seq], b["c"][row, seq], lr=self.lr,
+            clip_coef=c.clip_coef, vf_coef=c.vf_coef, ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm,
+            norm_adv=c.norm_adv, clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef))
 
 
 def make_learner(policy, config, device, distributed=False, seed=0):

@@ -12,9 +12,9 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
+from pufferlib._native.mlp import ActorCriticKernel, RecurrentKernel
 
 from pufferlib._native import mlp
-from pufferlib._native.mlp import ActorCriticKernel, RecurrentKernel
 from pufferlib.train.learner import ppo_loss
 from pufferlib.train.policies import LSTMPolicy, Policy
 
