@@ -59,8 +59,6 @@ cdef extern from "puffer_mlp.h" nogil:
         double old_approx_kl
         double clipfrac
 
-    int puffer_mlp_isa_limit
-    int puffer_mlp_isa()
     void puffer_mlp_layout(PufferMLP* net)
     void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
                                   float* values, float* ws)
@@ -69,8 +67,6 @@ cdef extern from "puffer_mlp.h" nogil:
     long puffer_mlp_find_bad_action(const PufferMLP* net, const PufferPPOBatch* b)
     void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
                                long chunk, float* ws, float* grad, float* row_stats)
-    void puffer_mlp_sum_partials(const float* partials, long num_chunks, long num_params, long begin,
-                                 long end, float* grad)
     double puffer_mlp_grad_norm(const float* grad, long num_params)
     void puffer_mlp_summarize(const float* row_stats, long n, long count, float clip_coef, PufferPPOStats* s)
     void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,

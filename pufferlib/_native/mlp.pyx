@@ -13,9 +13,12 @@ from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
 
 from pufferlib._native.mlp cimport *
+from pufferlib._native.simd cimport puffer_mlp_isa, puffer_mlp_isa_limit, puffer_mlp_sum_partials
 from pufferlib._native.lstm cimport (PufferLSTM, PufferLSTMData, puffer_lstm_adam, puffer_lstm_backward_chunk,
                                      puffer_lstm_forward_chunk, puffer_lstm_grad_floats, puffer_lstm_layout,
                                      puffer_lstm_prepare)
+
+from pufferlib._native.arrays import check_array, describe
 
 cnp.import_array()
 
@@ -25,37 +28,10 @@ _ACTIVATIONS = {"relu": PUFFER_MLP_RELU, "tanh": PUFFER_MLP_TANH}
 _STAT_NAMES = ("policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl", "clipfrac")
 
 
-def _describe(array):
-    if isinstance(array, np.ndarray):
-        return f"{array.dtype} array of shape {array.shape}"
-    return type(array).__name__
-
-
-def _check(name, array, dtype, shape, writeable=False):
-    """Raises TypeError/ValueError unless `array` is a C-contiguous numpy array of dtype and shape.
-
-    A None in `shape` accepts any size on that axis.
-    """
-    expected = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array of {np.dtype(dtype).name} with shape {expected}, "
-                        f"got {_describe(array)} (pass tensor.numpy() for a CPU torch tensor)")
-    if array.dtype != dtype:
-        raise TypeError(f"{name} must be {np.dtype(dtype).name} with shape {expected}, got {_describe(array)}")
-    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
-        raise ValueError(f"{name} must have shape {expected}, got {array.shape}")
-    if not array.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous, got strides {array.strides} "
-                         "(pass np.ascontiguousarray(...))")
-    if writeable and not array.flags.writeable:
-        raise ValueError(f"{name} must be writeable (the kernel writes into it), got a read-only array")
-    return array
-
-
 cdef void* _data(str name, object array, object dtype, int typenum, Py_ssize_t n0, Py_ssize_t n1, int ndim,
                  bint writeable=False) except? NULL:
     """The data pointer of a C-contiguous array of dtype (typenum) and shape (n0[, n1]), -1 meaning any
-    size; anything else goes to _check, which raises saying what arrived."""
+    size; anything else goes to check_array, which raises saying what arrived."""
     cdef cnp.ndarray a
     if type(array) is np.ndarray:
         a = <cnp.ndarray> array
@@ -65,7 +41,7 @@ cdef void* _data(str name, object array, object dtype, int typenum, Py_ssize_t n
                 and cnp.PyArray_IS_C_CONTIGUOUS(a) and (not writeable or cnp.PyArray_ISWRITEABLE(a))):
             return cnp.PyArray_DATA(a)
     shape = (None if n0 < 0 else n0,) + ((None if n1 < 0 else n1,) if ndim == 2 else ())
-    return cnp.PyArray_DATA(_check(name, array, dtype, shape, writeable))
+    return cnp.PyArray_DATA(check_array(name, array, dtype, shape, writeable))
 
 
 cdef class ActorCriticKernel:
@@ -144,7 +120,7 @@ cdef class ActorCriticKernel:
                              f"(pass log_std=policy.log_std.detach().numpy())")
         if not num_continuous and log_std is not None:
             raise ValueError(f"log_std must be None when nvec has no continuous entry (no 0), got "
-                             f"{_describe(log_std)} for nvec={nvec}")
+                             f"{describe(log_std)} for nvec={nvec}")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         if not adam_eps > 0:
@@ -153,17 +129,17 @@ cdef class ActorCriticKernel:
         for tower, layers, head in towers:
             if not isinstance(layers, (list, tuple)) or not 1 <= len(layers) <= PUFFER_MLP_MAX_LAYERS:
                 raise ValueError(f"{tower}_layers must be a list of 1 to {PUFFER_MLP_MAX_LAYERS} (W, b) pairs, "
-                                 f"got {_describe(layers) if not isinstance(layers, (list, tuple)) else len(layers)}")
+                                 f"got {describe(layers) if not isinstance(layers, (list, tuple)) else len(layers)}")
             for i, pair in enumerate(list(layers) + [head]):
                 if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                     where = f"{tower}_layers[{i}]" if i < len(layers) else f"{tower}_head"
-                    raise TypeError(f"{where} must be a (W, b) pair of arrays, got {_describe(pair)}")
+                    raise TypeError(f"{where} must be a (W, b) pair of arrays, got {describe(pair)}")
         if len(critic_layers) != len(actor_layers):
             raise ValueError(f"critic_layers must have as many layers as actor_layers ({len(actor_layers)}), "
                              f"got {len(critic_layers)}")
         first = actor_layers[0][0]
         if not isinstance(first, np.ndarray) or first.ndim != 2:
-            _check("actor_layers[0] W", first, np.float32, (None, None))
+            check_array("actor_layers[0] W", first, np.float32, (None, None))
         hidden, obs_dim = first.shape
         if hidden < 1 or obs_dim < 1:
             raise ValueError(f"actor_layers[0] W must be (hidden, obs_dim) with both positive, got {first.shape}")
@@ -187,15 +163,15 @@ cdef class ActorCriticKernel:
                 where = f"{tower}_layers[{l}]" if l < num_layers else f"{tower}_head"
                 in_dim = obs_dim if l == 0 else hidden
                 out_dim = hidden if l < num_layers else outputs[tower]
-                w = _check(f"{where} W", W, np.float32, (out_dim, in_dim), writeable=True)
-                b = _check(f"{where} b", bias, np.float32, (out_dim,), writeable=True)
+                w = check_array(f"{where} W", W, np.float32, (out_dim, in_dim), writeable=True)
+                b = check_array(f"{where} b", bias, np.float32, (out_dim,), writeable=True)
                 self.net.weight[t][l] = &w[0, 0]
                 self.net.bias[t][l] = &b[0]
                 self._arrays += [W, bias]
                 names += [f"{prefix}.weight", f"{prefix}.bias"]
         self.net.log_std = NULL
         if num_continuous:
-            self._log_std = _check("log_std", log_std, np.float32, (num_continuous,), writeable=True)
+            self._log_std = check_array("log_std", log_std, np.float32, (num_continuous,), writeable=True)
             self.net.log_std = &self._log_std[0]
             self._arrays.append(log_std)
             names.append("log_std")
@@ -628,7 +604,7 @@ cdef class RecurrentKernel:
 
     def __init__(self, mlp, weight_ih, weight_hh, bias_ih, bias_hh):
         if not isinstance(mlp, ActorCriticKernel):
-            raise TypeError(f"mlp must be an ActorCriticKernel (the towers and heads), got {_describe(mlp)}")
+            raise TypeError(f"mlp must be an ActorCriticKernel (the towers and heads), got {describe(mlp)}")
         self.mlp = <ActorCriticKernel> mlp
         cdef int W = 2 * self.mlp.net.hidden
         cdef float[:, ::1] w
@@ -641,7 +617,7 @@ cdef class RecurrentKernel:
                 kind = "(4W, W)" if len(shape) == 2 else "(4W,)"
                 raise ValueError(f"{name} must have shape {shape} {kind} for towers of hidden size "
                                  f"{W // 2} (W = {W}), got {array.shape}; build the LSTM as nn.LSTM({W}, {W})")
-            _check(name, array, np.float32, shape, writeable=True)
+            check_array(name, array, np.float32, shape, writeable=True)
             self._weights[i] = <float*> cnp.PyArray_DATA(array)
         self._lstm_arrays = (weight_ih, weight_hh, bias_ih, bias_hh)
         self.width = W
@@ -750,7 +726,7 @@ cdef class RecurrentKernel:
         """
         cdef const PufferMLP* net = &self.mlp.net
         if not isinstance(starts, np.ndarray) or starts.ndim != 2:
-            _check("starts", starts, np.float32, (None, None))
+            check_array("starts", starts, np.float32, (None, None))
         cdef long B = starts.shape[0], T = starts.shape[1], n = B * T, W = self.width
         cdef PufferLSTMData d
         d.starts = <const float*> _data("starts", starts, np.float32, cnp.NPY_FLOAT32, B, T, 2)
@@ -894,11 +870,11 @@ cdef class RecurrentKernel:
         """Checks the minibatch, fills the gradients (mlp._grad, self._lgrad); returns the statistics."""
         cdef ActorCriticKernel mlp = self.mlp
         if not isinstance(indices, np.ndarray) or indices.ndim != 2:
-            _check("indices", indices, np.int64, (None, None))
+            check_array("indices", indices, np.int64, (None, None))
         cdef long B = indices.shape[0], T = indices.shape[1], W = self.width
         if B < 1 or T < 1:
             raise ValueError(f"indices must be (sequences, steps) with both positive, got shape {indices.shape}")
-        _check("indices", indices, np.int64, (B, T))
+        check_array("indices", indices, np.int64, (B, T))
         cdef PufferLSTMData d
         d.starts = <const float*> _data("starts", starts, np.float32, cnp.NPY_FLOAT32, B, T, 2)
         d.h0 = <const float*> _data("h0", h0, np.float32, cnp.NPY_FLOAT32, B, W, 2)
@@ -988,7 +964,7 @@ cdef class RecurrentKernel:
 
 def _fast_tanh(x):
     """The kernel's tanh over a float32 array (for tests of its accuracy)."""
-    cdef const float[::1] src = _check("x", x, np.float32, (None,))
+    cdef const float[::1] src = check_array("x", x, np.float32, (None,))
     out = np.empty(src.shape[0], np.float32)
     cdef float[::1] dst = out
     if src.shape[0]:
