@@ -1,4 +1,4 @@
-"""Checks of the numpy arrays handed to the C kernels, with messages that say what arrived and how to fix it."""
+"""Checks of the numpy arrays handed to the C kernels: messages say what arrived and how to fix it."""
 import numpy as np
 
 __all__ = ["check_array", "describe"]
@@ -16,7 +16,8 @@ def check_array(name, array, dtype, shape, writeable=False):
 
     A None in `shape` accepts any size on that axis.
     """
-    expected = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    sizes = ", ".join("N" if s is None else str(s) for s in shape)
+    expected = "(" + sizes + ("," if len(shape) == 1 else "") + ")"
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{name} must be a numpy array of {np.dtype(dtype).name} with shape {expected}, "
                         f"got {describe(array)} (pass tensor.numpy() for a CPU torch tensor)")
