@@ -98,7 +98,7 @@ with T.Trainer("bandit", config, data_dir={str(tmp_path)!r}, dashboard=False, st
 
 def test_eval_records_a_video(tmp_path):
     pytest.importorskip("PIL")
-    assert puffer("train", "squared", "--timesteps", "2048", "--env.size", "5", "--env.num_envs", "16",
+    assert puffer("train", "squared", "--timesteps", "2048", "--env.size", "7", "--env.num_envs", "16",
                   "--train.minibatch_size", "256", "--data-dir", str(tmp_path)).returncode == 0
     video = tmp_path / "squared.gif"
     result = puffer("eval", "squared", "--data-dir", str(tmp_path), "--episodes", "2", "--video", str(video))
