@@ -20,8 +20,8 @@ policy encodes them as the trainer does (scale, one-hot) itself.
 
 Every policy kind exports to ONNX and TorchScript but for nested observation spaces whose leaves
 have several dtypes (packed into uint8 rows, which neither can bit-cast back); the C export runs
-the MLP `Policy` and the `ConvPolicy` ('nature_cnn', 'impala'), either wrapped in `LSTMPolicy`, with any `obs_encoding`; it
-refuses nested observations (their discrete leaves one-hot) and custom modules.
+the MLP `Policy` and the `ConvPolicy` ('nature_cnn', 'impala'), either wrapped in `LSTMPolicy`,
+with any `obs_encoding`; it refuses nested observations and custom modules.
 """
 import importlib.util
 import shutil
@@ -111,9 +111,10 @@ def export_policy(policy, format, output):
     module = PolicyModule(policy).eval()
     if module.packed:
         raise ExportError(f"the {format} export cannot bit-cast observation rows: this policy's nested "
-                          "observation space has leaves of several dtypes, packed into uint8 rows that the policy "
-                          "reinterprets leaf by leaf (ONNX has no bit-cast, TorchScript cannot trace one). Give "
-                          "every leaf one dtype (e.g. float32 Boxes, a Discrete as a float32 Box of its index) to export it")
+                          "observation space has leaves of several dtypes, packed into uint8 rows that "
+                          "the policy reinterprets leaf by leaf (ONNX has no bit-cast, TorchScript cannot "
+                          "trace one). Give every leaf one dtype (e.g. float32 Boxes, a Discrete as a "
+                          "float32 Box of its index) to export it")
     if format == "torchscript":
         path = out / "policy.pt"
         with torch.no_grad(), warnings.catch_warnings():
@@ -275,8 +276,8 @@ def _trunk_ops(trunk):
             more, used = [("relu", 0, 0, 0, 0)], []
         elif isinstance(module, nn.MaxPool2d) and not module.ceil_mode \
                 and _square(module.dilation, "dilation", module) == 1:
-            sizes = (_square(getattr(module, name), what, module)
-                     for name, what in (("kernel_size", "kernel"), ("stride", "stride"), ("padding", "padding")))
+            sizes = (_square(getattr(module, name), what, module) for name, what in
+                     (("kernel_size", "kernel"), ("stride", "stride"), ("padding", "padding")))
             more, used = [("maxpool", 0, *sizes)], []
         elif isinstance(module, _Residual):  # x + conv1(relu(conv0(relu(x))))
             first, _ = _conv_op(module.conv0)
