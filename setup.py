@@ -201,7 +201,8 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=COMPILE_ARGS + ["-fno-math-errno"],  # lets Adam's sqrtf loop vectorise
         extra_link_args=list(LINK_ARGS),
-        depends=["csrc/puffer_mlp.h", "pufferlib/_native/mlp.pxd"],
+        depends=["csrc/puffer_mlp.h", "csrc/puffer_lstm.h", "pufferlib/_native/mlp.pxd",
+                 "pufferlib/_native/lstm.pxd", "pufferlib/_native/simd.pxd"],
     ),
     Extension(
         "pufferlib._native.lstm",
@@ -211,7 +212,7 @@ extensions = [
         extra_compile_args=list(COMPILE_ARGS),
         extra_link_args=list(LINK_ARGS),
         depends=["csrc/puffer_lstm.h", "csrc/puffer_mlp.h", "pufferlib/_native/lstm.pxd",
-                 "pufferlib/_native/mlp.pxd"],
+                 "pufferlib/_native/simd.pxd"],
     ),
     Extension(
         "pufferlib._native.emulation",

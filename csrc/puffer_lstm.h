@@ -1,7 +1,7 @@
 /* puffer_lstm.h: a single-layer LSTM over [B, T] sequences on the CPU, forward and backward through
  * time, with the state reset where an episode starts inside a sequence.
  *
- * The layer, in torch terms (nn.LSTM's layout and gate order i, f, g, o; W_ih: (4H, I), W_hh: (4H, H),
+ * The layer, in torch terms (nn.LSTM's layout and gate order i, f, g, o; W_ih: (4H, IN), W_hh: (4H, H),
  * b_ih, b_hh: (4H,), float32, row-major), for each row b and step t = 0 .. T-1:
  *   keep = 1 - starts[b, t]                         (the state is zeroed before an episode's first step)
  *   h, c = h * keep, c * keep                       (h, c = h0[b], c0[b] before step 0)
@@ -76,13 +76,14 @@ typedef struct PufferLSTMData {
 
 PUFFER_MLP_INLINE long puffer_lstm_round16(long n) { return (n + 15) & ~15L; }
 
-/* Fills the derived fields (sizes and offsets) from batch, horizon, input and hidden. */
+/* Fills the derived fields (sizes and offsets) from batch, horizon, input and hidden. (The input size is
+ * IN in code, not I: complex.h, which Cython's modules include, defines I as a macro.) */
 static inline void puffer_lstm_layout(PufferLSTM* net) {
-    const long R = PUFFER_LSTM_CHUNK, T = net->horizon, I = net->input, H = net->hidden, G = 4 * H;
+    const long R = PUFFER_LSTM_CHUNK, T = net->horizon, IN = net->input, H = net->hidden, G = 4 * H;
     net->num_chunks = (net->batch + R - 1) / R;
-    net->num_params = G * I + G * H + G;
+    net->num_params = G * IN + G * H + G;
     long s = 0;
-    net->sh_wih_t = s; s += puffer_lstm_round16(I * G);
+    net->sh_wih_t = s; s += puffer_lstm_round16(IN * G);
     net->sh_whh_t = s; s += puffer_lstm_round16(H * G);
     net->sh_bias = s;  s += puffer_lstm_round16(G);
     net->shared_floats = s;
@@ -111,8 +112,8 @@ static inline void puffer_lstm_transpose(const float* in, long rows, long cols, 
 
 /* The transposed weights (W_ih.T: (I, 4H), W_hh.T: (H, 4H)) and b_ih + b_hh, into the shared buffer. */
 static void puffer_lstm_prepare(const PufferLSTM* net, float* shared) {
-    const long I = net->input, H = net->hidden, G = 4 * H;
-    puffer_lstm_transpose(net->weight_ih, G, I, shared + net->sh_wih_t);
+    const long IN = net->input, H = net->hidden, G = 4 * H;
+    puffer_lstm_transpose(net->weight_ih, G, IN, shared + net->sh_wih_t);
     puffer_lstm_transpose(net->weight_hh, G, H, shared + net->sh_whh_t);
     for (long j = 0; j < G; j++) shared[net->sh_bias + j] = net->bias_ih[j] + net->bias_hh[j];
 }
@@ -248,7 +249,7 @@ PUFFER_MLP_INLINE void puffer_lstm_gemm(int wide, int M, int N, int K, const flo
 /* puffer_lstm_forward_chunk (below), for one instruction set. */
 PUFFER_MLP_INLINE void puffer_lstm_forward_chunk_impl(int wide, const PufferLSTM* net, const PufferLSTMData* d,
                                                       const float* shared, long chunk, float* ws) {
-    const int T = net->horizon, I = net->input, H = net->hidden, G = 4 * H;
+    const int T = net->horizon, IN = net->input, H = net->hidden, G = 4 * H;
     const long first = chunk * PUFFER_LSTM_CHUNK;
     const int R = (int)(net->batch - first < PUFFER_LSTM_CHUNK ? net->batch - first : PUFFER_LSTM_CHUNK);
     float* h = ws + net->ws_h;
@@ -257,7 +258,7 @@ PUFFER_MLP_INLINE void puffer_lstm_forward_chunk_impl(int wide, const PufferLSTM
     float* gates = d->gates + first * T * G;     /* row r, step t at (r * T + t) * G */
     const float* whh_t = shared + net->sh_whh_t;
     /* the input projection of every step at once, biases included */
-    puffer_lstm_gemm(wide, R * T, G, I, d->x + first * T * I, I, 1, shared + net->sh_wih_t, G, gates, G,
+    puffer_lstm_gemm(wide, R * T, G, IN, d->x + first * T * IN, IN, 1, shared + net->sh_wih_t, G, gates, G,
                      shared + net->sh_bias, 0);
     memcpy(h, d->h0 + first * H, sizeof(float) * R * H);
     memcpy(c, d->c0 + first * H, sizeof(float) * R * H);
@@ -292,7 +293,7 @@ PUFFER_MLP_INLINE void puffer_lstm_forward_chunk_impl(int wide, const PufferLSTM
 /* puffer_lstm_backward_chunk (below), for one instruction set. */
 PUFFER_MLP_INLINE void puffer_lstm_backward_chunk_impl(int wide, const PufferLSTM* net, const PufferLSTMData* d,
                                                        long chunk, float* ws, float* partial) {
-    const int T = net->horizon, I = net->input, H = net->hidden, G = 4 * H;
+    const int T = net->horizon, IN = net->input, H = net->hidden, G = 4 * H;
     const long first = chunk * PUFFER_LSTM_CHUNK;
     const int R = (int)(net->batch - first < PUFFER_LSTM_CHUNK ? net->batch - first : PUFFER_LSTM_CHUNK);
     const int N = R * T;                          /* the chunk's (row, step) pairs, row-major */
@@ -339,7 +340,7 @@ PUFFER_MLP_INLINE void puffer_lstm_backward_chunk_impl(int wide, const PufferLST
     if (d->d_h0) memcpy(d->d_h0 + first * H, dh, sizeof(float) * R * H);
     if (d->d_c0) memcpy(d->d_c0 + first * H, dc, sizeof(float) * R * H);
     /* d_x = dgates @ W_ih */
-    puffer_lstm_gemm(wide, N, I, G, dgates, G, 1, net->weight_ih, I, d->d_x + first * T * I, I, NULL, 0);
+    puffer_lstm_gemm(wide, N, IN, G, dgates, G, 1, net->weight_ih, IN, d->d_x + first * T * IN, IN, NULL, 0);
     for (int r = 0; r < R; r++) {
         for (int t = 0; t < T; t++) {
             long n = (long)r * T + t;
@@ -350,9 +351,9 @@ PUFFER_MLP_INLINE void puffer_lstm_backward_chunk_impl(int wide, const PufferLST
     }
     /* d_weight_ih = dgates.T @ x, d_weight_hh = dgates.T @ hprev (dgates read transposed), d_bias =
      * dgates summed over the chunk's (row, step) pairs in order */
-    puffer_lstm_gemm(wide, G, I, N, dgates, 1, G, d->x + first * T * I, I, partial, I, NULL, 0);
-    puffer_lstm_gemm(wide, G, H, N, dgates, 1, G, hprev, H, partial + (long)G * I, H, NULL, 0);
-    float* dbias = partial + (long)G * I + (long)G * H;
+    puffer_lstm_gemm(wide, G, IN, N, dgates, 1, G, d->x + first * T * IN, IN, partial, IN, NULL, 0);
+    puffer_lstm_gemm(wide, G, H, N, dgates, 1, G, hprev, H, partial + (long)G * IN, H, NULL, 0);
+    float* dbias = partial + (long)G * IN + (long)G * H;
     memcpy(dbias, dgates, sizeof(float) * G);
     for (int n = 1; n < N; n++) {
         for (int j = 0; j < G; j++) dbias[j] += dgates[(long)n * G + j];
@@ -408,6 +409,29 @@ static void puffer_lstm_backward_chunk(const PufferLSTM* net, const PufferLSTMDa
     if (isa == 3) { puffer_lstm_backward_chunk_v3(net, d, chunk, ws, partial); return; }
 #endif
     puffer_lstm_backward_chunk_impl(0, net, d, chunk, ws, partial);
+}
+
+/* The flat gradient of a recurrent policy's LSTM: d_weight_ih, d_weight_hh, then d_bias_ih and d_bias_hh
+ * (two equal copies: torch's grad-norm clip counts both, and Adam steps both). */
+PUFFER_MLP_INLINE long puffer_lstm_grad_floats(const PufferLSTM* net) { return net->num_params + 4L * net->hidden; }
+
+/* One Adam step (torch.optim.Adam, no weight decay) with the gradient times `scale` on the four weights,
+ * grad, m and v laid out as puffer_lstm_grad_floats says; step is the count after this step. */
+PUFFER_MLP_CLONES
+static void puffer_lstm_adam(const PufferLSTM* net, float* weight_ih, float* weight_hh, float* bias_ih,
+                             float* bias_hh, const float* grad, float scale, float* m, float* v, long step,
+                             double lr, float beta1, float beta2, float eps) {
+    const long G = 4L * net->hidden;
+    float* params[4] = {weight_ih, weight_hh, bias_ih, bias_hh};
+    const long sizes[4] = {G * net->input, G * net->hidden, G, G};
+    float step_size, bc2_sqrt;
+    puffer_mlp_adam_scalars(step, lr, beta1, beta2, &step_size, &bc2_sqrt);
+    long off = 0;
+    for (int i = 0; i < 4; i++) {
+        puffer_mlp_adam_tensor(params[i], grad + off, m + off, v + off, sizes[i], scale, beta1, beta2, step_size,
+                               bc2_sqrt, eps);
+        off += sizes[i];
+    }
 }
 
 #endif

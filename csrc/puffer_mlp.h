@@ -23,6 +23,14 @@
  * compiled three times, with 8 x 16 tiles for AVX-512, 4 x 16 tiles for AVX2 + FMA and for any x86-64,
  * and the CPU picks one at run time (the result differs between them by float rounding only).
  *
+ * The same chunk machinery also runs as separate layers, so that an LSTM (puffer_lstm.h) can sit between
+ * the towers' hidden layers and their heads, as in pufferlib.train.policies.LSTMPolicy: encode (obs ->
+ * the two towers' last hidden layers side by side), heads (those rows -> action parameters and values),
+ * heads_loss (the heads, the PPO loss and the gradient back to their input rows) and encode_backward
+ * (the hidden layers' gradients from their output rows'); pufferlib/_native/mlp.pyx's RecurrentKernel
+ * chains them with the LSTM's forward and backward passes, then clips and steps Adam over every weight.
+ * PufferPPOBatch's masks leave absent agents' rows out of the loss (its means are over `count` rows).
+ *
  * No allocation: the caller passes a workspace of puffer_mlp_layout()'s workspace_floats per thread,
  * a gradient partial of num_params floats per chunk, and PUFFER_MLP_ROW_STATS floats per minibatch row.
  * Pure C; a caller parallelises the chunk loop (the Cython binding uses OpenMP's prange).
@@ -85,6 +93,8 @@ typedef struct PufferPPOBatch {
     const float* old_values;     /* (B,) */
     const int64_t* indices;      /* (n,) */
     long n;
+    const uint8_t* masks;        /* (B,) 0 where the row's agent was absent (no loss there), or NULL */
+    long count;                  /* the minibatch rows that count: n, less those masked out */
 } PufferPPOBatch;
 
 typedef struct PufferPPOConfig {
@@ -359,12 +369,13 @@ PUFFER_MLP_INLINE void puffer_mlp_activate_backward(float* d, const float* h, in
     }
 }
 
-/* Both towers over the chunk's input ws[ws_x] (D x npad): ws_h[t][l] gets layer l's output. */
-PUFFER_MLP_INLINE void puffer_mlp_towers(int wide, const PufferMLP* net, float* ws, int npad) {
+/* Both towers' layers 0..top over the chunk's input ws[ws_x] (D x npad): ws_h[t][l] gets layer l's output
+ * (top = num_layers: the heads too). */
+PUFFER_MLP_INLINE void puffer_mlp_towers(int wide, const PufferMLP* net, float* ws, int npad, int top) {
     const int CH = PUFFER_MLP_CHUNK;
     for (int t = 0; t < 2; t++) {
         const float* in = ws + net->ws_x;
-        for (int l = 0; l <= net->num_layers; l++) {
+        for (int l = 0; l <= top; l++) {
             int in_dim = puffer_mlp_in_dim(net, l), out_dim = puffer_mlp_out_dim(net, t, l);
             float* out = ws + net->ws_h[t][l];
             puffer_mlp_gemm(wide, out_dim, in_dim, npad, net->weight[t][l], in_dim, 1, in, CH,
@@ -385,7 +396,7 @@ PUFFER_MLP_INLINE void puffer_mlp_forward_chunk_impl(int wide, const PufferMLP* 
         for (int j = 0; j < n; j++) x[i * CH + j] = obs[(long)j * D + i];
         for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
     }
-    puffer_mlp_towers(wide, net, ws, npad);
+    puffer_mlp_towers(wide, net, ws, npad, L);
     const float* lg = ws + net->ws_h[0][L];
     const float* v = ws + net->ws_h[1][L];
     for (int j = 0; j < n; j++) {
@@ -394,17 +405,24 @@ PUFFER_MLP_INLINE void puffer_mlp_forward_chunk_impl(int wide, const PufferMLP* 
     }
 }
 
-/* mean and unbiased standard deviation of advantages[indices[0..n)], as torch's mean() and std(). */
+/* mean and unbiased standard deviation of advantages[indices[0..n)] over the rows that count (masks), as
+ * torch's mean() and std() (the trainer's masked ones: count clamped to 1, count - 1 to 1). */
 static inline void puffer_mlp_advantage_stats(const PufferPPOBatch* b, float* mean, float* std) {
     double sum = 0.0;
-    for (long j = 0; j < b->n; j++) sum += b->advantages[b->indices[j]];
-    double mu = sum / (double)b->n, sq = 0.0;
     for (long j = 0; j < b->n; j++) {
-        double d = b->advantages[b->indices[j]] - mu;
+        long r = b->indices[j];
+        if (!b->masks || b->masks[r]) sum += b->advantages[r];
+    }
+    double count = b->count > 1 ? (double)b->count : 1.0;
+    double mu = sum / count, sq = 0.0;
+    for (long j = 0; j < b->n; j++) {
+        long r = b->indices[j];
+        if (b->masks && !b->masks[r]) continue;
+        double d = b->advantages[r] - mu;
         sq += d * d;
     }
     *mean = (float)mu;
-    *std = (float)sqrt(sq / (double)(b->n - 1));
+    *std = (float)sqrt(sq / (count - 1.0 > 1.0 ? count - 1.0 : 1.0));
 }
 
 /* Position in the minibatch of the first index outside [0, batch_rows), or -1. */
@@ -448,6 +466,12 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
                                            float* dlog_std, float* stats, long stats_stride) {
     const int CH = PUFFER_MLP_CHUNK, k = net->num_components;
     long r = b->indices[row];
+    if (b->masks && !b->masks[r]) {   /* an absent agent's row: no loss, no gradient */
+        for (int a = 0; a < net->num_actions; a++) dlogit[(long)a * CH] = 0.0f;
+        *dvalue = 0.0f;
+        for (int s = 0; s < PUFFER_MLP_ROW_STATS; s++) stats[s * stats_stride] = s == 4 ? 1.0f : 0.0f;
+        return;
+    }
     /* log-probability and entropy, summed over the categorical entries, then the continuous ones (as
      * ActionDistribution sums them); logit[] is overwritten with the log-probabilities and dlogit[]
      * holds the probabilities (softmax, as torch computes it) until the gradient replaces them */
@@ -596,15 +620,17 @@ PUFFER_MLP_INLINE void puffer_mlp_transpose(const float* x, int rows, int n, flo
     }
 }
 
-/* Backward through tower t from ws[ws_dout[t]] (its output's gradient), writing the gradients of the
- * tower's weights into grad (a flat num_params vector, at param_offset). */
+/* Backward through layers top, top - 1, ..., bottom of tower t from dy (layer top's output gradient,
+ * feature-major; not ws_d[0]), writing the gradients of those layers' weights into grad (a flat
+ * num_params vector, at param_offset). When dx is not NULL it gets the gradient of layer bottom's input
+ * (H x npad; that input is taken as not activated: the LSTM's output or another layer's). */
 PUFFER_MLP_INLINE void puffer_mlp_tower_backward(int wide, const PufferMLP* net, int t, float* ws, int n,
-                                                 int npad, float* grad) {
-    const int CH = PUFFER_MLP_CHUNK, L = net->num_layers;
-    float* dy = ws + net->ws_dout[t];
+                                                 int npad, float* dy, int top, int bottom, float* dx,
+                                                 float* grad) {
+    const int CH = PUFFER_MLP_CHUNK;
     float* xt = ws + net->ws_xt;
     int which = 0;
-    for (int l = L; l >= 0; l--) {
+    for (int l = top; l >= bottom; l--) {
         int in_dim = puffer_mlp_in_dim(net, l), out_dim = puffer_mlp_out_dim(net, t, l);
         int in_pad = puffer_mlp_pad16(in_dim);
         const float* x = l == 0 ? ws + net->ws_x : ws + net->ws_h[t][l - 1];
@@ -619,38 +645,73 @@ PUFFER_MLP_INLINE void puffer_mlp_tower_backward(int wide, const PufferMLP* net,
             for (int j = 8; j < npad; j += 8) acc += PUFFER_LOAD8(d + j);
             db[o] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
         }
-        if (l == 0) break;
+        if (l == bottom) {
+            if (dx) puffer_mlp_gemm(wide, in_dim, out_dim, npad, net->weight[t][l], 1, in_dim, dy, CH, NULL, dx, CH);
+            break;
+        }
         /* dX = W^T (in x out) . dY (out x npad), then through the activation */
-        float* dx = ws + net->ws_d[which];
-        puffer_mlp_gemm(wide, in_dim, out_dim, npad, net->weight[t][l], 1, in_dim, dy, CH, NULL, dx, CH);
-        puffer_mlp_activate_backward(dx, x, in_dim, npad, net->activation);
-        dy = dx;
+        float* d = ws + net->ws_d[which];
+        puffer_mlp_gemm(wide, in_dim, out_dim, npad, net->weight[t][l], 1, in_dim, dy, CH, NULL, d, CH);
+        puffer_mlp_activate_backward(d, x, in_dim, npad, net->activation);
+        dy = d;
         which ^= 1;
     }
 }
 
-/* puffer_mlp_loss_chunk (below), for one instruction set. */
-PUFFER_MLP_INLINE void puffer_mlp_loss_chunk_impl(int wide, const PufferMLP* net, const PufferPPOBatch* b,
-                                                 const PufferPPOConfig* cfg, long chunk, float* ws,
-                                                 float* grad, float* row_stats) {
-    const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim, A = net->num_actions, L = net->num_layers;
-    long start = chunk * CH;
-    int n = b->n - start < CH ? (int)(b->n - start) : CH;
-    int npad = puffer_mlp_pad16(n);
+/* Observation rows (indices[j] of obs, or row j when indices is NULL) into ws[ws_x], feature-major,
+ * the lanes from n to npad zeroed. */
+PUFFER_MLP_INLINE void puffer_mlp_load_obs(const PufferMLP* net, const float* obs, const int64_t* indices,
+                                           int n, int npad, float* ws) {
+    const int CH = PUFFER_MLP_CHUNK, D = net->obs_dim;
     float* x = ws + net->ws_x;
     for (int j = 0; j < n; j++) {
-        const float* o = b->obs + b->indices[start + j] * D;
+        const float* o = obs + (indices ? indices[j] : j) * D;
         for (int i = 0; i < D; i++) x[i * CH + j] = o[i];
     }
     for (int i = 0; i < D; i++) {
         for (int j = n; j < npad; j++) x[i * CH + j] = 0.0f;
     }
-    puffer_mlp_towers(wide, net, ws, npad);
+}
+
+/* Rows (n x 2H: the actor's half, then the critic's) into feature-major buffers dst[t] (H x npad). */
+PUFFER_MLP_INLINE void puffer_mlp_load_halves(const PufferMLP* net, const float* rows, int n, int npad,
+                                              float* dst0, float* dst1) {
+    const int CH = PUFFER_MLP_CHUNK, H = net->hidden;
+    for (int t = 0; t < 2; t++) {
+        float* dst = t ? dst1 : dst0;
+        for (int j = 0; j < n; j++) {
+            const float* src = rows + (long)j * 2 * H + t * H;
+            for (int i = 0; i < H; i++) dst[i * CH + j] = src[i];
+        }
+        for (int i = 0; i < H; i++) {
+            for (int j = n; j < npad; j++) dst[i * CH + j] = 0.0f;
+        }
+    }
+}
+
+/* The inverse of puffer_mlp_load_halves: src[t] (H x CH, feature-major) into rows (n x 2H). */
+PUFFER_MLP_INLINE void puffer_mlp_store_halves(const PufferMLP* net, const float* src0, const float* src1,
+                                               int n, float* rows) {
+    const int CH = PUFFER_MLP_CHUNK, H = net->hidden;
+    for (int j = 0; j < n; j++) {
+        float* dst = rows + (long)j * 2 * H;
+        for (int i = 0; i < H; i++) dst[i] = src0[i * CH + j];
+        for (int i = 0; i < H; i++) dst[H + i] = src1[i * CH + j];
+    }
+}
+
+/* The loss of the chunk's rows [start, start + n) from the heads' outputs in ws_h[t][L]: each row's
+ * loss terms into row_stats, the gradients of the heads' outputs into ws_dout[t] (0 in the padded
+ * lanes) and the chunk's log_std gradient into grad. */
+PUFFER_MLP_INLINE void puffer_mlp_chunk_loss(const PufferMLP* net, const PufferPPOBatch* b,
+                                             const PufferPPOConfig* cfg, long start, int n, int npad, float* ws,
+                                             float* grad, float* row_stats) {
+    const int CH = PUFFER_MLP_CHUNK, A = net->num_actions, L = net->num_layers;
     float* logits = ws + net->ws_h[0][L];
     const float* values = ws + net->ws_h[1][L];
     float* dlogits = ws + net->ws_dout[0];
     float* dvalues = ws + net->ws_dout[1];
-    float g = 1.0f / (float)b->n;
+    float g = 1.0f / (float)(b->count > 1 ? b->count : 1);
     float* dlog_std = grad + net->log_std_offset;   /* summed over the chunk's rows, in row order */
     for (int i = 0; i < net->num_continuous; i++) dlog_std[i] = 0.0f;
     for (int j = 0; j < n; j++) {
@@ -661,9 +722,111 @@ PUFFER_MLP_INLINE void puffer_mlp_loss_chunk_impl(int wide, const PufferMLP* net
         for (int a = 0; a < A; a++) dlogits[a * CH + j] = 0.0f;
         dvalues[j] = 0.0f;
     }
-    puffer_mlp_tower_backward(wide, net, 0, ws, n, npad, grad);
-    puffer_mlp_tower_backward(wide, net, 1, ws, n, npad, grad);
 }
+
+/* The rows of chunk `chunk` of a minibatch of n rows: (first row, rows). */
+PUFFER_MLP_INLINE int puffer_mlp_chunk_rows(long n, long chunk, long* start) {
+    *start = chunk * PUFFER_MLP_CHUNK;
+    return n - *start < PUFFER_MLP_CHUNK ? (int)(n - *start) : PUFFER_MLP_CHUNK;
+}
+
+/* puffer_mlp_loss_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_loss_chunk_impl(int wide, const PufferMLP* net, const PufferPPOBatch* b,
+                                                 const PufferPPOConfig* cfg, long chunk, float* ws,
+                                                 float* grad, float* row_stats) {
+    long start;
+    int n = puffer_mlp_chunk_rows(b->n, chunk, &start), npad = puffer_mlp_pad16(n);
+    puffer_mlp_load_obs(net, b->obs, b->indices + start, n, npad, ws);
+    puffer_mlp_towers(wide, net, ws, npad, net->num_layers);
+    puffer_mlp_chunk_loss(net, b, cfg, start, n, npad, ws, grad, row_stats);
+    for (int t = 0; t < 2; t++) {
+        puffer_mlp_tower_backward(wide, net, t, ws, n, npad, ws + net->ws_dout[t], net->num_layers, 0, NULL,
+                                  grad);
+    }
+}
+
+/* The layers of a recurrent policy, split where an LSTM sits between the towers and their heads:
+ * encode (the towers' hidden layers: obs -> rows of 2H, the actor's H then the critic's), heads (rows of
+ * 2H -> action parameters and values) and, for training, heads_loss (the heads, the PPO loss and its
+ * gradient back to their input rows) and encode_backward (the towers' hidden layers' gradients from
+ * their output rows' gradient; the forward pass is recomputed, so nothing is kept between the calls).
+ * A chunk's encode_backward and heads_loss write disjoint parts of its gradient partial. */
+
+/* puffer_mlp_encode_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_encode_chunk_impl(int wide, const PufferMLP* net, const float* obs,
+                                                   const int64_t* indices, int n, float* out, float* ws) {
+    const int L = net->num_layers;
+    int npad = puffer_mlp_pad16(n);
+    puffer_mlp_load_obs(net, obs, indices, n, npad, ws);
+    puffer_mlp_towers(wide, net, ws, npad, L - 1);
+    puffer_mlp_store_halves(net, ws + net->ws_h[0][L - 1], ws + net->ws_h[1][L - 1], n, out);
+}
+
+/* puffer_mlp_encode_backward_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_encode_backward_chunk_impl(int wide, const PufferMLP* net, const float* obs,
+                                                            const int64_t* indices, int n, const float* d_out,
+                                                            float* ws, float* grad) {
+    const int L = net->num_layers, H = net->hidden;
+    int npad = puffer_mlp_pad16(n);
+    puffer_mlp_load_obs(net, obs, indices, n, npad, ws);
+    puffer_mlp_towers(wide, net, ws, npad, L - 1);
+    float* dy = ws + net->ws_d[1];     /* tower_backward's first dX goes to ws_d[0] */
+    for (int t = 0; t < 2; t++) {
+        /* one half of d_out, through the last hidden layer's activation */
+        const int CH = PUFFER_MLP_CHUNK;
+        for (int j = 0; j < n; j++) {
+            const float* src = d_out + (long)j * 2 * H + t * H;
+            for (int i = 0; i < H; i++) dy[i * CH + j] = src[i];
+        }
+        for (int i = 0; i < H; i++) {
+            for (int j = n; j < npad; j++) dy[i * CH + j] = 0.0f;
+        }
+        puffer_mlp_activate_backward(dy, ws + net->ws_h[t][L - 1], H, npad, net->activation);
+        puffer_mlp_tower_backward(wide, net, t, ws, n, npad, dy, L - 1, 0, NULL, grad);
+    }
+}
+
+/* The heads over rows (n x 2H), from ws_h[t][L - 1] (where the rows are loaded) into ws_h[t][L]. */
+PUFFER_MLP_INLINE void puffer_mlp_heads(int wide, const PufferMLP* net, const float* rows, int n, int npad,
+                                        float* ws) {
+    const int CH = PUFFER_MLP_CHUNK, L = net->num_layers, H = net->hidden;
+    puffer_mlp_load_halves(net, rows, n, npad, ws + net->ws_h[0][L - 1], ws + net->ws_h[1][L - 1]);
+    for (int t = 0; t < 2; t++) {
+        puffer_mlp_gemm(wide, puffer_mlp_out_dim(net, t, L), H, npad, net->weight[t][L], H, 1,
+                        ws + net->ws_h[t][L - 1], CH, net->bias[t][L], ws + net->ws_h[t][L], CH);
+    }
+}
+
+/* puffer_mlp_heads_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_heads_chunk_impl(int wide, const PufferMLP* net, const float* rows, int n,
+                                                  float* logits, float* values, float* ws) {
+    const int CH = PUFFER_MLP_CHUNK, A = net->num_actions, L = net->num_layers;
+    puffer_mlp_heads(wide, net, rows, n, puffer_mlp_pad16(n), ws);
+    const float* lg = ws + net->ws_h[0][L];
+    const float* v = ws + net->ws_h[1][L];
+    for (int j = 0; j < n; j++) {
+        for (int a = 0; a < A; a++) logits[(long)j * A + a] = lg[a * CH + j];
+        values[j] = v[j];
+    }
+}
+
+/* puffer_mlp_heads_loss_chunk (below), for one instruction set. */
+PUFFER_MLP_INLINE void puffer_mlp_heads_loss_chunk_impl(int wide, const PufferMLP* net, const PufferPPOBatch* b,
+                                                       const PufferPPOConfig* cfg, long chunk, const float* rows,
+                                                       float* d_rows, float* ws, float* grad, float* row_stats) {
+    const int L = net->num_layers, H = net->hidden;
+    long start;
+    int n = puffer_mlp_chunk_rows(b->n, chunk, &start), npad = puffer_mlp_pad16(n);
+    puffer_mlp_heads(wide, net, rows + start * 2 * H, n, npad, ws);
+    puffer_mlp_chunk_loss(net, b, cfg, start, n, npad, ws, grad, row_stats);
+    for (int t = 0; t < 2; t++) {
+        puffer_mlp_tower_backward(wide, net, t, ws, n, npad, ws + net->ws_dout[t], L, L, ws + net->ws_d[t],
+                                  grad);
+    }
+    puffer_mlp_store_halves(net, ws + net->ws_d[0], ws + net->ws_d[1], n, d_rows + start * 2 * H);
+}
+
+#define PUFFER_MLP_ARGS(...) __VA_ARGS__   /* an argument list passed through as one macro argument */
 
 /* The chunk functions, compiled for AVX-512 (wide tiles), AVX2+FMA and any x86-64, chosen at run time
  * by what the CPU supports; elsewhere, one portable version. */
@@ -699,6 +862,23 @@ __attribute__((target("arch=x86-64-v3")))
 static void puffer_mlp_tanh_array_v3(const float* x, float* out, long n) {
     puffer_mlp_tanh_array_impl(x, out, n);
 }
+#define PUFFER_MLP_VERSIONS(name, params, args) \
+    __attribute__((target("arch=x86-64-v4"))) static void name##_v4 params { name##_impl(1, args); } \
+    __attribute__((target("arch=x86-64-v3"))) static void name##_v3 params { name##_impl(0, args); }
+PUFFER_MLP_VERSIONS(puffer_mlp_encode_chunk,
+                    (const PufferMLP* net, const float* obs, const int64_t* indices, int n, float* out, float* ws),
+                    PUFFER_MLP_ARGS(net, obs, indices, n, out, ws))
+PUFFER_MLP_VERSIONS(puffer_mlp_encode_backward_chunk,
+                    (const PufferMLP* net, const float* obs, const int64_t* indices, int n, const float* d_out,
+                     float* ws, float* grad),
+                    PUFFER_MLP_ARGS(net, obs, indices, n, d_out, ws, grad))
+PUFFER_MLP_VERSIONS(puffer_mlp_heads_chunk,
+                    (const PufferMLP* net, const float* rows, int n, float* logits, float* values, float* ws),
+                    PUFFER_MLP_ARGS(net, rows, n, logits, values, ws))
+PUFFER_MLP_VERSIONS(puffer_mlp_heads_loss_chunk,
+                    (const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg, long chunk,
+                     const float* rows, float* d_rows, float* ws, float* grad, float* row_stats),
+                    PUFFER_MLP_ARGS(net, b, cfg, chunk, rows, d_rows, ws, grad, row_stats))
 #endif
 
 /* The best instruction set to use: 4: AVX-512 (x86-64-v4), 3: AVX2 + FMA (x86-64-v3), 0: the portable
@@ -749,6 +929,50 @@ static void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b,
     puffer_mlp_loss_chunk_impl(0, net, b, cfg, chunk, ws, grad, row_stats);
 }
 
+/* The layers of a recurrent policy (see puffer_mlp_encode_chunk_impl above), each on n <= PUFFER_MLP_CHUNK
+ * rows at the best instruction set. */
+#ifdef PUFFER_MLP_DISPATCH
+#define PUFFER_MLP_DISPATCH_TO(name, args) do { \
+        int isa_ = puffer_mlp_isa(); \
+        if (isa_ == 4) { name##_v4(args); return; } \
+        if (isa_ == 3) { name##_v3(args); return; } \
+        name##_impl(0, args); \
+    } while (0)
+#else
+#define PUFFER_MLP_DISPATCH_TO(name, args) name##_impl(0, args)
+#endif
+
+/* The towers' hidden layers over obs rows (indices[j], or row j when indices is NULL): out (n, 2H), each row
+ * the actor's last hidden layer then the critic's (Policy.encode_observations). */
+static void puffer_mlp_encode_chunk(const PufferMLP* net, const float* obs, const int64_t* indices, int n,
+                                    float* out, float* ws) {
+    PUFFER_MLP_DISPATCH_TO(puffer_mlp_encode_chunk, PUFFER_MLP_ARGS(net, obs, indices, n, out, ws));
+}
+
+/* The gradients of the towers' hidden layers (into grad, a num_params vector) from d_out (n, 2H), the
+ * gradient of puffer_mlp_encode_chunk's output for the same rows (whose forward pass it recomputes). */
+static void puffer_mlp_encode_backward_chunk(const PufferMLP* net, const float* obs, const int64_t* indices,
+                                             int n, const float* d_out, float* ws, float* grad) {
+    PUFFER_MLP_DISPATCH_TO(puffer_mlp_encode_backward_chunk,
+                           PUFFER_MLP_ARGS(net, obs, indices, n, d_out, ws, grad));
+}
+
+/* The heads over rows (n, 2H): logits (n, A) and values (n,) (Policy.decode_actions). */
+static void puffer_mlp_heads_chunk(const PufferMLP* net, const float* rows, int n, float* logits, float* values,
+                                   float* ws) {
+    PUFFER_MLP_DISPATCH_TO(puffer_mlp_heads_chunk, PUFFER_MLP_ARGS(net, rows, n, logits, values, ws));
+}
+
+/* One chunk of a PPO minibatch whose minibatch row j has the heads' input rows[j] (b->n rows of 2H): the
+ * heads, the loss, the gradients of the heads and log_std (into grad) and of rows (into d_rows, the chunk's
+ * rows only), each row's loss terms into row_stats (as puffer_mlp_loss_chunk). b->obs is not read. */
+static void puffer_mlp_heads_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
+                                        long chunk, const float* rows, float* d_rows, float* ws, float* grad,
+                                        float* row_stats) {
+    PUFFER_MLP_DISPATCH_TO(puffer_mlp_heads_loss_chunk,
+                           PUFFER_MLP_ARGS(net, b, cfg, chunk, rows, d_rows, ws, grad, row_stats));
+}
+
 /* grad[p] = sum over chunks, in chunk order, of partials[c * num_params + p], for p in [begin, end). */
 PUFFER_MLP_CLONES
 static void puffer_mlp_sum_partials(const float* partials, long num_chunks, long num_params, long begin,
@@ -778,8 +1002,10 @@ static double puffer_mlp_grad_norm(const float* grad, long num_params) {
     return sqrt(sq);
 }
 
-/* The minibatch means of the loss terms, accumulated in row order. */
-static inline void puffer_mlp_summarize(const float* row_stats, long n, float clip_coef, PufferPPOStats* s) {
+/* The minibatch means of the loss terms over the count rows that count (masked-out rows hold zero terms
+ * and ratio 1), accumulated in row order. */
+static inline void puffer_mlp_summarize(const float* row_stats, long n, long count, float clip_coef,
+                                        PufferPPOStats* s) {
     const float* pg = row_stats;
     const float* vl = row_stats + n;
     const float* ent = row_stats + 2 * n;
@@ -794,12 +1020,13 @@ static inline void puffer_mlp_summarize(const float* row_stats, long n, float cl
         sums[4] += -logratio[j];
         sums[5] += fabsf(ratio[j] - 1.0f) > clip_coef ? 1.0 : 0.0;
     }
-    s->policy_loss = sums[0] / n;
-    s->value_loss = 0.5 * sums[1] / n;
-    s->entropy = sums[2] / n;
-    s->approx_kl = sums[3] / n;
-    s->old_approx_kl = sums[4] / n;
-    s->clipfrac = sums[5] / n;
+    double c = count > 1 ? (double)count : 1.0;
+    s->policy_loss = sums[0] / c;
+    s->value_loss = 0.5 * sums[1] / c;
+    s->entropy = sums[2] / c;
+    s->approx_kl = sums[3] / c;
+    s->old_approx_kl = sums[4] / c;
+    s->clipfrac = sums[5] / c;
 }
 
 /* Adam on one contiguous tensor. The loop vectorises when sqrtf need not set errno: build with
@@ -818,14 +1045,21 @@ PUFFER_MLP_INLINE void puffer_mlp_adam_tensor(float* restrict param, const float
     }
 }
 
+/* Adam's step size lr / (1 - beta1^step) and sqrt(1 - beta2^step), as torch computes them. */
+static inline void puffer_mlp_adam_scalars(long step, double lr, float beta1, float beta2, float* step_size,
+                                           float* bc2_sqrt) {
+    *step_size = (float)(lr / (1.0 - pow((double)beta1, (double)step)));
+    *bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)step));
+}
+
 /* One Adam step (torch.optim.Adam, no weight decay) with the gradient times `scale`, on every weight
  * and log_std.
  * m and v are flat num_params vectors laid out like the gradient; step is the count after this step. */
 PUFFER_MLP_CLONES
 static void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,
                             long step, double lr, float beta1, float beta2, float eps) {
-    float step_size = (float)(lr / (1.0 - pow((double)beta1, (double)step)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)step));
+    float step_size, bc2_sqrt;
+    puffer_mlp_adam_scalars(step, lr, beta1, beta2, &step_size, &bc2_sqrt);
     for (int t = 0; t < 2; t++) {
         for (int l = 0; l <= net->num_layers; l++) {
             long out = puffer_mlp_out_dim(net, t, l), count = out * puffer_mlp_in_dim(net, l);

@@ -41,3 +41,7 @@ cdef extern from "puffer_lstm.h" nogil:
                                    long chunk, float* ws) noexcept
     void puffer_lstm_backward_chunk(const PufferLSTM* net, const PufferLSTMData* d, long chunk, float* ws,
                                     float* partial) noexcept
+    long puffer_lstm_grad_floats(const PufferLSTM* net) noexcept
+    void puffer_lstm_adam(const PufferLSTM* net, float* weight_ih, float* weight_hh, float* bias_ih,
+                          float* bias_hh, const float* grad, float scale, float* m, float* v, long step,
+                          double lr, float beta1, float beta2, float eps) noexcept

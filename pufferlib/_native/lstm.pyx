@@ -10,8 +10,8 @@ cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 
 from pufferlib._native.lstm cimport *
-from pufferlib._native.mlp cimport puffer_mlp_isa, puffer_mlp_isa_limit, puffer_mlp_sum_partials
-from pufferlib._native.mlp import _check
+from pufferlib._native.simd cimport puffer_mlp_isa, puffer_mlp_isa_limit, puffer_mlp_sum_partials
+from pufferlib._native.arrays import check_array
 
 cnp.import_array()
 
@@ -21,23 +21,23 @@ CHUNK = PUFFER_LSTM_CHUNK   # rows per chunk: the unit of work of a thread
 
 
 cdef float* _ptr(str name, object array, tuple shape, bint writeable=False) except NULL:
-    return <float*> cnp.PyArray_DATA(_check(name, array, np.float32, shape, writeable))
+    return <float*> cnp.PyArray_DATA(check_array(name, array, np.float32, shape, writeable))
 
 
 cdef PufferLSTM _sizes(x, weight_ih, weight_hh) except *:
     """The layer's sizes from x (B, T, I) and the weights, checked against each other."""
     cdef PufferLSTM net
     if not isinstance(x, np.ndarray) or x.ndim != 3:
-        _check("x", x, np.float32, (None, None, None))
+        check_array("x", x, np.float32, (None, None, None))
     if not isinstance(weight_hh, np.ndarray) or weight_hh.ndim != 2:
-        _check("weight_hh", weight_hh, np.float32, (None, None))
+        check_array("weight_hh", weight_hh, np.float32, (None, None))
     batch, horizon, inputs = x.shape
     hidden = weight_hh.shape[1]
     if batch < 1 or horizon < 1 or inputs < 1 or hidden < 1:
         raise ValueError(f"x must be (batch, horizon, input) and weight_hh (4 * hidden, hidden), all positive, "
                          f"got x of shape {x.shape} and weight_hh of shape {weight_hh.shape}")
-    _check("weight_hh", weight_hh, np.float32, (4 * hidden, hidden))
-    _check("weight_ih", weight_ih, np.float32, (4 * hidden, inputs))
+    check_array("weight_hh", weight_hh, np.float32, (4 * hidden, hidden))
+    check_array("weight_ih", weight_ih, np.float32, (4 * hidden, inputs))
     net.batch, net.horizon, net.input, net.hidden = batch, horizon, inputs, hidden
     net.weight_ih = <const float*> cnp.PyArray_DATA(weight_ih)
     net.weight_hh = <const float*> cnp.PyArray_DATA(weight_hh)

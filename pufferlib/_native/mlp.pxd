@@ -1,5 +1,5 @@
 # The C API of csrc/puffer_mlp.h (the actor-critic MLP kernel), declared once and cimported where used.
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 
 cdef extern from "puffer_mlp.h" nogil:
@@ -38,6 +38,8 @@ cdef extern from "puffer_mlp.h" nogil:
         const float* old_values
         const int64_t* indices
         long n
+        const uint8_t* masks
+        long count
 
     ctypedef struct PufferPPOConfig:
         float clip_coef
@@ -57,8 +59,6 @@ cdef extern from "puffer_mlp.h" nogil:
         double old_approx_kl
         double clipfrac
 
-    int puffer_mlp_isa_limit
-    int puffer_mlp_isa()
     void puffer_mlp_layout(PufferMLP* net)
     void puffer_mlp_forward_chunk(const PufferMLP* net, const float* obs, int n, float* logits,
                                   float* values, float* ws)
@@ -67,10 +67,19 @@ cdef extern from "puffer_mlp.h" nogil:
     long puffer_mlp_find_bad_action(const PufferMLP* net, const PufferPPOBatch* b)
     void puffer_mlp_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
                                long chunk, float* ws, float* grad, float* row_stats)
-    void puffer_mlp_sum_partials(const float* partials, long num_chunks, long num_params, long begin,
-                                 long end, float* grad)
     double puffer_mlp_grad_norm(const float* grad, long num_params)
-    void puffer_mlp_summarize(const float* row_stats, long n, float clip_coef, PufferPPOStats* s)
+    void puffer_mlp_summarize(const float* row_stats, long n, long count, float clip_coef, PufferPPOStats* s)
     void puffer_mlp_adam(const PufferMLP* net, const float* grad, float scale, float* m, float* v,
                          long step, double lr, float beta1, float beta2, float eps)
     void puffer_mlp_tanh_array(const float* x, float* out, long n)
+    void puffer_mlp_encode_chunk(const PufferMLP* net, const float* obs, const int64_t* indices, int n,
+                                 float* out, float* ws)
+    void puffer_mlp_encode_backward_chunk(const PufferMLP* net, const float* obs, const int64_t* indices,
+                                          int n, const float* d_out, float* ws, float* grad)
+    void puffer_mlp_heads_chunk(const PufferMLP* net, const float* rows, int n, float* logits, float* values,
+                                float* ws)
+    void puffer_mlp_heads_loss_chunk(const PufferMLP* net, const PufferPPOBatch* b, const PufferPPOConfig* cfg,
+                                     long chunk, const float* rows, float* d_rows, float* ws, float* grad,
+                                     float* row_stats)
+    void puffer_mlp_adam_tensor(float* param, const float* grad, float* m, float* v, long size, float scale,
+                                float beta1, float beta2, float step_size, float bc2_sqrt, float eps)

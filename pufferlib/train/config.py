@@ -178,9 +178,9 @@ class TrainConfig:
     overlap: str = setting("auto", """Step half of the environments while the policy acts on the other
         half: 'on', 'off', or 'auto' (on for process- and Ray-backed environments, whose steps are slow
         enough to hide).""", choices=("auto", "on", "off"))
-    kernel: str = setting("auto", """'auto' runs the default feed-forward policy (any action and
-        observation kind) through pufferlib's C kernel on the CPU (inference and the whole update);
-        'off' always uses torch autograd.""", choices=("auto", "off"))
+    kernel: str = setting("auto", """'auto' runs the default policy (any action and observation kind),
+        feed-forward or in an LSTM, through pufferlib's C kernels on the CPU (inference and the whole
+        update); 'off' always uses torch autograd.""", choices=("auto", "off"))
     torch_threads: int = setting(1, "torch's intra-op threads on the CPU (1 leaves the other cores to the "
                                     "environments).", range=Range(1, 1024))
     compile: bool = setting(False, "torch.compile the policy (CUDA).")

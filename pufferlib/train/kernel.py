@@ -1,9 +1,11 @@
-"""The fast CPU learner: the default feed-forward policy through pufferlib's C kernel.
+"""The fast CPU learners: the default policy, feed-forward or in an LSTM, through pufferlib's C kernels.
 
 For the default `Policy` (any action kind: Discrete, MultiDiscrete, Box, mixed; any observation its
 parameter-free `features` module reads), `KernelLearner` runs rollout inference and whole PPO
 minibatch steps (loss, gradient, grad-norm clip, Adam) in C with the GIL released
-(`pufferlib._native.mlp`, csrc/puffer_mlp.h). The features are computed by the policy's own torch
+(`pufferlib._native.mlp`, csrc/puffer_mlp.h). `RecurrentKernelLearner` does the same for an
+`LSTMPolicy` wrapping it: the towers, the LSTM (csrc/puffer_lstm.h) over the minibatch's sequences
+and the heads, forward and backward, in C. The features are computed by the policy's own torch
 module, once per step when acting and once per rollout for the update (a flat float32 observation
 passes through as a view). The weights and the log-std stay in the torch module's tensors, updated
 in place, so checkpoints, evaluation and export see the same policy as the torch path; its loss and
@@ -14,11 +16,11 @@ import math
 import numpy as np
 import torch
 
-from pufferlib._native.mlp import ActorCriticKernel
+from pufferlib._native.mlp import ActorCriticKernel, RecurrentKernel
 from pufferlib.train.learner import Learner, TorchLearner, nonfinite_update
-from pufferlib.train.policies import Policy
+from pufferlib.train.policies import LSTMPolicy, Policy
 
-__all__ = ["KernelLearner", "make_learner"]
+__all__ = ["KernelLearner", "RecurrentKernelLearner", "make_learner"]
 
 HALF_LOG_2PI = np.float32(0.5 * math.log(2 * math.pi))
 
@@ -52,15 +54,23 @@ class KernelLearner(Learner):
         self.policy = policy
         self.config = config
         self.lr = config.learning_rate
-        dist = policy.dist
-        actor = [m for m in policy.actor if isinstance(m, torch.nn.Linear)]
-        critic = [m for m in policy.critic if isinstance(m, torch.nn.Linear)]
+        self.kernel = self._mlp_kernel(policy if type(policy) is Policy else policy.policy)
+        self._init_sampling(seed)
+
+    def _mlp_kernel(self, base):
+        """The ActorCriticKernel of a default `Policy`: its towers, heads and log_std, in place."""
+        actor = [m for m in base.actor if isinstance(m, torch.nn.Linear)]
+        critic = [m for m in base.critic if isinstance(m, torch.nn.Linear)]
         # the kernel reads and writes log_std in place, as it does the weights
-        self.log_std = None if policy.log_std is None else policy.log_std.detach().numpy()
-        self.kernel = ActorCriticKernel([_linear(m) for m in actor], _linear(policy.actor_head),
-                                        [_linear(m) for m in critic], _linear(policy.value_head),
-                                        [int(n) for n in dist.nvec], policy.activation,
-                                        adam_eps=config.adam_eps, log_std=self.log_std)
+        self.log_std = None if base.log_std is None else base.log_std.detach().numpy()
+        self.base = base
+        return ActorCriticKernel([_linear(m) for m in actor], _linear(base.actor_head),
+                                 [_linear(m) for m in critic], _linear(base.value_head),
+                                 [int(n) for n in base.dist.nvec], base.activation,
+                                 adam_eps=self.config.adam_eps, log_std=self.log_std)
+
+    def _init_sampling(self, seed):
+        dist = self.base.dist
         self.dist = dist
         self.num_logits = sum(dist.logit_sizes)
         self.categorical = np.flatnonzero(dist.nvec > 0)    # the action row's entries of each kind
@@ -89,7 +99,7 @@ class KernelLearner(Learner):
         if type(obs) is np.ndarray and (obs.dtype, obs.shape[1:]) == self._reshaped:
             return obs.reshape(obs.shape[0], -1)
         with torch.no_grad():
-            x = self.policy.features(torch.as_tensor(obs)).numpy()
+            x = self.base.features(torch.as_tensor(obs)).numpy()
         if x.dtype != np.float32 or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, np.float32)
         elif (type(obs) is np.ndarray and obs.dtype == np.float32 and obs.flags.c_contiguous
@@ -128,6 +138,10 @@ class KernelLearner(Learner):
         Continuous entries are stored as sampled and clipped to the space's bounds for the env.
         """
         params, values = self._forward(obs)
+        return self._sample(params, values, deterministic) + (None,)
+
+    def _sample(self, params, values, deterministic):
+        """(env actions, stored actions, log-probs, values) from the action parameters of some rows."""
         rows, dist = params.shape[0], self.dist
         actions = np.empty((rows, len(dist.nvec)), np.int32 if dist.discrete else np.float32)
         logp = np.zeros(rows, np.float32)
@@ -140,17 +154,17 @@ class KernelLearner(Learner):
             logp += np.take_along_axis(shifted, index[:, None], 1)[:, 0] - log_norm
         if dist.discrete:
             actions = actions[:, 0] if dist.single else actions
-            return actions, actions, logp, values.copy(), None
+            return actions, actions, logp, values.copy()
         x = params[:, self.num_logits:].copy()
         if not deterministic:
             x += self.rng.standard_normal(x.shape, np.float32) * np.exp(self.log_std)
         logp += self._normal_logp(params, x)
         if dist.num_continuous == len(dist.nvec):    # a Box: the samples are the rows
-            return np.clip(x, self.low, self.high), x, logp, values.copy(), None
+            return np.clip(x, self.low, self.high), x, logp, values.copy()
         actions[:, self.continuous] = x
         env_actions = actions.copy()
         env_actions[:, self.continuous] = np.clip(x, self.low, self.high)
-        return env_actions, actions, logp, values.copy(), None
+        return env_actions, actions, logp, values.copy()
 
     def value(self, obs, state=None):
         """Values of observations."""
@@ -158,12 +172,17 @@ class KernelLearner(Learner):
 
     def evaluate(self):
         """(log-probs, values) [rows, horizon] of the rollout's stored actions under the current policy."""
-        segments, horizon = self.storage.obs.shape[:2]
-        x, actions = self.batch["features"], self.batch["actions"]
+        x = self.batch["features"]
         params, values = np.empty((x.shape[0], self.kernel.num_actions), np.float32), \
             np.empty(x.shape[0], np.float32)
         self.kernel.forward(x, params, values)
-        logp = np.zeros(x.shape[0], np.float32)
+        return self._log_probs(params, values)
+
+    def _log_probs(self, params, values):
+        """(log-probs, values) [rows, horizon] of the rollout's stored actions from every step's outputs."""
+        segments, horizon = self.storage.obs.shape[:2]
+        actions = self.batch["actions"]
+        logp = np.zeros(params.shape[0], np.float32)
         for entry, shifted, log_norm in self._categorical(params):
             index = actions[:, entry:entry + 1].astype(np.int64)
             logp += np.take_along_axis(shifted, index, 1)[:, 0] - log_norm
@@ -206,10 +225,14 @@ class KernelLearner(Learner):
         present = indices[b["masks"][indices]]
         if present.size < 2:
             return {}
-        stats = self.kernel.update(b["features"], b["actions"], b["logprobs"], b["advantages"], b["returns"],
-                                   b["values"], present, lr=self.lr, clip_coef=c.clip_coef, vf_coef=c.vf_coef,
-                                   ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv,
-                                   clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef)
+        return self._checked(self.kernel.update(
+            b["features"], b["actions"], b["logprobs"], b["advantages"], b["returns"], b["values"], present,
+            lr=self.lr, clip_coef=c.clip_coef, vf_coef=c.vf_coef, ent_coef=c.ent_coef,
+            max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv, clip_vloss=c.clip_vloss,
+            vf_clip_coef=c.vf_clip_coef))
+
+    def _checked(self, stats):
+        """The kernel's update statistics; NonFiniteError when the kernel refused a non-finite step."""
         # float32 values summed as doubles cannot overflow: the sum is finite when each one is
         total = stats["grad_norm"] + stats["policy_loss"] + stats["value_loss"] + stats["entropy"]
         if not math.isfinite(total):
@@ -226,10 +249,120 @@ class KernelLearner(Learner):
         self.rng.bit_generator.state = state["sampler"]
 
 
+def _state_rows(x):
+    """A recurrent state's rows (a tensor or an array) as a C-contiguous float32 array."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().numpy()
+    return np.ascontiguousarray(x, np.float32)
+
+
+class RecurrentKernelLearner(KernelLearner):
+    """`KernelLearner` for an `LSTMPolicy` wrapping the default `Policy`: towers, LSTM and heads in C.
+
+    Rollouts step the LSTM one observation per row, carrying (h, c) per row as the `Learner`
+    protocol says (a state in, the new state out, as tensors); updates take whole bptt segments
+    (`RolloutStorage.minibatch`'s units), the LSTM starting from the state the rollout stored at
+    each segment's start. The LSTM's weights stay in the torch module, updated in place.
+
+    Args:
+        policy: an `LSTMPolicy` (see `supports`).
+        config: the TrainConfig.
+        seed: seeds the action sampler.
+    """
+
+    @staticmethod
+    def supports(policy):
+        """Whether the kernels can run this policy.
+
+        They run an `LSTMPolicy` around a policy that `KernelLearner` runs, on the CPU in float32.
+        """
+        return (type(policy) is LSTMPolicy and KernelLearner.supports(policy.policy)
+                and all(p.device.type == "cpu" and p.dtype == torch.float32
+                        for p in policy.lstm.parameters()))
+
+    def __init__(self, policy, config, seed=0):
+        self.policy = policy
+        self.config = config
+        self.lr = config.learning_rate
+        lstm = policy.lstm
+        self.kernel = RecurrentKernel(self._mlp_kernel(policy.policy), lstm.weight_ih_l0.detach().numpy(),
+                                      lstm.weight_hh_l0.detach().numpy(), lstm.bias_ih_l0.detach().numpy(),
+                                      lstm.bias_hh_l0.detach().numpy())
+        self._init_sampling(seed)
+
+    def _step(self, obs, state, starts):
+        """(action parameters, values, (h, c)) of one step for some rows; the state arrays are new."""
+        x = self._features(obs)
+        rows = x.shape[0]
+        if state is None:
+            state = (np.zeros((rows, self.kernel.width), np.float32),) * 2
+        h, c = _state_rows(state[0]), _state_rows(state[1])
+        if starts is None:
+            starts = np.zeros(rows, np.float32)
+        else:
+            starts = np.ascontiguousarray(np.asarray(starts, np.float32).reshape(rows))
+        params, values = self._scratch(rows)
+        h_out, c_out = np.empty_like(h), np.empty_like(c)
+        self.kernel.step(x, h, c, starts, params, values, h_out, c_out)
+        return params, values, (h_out, c_out)
+
+    def act(self, obs, state, starts, generator, deterministic=False):
+        """Samples actions: (env actions, stored actions, log-probs, values, new state (h, c)).
+
+        The state is zeroed for rows whose episode starts, then stepped; the new one comes back as
+        tensors (the trainer stores them).
+        """
+        params, values, (h, c) = self._step(obs, state, starts)
+        return self._sample(params, values, deterministic) + ((torch.from_numpy(h), torch.from_numpy(c)),)
+
+    def value(self, obs, state=None):
+        """Values of observations, stepping the LSTM from `state` (zeros when None)."""
+        return self._step(obs, state, None)[1].copy()
+
+    def begin(self, storage):
+        """Takes the rollout to update on: as `KernelLearner.begin`, plus its starts and stored states."""
+        super().begin(storage)
+        self.batch["starts"] = storage.starts.numpy().astype(np.float32).reshape(-1)
+        self.batch["h"], self.batch["c"] = storage.h.numpy(), storage.c.numpy()
+
+    def evaluate(self):
+        """(log-probs, values) [rows, horizon] of the rollout's stored actions under the current policy.
+
+        Each row's whole rollout is one sequence from the state stored at its start.
+        """
+        b = self.batch
+        rows, horizon = self.storage.obs.shape[:2]
+        params = np.empty((rows * horizon, self.kernel.num_actions), np.float32)
+        values = np.empty(rows * horizon, np.float32)
+        h0, c0 = np.ascontiguousarray(b["h"][:, 0]), np.ascontiguousarray(b["c"][:, 0])
+        self.kernel.sequence(b["features"], h0, c0, b["starts"].reshape(rows, horizon), params, values)
+        return self._log_probs(params, values)
+
+    def update(self, indices, weights=None):
+        """One PPO minibatch step on the rollout's bptt segments `indices` (`RolloutStorage.units`).
+
+        Prioritised replay's weights are not supported (the trainer picks the torch learner then).
+
+        Raises:
+            NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).
+        """
+        b, c, storage = self.batch, self.config, self.storage
+        indices = indices.numpy()
+        per_row = storage.horizon // storage.segment
+        row, seq = indices // per_row, indices % per_row
+        steps = (row * storage.horizon + seq * storage.segment)[:, None] + np.arange(storage.segment)
+        return self._checked(self.kernel.update(
+            b["features"], b["actions"], b["logprobs"], b["advantages"], b["returns"], b["values"],
+            b["masks"], steps, b["starts"][steps], b["h"][row, seq], b["c"][row, seq], lr=self.lr,
+            clip_coef=c.clip_coef, vf_coef=c.vf_coef, ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm,
+            norm_adv=c.norm_adv, clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef))
+
+
 def make_learner(policy, config, device, distributed=False, seed=0):
     """The learner for a policy: the C kernel where it runs it, else torch's (the reference).
 
-    The kernel runs on the CPU, for a policy `KernelLearner.supports`, when `config.kernel` is
+    The kernel runs on the CPU, for a policy `KernelLearner.supports` (feed-forward) or
+    `RecurrentKernelLearner.supports` (an LSTM), when `config.kernel` is
     'auto', on one process (no torchrun) and without prioritised replay (whose weights it does not
     take). Training and evaluation both choose here, so they act through the same fast path.
 
@@ -240,7 +373,8 @@ def make_learner(policy, config, device, distributed=False, seed=0):
         distributed: whether gradients are all-reduced over torch.distributed ranks.
         seed: seeds the kernel's action sampler.
     """
-    if (config.kernel == "auto" and device.type == "cpu" and not distributed and config.replay_alpha == 0
-            and KernelLearner.supports(policy)):
-        return KernelLearner(policy, config, seed=seed)
+    if config.kernel == "auto" and device.type == "cpu" and not distributed and config.replay_alpha == 0:
+        for learner in (KernelLearner, RecurrentKernelLearner):
+            if learner.supports(policy):
+                return learner(policy, config, seed=seed)
     return TorchLearner(policy, config, device, distributed)

@@ -8,7 +8,7 @@ import torch
 from pufferlib.emulation import ActionLayout, EnvSpec, Layout
 from pufferlib.errors import NonFiniteError
 from pufferlib.train.config import PolicyConfig, TrainConfig
-from pufferlib.train.kernel import KernelLearner, make_learner
+from pufferlib.train.kernel import KernelLearner, RecurrentKernelLearner, make_learner
 from pufferlib.train.learner import Learner, TorchLearner, ppo_loss
 from pufferlib.train.policies import make_policy
 
@@ -107,8 +107,10 @@ def test_make_learner_picks_the_kernel_only_where_it_runs(changes, expected):
     assert type(make_learner(policy, config, torch.device("cpu"))) is expected
 
 
-def test_make_learner_picks_torch_for_a_distributed_run_and_for_a_recurrent_policy():
+def test_make_learner_picks_torch_for_a_distributed_run_and_the_recurrent_kernel_for_an_lstm():
     policy = make_policy(PolicyConfig(hidden_size=8), _spec())
     assert type(make_learner(policy, TrainConfig(), torch.device("cpu"), distributed=True)) is TorchLearner
     lstm = make_policy(PolicyConfig(hidden_size=8, lstm=True), _spec())
-    assert type(make_learner(lstm, TrainConfig(), torch.device("cpu"))) is TorchLearner
+    assert type(make_learner(lstm, TrainConfig(), torch.device("cpu"))) is RecurrentKernelLearner
+    assert type(make_learner(lstm, TrainConfig(), torch.device("cpu"), distributed=True)) is TorchLearner
+    assert type(make_learner(lstm, TrainConfig(replay_alpha=0.6), torch.device("cpu"))) is TorchLearner
