@@ -204,7 +204,8 @@ def test_make_policy_builds_what_the_config_says():
     ({"policy.cnn_channels": "32,x"}, r"policy.cnn_channels must be comma-separated integers in \[1, 4096\] "
                                       r"\(e.g. '32,64,64'\), got '32,x'"),
     ({"policy.cnn_kernels": "0,3"}, r"policy.cnn_kernels must be comma-separated integers"),
-    ({"policy.encoder": "nature_cnn", "policy.cnn_strides": "1,1"},
+    ({"policy.encoder": "nature_cnn", "policy.cnn_channels": "32,64,64", "policy.cnn_kernels": "8,4,3",
+      "policy.cnn_strides": "1,1"},
      r"cnn_channels, cnn_kernels and cnn_strides need one entry per nature_cnn conv layer, got 3, 3 and 2"),
 ])
 def test_bad_cnn_lists_are_config_errors(overrides, match):
@@ -254,7 +255,7 @@ def tiny_run(tmp_path, **policy):
     (SMALL_CNN, ConvPolicy),
     ({**SMALL_CNN, "lstm": True}, LSTMPolicy),
     ({"encoder": "impala", "cnn_channels": "4,8", "cnn_width": 16}, ConvPolicy),
-    ({"obs_encoding": "onehot", "hidden_size": 16}, Policy),
+    ({"encoder": "mlp", "obs_encoding": "onehot", "hidden_size": 16}, Policy),  # squared ships a CNN
 ])
 def test_the_trainer_trains_each_encoder_on_squared(tmp_path, policy, kind):
     summary, before, after = tiny_run(tmp_path, **policy)
@@ -279,7 +280,7 @@ def test_the_trainer_trains_each_encoder_on_squared(tmp_path, policy, kind):
 
 
 def test_a_checkpoint_from_before_the_encoder_settings_loads_as_an_mlp(tmp_path):
-    summary, _, after = tiny_run(tmp_path, hidden_size=16)
+    summary, _, after = tiny_run(tmp_path, encoder="mlp", hidden_size=16)  # squared ships a CNN
     data = ckpt.load_checkpoint(summary["checkpoint"])
     for key in ("encoder", "obs_encoding"):
         del data["architecture"][key]
