@@ -69,6 +69,16 @@ def test_c_conv_policy_with_mixed_actions_and_float_pixels(driver, tmp_path, enc
     compare(driver, policy, tmp_path, steps=6, starts=np.eye(6)[0], obs=observations(IMAGE, 6, seed=1))
 
 
+@needs_cc
+@pytest.mark.parametrize("encoder", ["nature_cnn", "impala"])
+def test_c_conv_policy_one_hot_encodes_each_image_channel(driver, tmp_path, encoder):
+    """(H, W, C) cells of 4 values: channel c * 4 + v, the order Features.grid gives torch's convs."""
+    space = gymnasium.spaces.Box(0, 3, (9, 8, 2), np.uint8)
+    policy = conv_policy(encoder, space, encoding="onehot")
+    compare(driver, policy, tmp_path, steps=5, starts=np.zeros(5), obs=observations(space, 5, seed=2))
+    assert read_weights(tmp_path / "policy.bin")[0]["trunk"]["channels"] == 2
+
+
 def test_impala_trunk_is_written_as_its_operations(tmp_path):
     policy = conv_policy("impala")
     arch, tensors = read_weights(write_weights(policy, tmp_path / "p.bin"))
