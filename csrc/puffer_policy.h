@@ -12,7 +12,7 @@
  *   float:  x = o                                                               F = D
  *   scale:  x_i = o_i * obs_scale_i     (1 / the largest bound of element i)    F = D
  *   onehot: x_{i * n + v} = 1 where v = o_i - onehot_low is in [0, n), else 0   F = D * n
- * then towers of L hidden Linear layers of width H with activation act:
+ * then either (MLP policies) towers of L hidden Linear layers of width H with activation act:
  *   a = actor(x) = act(W_{L-1} ... act(W_0 x + b_0) ... + b_{L-1})             [H]
  *   c = critic(x), the same shape with its own weights                          [H]
  *   z = [a, c]                                                                  [2H]
@@ -20,6 +20,12 @@
  *   params = actor_head(z[0:H])     the logits of every discrete action entry, then the means of
  *                                   the continuous entries                      [P]
  *   value  = value_head(z[H:2H])                                                [1]
+ * or (conv policies) a conv trunk: x as a channels-first image [C', h, w] (C' = C, or C * n for
+ * onehot, channel c * n + v), the trunk's operations in order (conv2d, relu, maxpool, save / add
+ * for residual blocks), flattened in channels-first order, then
+ *   z = relu(trunk.weight x + trunk.bias)                                       [H]
+ *   LSTM policies only: (h, c') = lstm_cell(z, (h, c')), z = h
+ *   params = actor_head(z), value = value_head(z)
  *
  * Usage:
  *   PufferPolicy policy;
@@ -42,12 +48,17 @@
 #include <stdint.h>
 
 #define PUFFER_POLICY_MAGIC "PUFFPOL"        /* 8 bytes in the file, with the terminating NUL */
-#define PUFFER_POLICY_VERSION 3          /* 2: the file ends with a CRC-32 of its bytes; 3: the
-                                                observation encoding (version 2 files still load) */
+#define PUFFER_POLICY_VERSION 4          /* 2: the file ends with a CRC-32 of its bytes; 3: the
+                                                observation encoding; 4: conv trunks (versions 2 and
+                                                3 still load) */
 #define PUFFER_POLICY_MAX_LAYERS 16          /* hidden layers per tower */
 #define PUFFER_POLICY_MAX_ENTRIES 256        /* action entries (MultiDiscrete dimensions, Box size) */
 #define PUFFER_POLICY_MAX_WIDTH (1 << 16)    /* observation size, hidden width, action entry size */
 #define PUFFER_POLICY_MAX_ONEHOT 256         /* values per observation element of a one-hot encoding */
+#define PUFFER_POLICY_MAX_OPS 64             /* operations of a conv trunk */
+#define PUFFER_POLICY_MAX_CHANNELS 4096      /* channels of any image in a conv trunk */
+#define PUFFER_POLICY_MAX_KERNEL 64          /* conv and max-pool kernel and stride */
+#define PUFFER_POLICY_MAX_IMAGE (1 << 24)    /* floats of any image in a conv trunk (channels x h x w) */
 
 /* Return codes of puffer_policy_load / puffer_policy_load_memory / puffer_policy_state_init. */
 enum {
@@ -65,6 +76,23 @@ enum { PUFFER_POLICY_RELU = 0, PUFFER_POLICY_TANH = 1 };
 /* How an observation row becomes the towers' input (the trainer's policy.obs_encoding). */
 enum { PUFFER_POLICY_FLOAT = 0, PUFFER_POLICY_SCALE = 1, PUFFER_POLICY_ONEHOT = 2 };
 
+/* The operations of a conv trunk, as the file codes them. */
+enum {
+    PUFFER_POLICY_CONV = 0,      /* conv2d: out_channels, square kernel, stride, zero padding */
+    PUFFER_POLICY_OP_RELU = 1,
+    PUFFER_POLICY_MAXPOOL = 2,   /* kernel, stride, padding (padded cells never win) */
+    PUFFER_POLICY_SAVE = 3,      /* keeps the image for the next ADD (a residual block's input) */
+    PUFFER_POLICY_ADD = 4        /* adds the image SAVE kept */
+};
+
+typedef struct PufferPolicyOp {
+    int kind, channels, kernel, stride, padding;   /* from the file (channels: a conv's out_channels) */
+    int in_channels, in_height, in_width;          /* the image it reads, and the one it writes */
+    int out_channels, out_height, out_width;
+    const float* weight;                           /* conv: [out_channels x in_channels x kernel x kernel] */
+    const float* bias;                             /* conv: [out_channels] */
+} PufferPolicyOp;
+
 typedef struct PufferPolicy {
     /* the architecture, from the file */
     int obs_size;          /* D: floats per observation row */
@@ -72,10 +100,16 @@ typedef struct PufferPolicy {
     int onehot_low;        /* the value one-hot index 0 stands for (onehot only) */
     int onehot_values;     /* n: values per element (onehot only) */
     int features;          /* F: the towers' input width (D, or D * n for onehot) */
-    int hidden;            /* H: width of each tower's hidden layers */
-    int num_layers;        /* L: hidden layers per tower */
+    int hidden;            /* H: width of each tower's hidden layers, or of the conv trunk's output */
+    int num_layers;        /* L: hidden layers per tower (0 for a conv trunk) */
     int activation;        /* PUFFER_POLICY_RELU or PUFFER_POLICY_TANH */
-    int lstm;              /* 1: an LSTM of width 2H sits between the towers and the heads */
+    int lstm;              /* 1: an LSTM of width 2H (H after a conv trunk) sits before the heads */
+    int conv;              /* 1: a conv trunk instead of the MLP towers */
+    int height, width, image_channels;  /* the conv trunk's input image, (height, width, channels) */
+    int num_ops;
+    PufferPolicyOp ops[PUFFER_POLICY_MAX_OPS];
+    size_t image_floats;   /* the largest image of the conv trunk */
+    int flat;              /* the floats of the trunk's last image: trunk.weight's columns */
     int num_entries;       /* k: action entries (1 for Discrete) */
     int32_t* nvec;         /* [k] categories of each entry, 0 for a continuous one */
     float* low;            /* [k] bounds of continuous entries (unused for discrete ones) */
@@ -83,14 +117,16 @@ typedef struct PufferPolicy {
     int num_params;        /* P: logits of the discrete entries, then one mean per continuous entry */
     int num_continuous;    /* entries with nvec 0 */
     int discrete;          /* 1: every entry is discrete, actions are int32; 0: actions are float32 */
-    int state_size;        /* 2H floats each in h and c for LSTM policies, else 0 */
+    int state_size;        /* 2H (H after a conv trunk) floats each in h and c for LSTM policies, else 0 */
     /* the weights, torch's nn.Linear layout (out x in, row-major), all in one allocation */
     const float* weight[2][PUFFER_POLICY_MAX_LAYERS];   /* [tower 0 actor, 1 critic][layer] */
     const float* bias[2][PUFFER_POLICY_MAX_LAYERS];
-    const float* lstm_weight_ih;   /* [8H x 2H] */
-    const float* lstm_weight_hh;   /* [8H x 2H] */
-    const float* lstm_bias_ih;     /* [8H] */
-    const float* lstm_bias_hh;     /* [8H] */
+    const float* trunk_weight;     /* [H x flat] the conv trunk's linear layer */
+    const float* trunk_bias;       /* [H] */
+    const float* lstm_weight_ih;   /* [4S x S], S = state_size */
+    const float* lstm_weight_hh;   /* [4S x S] */
+    const float* lstm_bias_ih;     /* [4S] */
+    const float* lstm_bias_hh;     /* [4S] */
     const float* actor_head_weight;  /* [P x H] */
     const float* actor_head_bias;    /* [P] */
     const float* value_head_weight;  /* [1 x H] */

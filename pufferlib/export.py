@@ -18,8 +18,10 @@ logits of every discrete action entry, then the means of the continuous entries.
 flat float32 rows of the observation's values (uint8 ones cast to float, unscaled): the exported
 policy encodes them as the trainer does (scale, one-hot) itself.
 
-Every policy kind exports to ONNX and TorchScript; the C export runs the MLP `Policy` (and
-`LSTMPolicy` around it) with any `obs_encoding`, and refuses the conv encoders.
+Every policy kind exports to ONNX and TorchScript but for nested observation spaces whose leaves
+have several dtypes (packed into uint8 rows, which neither can bit-cast back); the C export runs
+the MLP `Policy` and the `ConvPolicy` ('nature_cnn', 'impala'), either wrapped in `LSTMPolicy`,
+with any `obs_encoding`; it refuses nested observations and custom modules.
 """
 import importlib.util
 import shutil
@@ -39,9 +41,11 @@ __all__ = ["FORMATS", "MAGIC", "VERSION", "ExportError", "PolicyModule", "export
 
 FORMATS = ("c", "onnx", "torchscript")
 MAGIC = b"PUFFPOL\0"
-VERSION = 3  # 2: a CRC-32 of the file closes it; 3: the observation encoding (scale, one-hot)
-READS = (2, 3)  # version 2 files are version 3 ones with float-cast observations
+VERSION = 4  # 2: a CRC-32 of the file closes it; 3: the observation encoding; 4: conv trunks
+READS = (2, 3, 4)  # older files are MLPs: version 2 ones with float-cast observations
 ENCODING_CODES = {"float": 0, "scale": 1, "onehot": 2}
+# the conv trunk's operations, each stored as (code, out_channels, kernel, stride, padding)
+OP_CODES = {"conv": 0, "relu": 1, "maxpool": 2, "save": 3, "add": 4}
 C_FILES = ("puffer_policy.h", "puffer_policy.c")
 
 
@@ -105,6 +109,12 @@ def export_policy(policy, format, output):
             copied.append(out / name)
         return [weights, *copied]
     module = PolicyModule(policy).eval()
+    if module.packed:
+        raise ExportError(f"the {format} export cannot bit-cast observation rows: this policy's nested "
+                          "observation space has leaves of several dtypes, packed into uint8 rows that "
+                          "the policy reinterprets leaf by leaf (ONNX has no bit-cast, TorchScript cannot "
+                          "trace one). Give every leaf one dtype (e.g. float32 Boxes, a Discrete as a "
+                          "float32 Box of its index) to export it")
     if format == "torchscript":
         path = out / "policy.pt"
         with torch.no_grad(), warnings.catch_warnings():
@@ -167,6 +177,8 @@ class PolicyModule(nn.Module):
         self.obs_size = int(core.features.row_size)
         self.obs_dtype = torch.float32 if layout is None else getattr(torch, np.dtype(layout.row_dtype).name)
         self.state_size = int(policy.hidden_size) if self.recurrent else 0
+        # leaves of several dtypes packed into uint8 rows, which the policy bit-casts back
+        self.packed = layout is not None and bool(layout.packed)
 
     def forward(self, observation, h=None, c=None):
         """(params, value), or (params, value, h, c) for recurrent policies."""
@@ -218,15 +230,12 @@ def _export_onnx(module, path):
 # ---- The C format: policy.bin ----
 
 def _core(policy):
-    """The feed-forward `Policy` inside `policy`, checked to be one the C code can run."""
-    from pufferlib.train.policies import LSTMPolicy, Policy
+    """The feed-forward policy inside `policy`, checked to be one the C code can run."""
+    from pufferlib.train.policies import ConvPolicy, LSTMPolicy, Policy
 
     core = policy.policy if isinstance(policy, LSTMPolicy) else policy
-    if type(core).__name__ == "ConvPolicy":
-        raise ExportError(f"the C export runs MLP policies; this one has a conv encoder ({core.encoder}). "
-                          "Export it with --format onnx or torchscript")
-    if not isinstance(core, Policy):
-        raise ExportError(f"the C export runs pufferlib's default policies (Policy, LSTMPolicy), "
+    if not isinstance(core, (Policy, ConvPolicy)):
+        raise ExportError(f"the C export runs pufferlib's default policies (Policy, ConvPolicy, LSTMPolicy), "
                           f"got {type(policy).__name__}; export it with --format onnx or torchscript")
     if core.features.layout is not None:
         raise ExportError("the C export takes flat observations; this policy rebuilds nested or discrete "
@@ -237,21 +246,74 @@ def _core(policy):
     return core
 
 
+def _square(value, what, module):
+    pair = value if isinstance(value, tuple) else (value, value)
+    if pair[0] != pair[1]:
+        raise ExportError(f"the C export runs square {what}s, but {module} has {what} {pair}; export it with "
+                          "--format onnx or torchscript")
+    return int(pair[0])
+
+
+def _conv_op(conv):
+    if conv.groups != 1 or _square(conv.dilation, "dilation", conv) != 1 or conv.padding_mode != "zeros" \
+            or conv.bias is None or isinstance(conv.padding, str):
+        raise ExportError(f"the C export runs plain convs (biased, zero-padded, no groups or dilation), got "
+                          f"{conv}; export it with --format onnx or torchscript")
+    op = ("conv", conv.out_channels, _square(conv.kernel_size, "kernel", conv),
+          _square(conv.stride, "stride", conv), _square(conv.padding, "padding", conv))
+    return [op], [conv]
+
+
+def _trunk_ops(trunk):
+    """A `ConvTrunk`'s convs as C operations, and its Conv2d modules in order."""
+    from pufferlib.train.encoders import _Residual
+
+    ops, convs = [], []
+    for module in trunk.convs:
+        if isinstance(module, nn.Conv2d):
+            more, used = _conv_op(module)
+        elif isinstance(module, nn.ReLU):
+            more, used = [("relu", 0, 0, 0, 0)], []
+        elif isinstance(module, nn.MaxPool2d) and not module.ceil_mode \
+                and _square(module.dilation, "dilation", module) == 1:
+            sizes = (_square(getattr(module, name), what, module) for name, what in
+                     (("kernel_size", "kernel"), ("stride", "stride"), ("padding", "padding")))
+            more, used = [("maxpool", 0, *sizes)], []
+        elif isinstance(module, _Residual):  # x + conv1(relu(conv0(relu(x))))
+            first, _ = _conv_op(module.conv0)
+            second, _ = _conv_op(module.conv1)
+            more = [("save", 0, 0, 0, 0), ("relu", 0, 0, 0, 0), *first, ("relu", 0, 0, 0, 0), *second,
+                    ("add", 0, 0, 0, 0)]
+            used = [module.conv0, module.conv1]
+        else:
+            raise ExportError(f"the C export cannot run the conv trunk's {module}; export it with --format "
+                              "onnx or torchscript")
+        ops += more
+        convs += used
+    return ops, convs
+
+
 def weight_tensors(policy):
     """The named float32 arrays of `policy` in policy.bin's order (see docs/export.md).
 
     Returns:
         list of (name, numpy array).
     """
-    from pufferlib.train.policies import LSTMPolicy
+    from pufferlib.train.policies import ConvPolicy, LSTMPolicy
 
     core = _core(policy)
     tensors = []
-    for tower_name in ("actor", "critic"):
-        linears = [m for m in getattr(core, tower_name) if isinstance(m, nn.Linear)]
-        for layer, linear in enumerate(linears):
-            tensors += [(f"{tower_name}.{layer}.weight", linear.weight),
-                        (f"{tower_name}.{layer}.bias", linear.bias)]
+    if isinstance(core, ConvPolicy):
+        _, convs = _trunk_ops(core.trunk)
+        for index, conv in enumerate(convs):
+            tensors += [(f"conv.{index}.weight", conv.weight), (f"conv.{index}.bias", conv.bias)]
+        tensors += [("trunk.weight", core.trunk.linear.weight), ("trunk.bias", core.trunk.linear.bias)]
+    else:
+        for tower_name in ("actor", "critic"):
+            linears = [m for m in getattr(core, tower_name) if isinstance(m, nn.Linear)]
+            for layer, linear in enumerate(linears):
+                tensors += [(f"{tower_name}.{layer}.weight", linear.weight),
+                            (f"{tower_name}.{layer}.bias", linear.bias)]
     if isinstance(policy, LSTMPolicy):
         lstm = policy.lstm
         tensors += [("lstm.weight_ih", lstm.weight_ih_l0), ("lstm.weight_hh", lstm.weight_hh_l0),
@@ -266,12 +328,10 @@ def weight_tensors(policy):
 
 
 def _architecture(policy):
-    from pufferlib.train.policies import LSTMPolicy
+    from pufferlib.train.policies import ConvPolicy, LSTMPolicy
 
     core = _core(policy)
     dist = core.dist
-    hidden = core.actor_head.in_features
-    layers = sum(isinstance(m, nn.Linear) for m in core.actor)
     k = len(dist.nvec)
     low, high = np.zeros(k, np.float32), np.zeros(k, np.float32)
     if dist.num_continuous:
@@ -280,11 +340,18 @@ def _architecture(policy):
         high[continuous] = dist.high.numpy()
     code = core.features.code
     onehot = core.features.encoding == "onehot"
-    return {"obs_size": int(core.features.row_size), "hidden": int(hidden), "num_layers": int(layers),
+    trunk = None
+    if isinstance(core, ConvPolicy):
+        shape = core.features.shape
+        ops, _ = _trunk_ops(core.trunk)
+        trunk = {"height": int(shape[0]), "width": int(shape[1]),
+                 "channels": int(shape[2]) if len(shape) == 3 else 1, "ops": ops}
+    return {"obs_size": int(core.features.row_size), "hidden": int(core.actor_head.in_features),
+            "num_layers": 0 if trunk else sum(isinstance(m, nn.Linear) for m in core.actor),
             "activation": core.activation, "lstm": isinstance(policy, LSTMPolicy),
             "nvec": dist.nvec.astype(np.int32), "low": low, "high": high,
             "encoding": core.features.encoding, "onehot_low": code.low if onehot else 0,
-            "onehot_values": code.values if onehot else 0}
+            "onehot_values": code.values if onehot else 0, "trunk": trunk}
 
 
 def write_weights(policy, path):
@@ -293,23 +360,32 @@ def write_weights(policy, path):
     The layout (little-endian): the 8 magic bytes ``PUFFPOL`` and a NUL; uint32 version,
     obs_size, hidden, num_layers, activation (0 relu, 1 tanh), lstm (0/1), num_entries k;
     int32 nvec[k] (0 = continuous); float32 low[k], high[k]; uint32 encoding (0 float, 1 scale,
-    2 onehot), int32 onehot_low, uint32 onehot_values; uint32 num_tensors; then per tensor:
-    uint32 name length, the name, uint32 rank, uint32 shape[rank], float32 values (row-major), in
-    `weight_tensors`' order; last, uint32 CRC-32 (zlib's) of every byte before it, so that damaged
-    weights are refused. docs/export.md has the details.
+    2 onehot), int32 onehot_low, uint32 onehot_values; uint32 trunk (0 MLP towers, 1 conv) and for
+    a conv trunk uint32 height, width, channels, num_ops and per op uint32 code, out_channels, kernel,
+    stride, padding (`OP_CODES`); uint32 num_tensors; then per tensor: uint32 name length, the name,
+    uint32 rank, uint32 shape[rank], float32 values (row-major), in `weight_tensors`' order; last,
+    uint32 CRC-32 (zlib's) of every byte before it, so that damaged weights are refused.
+    docs/export.md has the details.
 
     Raises:
-        ExportError: a policy the C code cannot run (custom modules, conv encoders, nested observations).
+        ExportError: a policy the C code cannot run (custom modules, nested observations).
     """
     arch = _architecture(policy)
     tensors = weight_tensors(policy)
     k = len(arch["nvec"])
+    trunk = arch["trunk"]
     parts = [MAGIC, struct.pack("<7I", VERSION, arch["obs_size"], arch["hidden"], arch["num_layers"],
                                 int(arch["activation"] == "tanh"), int(arch["lstm"]), k),
              arch["nvec"].astype("<i4").tobytes(), arch["low"].astype("<f4").tobytes(),
              arch["high"].astype("<f4").tobytes(),
-             struct.pack("<IiI", ENCODING_CODES[arch["encoding"]], arch["onehot_low"], arch["onehot_values"]),
-             struct.pack("<I", len(tensors))]
+             struct.pack("<IiI", ENCODING_CODES[arch["encoding"]], arch["onehot_low"], arch["onehot_values"])]
+    if trunk is None:
+        parts.append(struct.pack("<I", 0))
+    else:
+        parts.append(struct.pack("<5I", 1, trunk["height"], trunk["width"], trunk["channels"],
+                                 len(trunk["ops"])))
+        parts += [struct.pack("<5I", OP_CODES[kind], *sizes) for kind, *sizes in trunk["ops"]]
+    parts.append(struct.pack("<I", len(tensors)))
     for name, array in tensors:
         encoded = name.encode()
         parts += [struct.pack(f"<I{len(encoded)}sI", len(encoded), encoded, array.ndim),
@@ -321,6 +397,9 @@ def write_weights(policy, path):
 
 def read_weights(path):
     """Reads a policy.bin written by `write_weights`: (architecture dict, list of (name, array)).
+
+    The architecture's "trunk" is None for MLP towers, else a dict of the conv trunk's input
+    height, width and channels and its "ops", (kind, out_channels, kernel, stride, padding) each.
 
     Raises:
         ExportError: not a policy file, another version, a checksum that does not match (damaged or
@@ -344,7 +423,8 @@ def read_weights(path):
     (version,) = take("<I")
     if version not in READS:
         raise ExportError(f"{path} is format version {version}; this pufferlib reads versions "
-                          f"{' and '.join(map(str, READS))} (export the policy again with this pufferlib)")
+                          f"{', '.join(map(str, READS[:-1]))} and {READS[-1]} (export the policy again with "
+                          "this pufferlib)")
     if len(data) < at + 4:
         raise ExportError(f"{path} is truncated at byte {len(data)} (it ends before its checksum)")
     data, (stored,) = data[:-4], struct.unpack("<I", data[-4:])
@@ -358,7 +438,7 @@ def read_weights(path):
             "activation": ("relu", "tanh")[activation], "lstm": bool(lstm),
             "nvec": np.array(take(f"<{k}i"), np.int32), "low": np.array(take(f"<{k}f"), np.float32),
             "high": np.array(take(f"<{k}f"), np.float32),
-            "encoding": "float", "onehot_low": 0, "onehot_values": 0}
+            "encoding": "float", "onehot_low": 0, "onehot_values": 0, "trunk": None}
     if version >= 3:
         encoding, arch["onehot_low"], arch["onehot_values"] = take("<IiI")
         if encoding not in ENCODING_CODES.values():
@@ -368,6 +448,20 @@ def read_weights(path):
         if encoding == ENCODING_CODES["onehot"] and not 1 <= arch["onehot_values"] <= 256:
             raise ExportError(f"{path} is malformed: onehot_values {arch['onehot_values']} must be in "
                               "[1, 256]")
+    if version >= 4:
+        (trunk,) = take("<I")
+        if trunk > 1:
+            raise ExportError(f"{path} is malformed: trunk {trunk} must be 0 (MLP towers) or 1 (conv)")
+        if trunk:
+            height, width, channels, count = take("<4I")
+            ops = []
+            for index in range(count):
+                code, *sizes = take("<5I")
+                if code >= len(OP_CODES):
+                    raise ExportError(f"{path} is malformed: conv trunk op {index} has code {code}; codes "
+                                      "are " + ", ".join(f"{c} ({kind})" for kind, c in OP_CODES.items()))
+                ops.append((list(OP_CODES)[code], *sizes))
+            arch["trunk"] = {"height": height, "width": width, "channels": channels, "ops": ops}
     (count,) = take("<I")
     tensors = []
     for _ in range(count):

@@ -1,4 +1,5 @@
-"""Shared by the export tests: the C compiler, sanitizer flags, and small policies of every kind."""
+"""Shared by the export tests: the C compiler, sanitizer flags, small policies of every kind, and the C
+driver run against torch."""
 import os
 import shlex
 import shutil
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from pufferlib.export import write_weights
 from pufferlib.train.policies import LSTMPolicy, Policy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,3 +87,63 @@ def sealed(mutate):
         body = mutate(data[:-4])
         return body + struct.pack("<I", zlib.crc32(body))
     return apply
+
+
+def run_driver(driver, weights, tmp_path, obs, starts, uniforms):
+    """Feeds the driver T steps; returns its raw float outputs (or the CompletedProcess on failure)."""
+    rows = [np.concatenate([[float(s)], o, u]) for s, o, u in zip(starts, obs, uniforms)]
+    data = np.concatenate([[len(rows)], *rows]).astype("<f4")
+    (tmp_path / "in.bin").write_bytes(data.tobytes())
+    result = subprocess.run([str(driver), str(weights), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
+                            capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
+    return result, np.fromfile(tmp_path / "out.bin", "<f4") if result.returncode == 0 else None
+
+
+def torch_reference(policy, obs, starts, seed):
+    """Torch's params, values, states, most likely and sampled actions, and the uniforms it drew."""
+    dist = policy.dist
+    obs_t = torch.as_tensor(obs)
+    with torch.no_grad():
+        if policy.recurrent:
+            state, params, values, states = policy.initial_state(1), [], [], []
+            for t in range(len(obs)):
+                p, v, state = policy.step(obs_t[t:t + 1], state, torch.tensor([bool(starts[t])]))
+                params.append(p)
+                values.append(v)
+                states.append(torch.cat(state, -1))
+            params, values, states = torch.cat(params), torch.cat(values), torch.cat(states).numpy()
+        else:
+            params, values = policy(obs_t)
+            states = np.zeros((len(obs), 0), np.float32)
+        likely = dist.clip(dist.sample(params, policy.log_std, deterministic=True))
+        sampled = dist.clip(dist.sample(params, policy.log_std, torch.Generator().manual_seed(seed)))
+    # the uniforms ActionDistribution.sample drew: one [T, 1] draw per discrete entry, in order
+    generator = torch.Generator().manual_seed(seed)
+    uniforms = [torch.rand((len(obs), 1), generator=generator) for _ in dist.logit_sizes]
+    uniforms = torch.cat(uniforms, -1).numpy() if uniforms else np.zeros((len(obs), 0), np.float32)
+    rows = len(obs)
+    return (params.numpy(), values.numpy(), states, likely.reshape(rows, -1).float().numpy(),
+            sampled.reshape(rows, -1).float().numpy(), uniforms)
+
+
+def compare(driver, policy, tmp_path, steps, starts, seed=3, obs=None):
+    weights = write_weights(policy, tmp_path / "policy.bin")
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(0.0, 2.0, (steps, 5)).astype(np.float32) if obs is None else obs
+    params, values, states, likely, sampled, uniforms = torch_reference(policy, obs, starts, seed)
+    result, out = run_driver(driver, weights, tmp_path, obs, starts, uniforms)
+    assert result.returncode == 0, result.stderr
+    k = likely.shape[1]
+    widths = [params.shape[1], 1, states.shape[1], k, k]
+    out = out.reshape(steps, sum(widths))
+    c_params, c_values, c_states, c_likely, c_sampled = np.split(out, np.cumsum(widths)[:-1], axis=1)
+    np.testing.assert_allclose(c_params, params, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(c_values[:, 0], values, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(c_states, states, rtol=0, atol=1e-5)
+    discrete = policy.dist.nvec > 0
+    np.testing.assert_array_equal(c_likely[:, discrete], likely[:, discrete])
+    np.testing.assert_allclose(c_likely[:, ~discrete], likely[:, ~discrete], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(c_sampled[:, discrete], sampled[:, discrete])
+    # continuous entries are the clipped means, sampled or not
+    np.testing.assert_array_equal(c_sampled[:, ~discrete], c_likely[:, ~discrete])
+    return params

@@ -2,7 +2,6 @@
 import os
 import re
 import struct
-import subprocess
 import zlib
 
 import numpy as np
@@ -18,80 +17,11 @@ from pufferlib.export import (
     weight_tensors,
     write_weights,
 )
-from tests.export.export_helpers import HERE, SANITIZER_ENV, compile_program, make_policy, needs_cc, sealed
+from tests.export.export_helpers import compare, make_policy, needs_cc, run_driver, sealed
 
 FEED_FORWARD = [("discrete", layers, activation) for layers in (1, 2, 3) for activation in ("relu", "tanh")]
 FEED_FORWARD += [("multidiscrete", 2, "relu"), ("box", 2, "tanh"), ("mixed", 3, "relu")]
 RECURRENT = [("discrete", 1, "tanh"), ("multidiscrete", 2, "relu"), ("box", 2, "tanh"), ("mixed", 1, "relu")]
-
-
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    """The test driver, compiled with the C files an export writes."""
-    folder = tmp_path_factory.mktemp("c_export")
-    export_policy(make_policy("discrete"), "c", folder)
-    return compile_program([os.path.join(HERE, "driver.c"), str(folder / "puffer_policy.c")],
-                           folder / "driver", includes=[folder])
-
-
-def run_driver(driver, weights, tmp_path, obs, starts, uniforms):
-    """Feeds the driver T steps; returns its raw float outputs (or the CompletedProcess on failure)."""
-    rows = [np.concatenate([[float(s)], o, u]) for s, o, u in zip(starts, obs, uniforms)]
-    data = np.concatenate([[len(rows)], *rows]).astype("<f4")
-    (tmp_path / "in.bin").write_bytes(data.tobytes())
-    result = subprocess.run([str(driver), str(weights), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
-                            capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
-    return result, np.fromfile(tmp_path / "out.bin", "<f4") if result.returncode == 0 else None
-
-
-def torch_reference(policy, obs, starts, seed):
-    """Torch's params, values, states, most likely and sampled actions, and the uniforms it drew."""
-    dist = policy.dist
-    obs_t = torch.as_tensor(obs)
-    with torch.no_grad():
-        if policy.recurrent:
-            state, params, values, states = policy.initial_state(1), [], [], []
-            for t in range(len(obs)):
-                p, v, state = policy.step(obs_t[t:t + 1], state, torch.tensor([bool(starts[t])]))
-                params.append(p)
-                values.append(v)
-                states.append(torch.cat(state, -1))
-            params, values, states = torch.cat(params), torch.cat(values), torch.cat(states).numpy()
-        else:
-            params, values = policy(obs_t)
-            states = np.zeros((len(obs), 0), np.float32)
-        likely = dist.clip(dist.sample(params, policy.log_std, deterministic=True))
-        sampled = dist.clip(dist.sample(params, policy.log_std, torch.Generator().manual_seed(seed)))
-    # the uniforms ActionDistribution.sample drew: one [T, 1] draw per discrete entry, in order
-    generator = torch.Generator().manual_seed(seed)
-    uniforms = [torch.rand((len(obs), 1), generator=generator) for _ in dist.logit_sizes]
-    uniforms = torch.cat(uniforms, -1).numpy() if uniforms else np.zeros((len(obs), 0), np.float32)
-    rows = len(obs)
-    return (params.numpy(), values.numpy(), states, likely.reshape(rows, -1).float().numpy(),
-            sampled.reshape(rows, -1).float().numpy(), uniforms)
-
-
-def compare(driver, policy, tmp_path, steps, starts, seed=3, obs=None):
-    weights = write_weights(policy, tmp_path / "policy.bin")
-    rng = np.random.default_rng(seed)
-    obs = rng.normal(0.0, 2.0, (steps, 5)).astype(np.float32) if obs is None else obs
-    params, values, states, likely, sampled, uniforms = torch_reference(policy, obs, starts, seed)
-    result, out = run_driver(driver, weights, tmp_path, obs, starts, uniforms)
-    assert result.returncode == 0, result.stderr
-    k = likely.shape[1]
-    widths = [params.shape[1], 1, states.shape[1], k, k]
-    out = out.reshape(steps, sum(widths))
-    c_params, c_values, c_states, c_likely, c_sampled = np.split(out, np.cumsum(widths)[:-1], axis=1)
-    np.testing.assert_allclose(c_params, params, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(c_values[:, 0], values, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(c_states, states, rtol=0, atol=1e-5)
-    discrete = policy.dist.nvec > 0
-    np.testing.assert_array_equal(c_likely[:, discrete], likely[:, discrete])
-    np.testing.assert_allclose(c_likely[:, ~discrete], likely[:, ~discrete], rtol=0, atol=1e-5)
-    np.testing.assert_array_equal(c_sampled[:, discrete], sampled[:, discrete])
-    # continuous entries are the clipped means, sampled or not
-    np.testing.assert_array_equal(c_sampled[:, ~discrete], c_likely[:, ~discrete])
-    return params
 
 
 @needs_cc
@@ -128,12 +58,45 @@ def test_c_matches_torch_with_each_observation_encoding(driver, tmp_path, encodi
     assert dict(tensors)["actor.0.weight"].shape == (16, 30 if encoding == "onehot" else 5)
 
 
+def as_version_3(data):
+    """An MLP's policy.bin written as version 3: without the trunk field (0, MLP towers)."""
+    at = 8 + 4 * 7 + 12 * struct.unpack_from("<I", data, 8 + 4 * 6)[0] + 12  # past the encoding fields
+    assert struct.unpack_from("<I", data, at) == (0,)
+    body = data[:8] + struct.pack("<I", 3) + data[12:at] + data[at + 4:-4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
 def as_version_2(data):
-    """A float-encoded policy.bin written as version 2: without the three encoding fields."""
+    """A float-encoded MLP's policy.bin written as version 2: without the encoding and trunk fields."""
+    data = as_version_3(data)
     at = 8 + 4 * 7 + 12 * struct.unpack_from("<I", data, 8 + 4 * 6)[0]  # past the action entries
     assert struct.unpack_from("<IiI", data, at) == (0, 0, 0)
     body = data[:8] + struct.pack("<I", 2) + data[12:at] + data[at + 12:-4]
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_read_weights_reads_version_3_files(tmp_path):
+    policy = make_policy("box", lstm=True, encoding="onehot")
+    path = write_weights(policy, tmp_path / "p.bin")
+    want_arch, want = read_weights(path)
+    path.write_bytes(as_version_3(path.read_bytes()))
+    arch, tensors = read_weights(path)
+    assert arch["encoding"] == "onehot" and arch["trunk"] is None and arch["onehot_values"] == 6
+    assert [name for name, _ in tensors] == [name for name, _ in want]
+
+
+@needs_cc
+def test_c_loader_runs_version_3_files(driver, tmp_path):
+    policy = make_policy("mixed", lstm=True, encoding="scale")
+    path = write_weights(policy, tmp_path / "v3.bin")
+    version_3 = as_version_3(path.read_bytes())
+    obs = np.random.default_rng(0).integers(-5, 6, (6, 5)).astype(np.float32)
+    starts, uniforms = np.eye(6)[0], np.full((6, 2), 0.5, np.float32)
+    _, want = run_driver(driver, path, tmp_path, obs, starts, uniforms)
+    path.write_bytes(version_3)
+    result, got = run_driver(driver, path, tmp_path, obs, starts, uniforms)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(got, want)
 
 
 def test_read_weights_reads_version_2_files(tmp_path):
@@ -204,7 +167,7 @@ def test_weights_file_round_trips():
 
 def test_weights_file_starts_with_magic_and_version(tmp_path):
     data = write_weights(make_policy("discrete"), tmp_path / "p.bin").read_bytes()
-    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (VERSION,) == (3,)
+    assert data[:8] == MAGIC and struct.unpack_from("<I", data, 8) == (VERSION,) == (4,)
 
 
 def test_weights_file_ends_with_the_crc32_of_its_bytes(tmp_path):
@@ -214,7 +177,7 @@ def test_weights_file_ends_with_the_crc32_of_its_bytes(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: b"NOTAPOL\0" + d[8:], "not a pufferlib policy file"),
-    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads versions 2 and 3"),
+    (lambda d: d[:8] + struct.pack("<I", 7) + d[12:], "format version 7; this pufferlib reads versions 2, 3 and 4"),
     (lambda d: d[:-3], "is damaged or truncated: its CRC-32 is"),
     (lambda d: d[:14], "truncated at byte 14 \\(it ends before its checksum\\)"),
     (sealed(lambda d: d[:-3]), "truncated at byte"),
@@ -240,7 +203,8 @@ def _shape_changed(data):
 @needs_cc
 @pytest.mark.parametrize("mutate, code, message", [
     (lambda d: b"NOTAPOL\0" + d[8:], 2, "not a pufferlib policy file"),
-    (lambda d: d[:8] + struct.pack("<I", 4) + d[12:], 3, "format version 4; this code reads versions 2 and 3"),
+    (lambda d: d[:8] + struct.pack("<I", 5) + d[12:], 3, "format version 5; this code reads versions 2, 3 and 4"),
+    (lambda d: d[:8] + struct.pack("<I", 1) + d[12:], 3, "format version 1; this code reads versions 2, 3 and 4"),
     (lambda d: d[:-1], 6, "the file is damaged or truncated: its CRC-32 is [0-9a-f]{8}, the file says"),
     (sealed(_shape_changed), 4, r"tensor actor.0.weight has shape \(16, 6\); the architecture needs \(16, 5\)"),
     (sealed(lambda d: d[:8 + 4 * 7] + struct.pack("<I", 9) + d[8 + 4 * 8:]), 4, "the file is truncated"),

@@ -1,6 +1,7 @@
 """Export from checkpoints; TorchScript and ONNX against the original module."""
 import importlib.util
 
+import gymnasium
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,8 @@ from tests.export.export_helpers import make_policy
 # torch deprecates TorchScript but still loads it; the export is for runtimes that only read TorchScript
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 
-POLICIES = [("discrete", False), ("multidiscrete", False), ("box", False), ("discrete", True), ("box", True)]
+POLICIES = [("discrete", False), ("multidiscrete", False), ("box", False), ("mixed", False), ("discrete", True),
+            ("box", True), ("mixed", True)]
 
 
 def inputs(module, rows=6, seed=0):
@@ -119,3 +121,49 @@ def test_export_an_incompatible_checkpoint(cartpole_run, tmp_path):
     _, summary = cartpole_run
     with pytest.raises(CheckpointError, match="was trained on 'cartpole', not 'bandit'"):
         export("bandit", summary["checkpoint"], output=tmp_path)
+
+
+@pytest.mark.parametrize("lstm", [False, True])
+def test_onnx_of_a_nested_observation_policy_matches_the_module(tmp_path, lstm):
+    """Dict observations of one dtype, which the C format refuses: ONNX takes their flat rows."""
+    runtime = pytest.importorskip("onnxruntime")
+    for name in ("onnx", "onnxscript"):
+        pytest.importorskip(name)
+    policy, layout = nested_policy({"a": gymnasium.spaces.Box(-1, 1, (3,)), "b": gymnasium.spaces.Box(0, 1, (2,))},
+                                   lstm)
+    module = PolicyModule(policy)
+    assert not layout.packed and module.obs_dtype == torch.float32 and policy_features(policy).layout is not None
+    (path,) = export_policy(policy, "onnx", tmp_path)
+    feeds = {"observation": np.random.default_rng(0).uniform(-1, 1, (5, 5)).astype(np.float32)}
+    if lstm:
+        feeds.update(h=np.zeros((5, module.state_size), np.float32), c=np.ones((5, module.state_size), np.float32))
+    got = runtime.InferenceSession(str(path)).run(None, feeds)
+    with torch.no_grad():
+        want = module(*(torch.as_tensor(v) for v in feeds.values()))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w.numpy(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_export_refuses_packed_observation_rows_in_one_message(tmp_path, format):
+    policy, layout = nested_policy({"a": gymnasium.spaces.Discrete(3), "b": gymnasium.spaces.Box(0, 1, (2,))})
+    assert layout.packed  # int64 and float32 leaves in one uint8 row
+    with pytest.raises(ExportError, match=rf"the {format} export cannot bit-cast observation rows: this policy's "
+                                          r"nested observation space has leaves of several dtypes.* Give every leaf "
+                                          r"one dtype"):
+        export_policy(policy, format, tmp_path)
+
+
+def nested_policy(leaves, lstm=False):
+    """A small MLP policy on a Dict observation of `leaves`, and its layout."""
+    from pufferlib.emulation import Layout
+    from pufferlib.train.policies import Policy
+
+    layout = Layout(gymnasium.spaces.Dict(leaves))
+    torch.manual_seed(0)
+    policy = Policy(layout.flat_space, gymnasium.spaces.Discrete(2), hidden_size=8, observation_layout=layout)
+    return (LSTMPolicy(policy) if lstm else policy).eval(), layout
+
+
+def policy_features(policy):
+    return (policy.policy if policy.recurrent else policy).features

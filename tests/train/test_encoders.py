@@ -9,7 +9,7 @@ import torch
 
 import pufferlib.train as T
 from pufferlib.emulation import Layout
-from pufferlib.export import ExportError, PolicyModule, export_policy
+from pufferlib.export import PolicyModule, export, export_policy, read_weights, weight_tensors
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.config import ConfigError, PolicyConfig
 from pufferlib.train.encoders import ConvTrunk, Features, minimum_size, resolve_encoding
@@ -204,7 +204,8 @@ def test_make_policy_builds_what_the_config_says():
     ({"policy.cnn_channels": "32,x"}, r"policy.cnn_channels must be comma-separated integers in \[1, 4096\] "
                                       r"\(e.g. '32,64,64'\), got '32,x'"),
     ({"policy.cnn_kernels": "0,3"}, r"policy.cnn_kernels must be comma-separated integers"),
-    ({"policy.encoder": "nature_cnn", "policy.cnn_strides": "1,1"},
+    ({"policy.encoder": "nature_cnn", "policy.cnn_channels": "32,64,64", "policy.cnn_kernels": "8,4,3",
+      "policy.cnn_strides": "1,1"},
      r"cnn_channels, cnn_kernels and cnn_strides need one entry per nature_cnn conv layer, got 3, 3 and 2"),
 ])
 def test_bad_cnn_lists_are_config_errors(overrides, match):
@@ -254,7 +255,7 @@ def tiny_run(tmp_path, **policy):
     (SMALL_CNN, ConvPolicy),
     ({**SMALL_CNN, "lstm": True}, LSTMPolicy),
     ({"encoder": "impala", "cnn_channels": "4,8", "cnn_width": 16}, ConvPolicy),
-    ({"obs_encoding": "onehot", "hidden_size": 16}, Policy),
+    ({"encoder": "mlp", "obs_encoding": "onehot", "hidden_size": 16}, Policy),  # squared ships a CNN
 ])
 def test_the_trainer_trains_each_encoder_on_squared(tmp_path, policy, kind):
     summary, before, after = tiny_run(tmp_path, **policy)
@@ -272,10 +273,14 @@ def test_the_trainer_trains_each_encoder_on_squared(tmp_path, policy, kind):
         for key, value in loaded.state_dict().items():  # the checkpoint round trip keeps every weight
             torch.testing.assert_close(value, after[key], rtol=0, atol=0)
     assert hidden.shape == (3, core.hidden_size)
+    export(None, summary["checkpoint"], format="c", output=tmp_path / "c")  # every kind exports to C
+    arch, tensors = read_weights(tmp_path / "c" / "policy.bin")
+    assert [name for name, _ in tensors] == [name for name, _ in weight_tensors(loaded)]
+    assert (arch["trunk"] is None) == (kind is Policy)
 
 
 def test_a_checkpoint_from_before_the_encoder_settings_loads_as_an_mlp(tmp_path):
-    summary, _, after = tiny_run(tmp_path, hidden_size=16)
+    summary, _, after = tiny_run(tmp_path, encoder="mlp", hidden_size=16)  # squared ships a CNN
     data = ckpt.load_checkpoint(summary["checkpoint"])
     for key in ("encoder", "obs_encoding"):
         del data["architecture"][key]
@@ -287,25 +292,34 @@ def test_a_checkpoint_from_before_the_encoder_settings_loads_as_an_mlp(tmp_path)
     assert type(policy) is Policy and policy.features.encoding == "float"
 
 
-def random_weights(policy, seed=0):
+def random_weights(policy, seed=0, scaled=False):
+    """Normal(0, 0.3) weights, or with `scaled` of std 1.5 / sqrt(fan-in): deep trunks (impala) keep
+    their values near 1 then, where float32 rounding stays below the 1e-5 the comparisons allow."""
     torch.manual_seed(seed)
     with torch.no_grad():
         for param in policy.parameters():
-            param.normal_(0.0, 0.3)
+            fan_in = int(np.prod(param.shape[1:])) if param.dim() > 1 else 4
+            param.normal_(0.0, 1.5 / fan_in ** 0.5 if scaled else 0.3)
     return policy.eval()
 
 
-def conv_policy(lstm=False, encoder="nature_cnn"):
+def conv_policy(lstm=False, encoder="nature_cnn", scaled=False):
     sizes = dict(channels=(4, 8), kernels=(3, 3), strides=(1, 2)) if encoder == "nature_cnn" else dict(channels=(4, 8))
     policy = ConvPolicy(GRID, ACTIONS, encoder, width=16, **sizes)
-    return random_weights(LSTMPolicy(policy) if lstm else policy)
+    return random_weights(LSTMPolicy(policy) if lstm else policy, scaled=scaled)
 
 
-def test_the_c_export_refuses_a_conv_policy_naming_the_formats_that_work(tmp_path):
-    for policy in (conv_policy(), conv_policy(lstm=True)):
-        with pytest.raises(ExportError, match=r"the C export runs MLP policies; this one has a conv encoder "
-                                              r"\(nature_cnn\)\. Export it with --format onnx or torchscript"):
-            export_policy(policy, "c", tmp_path)
+@pytest.mark.parametrize("make", [conv_policy, lambda: conv_policy(lstm=True), lambda: conv_policy(encoder="impala")])
+def test_the_c_export_writes_each_conv_kind(tmp_path, make):
+    """What the C code computes is compared with torch in tests/export/test_export_conv.py."""
+    policy = make()
+    export_policy(policy, "c", tmp_path)
+    arch, tensors = read_weights(tmp_path / "policy.bin")
+    assert arch["trunk"]["height"] == arch["trunk"]["width"] == 11 and arch["encoding"] == "onehot"
+    assert arch["lstm"] == policy.recurrent and arch["hidden"] == 16
+    for (name, got), (want_name, want) in zip(tensors, weight_tensors(policy), strict=True):
+        assert name == want_name
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
@@ -327,6 +341,8 @@ def test_torchscript_export_of_each_kind_matches_the_module(tmp_path, make):
 
 
 @pytest.mark.parametrize("make", [conv_policy, lambda: conv_policy(lstm=True),
+                                  lambda: conv_policy(encoder="impala", scaled=True),
+                                  lambda: conv_policy(lstm=True, encoder="impala", scaled=True),
                                   lambda: random_weights(Policy(GRID, ACTIONS, 16, obs_encoding="onehot"))])
 def test_onnx_export_of_each_kind_matches_the_module(tmp_path, make):
     runtime = pytest.importorskip("onnxruntime")
