@@ -19,7 +19,7 @@ from pufferlib.train.kernel import KernelLearner, RecurrentKernelLearner, make_l
 from pufferlib.train.learner import TorchLearner
 from pufferlib.train.policies import make_policy
 from pufferlib.train.rollout import RolloutStorage
-from tests.train.test_kernel import SPECS, observations
+from tests.train.learner_parity import SPECS, assert_learners_agree, observations, perturb
 
 ROWS, HORIZON, BPTT = 12, 16, 8
 
@@ -36,12 +36,6 @@ def learners(spec, **train):
             p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
     twin = copy.deepcopy(policy)
     return RecurrentKernelLearner(policy, config, seed=1), TorchLearner(twin, config, torch.device("cpu"))
-
-
-def assert_same_policy(kernel, torch_learner, atol=1e-5):
-    ours, theirs = kernel.policy.state_dict(), torch_learner.policy.state_dict()
-    for name, value in ours.items():
-        np.testing.assert_allclose(value.numpy(), theirs[name].numpy(), rtol=0, atol=atol, err_msg=name)
 
 
 def rollout(kernel, torch_learner, spec):
@@ -77,13 +71,7 @@ def rollout(kernel, torch_learner, spec):
         storage.views.logprobs[:, t] = logp
         storage.views.values[:, t] = values
         storage.views.starts[:, t] = starts[:, t]
-    generator = torch.Generator().manual_seed(0)
-    storage.masks.fill_(True)
-    storage.masks[3, 5] = False    # an absent agent's step counts in neither loss
-    storage.logprobs += 0.3 * torch.randn(storage.logprobs.shape, generator=generator)
-    storage.advantages.copy_(torch.randn(storage.advantages.shape, generator=generator) + 0.2)
-    storage.returns.copy_(torch.randn(storage.returns.shape, generator=generator))
-    return storage
+    return perturb(storage)
 
 
 @pytest.mark.parametrize("name", ["discrete", "multidiscrete", "box", "nested"])
@@ -92,20 +80,7 @@ def test_recurrent_kernel_learner_matches_the_torch_learner(name):
     kernel, torch_learner = learners(spec)
     assert RecurrentKernelLearner.supports(kernel.policy)
     storage = rollout(kernel, torch_learner, spec)
-    kernel.begin(storage)
-    torch_learner.begin(storage)
-    for ours, theirs in zip(kernel.evaluate(), torch_learner.evaluate()):
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-4)
-    generator = torch.Generator().manual_seed(1)
-    clipped = 0.0
-    for _ in range(4):
-        indices = torch.randperm(storage.units, generator=generator)[:8]
-        ours, theirs = kernel.update(indices), torch_learner.update(indices)
-        for key, value in theirs.items():
-            assert ours[key] == pytest.approx(float(value), rel=1e-4, abs=1e-5), key
-        clipped += ours["clipfrac"]
-        assert_same_policy(kernel, torch_learner)
-    assert clipped > 0    # the ratio clip was exercised
+    assert_learners_agree(kernel, torch_learner, storage, minibatch=8)
     assert kernel.kernel.step_count == 4
     if kernel.policy.log_std is not None:   # it learned, in the torch module's own tensor
         assert not torch.equal(kernel.policy.log_std, torch.linspace(-0.5, 0.2, kernel.policy.log_std.numel()))
