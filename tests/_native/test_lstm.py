@@ -12,7 +12,6 @@ torch.set_num_threads(1)
 # (batch, horizon, input, hidden): small odd sizes (tails of every tile), B above and not a multiple of
 # the chunk, T = 1, and the memory config's shapes (16 sequences of 32 steps, width 64)
 SHAPES = [(3, 5, 4, 5), (lstm.CHUNK + 5, 7, 13, 9), (40, 1, 3, 2), (16, 32, 64, 64), (2 * lstm.CHUNK + 1, 6, 40, 36)]
-SUPPORTED = lstm._instruction_set()
 
 
 def resets(batch, horizon, seed):
@@ -51,17 +50,8 @@ def outputs_and_grads(run, layer, x, h0, c0, seed=1):
     return (out, h_n, c_n), grads
 
 
-@pytest.fixture(params=[0, 3, 4])
-def isa(request):
-    if request.param > SUPPORTED:
-        pytest.skip(f"the CPU lacks instruction set {request.param}")
-    lstm._instruction_set(request.param)
-    yield request.param
-    lstm._instruction_set(4)
-
-
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_and_every_gradient_match_the_lstm_cell_loop(shape, isa):
+def test_forward_and_every_gradient_match_the_lstm_cell_loop(shape, instruction_set):
     layer, x, h0, c0, starts = problem(*shape)
     ours, our_grads = outputs_and_grads(lambda: LSTMSequence.apply(x, h0, c0, starts, *weights(layer)),
                                         layer, x, h0, c0)

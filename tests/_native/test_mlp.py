@@ -109,17 +109,6 @@ def torch_loss(actor, critic, batch, indices, nvec, clip_coef=0.2, vf_coef=0.5, 
     return loss, stats
 
 
-@pytest.fixture(params=[0, 3, 4], ids=["portable", "avx2", "avx512"])
-def instruction_set(request):
-    """Runs a test on each compiled version of the kernel that this CPU can run."""
-    best = mlp._instruction_set()
-    if request.param > best:
-        pytest.skip(f"this CPU runs instruction set {best}, not {request.param}")
-    assert mlp._instruction_set(request.param) == request.param
-    yield request.param
-    mlp._instruction_set(4)
-
-
 def minibatch(rows=300, size=200, seed=0):
     return np.random.default_rng(seed).permutation(rows)[:size].astype(np.int64)
 

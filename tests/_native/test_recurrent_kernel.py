@@ -14,7 +14,6 @@ import pytest
 import torch
 from pufferlib._native.mlp import ActorCriticKernel, RecurrentKernel
 
-from pufferlib._native import mlp
 from pufferlib.train.learner import ppo_loss
 from pufferlib.train.policies import LSTMPolicy, Policy
 
@@ -25,17 +24,6 @@ ACTION_KINDS = {
     "box": (gymnasium.spaces.Box(-1, 1, (2,)), None),
     "mixed": (gymnasium.spaces.Box(-1, 4, (4,)), [3, 0, 2, 0]),   # an emulated Dict/Tuple action space
 }
-
-
-@pytest.fixture(params=[0, 3, 4], ids=["portable", "avx2", "avx512"])
-def instruction_set(request):
-    """Runs a test on each compiled version of the kernels that this CPU can run."""
-    best = mlp._instruction_set()
-    if request.param > best:
-        pytest.skip(f"this CPU runs instruction set {best}, not {request.param}")
-    assert mlp._instruction_set(request.param) == request.param
-    yield request.param
-    mlp._instruction_set(4)
 
 
 def make_policy(kind="discrete", hidden=8, num_layers=2, activation="tanh", seed=0):
