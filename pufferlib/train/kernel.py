@@ -54,8 +54,22 @@ class KernelLearner(Learner):
         self.policy = policy
         self.config = config
         self.lr = config.learning_rate
-        self.kernel = self._mlp_kernel(policy if type(policy) is Policy else policy.policy)
-        self._init_sampling(seed)
+        self.kernel = self._make_kernel(policy)
+        dist = self.base.dist
+        self.dist = dist
+        self.num_logits = sum(dist.logit_sizes)
+        self.categorical = np.flatnonzero(dist.nvec > 0)    # the action row's entries of each kind
+        self.continuous = np.flatnonzero(dist.nvec == 0)
+        if dist.num_continuous:
+            self.low, self.high = dist.low.numpy(), dist.high.numpy()
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self._buffers = {}
+        self._reshaped = None     # (dtype, row shape) of observations whose features are a reshape
+        self.storage = self.batch = None
+
+    def _make_kernel(self, policy):
+        """The C kernel that runs `policy` (a subclass runs another kind of policy)."""
+        return self._mlp_kernel(policy)
 
     def _mlp_kernel(self, base):
         """The ActorCriticKernel of a default `Policy`: its towers, heads and log_std, in place."""
@@ -68,19 +82,6 @@ class KernelLearner(Learner):
                                  [_linear(m) for m in critic], _linear(base.value_head),
                                  [int(n) for n in base.dist.nvec], base.activation,
                                  adam_eps=self.config.adam_eps, log_std=self.log_std)
-
-    def _init_sampling(self, seed):
-        dist = self.base.dist
-        self.dist = dist
-        self.num_logits = sum(dist.logit_sizes)
-        self.categorical = np.flatnonzero(dist.nvec > 0)    # the action row's entries of each kind
-        self.continuous = np.flatnonzero(dist.nvec == 0)
-        if dist.num_continuous:
-            self.low, self.high = dist.low.numpy(), dist.high.numpy()
-        self.rng = np.random.Generator(np.random.PCG64(seed))
-        self._buffers = {}
-        self._reshaped = None     # (dtype, row shape) of observations whose features are a reshape
-        self.storage = self.batch = None
 
     def _scratch(self, rows):
         """Per-batch-size output buffers (rollout groups and final observations reuse them)."""
@@ -220,16 +221,21 @@ class KernelLearner(Learner):
         Raises:
             NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).
         """
-        b, c = self.batch, self.config
+        b = self.batch
         indices = indices.numpy()
         present = indices[b["masks"][indices]]
         if present.size < 2:
             return {}
         return self._checked(self.kernel.update(
             b["features"], b["actions"], b["logprobs"], b["advantages"], b["returns"], b["values"], present,
-            lr=self.lr, clip_coef=c.clip_coef, vf_coef=c.vf_coef, ent_coef=c.ent_coef,
-            max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv, clip_vloss=c.clip_vloss,
-            vf_clip_coef=c.vf_clip_coef))
+            **self._loss_settings()))
+
+    def _loss_settings(self):
+        """The PPO loss and step settings both kernels' `update` take, from the config."""
+        c = self.config
+        return dict(lr=self.lr, clip_coef=c.clip_coef, vf_coef=c.vf_coef, ent_coef=c.ent_coef,
+                    max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv, clip_vloss=c.clip_vloss,
+                    vf_clip_coef=c.vf_clip_coef)
 
     def _checked(self, stats):
         """The kernel's update statistics; NonFiniteError when the kernel refused a non-finite step."""
@@ -280,15 +286,12 @@ class RecurrentKernelLearner(KernelLearner):
                 and all(p.device.type == "cpu" and p.dtype == torch.float32
                         for p in policy.lstm.parameters()))
 
-    def __init__(self, policy, config, seed=0):
-        self.policy = policy
-        self.config = config
-        self.lr = config.learning_rate
+    def _make_kernel(self, policy):
+        """The RecurrentKernel of the wrapped policy's towers and heads and of the LSTM, in place."""
         lstm = policy.lstm
-        self.kernel = RecurrentKernel(self._mlp_kernel(policy.policy), lstm.weight_ih_l0.detach().numpy(),
-                                      lstm.weight_hh_l0.detach().numpy(), lstm.bias_ih_l0.detach().numpy(),
-                                      lstm.bias_hh_l0.detach().numpy())
-        self._init_sampling(seed)
+        return RecurrentKernel(self._mlp_kernel(policy.policy), lstm.weight_ih_l0.detach().numpy(),
+                               lstm.weight_hh_l0.detach().numpy(), lstm.bias_ih_l0.detach().numpy(),
+                               lstm.bias_hh_l0.detach().numpy())
 
     def _step(self, obs, state, starts):
         """(action parameters, values, (h, c)) of one step for some rows; the state arrays are new."""
@@ -346,16 +349,15 @@ class RecurrentKernelLearner(KernelLearner):
         Raises:
             NonFiniteError: the loss or the gradient is NaN or infinite (the step is not taken).
         """
-        b, c, storage = self.batch, self.config, self.storage
+        b, storage = self.batch, self.storage
         indices = indices.numpy()
         per_row = storage.horizon // storage.segment
         row, seq = indices // per_row, indices % per_row
         steps = (row * storage.horizon + seq * storage.segment)[:, None] + np.arange(storage.segment)
         return self._checked(self.kernel.update(
             b["features"], b["actions"], b["logprobs"], b["advantages"], b["returns"], b["values"],
-            b["masks"], steps, b["starts"][steps], b["h"][row, seq], b["c"][row, seq], lr=self.lr,
-            clip_coef=c.clip_coef, vf_coef=c.vf_coef, ent_coef=c.ent_coef, max_grad_norm=c.max_grad_norm,
-            norm_adv=c.norm_adv, clip_vloss=c.clip_vloss, vf_clip_coef=c.vf_clip_coef))
+            b["masks"], steps, b["starts"][steps], b["h"][row, seq], b["c"][row, seq],
+            **self._loss_settings()))
 
 
 def make_learner(policy, config, device, distributed=False, seed=0):
