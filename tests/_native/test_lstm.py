@@ -3,9 +3,12 @@ instruction set, threads, error paths."""
 import numpy as np
 import pytest
 import torch
+from kernel_fixtures import instruction_set_fixture
 
 from pufferlib._native import lstm
 from pufferlib.train.lstm import LSTMSequence, lstm_reference, lstm_sequence
+
+instruction_set = instruction_set_fixture()
 
 torch.set_num_threads(1)
 

@@ -3,11 +3,14 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
+from kernel_fixtures import instruction_set_fixture
 from torch import nn
 from torch.distributions import Categorical
 
 from pufferlib._native import mlp
 from pufferlib.train.policies import ActionDistribution
+
+instruction_set = instruction_set_fixture()
 
 torch.set_num_threads(1)
 

@@ -12,10 +12,13 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
+from kernel_fixtures import instruction_set_fixture
 from pufferlib._native.mlp import ActorCriticKernel, RecurrentKernel
 
 from pufferlib.train.learner import ppo_loss
 from pufferlib.train.policies import LSTMPolicy, Policy
+
+instruction_set = instruction_set_fixture()
 
 OBS_DIM = 5
 ACTION_KINDS = {

@@ -1,4 +1,7 @@
-"""Shared by the C kernel tests: running a test on each compiled instruction set."""
+"""Shared by the C kernel tests: running a test on each compiled instruction set.
+
+Each test module makes the fixture its own with `instruction_set = instruction_set_fixture()`.
+"""
 import pytest
 
 from pufferlib._native import lstm, mlp
@@ -8,8 +11,7 @@ from pufferlib._native import lstm, mlp
 KERNEL_MODULES = (mlp, lstm)
 
 
-@pytest.fixture(params=[0, 3, 4], ids=["portable", "avx2", "avx512"])
-def instruction_set(request):
+def _pinned(request):
     """Runs a test on each compiled version of the kernels that this CPU can run."""
     best = mlp._instruction_set()
     if request.param > best:
@@ -19,3 +21,8 @@ def instruction_set(request):
     yield request.param
     for module in KERNEL_MODULES:
         module._instruction_set(4)
+
+
+def instruction_set_fixture():
+    """The `instruction_set` fixture: portable, AVX2 and AVX-512 in turn (skipped where missing)."""
+    return pytest.fixture(params=[0, 3, 4], ids=["portable", "avx2", "avx512"])(_pinned)
