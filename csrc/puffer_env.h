@@ -31,6 +31,9 @@
  *       actions before stepping (discrete in range, continuous finite), but can be told not to
  *       (and a C caller may not). Continuous actions are clipped by the env (puffer_clampf maps
  *       NaN to the lower bound).
+ *   An env with discrete actions may also declare action masks (puffer_act_mask in describe):
+ *       reset and step then write, for every agent row, which choices are legal in the new state
+ *       into r.action_mask (see puffer_act_mask below), and policies never sample the others.
  *
  * Optional, passed to PUFFER_DEFINE_ENV_EXT: NAME_close (free what init allocated) and NAME_render
  * (draw an RGB frame).
@@ -93,6 +96,7 @@ typedef struct {
     int act_n[PUFFER_MAX_ACT_DIMS];      /* discrete: choices per dimension */
     float act_low, act_high;             /* continuous: bounds (the env clips) */
     int render_width, render_height;     /* RGB frame size, 0 when the env cannot render */
+    int act_mask;                        /* 1: the env writes a mask of legal discrete actions */
 } PufferSpec;
 
 /* Episode statistics of one block of envs, summed; the engine divides by episodes when read.
@@ -120,6 +124,8 @@ typedef struct {
     size_t obs_row_bytes;
     int act_dims;
     int num_agents;
+    uint8_t* action_masks;               /* [rows, mask_size] 0/1, or NULL when act_mask is 0 */
+    int mask_size;                       /* sum of act_n: one byte per choice of each dimension */
 } PufferBuffers;
 
 /* What one env sees: the rows of its agents. */
@@ -132,6 +138,8 @@ typedef struct {
     uint8_t* mask;
     PufferLog* log;
     int num_agents;
+    uint8_t* action_mask;                /* [num_agents, mask_size], NULL unless act_mask was set */
+    int mask_size;
 } PufferRows;
 
 /* ---- Random numbers: xorshift64*, one per env copy, seeded from (seed, env index) ---- */
@@ -222,6 +230,8 @@ static inline PufferRows puffer_rows(const PufferBuffers* b, int env_index, Puff
     r.mask = b->masks + row;
     r.log = log;
     r.num_agents = b->num_agents;
+    r.mask_size = b->mask_size;
+    r.action_mask = b->action_masks ? b->action_masks + row * (size_t)b->mask_size : NULL;
     return r;
 }
 
@@ -287,6 +297,7 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
                 r.obs = (char*)r.obs + obs_bytes;                                               \
                 r.act = (const char*)r.act + act_bytes;                                         \
                 r.mask += 1;                                                                    \
+                if (r.action_mask) r.action_mask += r.mask_size;                                \
             }                                                                                   \
             return;                                                                             \
         }                                                                                       \
@@ -434,6 +445,15 @@ static inline void puffer_act_box(PufferSpec* s, int dims, float low, float high
     s->act_dims = dims;
     s->act_low = low;
     s->act_high = high;
+}
+
+/* Declares that the env writes action masks (discrete actions only): in reset and in every step,
+ * for each agent row, r.action_mask[agent * r.mask_size + offset_d + k] = 1 when choice k of action
+ * dimension d is legal in the new state, else 0 (offset_d = sum of act_n before d). At least one
+ * choice of each dimension must stay legal. Policies give masked choices zero probability; an env
+ * must still define (and document) what a masked action does when it arrives anyway. */
+static inline void puffer_act_mask(PufferSpec* s) {
+    s->act_mask = 1;
 }
 
 /* Writes a short formatted error message (describe() uses it). */

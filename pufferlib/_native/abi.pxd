@@ -40,6 +40,7 @@ cdef extern from "puffer_env.h" nogil:
         float act_high
         int render_width
         int render_height
+        int act_mask
 
     ctypedef struct PufferLog:
         double episodes
@@ -61,6 +62,8 @@ cdef extern from "puffer_env.h" nogil:
         size_t obs_row_bytes
         int act_dims
         int num_agents
+        uint8_t* action_masks
+        int mask_size
 
     ctypedef struct PufferEnvDef:
         int abi_version

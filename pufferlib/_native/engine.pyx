@@ -216,6 +216,9 @@ cdef dict _describe(EnvDef d, const double* values, PufferSpec* s, char* err):
     nvec = tuple(s.act_n[k] for k in range(s.act_dims))
     if s.act_kind == PUFFER_DISCRETE and any(n < 1 for n in nvec):
         raise EnvironmentLoadError(f"{where} gave discrete action sizes {nvec}; each must be >= 1")
+    if s.act_mask and s.act_kind != PUFFER_DISCRETE:
+        raise EnvironmentLoadError(f"{where} declared action masks (act_mask=1) for continuous actions; "
+                                   "masks are for discrete actions only, leave act_mask at 0")
     if s.act_kind == PUFFER_CONTINUOUS and not (s.act_low <= s.act_high):
         raise EnvironmentLoadError(f"{where} gave action bounds [{s.act_low}, {s.act_high}]")
     if s.obs_bounds_per_element:
@@ -235,6 +238,7 @@ cdef dict _describe(EnvDef d, const double* values, PufferSpec* s, char* err):
         act_low=float(s.act_low),
         act_high=float(s.act_high),
         render_size=(s.render_height, s.render_width),
+        mask_size=sum(nvec) if s.act_mask else 0,
     )
 
 
@@ -418,6 +422,8 @@ cdef class Engine(VectorProtocol):
         self.terminals = np.zeros(rows, np.bool_)
         self.truncations = np.zeros(rows, np.bool_)
         self.masks = np.ones(rows, np.bool_)
+        mask_size = self.spec["mask_size"]
+        self.action_masks = np.ones((rows, mask_size), np.bool_) if mask_size else None
         self._episode_return = np.zeros(rows, np.float32)
         self._episode_length = np.zeros(rows, np.int32)
 
@@ -440,6 +446,8 @@ cdef class Engine(VectorProtocol):
         self.bufs.obs_row_bytes = self.observations.itemsize * (self.observations.size // rows)
         self.bufs.act_dims = s.act_dims
         self.bufs.num_agents = s.num_agents
+        self.bufs.mask_size = mask_size
+        self.bufs.action_masks = <uint8_t*>cnp.PyArray_DATA(self.action_masks) if mask_size else NULL
 
         self.job.envs = self.envs
         self.job.bufs = &self.bufs
@@ -463,6 +471,8 @@ cdef class Engine(VectorProtocol):
         self.terminals.fill(False)
         self.truncations.fill(False)
         self.masks.fill(True)
+        if self.action_masks is not None:
+            self.action_masks.fill(True)
         memset(self.logs, 0, self.num_blocks * sizeof(PufferLog))
         self._start_pool()
         with nogil:
@@ -521,6 +531,9 @@ cdef class Engine(VectorProtocol):
         """Stops the stepping threads (a pending step finishes first) and frees the environments."""
         self._free()
 
+    def _snapshot_arrays(self):
+        return _SNAPSHOT_ARRAYS + (("action_masks",) if self.action_masks is not None else ())
+
     def snapshot(self):
         """The whole state of the environments and buffers, to continue later exactly (checkpoints).
 
@@ -546,7 +559,7 @@ cdef class Engine(VectorProtocol):
                 "logs": (<char*>self.logs)[:self.num_blocks * sizeof(PufferLog)],
                 "seed": self.seed,
                 "episode_return": self._episode_return.copy(), "episode_length": self._episode_length.copy(),
-                **{name: getattr(self, name).copy() for name in _SNAPSHOT_ARRAYS}}
+                **{name: getattr(self, name).copy() for name in self._snapshot_arrays()}}
 
     def restore(self, snapshot):
         """Puts back the state `snapshot()` returned (of an engine with the same env, params, size).
@@ -567,7 +580,7 @@ cdef class Engine(VectorProtocol):
             raise NotImplementedError(f"{self.env_def.name} owns memory; it cannot be restored")
         memcpy(self.envs, <const char*>snapshot["envs"], env_bytes)
         memcpy(self.logs, <const char*>snapshot["logs"], self.num_blocks * sizeof(PufferLog))
-        for name in _SNAPSHOT_ARRAYS:
+        for name in self._snapshot_arrays():
             np.copyto(getattr(self, name), snapshot[name])
         np.copyto(self._episode_return, snapshot["episode_return"])
         np.copyto(self._episode_length, snapshot["episode_length"])

@@ -50,6 +50,7 @@ cdef class VectorProtocol:
     cdef readonly object terminals
     cdef readonly object truncations
     cdef readonly object masks
+    cdef readonly object action_masks
     cdef readonly object final_observations
     cdef _require(self, bint need_reset)
     cdef _fail(self, error)

@@ -9,7 +9,8 @@ Every vector env, the native engine (`pufferlib.vector.NativeVecEnv`) and the Py
 - seeds: an integer in [0, 2**64); env i is seeded from (seed, i);
 - actions: checked once, here, at the boundary (`ActionCheck`, in C), before anything steps;
 - the buffers (`observations`, `actions`, `rewards`, `terminals`, `truncations`, `masks`,
-  `final_observations`) and the tuple step()/recv() return, whose infos is an `EpisodeStats`.
+  `final_observations`, and `action_masks`: [rows, sum of the discrete choices] bool, True where a
+  choice is legal, or None for an env without action masks) and the tuple step()/recv() return, whose infos is an `EpisodeStats`.
 
 A backend implements the hooks as C methods: `reset_envs(seed)`, `step_envs(actions)`,
 `send_envs()`, `recv_envs()`, `render_env(env_index)`, `close_envs()`. The engine overrides them in
@@ -433,6 +434,7 @@ cdef class VectorProtocol:
         self.truncations = arrays["truncations"]
         self.masks = arrays["masks"]
         self.final_observations = arrays["final_observations"]
+        self.action_masks = arrays.get("action_masks")
 
     def _init_protocol(self, seed, check_actions=True):
         """Checks the seed, batches the spaces and prepares the action check (buffers set first).
