@@ -49,6 +49,15 @@
  * return and length are folded into the log, and NAME_reset runs in the same step, so the returned
  * observation already belongs to the new episode.
  *
+ * Agent episodes (many-agent games where agents die and respawn while the world goes on): an env
+ * whose describe() sets spec->agent_episodes = 1 ends one agent's episode with that agent's terminal
+ * flag alone. The env respawns the agent itself, in the same step, writing the new episode's
+ * observation into its row; the engine folds that agent's return and length into the log and
+ * counts one episode for the statistics, which the env adds once per finished agent episode (so
+ * they are averaged over agent episodes). A truncation flag on any agent still ends the world's
+ * episode for every agent, as above (NAME_reset runs; the final observations are saved); agents
+ * that terminated in that same step are not counted twice.
+ *
  * Randomness: use only the PufferRng handed to init (puffer_rand_*). Never rand()/srand(): the
  * same seed must give the same trajectories at any thread count.
  */
@@ -97,6 +106,7 @@ typedef struct {
     float act_low, act_high;             /* continuous: bounds (the env clips) */
     int render_width, render_height;     /* RGB frame size, 0 when the env cannot render */
     int act_mask;                        /* 1: the env writes a mask of legal discrete actions */
+    int agent_episodes;                  /* 1: a terminal flag ends one agent's episode (see above) */
 } PufferSpec;
 
 /* Episode statistics of one block of envs, summed; the engine divides by episodes when read.
@@ -126,6 +136,7 @@ typedef struct {
     int num_agents;
     uint8_t* action_masks;               /* [rows, mask_size] 0/1, or NULL when act_mask is 0 */
     int mask_size;                       /* sum of act_n: one byte per choice of each dimension */
+    int agent_episodes;                  /* the spec's agent_episodes */
 } PufferBuffers;
 
 /* What one env sees: the rows of its agents. */
@@ -244,19 +255,32 @@ static inline PufferRows puffer_rows(const PufferBuffers* b, int env_index, Puff
 #define PUFFER_COLD
 #endif
 
+/* Folds row k's finished episode into the log. */
+static inline void puffer_fold_agent(const PufferBuffers* b, size_t k, PufferLog* log) {
+    log->episodes += 1.0;
+    log->episode_return += b->episode_return[k];
+    log->episode_length += b->episode_length[k];
+    b->episode_return[k] = 0.0f;
+    b->episode_length[k] = 0;
+}
+
+/* An agent whose episode an agent-episodes env ended alone (terminal, not truncated): its row was
+ * folded when the step was accounted, and the env already respawned it. */
+static inline int puffer_agent_ended_alone(const PufferBuffers* b, size_t k) {
+    return b->agent_episodes & b->terminals[k] & !b->truncations[k];
+}
+
 static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* log) {
     int n = b->num_agents;
     size_t row = (size_t)i * (size_t)n;
     for (int a = 0; a < n; a++) {
         size_t k = row + (size_t)a;
+        if (puffer_agent_ended_alone(b, k)) continue;
         b->truncations[k] |= (uint8_t)(!b->terminals[k] & !b->truncations[k]);
-        log->episodes += 1.0;
-        log->episode_return += b->episode_return[k];
-        log->episode_length += b->episode_length[k];
-        b->episode_return[k] = 0.0f;
-        b->episode_length[k] = 0;
+        puffer_fold_agent(b, k, log);
+        if (b->agent_episodes) log->env_episodes += 1.0;
     }
-    log->env_episodes += 1.0;
+    if (!b->agent_episodes) log->env_episodes += 1.0;
     memcpy((char*)b->final_observations + row * b->obs_row_bytes,
            (char*)b->observations + row * b->obs_row_bytes, (size_t)n * b->obs_row_bytes);
 }
@@ -283,7 +307,7 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
         PufferBuffers bl = *b;                                                                  \
         const int n = bl.num_agents;                                                            \
         const size_t obs_bytes = bl.obs_row_bytes, act_bytes = (size_t)bl.act_dims * 4;       \
-        if (n == 1) {                                                                           \
+        if (n == 1 && !bl.agent_episodes) {                                                     \
             PufferRows r = puffer_rows(&bl, start, log);                                        \
             for (int i = start; i < end; i++) {                                                 \
                 T* e = PUFFER_ENV_AT(T, envs, i);                                               \
@@ -346,7 +370,8 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
         puffer_end_episode(b, i, r.log);                                                        \
         NAME##_reset(e, r);                                                                     \
     }                                                                                           \
-    /* After env i stepped: fold rewards into the running episodes, restart it if it ended. */  \
+    /* After env i stepped: fold rewards into the running episodes, restart it if it ended (an    \
+     * agent-episodes env: fold the agents that ended alone, restart on a truncation). */       \
     static inline void NAME##__account(T* e, const PufferBuffers* b, int i, PufferLog* log) {   \
         const int n = b->num_agents;                                                            \
         int done = 0;                                                                           \
@@ -354,7 +379,11 @@ static inline void puffer_end_episode(const PufferBuffers* b, int i, PufferLog* 
             size_t k = (size_t)i * (size_t)n + (size_t)a;                                       \
             b->episode_return[k] += b->rewards[k];                                              \
             b->episode_length[k] += 1;                                                          \
-            done |= b->terminals[k] | b->truncations[k];                                        \
+            if (puffer_agent_ended_alone(b, k)) {                                               \
+                puffer_fold_agent(b, k, log);                                                   \
+                log->env_episodes += 1.0;                                                       \
+            }                                                                                   \
+            done |= b->agent_episodes ? b->truncations[k] : (b->terminals[k] | b->truncations[k]); \
         }                                                                                       \
         if (done) NAME##__restart(e, b, i, puffer_rows(b, i, log));                             \
     }                                                                                           \

@@ -41,6 +41,7 @@ cdef extern from "puffer_env.h" nogil:
         int render_width
         int render_height
         int act_mask
+        int agent_episodes
 
     ctypedef struct PufferLog:
         double episodes
@@ -64,6 +65,7 @@ cdef extern from "puffer_env.h" nogil:
         int num_agents
         uint8_t* action_masks
         int mask_size
+        int agent_episodes
 
     ctypedef struct PufferEnvDef:
         int abi_version

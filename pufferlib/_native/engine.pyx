@@ -239,6 +239,7 @@ cdef dict _describe(EnvDef d, const double* values, PufferSpec* s, char* err):
         act_high=float(s.act_high),
         render_size=(s.render_height, s.render_width),
         mask_size=sum(nvec) if s.act_mask else 0,
+        agent_episodes=bool(s.agent_episodes),
     )
 
 
@@ -447,6 +448,7 @@ cdef class Engine(VectorProtocol):
         self.bufs.act_dims = s.act_dims
         self.bufs.num_agents = s.num_agents
         self.bufs.mask_size = mask_size
+        self.bufs.agent_episodes = s.agent_episodes != 0
         self.bufs.action_masks = <uint8_t*>cnp.PyArray_DATA(self.action_masks) if mask_size else NULL
 
         self.job.envs = self.envs
