@@ -1,11 +1,12 @@
-/* The reference for bench/env_steps.py: CartPole-v1 as a plain C loop, the way one would write it
- * without thinking about speed (libm trig, branches), compiled with gcc -O3.
+/* The reference for bench/envs.py: CartPole-v1 as a plain C loop, the way one would write it
+ * without thinking about speed (libm trig, branches), compiled with gcc -O3 (and -fopenmp, for
+ * the THREADS argument: the loop over envs is one `omp parallel for schedule(static)` per step).
  *
  * It does the same work per step as pufferlib's cartpole: reads an int32 action, advances the
  * dynamics, writes the 4-float observation, reward, terminal and truncation flags, tracks episode
  * return and length, and resets finished episodes with a per-env xorshift generator.
  *
- * Usage: cartpole_ref NUM_ENVS SECONDS RUNS   -> prints one steps/s figure per run
+ * Usage: cartpole_ref NUM_ENVS SECONDS RUNS [THREADS]   -> prints one steps/s figure per run
  */
 #include <math.h>
 #include <stdint.h>
@@ -69,6 +70,13 @@ int main(int argc, char** argv) {
     int n = argc > 1 ? atoi(argv[1]) : 4096;
     double seconds = argc > 2 ? atof(argv[2]) : 1.0;
     int runs = argc > 3 ? atoi(argv[3]) : 3;
+    int threads = argc > 4 ? atoi(argv[4]) : 1;
+#ifndef _OPENMP
+    if (threads != 1) {
+        fprintf(stderr, "THREADS must be 1 in a build without OpenMP, got %d; compile with -fopenmp\n", threads);
+        return 2;
+    }
+#endif
     const int cache = 256, block = 200;
     Env* envs = calloc(n, sizeof(Env));
     float* obs = calloc((size_t)n * 4, sizeof(float));
@@ -92,6 +100,7 @@ int main(int argc, char** argv) {
         do {
             for (int b = 0; b < block; b++, t++) {
                 const int32_t* a = &actions[(t % cache) * n];
+                #pragma omp parallel for schedule(static) num_threads(threads) reduction(+:total_return, episodes)
                 for (int i = 0; i < n; i++) {
                     step(&envs[i], a[i], &obs[4 * i], &rew[i], &term[i], &trunc[i]);
                     ep_return[i] += rew[i];

@@ -1,8 +1,18 @@
 /* puffer_pool.h: a small thread pool that splits one job over the caller and N-1 worker threads.
  *
- * puffer_pool_run(pool, task, arg) calls task(arg, t, n) once on each of the n = num_threads
- * threads (t = 0 is the caller) and returns when all have returned. puffer_pool_range() gives
- * thread t its contiguous share of a loop, as OpenMP's schedule(static) would.
+ * Two kinds of job:
+ * - puffer_pool_run(pool, task, arg) calls task(arg, t, n) once on each of the n = num_threads
+ *   threads (t = 0 is the caller) and returns when all have returned. puffer_pool_range() gives
+ *   thread t its contiguous share of a loop, as OpenMP's schedule(static) would.
+ * - puffer_pool_run_blocks(pool, task, arg, num_blocks) calls task(arg, b) once for each block b
+ *   in [0, num_blocks), on whichever thread claims it, and returns when every block has returned.
+ *   Each thread owns a contiguous share of the blocks (the same one every job, so its data stays in
+ *   its core's cache) and claims them one at a time from the bottom, in its own cache line; a
+ *   thread done with its share takes the others' remaining blocks from the top. The caller starts
+ *   at once and waits only for blocks already being run: a worker that wakes late (or not at all,
+ *   on a machine busier than its cores) leaves its blocks to the others instead of holding the
+ *   job up. A worker that arrives after the job is over finds nothing to claim (each claim carries
+ *   the job's number).
  *
  * Idle threads cost nothing between jobs: a worker that finishes spins for PUFFER_POOL_SPIN_NS
  * (enough to catch the next step of a tight loop without a wake-up), then sleeps on a futex
@@ -14,7 +24,8 @@
  * generation counter, and a pool started in another generation forgets its (absent) threads and
  * starts new ones on its next puffer_pool_start(), so a child steps on threads like its parent.
  *
- * One job at a time per pool: the caller guarantees run() is not called concurrently.
+ * One job at a time per pool: the caller guarantees run() and run_blocks() are not called
+ * concurrently.
  */
 #ifndef PUFFER_POOL_H
 #define PUFFER_POOL_H
@@ -25,6 +36,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #if defined(__linux__) && !defined(PUFFER_POOL_NO_FUTEX)
 #define PUFFER_POOL_FUTEX 1
@@ -38,6 +50,19 @@
 #endif
 
 typedef void (*PufferTask)(void* arg, int thread, int num_threads);
+typedef void (*PufferBlockTask)(void* arg, int block);
+
+/* The most blocks one run_blocks() job may have (a claim packs two block indices in 16 bits each). */
+#define PUFFER_POOL_MAX_BLOCKS 65535
+
+/* One thread's share of a blocks job, alone in its cache line: `range` packs the job's number (high
+ * 32 bits) and the blocks [lo, hi) not yet claimed (16 bits each); `done` counts the blocks this
+ * thread has finished since the pool started (only this thread writes it). */
+typedef struct {
+    uint64_t range;
+    uint32_t done;
+    char pad[64 - sizeof(uint64_t) - sizeof(uint32_t)];
+} PufferPoolShare;
 
 struct PufferPool;
 
@@ -52,11 +77,17 @@ typedef struct PufferPool {
     unsigned generation;    /* the fork generation the threads were started in */
     pthread_t* threads;
     PufferPoolSlot* slots;
-    PufferTask task;
+    PufferPoolShare* shares; /* one per thread (blocks jobs), cache-line aligned */
+    /* The job, published under `seq` as a sequence lock (odd while being written): */
+    PufferTask task;        /* a run() job, or NULL */
+    PufferBlockTask block_task; /* a run_blocks() job, or NULL */
     void* arg;
+    uint32_t job;           /* run_blocks() jobs' number */
     int stop;
-    uint32_t seq;           /* bumped once per job (and to stop); workers wait for it to change */
-    uint32_t pending;       /* workers that have not finished the current job */
+    uint32_t seq;           /* bumped by 2 per job (and to stop); workers wait for it to change */
+    uint32_t pending;       /* workers that have not finished the current run() job */
+    uint32_t blocks_done;   /* blocks finished over all run_blocks() jobs (the caller's count) */
+    uint32_t ping;          /* bumped to wake a caller asleep in run_blocks() */
     uint32_t sleepers;      /* workers asleep on seq, or about to be */
     uint32_t caller_asleep; /* the caller is asleep on pending, or about to be */
 #ifndef PUFFER_POOL_FUTEX
@@ -150,14 +181,81 @@ static uint32_t puffer_pool_await_change(PufferPool* p, uint32_t* word, uint32_t
     return __atomic_load_n(word, __ATOMIC_ACQUIRE);
 }
 
+/* Blocks finished by all threads, ever (wrapping). */
+static uint32_t puffer_pool_blocks_finished(PufferPool* p) {
+    uint32_t total = 0;
+    for (int t = 0; t < p->num_threads; t++) total += __atomic_load_n(&p->shares[t].done, __ATOMIC_SEQ_CST);
+    return total;
+}
+
+/* Claims one block of job `job` from `*range`: its lowest (the owner) or its highest (another
+ * thread). Returns the block, or -1 when none is left or the range belongs to another job. */
+static int puffer_pool_claim(uint64_t* range, uint32_t job, int from_top) {
+    uint64_t w = __atomic_load_n(range, __ATOMIC_ACQUIRE);
+    for (;;) {
+        uint32_t lo = (uint32_t)(w >> 16) & 0xffff, hi = (uint32_t)w & 0xffff;
+        if ((uint32_t)(w >> 32) != job || lo >= hi) return -1;
+        uint64_t next = from_top ? w - 1 : w + ((uint64_t)1 << 16);
+        if (__atomic_compare_exchange_n(range, &w, next, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (int)(from_top ? hi - 1 : lo);
+    }
+}
+
+/* Thread `me` runs the blocks of job `job` it can claim: its own share first, then the others'. */
+static void puffer_pool_do_blocks(PufferPool* p, PufferBlockTask task, void* arg, uint32_t job, int me) {
+    int n = p->num_threads, b;
+    PufferPoolShare* own = &p->shares[me];
+    for (int k = 0; k < n; k++) {
+        uint64_t* range = &p->shares[(me + k) % n].range;
+        while ((b = puffer_pool_claim(range, job, k != 0)) >= 0) {
+            task(arg, b);
+            __atomic_store_n(&own->done, __atomic_load_n(&own->done, __ATOMIC_RELAXED) + 1, __ATOMIC_SEQ_CST);
+            if (__atomic_load_n(&p->caller_asleep, __ATOMIC_SEQ_CST)) {
+                __atomic_fetch_add(&p->ping, 1, __ATOMIC_SEQ_CST);
+                puffer_pool_wake(p, &p->ping);
+            }
+        }
+    }
+}
+
+/* Publishes a job (sequence lock: seq is odd while the fields are written). */
+static void puffer_pool_publish(PufferPool* p, PufferTask task, PufferBlockTask block_task, void* arg,
+                                uint32_t job, int stop) {
+    __atomic_store_n(&p->seq, p->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&p->task, task, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->block_task, block_task, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->arg, arg, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->job, job, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->stop, stop, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&p->seq, 1, __ATOMIC_SEQ_CST);   /* even again: published */
+    if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST)) puffer_pool_wake(p, &p->seq);
+}
+
 static void* puffer_pool_main(void* self) {
     PufferPoolSlot* slot = (PufferPoolSlot*)self;
     PufferPool* p = slot->pool;
     uint32_t seen = 0;    /* seq is 0 when the threads start */
     for (;;) {
-        seen = puffer_pool_await_change(p, &p->seq, seen, &p->sleepers);
-        if (p->stop) return NULL;
-        p->task(p->arg, slot->index, p->num_threads);
+        uint32_t s = puffer_pool_await_change(p, &p->seq, seen, &p->sleepers);
+        if (s & 1) {      /* being written: it is published in a few stores */
+            puffer_pool_pause();
+            continue;
+        }
+        PufferTask task = __atomic_load_n(&p->task, __ATOMIC_RELAXED);
+        PufferBlockTask block_task = __atomic_load_n(&p->block_task, __ATOMIC_RELAXED);
+        void* arg = __atomic_load_n(&p->arg, __ATOMIC_RELAXED);
+        uint32_t job = __atomic_load_n(&p->job, __ATOMIC_RELAXED);
+        int stop = __atomic_load_n(&p->stop, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != s) continue;   /* a newer job: read it */
+        seen = s;
+        if (stop) return NULL;
+        if (block_task != NULL) {
+            puffer_pool_do_blocks(p, block_task, arg, job, slot->index);
+            continue;
+        }
+        task(arg, slot->index, p->num_threads);
         if (__atomic_sub_fetch(&p->pending, 1, __ATOMIC_SEQ_CST) == 0
                 && __atomic_load_n(&p->caller_asleep, __ATOMIC_SEQ_CST))
             puffer_pool_wake(p, &p->pending);
@@ -167,8 +265,10 @@ static void* puffer_pool_main(void* self) {
 static void puffer_pool_forget(PufferPool* p) {
     free(p->threads);
     free(p->slots);
+    free(p->shares);
     p->threads = NULL;
     p->slots = NULL;
+    p->shares = NULL;
     p->started = 0;
 }
 
@@ -177,8 +277,7 @@ static void puffer_pool_forget(PufferPool* p) {
 static void puffer_pool_stop(PufferPool* p) {
     if (!p->started) return;
     if (p->generation == puffer_pool_fork_generation) {
-        p->stop = 1;
-        __atomic_fetch_add(&p->seq, 1, __ATOMIC_SEQ_CST);
+        puffer_pool_publish(p, NULL, NULL, NULL, p->job, 1);
         puffer_pool_wake(p, &p->seq);
         for (int i = 0; i < p->num_threads - 1; i++) pthread_join(p->threads[i], NULL);
 #ifndef PUFFER_POOL_FUTEX
@@ -200,17 +299,26 @@ static int puffer_pool_start(PufferPool* p, int num_threads) {
     pthread_once(&puffer_pool_once, puffer_pool_register_fork);
     p->threads = (pthread_t*)calloc((size_t)num_threads - 1, sizeof(pthread_t));
     p->slots = (PufferPoolSlot*)calloc((size_t)num_threads - 1, sizeof(PufferPoolSlot));
-    if (p->threads == NULL || p->slots == NULL) {
+    void* shares = NULL;
+    if (posix_memalign(&shares, 64, (size_t)num_threads * sizeof(PufferPoolShare)) == 0) {
+        memset(shares, 0, (size_t)num_threads * sizeof(PufferPoolShare));
+        p->shares = (PufferPoolShare*)shares;
+    }
+    if (p->threads == NULL || p->slots == NULL || p->shares == NULL) {
         puffer_pool_forget(p);
         return ENOMEM;
     }
     p->num_threads = num_threads;
     p->generation = puffer_pool_fork_generation;
     p->task = NULL;
+    p->block_task = NULL;
     p->arg = NULL;
+    p->job = 0;
     p->stop = 0;
     p->seq = 0;
     p->pending = 0;
+    p->blocks_done = 0;
+    p->ping = 0;
     p->sleepers = 0;
     p->caller_asleep = 0;
 #ifndef PUFFER_POOL_FUTEX
@@ -240,14 +348,49 @@ static void puffer_pool_run(PufferPool* p, PufferTask task, void* arg) {
         task(arg, 0, 1);
         return;
     }
-    p->task = task;
-    p->arg = arg;
     __atomic_store_n(&p->pending, (uint32_t)(p->num_threads - 1), __ATOMIC_RELAXED);
-    __atomic_fetch_add(&p->seq, 1, __ATOMIC_SEQ_CST);   /* publishes task, arg and pending */
-    if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST)) puffer_pool_wake(p, &p->seq);
+    puffer_pool_publish(p, task, NULL, arg, p->job, 0);
     task(arg, 0, p->num_threads);
     uint32_t left = __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE);
     while (left != 0) left = puffer_pool_await_change(p, &p->pending, left, &p->caller_asleep);
+}
+
+/* Runs task(arg, b) for b in [0, num_blocks) (at most PUFFER_POOL_MAX_BLOCKS), each once, on the
+ * caller and the workers (see the top of this file), and returns when every call has returned.
+ * A pool that is not started (or was started before a fork) runs the blocks in order on the caller. */
+static void puffer_pool_run_blocks(PufferPool* p, PufferBlockTask task, void* arg, int num_blocks) {
+    if (!p->started || p->generation != puffer_pool_fork_generation) {
+        for (int b = 0; b < num_blocks; b++) task(arg, b);
+        return;
+    }
+    int n = p->num_threads, first, last;
+    uint32_t job = p->job + 1;    /* only the caller writes p->job (in publish) */
+    for (int t = 0; t < n; t++) {   /* the caller (t = 0) takes the last share, as run() does */
+        puffer_pool_range(num_blocks, n - 1 - t, n, &first, &last);
+        __atomic_store_n(&p->shares[t].range,
+                         ((uint64_t)job << 32) | ((uint64_t)first << 16) | (uint64_t)last, __ATOMIC_RELAXED);
+    }
+    puffer_pool_publish(p, NULL, task, arg, job, 0);
+    puffer_pool_do_blocks(p, task, arg, job, 0);
+    p->blocks_done += (uint32_t)num_blocks;
+    /* What is left: blocks that workers claimed and are still running. */
+    int64_t deadline = 0;
+    for (unsigned i = 1; puffer_pool_blocks_finished(p) != p->blocks_done; i++) {
+        if (i < 8) {
+            puffer_pool_pause();
+            continue;
+        }
+        int64_t now = puffer_pool_now_ns();
+        if (deadline == 0) deadline = now + PUFFER_POOL_SPIN_NS;
+        if (now < deadline) {
+            sched_yield();
+            continue;
+        }
+        uint32_t ping = __atomic_load_n(&p->ping, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&p->caller_asleep, 1, __ATOMIC_SEQ_CST);
+        if (puffer_pool_blocks_finished(p) != p->blocks_done) puffer_pool_sleep(p, &p->ping, ping);
+        __atomic_fetch_sub(&p->caller_asleep, 1, __ATOMIC_SEQ_CST);
+    }
 }
 
 #endif /* PUFFER_POOL_H */

@@ -103,6 +103,7 @@ cdef extern from "puffer_worker.h" nogil:
 
 cdef extern from "puffer_pool.h" nogil:
     ctypedef void (*PufferTask)(void* arg, int thread, int num_threads) noexcept nogil
+    ctypedef void (*PufferBlockTask)(void* arg, int block) noexcept nogil
 
     ctypedef struct PufferPool:
         int started
@@ -110,6 +111,7 @@ cdef extern from "puffer_pool.h" nogil:
     void puffer_pool_range(int n, int thread, int num_threads, int* begin, int* end)
     int puffer_pool_start(PufferPool* p, int num_threads)
     void puffer_pool_run(PufferPool* p, PufferTask task, void* arg)
+    void puffer_pool_run_blocks(PufferPool* p, PufferBlockTask task, void* arg, int num_blocks)
     void puffer_pool_stop(PufferPool* p)
 
 

@@ -291,16 +291,15 @@ ctypedef struct ResetJob:
     uint64_t seed
 
 
-# Thread t steps the (n-1-t)-th contiguous range: the caller (t = 0), which starts first, takes the
-# last one, so an env that writes into the next env's row (a bug) is usually seen in a different
-# order than on one thread, and `puffer build --check` reports it instead of the serial order
-# hiding it. Which thread steps a block never changes the results of a correct env.
-cdef void step_blocks(void* arg, int thread, int num_threads) noexcept nogil:
+# Block b of one step. The pool gives each thread the same contiguous share of blocks every step
+# (the caller's is the last, so an env that writes into the next env's row, a bug, is usually seen
+# in a different order than on one thread, and `puffer build --check` reports it instead of the
+# serial order hiding it), and a thread done with its share takes blocks left in another's (a late
+# or descheduled worker does not hold the step up). Which thread steps a block never changes the
+# results of a correct env.
+cdef void step_block(void* arg, int b) noexcept nogil:
     cdef StepJob* job = <StepJob*>arg
-    cdef int b, first, last
-    puffer_pool_range(job.num_blocks, num_threads - 1 - thread, num_threads, &first, &last)
-    for b in range(first, last):
-        job.defn.step(job.envs, job.bounds[b], job.bounds[b + 1], job.bufs, &job.logs[b])
+    job.defn.step(job.envs, job.bounds[b], job.bounds[b + 1], job.bufs, &job.logs[b])
 
 
 cdef void reset_blocks(void* arg, int thread, int num_threads) noexcept nogil:
@@ -316,10 +315,12 @@ cdef void reset_blocks(void* arg, int thread, int num_threads) noexcept nogil:
 
 cdef void run_step(void* arg) noexcept nogil:
     cdef StepJob* job = <StepJob*>arg
+    cdef int b
     if job.num_threads == 1:
-        step_blocks(job, 0, 1)
+        for b in range(job.num_blocks):
+            step_block(job, b)
     else:
-        puffer_pool_run(job.pool, step_blocks, job)
+        puffer_pool_run_blocks(job.pool, step_block, job, job.num_blocks)
 
 
 cdef void run_reset(StepJob* job, bint reseed, const double* params, uint64_t seed) noexcept nogil:
