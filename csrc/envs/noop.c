@@ -2,7 +2,7 @@
  *
  * Observation: Box(float32, (1,)) always 0. Action: Discrete(2), ignored. Reward: 0.
  * Episode end: truncated after max_steps (so the autoreset path is exercised too).
- * Tests: nothing about a learner; bench/env_steps.py uses it for the engine overhead figure.
+ * Tests: nothing about a learner; bench/envs.py uses it for the engine overhead figure.
  */
 #include "../puffer_env.h"
 
@@ -50,5 +50,5 @@ PUFFER_DEFINE_ENV_EXT(Noop, noop,
     "action: Discrete(2), ignored\n"
     "reward: 0\n"
     "episode end: truncated after max_steps\n"
-    "tests: the engine (bench/env_steps.py reports its overhead with it)",
+    "tests: the engine (bench/envs.py reports its overhead with it)",
     noop_params, 2, NULL, 0, NULL, NULL)
