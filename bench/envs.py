@@ -608,10 +608,15 @@ def evaluate_targets(rows, n=4096):
             targets.append(target(f"cartpole, {rows_num_envs(rows)} envs, scaling at {t} threads / the plain "
                                   "OpenMP loop's", entry["fraction"], 0.9, True, "", "{:.2f}"))
     cart1 = median("original", "pufferlib", "cartpole", 1)
+    cart2 = median("original", "pufferlib", "cartpole", 2)
     targets += [
         target(f"cartpole, {n} envs, 1 thread / plain C loop",
                ratio(cart1, median("original", REFERENCE, "cartpole", 1)), 1.1, True, "x", "{:.2f}x"),
+        target(f"cartpole, {n} envs, 2 threads / same engine on 1 thread", ratio(cart2, cart1),
+               1.8, True, "x", "{:.2f}x"),
         target(f"engine overhead (noop), {n} envs, 1 thread", ns(median("original", "pufferlib", "noop", 1)),
+               2.0, False, "ns/agent-step", "{:.2f} ns"),
+        target(f"engine overhead (noop), {n} envs, 2 threads", ns(median("original", "pufferlib", "noop", 2)),
                2.0, False, "ns/agent-step", "{:.2f} ns"),
         target(f"squared, {n} envs, 1 thread", mega(median("original", "pufferlib", "squared", 1)),
                115, True, "M steps/s", "{:.1f}M steps/s"),

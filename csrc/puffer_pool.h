@@ -15,9 +15,9 @@
  *   the job's number).
  *
  * Idle threads cost nothing between jobs: a worker that finishes spins for PUFFER_POOL_SPIN_NS
- * (enough to catch the next step of a tight loop without a wake-up), then sleeps on a futex
- * (Linux) or a condition variable (elsewhere, or with -DPUFFER_POOL_NO_FUTEX). The caller waits
- * for the workers the same way.
+ * (enough to catch the next step of a tight loop without a wake-up; pausing, then yielding its
+ * core, see puffer_pool_keep_waiting), then sleeps on a futex (Linux) or a condition variable
+ * (elsewhere, or with -DPUFFER_POOL_NO_FUTEX). The caller waits for the workers the same way.
  * Nothing here reads or sets process-wide settings (no environment variables, no OpenMP).
  *
  * fork(): only the forking thread survives in the child. A pthread_atfork handler bumps a
@@ -45,6 +45,9 @@
 #include <unistd.h>
 #endif
 
+#ifndef PUFFER_POOL_PAUSE_NS
+#define PUFFER_POOL_PAUSE_NS 5000   /* 5 us */
+#endif
 #ifndef PUFFER_POOL_SPIN_NS
 #define PUFFER_POOL_SPIN_NS 50000   /* 50 us */
 #endif
@@ -125,22 +128,40 @@ static inline int64_t puffer_pool_now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Spins while *word == value, for at most PUFFER_POOL_SPIN_NS; returns whether it changed.
- * After the first few checks it yields the core between checks: when there are more runnable
- * threads than cores (a busy machine), the thread it waits for may need this very core. */
-static int puffer_pool_spin(const uint32_t* word, uint32_t value) {
-    int64_t deadline = 0;
-    for (unsigned i = 1;; i++) {
-        if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != value) return 1;
-        if (i < 8) {
-            puffer_pool_pause();
-            continue;
-        }
-        int64_t now = puffer_pool_now_ns();
-        if (deadline == 0) deadline = now + PUFFER_POOL_SPIN_NS;
-        else if (now >= deadline) return 0;
-        sched_yield();
+/* How a waiting thread spends the PUFFER_POOL_SPIN_NS before it sleeps: PUFFER_POOL_PAUSE_NS of
+ * pause instructions (it keeps its core, and sees the next step of a tight loop within a few
+ * hundred nanoseconds), then sched_yield() between checks (on a machine busier than its cores,
+ * the thread it waits for may need this very core; a yielded core may go to another process for
+ * a whole time slice, so not sooner). Returns 1 while it should go on waiting, 0 once the time is
+ * up. */
+typedef struct {
+    int64_t start;
+    unsigned checks;
+} PufferPoolWait;
+
+static int puffer_pool_keep_waiting(PufferPoolWait* w) {
+    if (++w->checks < 64) {
+        puffer_pool_pause();
+        return 1;
     }
+    int64_t now = puffer_pool_now_ns();
+    if (w->start == 0) w->start = now;
+    if (now - w->start < PUFFER_POOL_PAUSE_NS) {
+        w->checks = 0;
+        puffer_pool_pause();
+        return 1;
+    }
+    if (now - w->start >= PUFFER_POOL_SPIN_NS) return 0;
+    sched_yield();
+    return 1;
+}
+
+/* Spins while *word == value, for at most PUFFER_POOL_SPIN_NS; returns whether it changed. */
+static int puffer_pool_spin(const uint32_t* word, uint32_t value) {
+    PufferPoolWait wait = {0, 0};
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == value)
+        if (!puffer_pool_keep_waiting(&wait)) return 0;
+    return 1;
 }
 
 /* Sleeps until *word != value (may return early; callers recheck). */
@@ -374,18 +395,9 @@ static void puffer_pool_run_blocks(PufferPool* p, PufferBlockTask task, void* ar
     puffer_pool_do_blocks(p, task, arg, job, 0);
     p->blocks_done += (uint32_t)num_blocks;
     /* What is left: blocks that workers claimed and are still running. */
-    int64_t deadline = 0;
-    for (unsigned i = 1; puffer_pool_blocks_finished(p) != p->blocks_done; i++) {
-        if (i < 8) {
-            puffer_pool_pause();
-            continue;
-        }
-        int64_t now = puffer_pool_now_ns();
-        if (deadline == 0) deadline = now + PUFFER_POOL_SPIN_NS;
-        if (now < deadline) {
-            sched_yield();
-            continue;
-        }
+    PufferPoolWait wait = {0, 0};
+    while (puffer_pool_blocks_finished(p) != p->blocks_done) {
+        if (puffer_pool_keep_waiting(&wait)) continue;
         uint32_t ping = __atomic_load_n(&p->ping, __ATOMIC_SEQ_CST);
         __atomic_fetch_add(&p->caller_asleep, 1, __ATOMIC_SEQ_CST);
         if (puffer_pool_blocks_finished(p) != p->blocks_done) puffer_pool_sleep(p, &p->ping, ping);
