@@ -48,6 +48,12 @@
 #ifndef PUFFER_POOL_PAUSE_NS
 #define PUFFER_POOL_PAUSE_NS 5000   /* 5 us */
 #endif
+#ifndef PUFFER_POOL_CROWDED_NAP_NS
+#define PUFFER_POOL_CROWDED_NAP_NS 1000000   /* 1 ms */
+#endif
+#ifndef PUFFER_POOL_CROWDED_NAPS
+#define PUFFER_POOL_CROWDED_NAPS 50          /* then it sleeps until woken, as any idle worker */
+#endif
 #ifndef PUFFER_POOL_SPIN_NS
 #define PUFFER_POOL_SPIN_NS 50000   /* 50 us */
 #endif
@@ -60,11 +66,13 @@ typedef void (*PufferBlockTask)(void* arg, int block);
 
 /* One thread's share of a blocks job, alone in its cache line: `range` packs the job's number (high
  * 32 bits) and the blocks [lo, hi) not yet claimed (16 bits each); `done` counts the blocks this
- * thread has finished since the pool started (only this thread writes it). */
+ * thread has finished since the pool started; `cpu` is the core it last ran on, when it last
+ * looked (-1: unknown). Only this thread writes `done` and `cpu`. */
 typedef struct {
     uint64_t range;
     uint32_t done;
-    char pad[64 - sizeof(uint64_t) - sizeof(uint32_t)];
+    int cpu;
+    char pad[64 - sizeof(uint64_t) - sizeof(uint32_t) - sizeof(int)];
 } PufferPoolShare;
 
 struct PufferPool;
@@ -128,15 +136,36 @@ static inline int64_t puffer_pool_now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* How a waiting thread spends the PUFFER_POOL_SPIN_NS before it sleeps: PUFFER_POOL_PAUSE_NS of
- * pause instructions (it keeps its core, and sees the next step of a tight loop within a few
- * hundred nanoseconds), then sched_yield() between checks (on a machine busier than its cores,
- * the thread it waits for may need this very core; a yielded core may go to another process for
- * a whole time slice, so not sooner). Returns 1 while it should go on waiting, 0 once the time is
- * up. */
+#if defined(__linux__)
+extern int sched_getcpu(void);   /* glibc and musl; declared here so no _GNU_SOURCE is needed */
+static inline int puffer_pool_cpu(void) { return sched_getcpu(); }
+#else
+static inline int puffer_pool_cpu(void) { return -1; }
+#endif
+
+/* Records the core thread `me` runs on, and returns whether another thread of the pool was last
+ * seen on it: then the thread this one waits for may be queued behind it on this very core. */
+static int puffer_pool_crowded(PufferPool* p, int me) {
+    int cpu = puffer_pool_cpu();
+    __atomic_store_n(&p->shares[me].cpu, cpu, __ATOMIC_RELAXED);
+    if (cpu < 0) return 0;
+    for (int t = 0; t < p->num_threads; t++)
+        if (t != me && __atomic_load_n(&p->shares[t].cpu, __ATOMIC_RELAXED) == cpu) return 1;
+    return 0;
+}
+
+/* How thread `me` spends the PUFFER_POOL_SPIN_NS before it sleeps: PUFFER_POOL_PAUSE_NS of pause
+ * instructions (it keeps its core, and sees the next step of a tight loop within a few hundred
+ * nanoseconds), then sched_yield() between checks (on a machine busier than its cores, the thread
+ * it waits for may need this very core; a yielded core may go to another process for a whole time
+ * slice, so not sooner). It stops spinning at once when another thread of the pool shares its
+ * core (the scheduler put both there): spinning would only keep that one from running. Returns 1
+ * while it should go on spinning, 0 once it should sleep. */
 typedef struct {
-    int64_t start;
+    PufferPool* pool;
+    int me;
     unsigned checks;
+    int64_t start;
 } PufferPoolWait;
 
 static int puffer_pool_keep_waiting(PufferPoolWait* w) {
@@ -146,34 +175,49 @@ static int puffer_pool_keep_waiting(PufferPoolWait* w) {
     }
     int64_t now = puffer_pool_now_ns();
     if (w->start == 0) w->start = now;
+    if (now - w->start >= PUFFER_POOL_SPIN_NS) return 0;
+    if (puffer_pool_crowded(w->pool, w->me)) return 0;
     if (now - w->start < PUFFER_POOL_PAUSE_NS) {
         w->checks = 0;
         puffer_pool_pause();
         return 1;
     }
-    if (now - w->start >= PUFFER_POOL_SPIN_NS) return 0;
     sched_yield();
     return 1;
 }
 
 /* Spins while *word == value, for at most PUFFER_POOL_SPIN_NS; returns whether it changed. */
-static int puffer_pool_spin(const uint32_t* word, uint32_t value) {
-    PufferPoolWait wait = {0, 0};
+static int puffer_pool_spin(PufferPool* p, int me, const uint32_t* word, uint32_t value) {
+    PufferPoolWait wait = {p, me, 0, 0};
     while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == value)
         if (!puffer_pool_keep_waiting(&wait)) return 0;
     return 1;
 }
 
-/* Sleeps until *word != value (may return early; callers recheck). */
-static void puffer_pool_sleep(PufferPool* p, uint32_t* word, uint32_t value) {
+/* Sleeps until *word != value (may return early; callers recheck), or for at most `ns` when
+ * ns > 0. */
+static void puffer_pool_sleep_for(PufferPool* p, uint32_t* word, uint32_t value, int64_t ns) {
 #ifdef PUFFER_POOL_FUTEX
     (void)p;
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+    struct timespec t = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, ns > 0 ? &t : NULL, NULL, 0);
 #else
+    struct timespec until;
+    if (ns > 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)((until.tv_nsec + ns) / 1000000000);
+        until.tv_nsec = (long)((until.tv_nsec + ns) % 1000000000);
+    }
     pthread_mutex_lock(&p->mutex);
-    while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == value) pthread_cond_wait(&p->cond, &p->mutex);
+    while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == value)
+        if (ns > 0 ? pthread_cond_timedwait(&p->cond, &p->mutex, &until) != 0
+                   : pthread_cond_wait(&p->cond, &p->mutex) != 0) break;
     pthread_mutex_unlock(&p->mutex);
 #endif
+}
+
+static void puffer_pool_sleep(PufferPool* p, uint32_t* word, uint32_t value) {
+    puffer_pool_sleep_for(p, word, value, 0);
 }
 
 static void puffer_pool_wake(PufferPool* p, uint32_t* word) {
@@ -190,11 +234,22 @@ static void puffer_pool_wake(PufferPool* p, uint32_t* word) {
 
 /* Waits until *word != value: spins briefly, then sleeps, counting itself in *asleep meanwhile.
  * The waker changes *word and then wakes only if *asleep is set (both sequentially consistent,
- * so one of the two sides always sees the other). */
-static uint32_t puffer_pool_await_change(PufferPool* p, uint32_t* word, uint32_t value,
+ * so one of the two sides always sees the other).
+ *
+ * A worker (me > 0) that finds itself on the caller's core sleeps without counting itself, 1 ms
+ * at a time for up to 50 ms (then as any idle worker, so an idle pool stays quiet): the caller's
+ * wake-ups would otherwise preempt the caller on that core at every job
+ * (the scheduler wakes a thread where its waker runs, and a woken thread displaces the running
+ * one), and a worker sharing the caller's core cannot speed a job up anyway; the caller steps its
+ * blocks (run_blocks) meanwhile. Woken by its timer instead, the worker goes where the scheduler
+ * finds room, and takes part again once that is another core. */
+static uint32_t puffer_pool_await_change(PufferPool* p, int me, uint32_t* word, uint32_t value,
                                          uint32_t* asleep) {
     uint32_t now;
-    if (!puffer_pool_spin(word, value)) {
+    if (!puffer_pool_spin(p, me, word, value)) {
+        for (int naps = 0; me > 0 && naps < PUFFER_POOL_CROWDED_NAPS
+                 && __atomic_load_n(word, __ATOMIC_SEQ_CST) == value && puffer_pool_crowded(p, me); naps++)
+            puffer_pool_sleep_for(p, word, value, PUFFER_POOL_CROWDED_NAP_NS);
         __atomic_fetch_add(asleep, 1, __ATOMIC_SEQ_CST);
         while ((now = __atomic_load_n(word, __ATOMIC_SEQ_CST)) == value) puffer_pool_sleep(p, word, value);
         __atomic_fetch_sub(asleep, 1, __ATOMIC_SEQ_CST);
@@ -258,7 +313,7 @@ static void* puffer_pool_main(void* self) {
     PufferPool* p = slot->pool;
     uint32_t seen = 0;    /* seq is 0 when the threads start */
     for (;;) {
-        uint32_t s = puffer_pool_await_change(p, &p->seq, seen, &p->sleepers);
+        uint32_t s = puffer_pool_await_change(p, slot->index, &p->seq, seen, &p->sleepers);
         if (s & 1) {      /* being written: it is published in a few stores */
             puffer_pool_pause();
             continue;
@@ -324,6 +379,7 @@ static int puffer_pool_start(PufferPool* p, int num_threads) {
     if (posix_memalign(&shares, 64, (size_t)num_threads * sizeof(PufferPoolShare)) == 0) {
         memset(shares, 0, (size_t)num_threads * sizeof(PufferPoolShare));
         p->shares = (PufferPoolShare*)shares;
+        for (int t = 0; t < num_threads; t++) p->shares[t].cpu = -1;
     }
     if (p->threads == NULL || p->slots == NULL || p->shares == NULL) {
         puffer_pool_forget(p);
@@ -370,10 +426,12 @@ static void puffer_pool_run(PufferPool* p, PufferTask task, void* arg) {
         return;
     }
     __atomic_store_n(&p->pending, (uint32_t)(p->num_threads - 1), __ATOMIC_RELAXED);
+    __atomic_store_n(&p->shares[0].cpu, puffer_pool_cpu(), __ATOMIC_RELAXED);
     puffer_pool_publish(p, task, NULL, arg, p->job, 0);
+    puffer_pool_wake(p, &p->seq);   /* every worker must run it: those asleep uncounted too */
     task(arg, 0, p->num_threads);
     uint32_t left = __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE);
-    while (left != 0) left = puffer_pool_await_change(p, &p->pending, left, &p->caller_asleep);
+    while (left != 0) left = puffer_pool_await_change(p, 0, &p->pending, left, &p->caller_asleep);
 }
 
 /* Runs task(arg, b) for b in [0, num_blocks) (at most PUFFER_POOL_MAX_BLOCKS), each once, on the
@@ -391,11 +449,12 @@ static void puffer_pool_run_blocks(PufferPool* p, PufferBlockTask task, void* ar
         __atomic_store_n(&p->shares[t].range,
                          ((uint64_t)job << 32) | ((uint64_t)first << 16) | (uint64_t)last, __ATOMIC_RELAXED);
     }
+    __atomic_store_n(&p->shares[0].cpu, puffer_pool_cpu(), __ATOMIC_RELAXED);
     puffer_pool_publish(p, NULL, task, arg, job, 0);
     puffer_pool_do_blocks(p, task, arg, job, 0);
     p->blocks_done += (uint32_t)num_blocks;
     /* What is left: blocks that workers claimed and are still running. */
-    PufferPoolWait wait = {0, 0};
+    PufferPoolWait wait = {p, 0, 0, 0};
     while (puffer_pool_blocks_finished(p) != p->blocks_done) {
         if (puffer_pool_keep_waiting(&wait)) continue;
         uint32_t ping = __atomic_load_n(&p->ping, __ATOMIC_SEQ_CST);
