@@ -66,8 +66,11 @@ TARGETS = {
     "snake": dict(metric="env/length", level=("random", 5.0), window=100, budget_s=300.0,
                   original=dict(stat="score", level=None), note="its score is a snake's length; its level: "
                   "the same length as ours"),
-    "tetris": dict(metric="env/lines", level=("scripted", 1.0), window=100, budget_s=300.0,
+    "tetris": dict(metric="env/lines", level=("scripted", 1.5), window=100, budget_s=300.0,
                    original=dict(stat="lines_deleted", level=None), note="lines per game: the same level"),
+    "gather": dict(metric="env/delivered", level=("scripted", 1.2), window=100, budget_s=300.0,
+                   original=None),
+    "lander": dict(metric="env/landed", level=0.9, window=100, budget_s=300.0, original=None),
 }
 
 
