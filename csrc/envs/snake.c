@@ -29,8 +29,8 @@
  * own cells are then rewritten as 5, walking its body. No per-step allocation or clearing.
  *
  * Render: the map (walls beyond its edge not drawn), cells of up to 16 pixels and the frame at most
- * 512 pixels across (large maps are scaled down), food in green, each snake in its own colour with
- * a darker head.
+ * 512 pixels across (large maps are scaled down, heads then marked 3 x 3 pixels), food in green,
+ * each snake in its own colour with a darker head.
  */
 #include <stdlib.h>
 #include "../puffer_draw.h"
@@ -92,8 +92,8 @@ static void snake_frame_size(int width, int height, int* fw, int* fh) {
     int big = width > height ? width : height;
     *fw = cell ? width * cell : (int)((long)width * 512 / big);
     *fh = cell ? height * cell : (int)((long)height * 512 / big);
-    if (*fw < 1) *fw = 1;
-    if (*fh < 1) *fh = 1;
+    if (*fw < 8) *fw = 8;  /* a long thin map stays visible */
+    if (*fh < 8) *fh = 8;
 }
 
 static int snake_describe(const double* p, PufferSpec* s, char* err, int errlen) {
@@ -415,6 +415,12 @@ static int snake_render(Snake* env, uint8_t* rgb, int w, int h) {
             at += at < 0 ? env->max_length : 0;
             SnakeCell sc = ring[at];
             snake_fill(&c, env, sc.r - v, sc.c - v, 0, k == 0 ? head : body);
+        }
+        if (cell < 3 && s->len > 0) {
+            /* a scaled-down map: heads as 3 x 3 pixel marks, so that every snake shows */
+            SnakeCell hc = ring[s->head];
+            int x = (int)((long)(hc.c - v) * w / env->width), y = (int)((long)(hc.r - v) * h / env->height);
+            puffer_draw_rect(&c, x - 1, y - 1, 3, 3, head);
         }
     }
     return 0;
