@@ -29,7 +29,7 @@
  * own cells are then rewritten as 5, walking its body. No per-step allocation or clearing.
  *
  * Render: the map (walls beyond its edge not drawn), cells of up to 16 pixels and the frame at most
- * 512 pixels across (large maps are scaled down, heads then marked 3 x 3 pixels), food in green,
+ * 512 pixels across (large maps are scaled down, heads then marked 3 x 3 pixels), food in pale grey,
  * each snake in its own colour with a darker head.
  */
 #include <stdlib.h>
@@ -74,6 +74,8 @@ static const PufferParam snake_params[] = {
     {"reward_death", -1.0, -100, 100, 0, "reward for dying"},
 };
 static const char* const snake_stats[] = {"length", "food", "wall", "self", "other"};
+
+#define SN_FOOD_COLOR puffer_color(214, 214, 200)
 
 static const int8_t SN_DR[4] = {-1, 1, 0, 0};
 static const int8_t SN_DC[4] = {0, 0, -1, 1};
@@ -401,7 +403,7 @@ static int snake_render(Snake* env, uint8_t* rgb, int w, int h) {
     for (int row = 0; row < env->height; row++) {
         const uint8_t* g = env->grid + (size_t)(row + v) * (size_t)env->pw + (size_t)v;
         for (int col = 0; col < env->width; col++) {
-            if (g[col] == SN_FOOD) snake_fill(&c, env, row, col, inset, PUFFER_GREEN);
+            if (g[col] == SN_FOOD) snake_fill(&c, env, row, col, inset, SN_FOOD_COLOR);
         }
     }
     for (int i = 0; i < env->num_snakes; i++) {
@@ -435,6 +437,6 @@ PUFFER_DEFINE_ENV_EXT(Snake, snake,
     "episode end: a snake's terminal on death (it respawns); every snake truncated after max_steps\n"
     "statistics: length (at death/truncation), food (eaten), wall, self, other (cause of death)\n"
     "tests: many-agent grid world with agent episodes\n"
-    "render: the map, food in green, each snake in its own colour (darker head)",
+    "render: the map, food in pale grey, each snake in its own colour (darker head)",
     snake_params, (int)(sizeof(snake_params) / sizeof(PufferParam)), snake_stats, 5, snake_close,
     snake_render)

@@ -272,7 +272,7 @@ def test_render_draws_food_and_each_snake_in_its_own_colour():
         frame = env.render()
         assert frame.shape == (128, 256, 3)   # cells of 16 pixels at most
         colours = {tuple(p) for p in frame.reshape(-1, 3)}
-        assert (58, 168, 84) in colours       # food
+        assert (214, 214, 200) in colours     # food
         assert len(colours) == 2 + 3           # background, food, each one-cell snake's own colour
         for _ in range(30):
             env.step(scripted.policy("snake")(env.observations, None, np.random.default_rng(0)))
