@@ -204,6 +204,26 @@ def test_the_world_is_truncated_after_max_steps_and_counts_the_survivors():
         assert ((obs == OWN).sum(axis=(1, 2)) == 1).all()
 
 
+def test_every_snake_episode_is_counted_once_also_when_death_and_truncation_coincide():
+    rng = np.random.default_rng(3)
+    coincided = 0
+    with pufferlib.make("snake", num_envs=2, width=8, height=8, num_snakes=12, num_food=10,
+                        max_steps=7) as env:
+        env.reset(seed=0)
+        for _ in range(700):
+            _, _, term, trunc, infos = env.step(rng.integers(0, 4, env.num_agents).astype(np.int32))
+            coincided += int((term & trunc).sum())
+            ended = term | trunc
+            if not ended.any():
+                assert not infos
+                continue
+            assert infos["episodes"] == ended.sum()
+            assert infos["length"] == pytest.approx(infos["food"] + 1)   # one cell plus what it ate
+            deaths = infos["wall"] + infos["self"] + infos["other"]
+            assert deaths == pytest.approx(term.sum() / ended.sum())
+    assert coincided > 0
+
+
 def test_observations_stay_in_the_space_under_any_actions():
     rng = np.random.default_rng(1)
     with pufferlib.make("snake", num_envs=2, check_actions=False, width=24, height=16, num_snakes=40,
