@@ -28,9 +28,9 @@
  * plain row copies of the grid's own codes (which are the observation's codes); only the snake's
  * own cells are then rewritten as 5, walking its body. No per-step allocation or clearing.
  *
- * Render: the map (walls beyond its edge not drawn), cells of up to 16 pixels and the frame at most
- * 512 pixels across (large maps are scaled down, heads then marked 3 x 3 pixels), food in pale grey,
- * each snake in its own colour with a darker head.
+ * Render: the map on a ground of 8 x 8 cell blocks in two tones (walls beyond its edge not drawn),
+ * cells of up to 16 pixels and the frame at most 512 pixels across (large maps are scaled down, heads
+ * then marked 3 x 3 pixels), food in pale grey, each snake in its own colour with a darker head.
  */
 #include <stdlib.h>
 #include "../puffer_draw.h"
@@ -63,10 +63,11 @@ typedef struct {
 } Snake;
 
 static const PufferParam snake_params[] = {
-    {"width", 640, 4, 4096, 1, "columns of the map"},
-    {"height", 360, 4, 4096, 1, "rows of the map"},
-    {"num_snakes", 256, 1, 4096, 1, "snakes (agents) sharing the map"},
-    {"num_food", 4096, 0, 1 << 24, 1, "food kept on the map (at least; corpses add to it)"},
+    /* a quarter of the original's 640 x 360 map with 256 snakes and 4096 food: the same densities */
+    {"width", 320, 4, 4096, 1, "columns of the map"},
+    {"height", 180, 4, 4096, 1, "rows of the map"},
+    {"num_snakes", 64, 1, 4096, 1, "snakes (agents) sharing the map"},
+    {"num_food", 1024, 0, 1 << 24, 1, "food kept on the map (at least; corpses add to it)"},
     {"vision", 5, 1, 32, 1, "radius of the observed window: (2 vision + 1) cells square"},
     {"max_length", 1024, 1, 65536, 1, "a snake stops growing at this length"},
     {"max_steps", 2048, 1, 1e9, 1, "steps after which the world is truncated and reset"},
@@ -399,7 +400,16 @@ static int snake_render(Snake* env, uint8_t* rgb, int w, int h) {
     int v = env->vision;
     int cell = w / env->width;
     int inset = cell >= 6 ? cell / 6 : 0;
-    puffer_draw_clear(&c, puffer_color(24, 28, 36));
+    /* the ground in blocks of 8 x 8 cells of two close tones, so that distances read at any scale */
+    for (int br = 0; br < env->height; br += 8) {
+        for (int bc = 0; bc < env->width; bc += 8) {
+            int x0 = (int)((long)bc * w / env->width), y0 = (int)((long)br * h / env->height);
+            int x1 = (int)((long)(bc + 8 < env->width ? bc + 8 : env->width) * w / env->width);
+            int y1 = (int)((long)(br + 8 < env->height ? br + 8 : env->height) * h / env->height);
+            PufferColor ground = ((br + bc) / 8) & 1 ? puffer_color(30, 34, 44) : puffer_color(24, 28, 36);
+            puffer_draw_rect(&c, x0, y0, x1 - x0, y1 - y0, ground);
+        }
+    }
     for (int row = 0; row < env->height; row++) {
         const uint8_t* g = env->grid + (size_t)(row + v) * (size_t)env->pw + (size_t)v;
         for (int col = 0; col < env->width; col++) {

@@ -293,7 +293,7 @@ def test_render_draws_food_and_each_snake_in_its_own_colour():
         assert frame.shape == (128, 256, 3)   # cells of 16 pixels at most
         colours = {tuple(p) for p in frame.reshape(-1, 3)}
         assert (214, 214, 200) in colours     # food
-        assert len(colours) == 2 + 3           # background, food, each one-cell snake's own colour
+        assert len(colours) == 3 + 3           # two ground tones, food, each one-cell snake's colour
         for _ in range(30):
             env.step(scripted.policy("snake")(env.observations, None, np.random.default_rng(0)))
         grown = {tuple(p) for p in env.render().reshape(-1, 3)}
@@ -301,7 +301,8 @@ def test_render_draws_food_and_each_snake_in_its_own_colour():
 
 
 @pytest.mark.parametrize("params,size", [
-    ({}, (288, 512)),                                      # the original's 640 x 360 map, scaled down
+    ({}, (180, 320)),                                      # one pixel a cell
+    ({"width": 640, "height": 360, "num_snakes": 256, "num_food": 4096}, (288, 512)),  # scaled down
     ({"width": 10, "height": 20, "num_food": 10, "num_snakes": 4}, (320, 160)),
     ({"width": 4096, "height": 4, "num_food": 1, "num_snakes": 1}, (8, 512)),
 ])
