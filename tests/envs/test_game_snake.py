@@ -313,3 +313,33 @@ def test_frames_are_at_most_512_pixels_across(params, size):
         frame = env.render()
     assert frame.shape == size + (3,)
     assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3
+
+
+def window(cells, vision=3):
+    """A window of empty cells with {(row, col) offsets from the head: code} set."""
+    w = np.zeros((2 * vision + 1, 2 * vision + 1), np.uint8)
+    w[vision, vision] = OWN
+    for (dr, dc), code in cells.items():
+        w[vision + dr, vision + dc] = code
+    return w
+
+
+def test_scripted_player_heads_for_food_around_obstacles():
+    act = scripted.policy("snake")
+    obs = np.stack([
+        window({(0, -2): FOOD}),                                  # food two cells left
+        window({(-2, 0): FOOD, (-1, 0): BODY, (1, 0): WALL}),     # food behind a body above; wall below
+        window({(0, 1): OWN, (0, -1): HEAD, (-1, 0): WALL, (1, 0): BODY}),  # boxed in: any move
+    ])
+    actions = act(obs, None, np.random.default_rng(0))
+    assert actions.dtype == np.int32 and actions.shape == (3,)
+    assert actions[0] == LEFT
+    assert actions[1] in (LEFT, RIGHT)
+    assert 0 <= actions[2] < 4
+
+
+def test_scripted_player_outlives_the_random_one():
+    params = dict(width=64, height=48, num_snakes=32, num_food=100, max_steps=500)
+    random = scripted.evaluate("snake", "random", episodes=400, num_envs=1, **params)
+    greedy = scripted.evaluate("snake", "scripted", episodes=400, num_envs=1, **params)
+    assert greedy["length"] > 3 * random["length"]
