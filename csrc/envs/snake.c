@@ -6,7 +6,8 @@
  *   max_length cells, after which food is eaten without growing); otherwise its tail follows (so a
  *   head may enter the cell its own tail leaves in the same step). Entering a wall or any snake's
  *   body or head (its own included) kills it: its whole body is left as food (corpses) and it
- *   respawns at once, one cell long, on a random empty cell. Snakes move in index order, so in a
+ *   respawns at once, one cell long, on a random empty cell (on a map crowded past that, on a food
+ *   cell, of which its corpse left at least one). Snakes move in index order, so in a
  *   head-on meeting the later snake dies. Food: num_food cells at reset; whenever eating brings the
  *   food on the map below num_food, new food appears on random empty cells (corpses count as food,
  *   so they are eaten without being replaced).
@@ -23,6 +24,12 @@
  *   then resets.
  * Statistics (per snake episode): length (cells at death or truncation), food (eaten), and how it
  *   ended: wall, self, other (1 for the collision that killed it, all 0 when truncated).
+ * Parameters (snake_params below, with ranges): width, height (the map; the defaults are a quarter
+ *   of the original's 640 x 360 with 256 snakes and 4096 food, at the same densities), num_snakes,
+ *   num_food, vision, max_length, max_steps, reward_food, reward_death. describe() refuses
+ *   num_snakes + num_food >= width * height and num_snakes * max_length > 2**26.
+ * Memory: init allocates the grid and the bodies (close frees them); if that fails the world is
+ *   inert (windows of walls, every snake truncated each step) rather than unsafe.
  *
  * Speed: the grid keeps a vision-wide wall border, so a window never leaves it and is written as
  * plain row copies of the grid's own codes (which are the observation's codes); only the snake's
