@@ -77,7 +77,7 @@ static const PufferParam breakout_params[] = {
     {"paddle_speed", 0.5, 0.05, 2, 0, "units the paddle moves a step"},
     {"ball_speed", 0.3, 0.05, 0.33, 0, "units the ball moves a step (x1.45 at most with speedup)"},
     {"speedup", 1, 0, 1, 1, "1: the ball speeds up after 4 and 12 paddle hits and on the top rows"},
-    {"shrink", 0, 0, 1, 1, "1: the paddle halves once the ball reaches the top wall"},
+    {"shrink", 1, 0, 1, 1, "1: the paddle halves once the ball reaches the top wall"},
     {"life_penalty", 1, 0, 100, 0, "reward lost with each ball"},
     {"pixels", 0, 0, 1, 1, "1: a grayscale frame (uint8) instead of the state vector"},
     {"frameskip", 4, 1, 16, 1, "physics ticks per step, the action repeated in each"},

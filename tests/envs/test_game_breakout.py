@@ -23,7 +23,7 @@ class Reference:
         self.rows, self.cols, self.lives_max = rows, cols, lives
         self.width, self.height = float(cols), 10.0 + 0.5 * rows
         self.paddle_y = self.height - 1.0
-        self.half_w, self.paddle_speed, self.base_speed = paddle_width / 2, paddle_speed, ball_speed
+        self.base_half_w, self.paddle_speed, self.base_speed = paddle_width / 2, paddle_speed, ball_speed
         self.new_life()
 
     def new_life(self):
@@ -32,6 +32,7 @@ class Reference:
     def sync(self, obs):
         w = self.width
         self.paddle_x = obs[0] * w
+        self.half_w = obs[1] * w / 2
         self.x, self.y = obs[2] * w, obs[3] * self.height
         self.vx, self.vy = obs[4] / 2, obs[5] / 2
         self.lives = round(obs[7] * self.lives_max)
@@ -55,6 +56,8 @@ class Reference:
             x, self.vx = 2 * self.width - x, -self.vx
         if y < 0:
             y, self.vy = -y, -self.vy
+            if abs(self.half_w - self.base_half_w) < 1e-4:  # shrink=1: the paddle halves at the top wall
+                self.half_w /= 2
         # edges of cells, walls and the paddle line near the ball make the outcome depend on rounding
         for v in (x, 2 * y, y - self.paddle_y, x - self.paddle_x - self.half_w - 0.25,
                   x - self.paddle_x + self.half_w + 0.25, y - self.height):
@@ -101,7 +104,7 @@ def ball_follower(obs, rng, noise):
 def test_every_tick_follows_the_reference_rules(seed):
     rows, cols, lives = 4, 10, 3
     rng = np.random.default_rng(seed)
-    checked = events = 0
+    checked = events = shrinks = 0
     with pufferlib.make("breakout", num_envs=1, seed=seed, rows=rows, cols=cols, lives=lives,
                         frameskip=1, max_steps=100_000) as env:
         obs, _ = env.reset(seed=seed)
@@ -125,10 +128,13 @@ def test_every_tick_follows_the_reference_rules(seed):
                     np.testing.assert_allclose(got, want, atol=1e-4)
                 checked += 1
                 events += reward != 0
+                half_w = ref.base_half_w if lost else ref.half_w  # a new ball comes with a whole paddle
+                assert obs[0, 1] * cols / 2 == pytest.approx(half_w)
+                shrinks += half_w < ref.base_half_w
             if lost:
                 ref.new_life()
             ref.sync(obs[0])
-        assert checked > 5000 and events > 20
+        assert checked > 5000 and events > 20 and shrinks > 100
 
 
 def test_reset_serves_the_ball_down_from_under_the_bricks():
@@ -200,7 +206,8 @@ def test_truncation_after_max_steps():
 
 
 def test_clearing_the_board_is_a_win():
-    with pufferlib.make("breakout", num_envs=8, rows=1, cols=4, paddle_width=4, max_steps=5000) as env:
+    with pufferlib.make("breakout", num_envs=8, rows=1, cols=4, paddle_width=4, shrink=0,
+                        max_steps=5000) as env:
         obs, _ = env.reset(seed=0)
         rng = np.random.default_rng(0)
         wins = []
@@ -217,7 +224,8 @@ def test_clearing_the_board_is_a_win():
 
 def test_score_counts_atari_points_by_row():
     # the paddle spans the field, so no ball is lost: every point comes from bricks
-    with pufferlib.make("breakout", num_envs=4, rows=6, cols=4, paddle_width=4, max_steps=20_000) as env:
+    with pufferlib.make("breakout", num_envs=4, rows=6, cols=4, paddle_width=4, shrink=0,
+                        max_steps=20_000) as env:
         obs, _ = env.reset(seed=0)
         rng = np.random.default_rng(0)
         for _ in range(20_000):
