@@ -41,8 +41,8 @@
  * of eight angles, and the observation is written incrementally (8 floats a step, one brick entry
  * on a hit); the env never reads its observation buffer.
  *
- * Render: the bricks in row colours (red, orange, gold, green, blue from the top), the paddle, the
- * ball, and a strip on top with the score and the lives left.
+ * Render: the bricks in row colours (red, orange, gold, green, blue, purple from the top), the
+ * paddle, the ball, and a strip on top with the score (Atari points) and the lives left (red dots).
  */
 #include "../puffer_draw.h"
 #include "../puffer_env.h"
@@ -376,8 +376,8 @@ static inline void breakout_step(Breakout* env, PufferRows r) {
 }
 
 static int breakout_render(Breakout* env, uint8_t* rgb, int w, int h) {
-    static const uint8_t colors[5][3] = {
-        {212, 62, 52}, {240, 148, 40}, {226, 188, 36}, {58, 168, 84}, {52, 108, 220}};
+    static const uint8_t colors[6][3] = {
+        {212, 62, 52}, {240, 148, 40}, {226, 188, 36}, {58, 168, 84}, {52, 108, 220}, {128, 84, 196}};
     PufferCanvas c = puffer_canvas(rgb, w, h);
     int unit = w / env->cols;
     if (unit < 4) return -1;
@@ -386,7 +386,7 @@ static int breakout_render(Breakout* env, uint8_t* rgb, int w, int h) {
     puffer_draw_clear(&c, PUFFER_INK);
     puffer_draw_rect(&c, 0, 0, w, top, PUFFER_PAPER);
     char text[32];
-    snprintf(text, sizeof text, "SCORE %d", env->score);
+    snprintf(text, sizeof text, "%d", env->score);  /* the font has digits, not letters */
     int scale = unit / 8 > 1 ? unit / 8 : 1;
     puffer_draw_text(&c, unit / 4, (top - 5 * scale) / 2, scale, text, PUFFER_INK);
     for (int k = 0; k < env->lives; k++) {
@@ -394,7 +394,7 @@ static int breakout_render(Breakout* env, uint8_t* rgb, int w, int h) {
         puffer_draw_circle(&c, cx, 0.5f * (float)top, 0.25f * (float)unit, PUFFER_RED);
     }
     for (int row = 0; row < env->rows; row++) {
-        int band = (row * 5) / env->rows;
+        int band = (row * 6) / env->rows;
         const uint8_t* rc = colors[band];
         PufferColor col = puffer_color(rc[0], rc[1], rc[2]);
         int y = top + (row + BO_TOP_CELLS) * brick_h;
