@@ -3,18 +3,19 @@
  * Rules. The field is `cols` units wide (one unit per brick column) and 10 + rows / 2 units tall,
  * y growing downwards. Bricks are 1 x 0.5 units, `rows` rows of `cols`, starting 2 units below the
  * top wall. The paddle's top edge lies 1 unit above the bottom; it is `paddle_width` units wide and
- * moves `paddle_speed` units a step, stopping at the side walls. The ball is a point moving
- * `ball_speed` units a step (always below 0.5, the brick height, so that it cannot jump a row). It
+ * moves `paddle_speed` units a physics tick, stopping at the side walls. The ball is a point moving
+ * `ball_speed` units a tick (always below 0.5, the brick height, so that it cannot jump a row). It
  * reflects off the side and top walls. Entering a cell that holds a brick destroys the brick (one
- * a step) and bounces the ball back to where it was: vertically when it entered across a row
+ * a tick) and bounces the ball back to where it was: vertically when it entered across a row
  * boundary, horizontally when it came in from the side. Crossing the paddle's top edge within its
  * width (plus 0.25 units of slack on each side) sends the ball back up at an angle set by where it
  * hit: eight zones across the paddle, 60, 45, 30, 15 degrees from the vertical to the left or the
  * right (never straight up, so that no rally can repeat forever in one column). A ball that falls
- * past the bottom costs a life. One step is `frameskip` physics ticks (default 4, as Atari agents
- * play), the action repeated in each: the paddle moves 2 units and the ball about 1.2 a step. The ball serves itself (no launch action): from a uniformly random
+ * past the bottom costs a life. The ball serves itself (no launch action): from a uniformly random
  * x, 1 unit below the lowest bricks, moving down at a random angle within 45 degrees of the
- * vertical, at the start of the episode and after each lost life.
+ * vertical, at the start of the episode and after each lost life. One step is `frameskip` ticks
+ * (default 4, as Atari agents play and as the original PufferLib's breakout), the action repeated
+ * in each: by default the paddle moves 2 units and the ball 1.2 to 1.74 units a step.
  *   speedup=1 (Atari's rule): the ball speeds up by 15% of `ball_speed` after the 4th and the 12th
  *   paddle hit of a life and on the first brick broken in the top two rows (at most 1.45x; the
  *   stages restart with each life). shrink=1: the paddle halves once the ball first reaches the top
@@ -74,8 +75,8 @@ static const PufferParam breakout_params[] = {
     {"lives", 5, 1, 9, 1, "balls per episode"},
     {"max_steps", 4000, 1, 1e9, 1, "steps after which the episode is truncated"},
     {"paddle_width", 3, 0.5, BO_MAX_COLS, 0, "paddle width in units (at most cols)"},
-    {"paddle_speed", 0.5, 0.05, 2, 0, "units the paddle moves a step"},
-    {"ball_speed", 0.3, 0.05, 0.33, 0, "units the ball moves a step (x1.45 at most with speedup)"},
+    {"paddle_speed", 0.5, 0.05, 2, 0, "units the paddle moves a physics tick"},
+    {"ball_speed", 0.3, 0.05, 0.33, 0, "units the ball moves a physics tick (x1.45 at most with speedup)"},
     {"speedup", 1, 0, 1, 1, "1: the ball speeds up after 4 and 12 paddle hits and on the top rows"},
     {"shrink", 1, 0, 1, 1, "1: the paddle halves once the ball reaches the top wall"},
     {"life_penalty", 1, 0, 100, 0, "reward lost with each ball"},
