@@ -341,7 +341,11 @@ static inline float bo_tick(Breakout* env, uint32_t a, float* obs_vec, uint8_t* 
     if (y > env->height) {
         reward -= env->life_penalty;
         env->lives -= 1;
-        if (env->lives > 0) bo_serve(env);
+        if (env->lives > 0) {
+            bo_serve(env);
+        } else {
+            env->ball_y = env->height;  /* the final observation stays inside its bounds */
+        }
     }
     return reward;
 }

@@ -284,10 +284,15 @@ def test_observations_stay_in_their_space(pixels):
         obs, _ = env.reset(seed=0)
         rng = np.random.default_rng(0)
         space = env.single_observation_space
+        ended = 0
         for _ in range(3000):
-            obs, *_ = env.step(rng.integers(0, 3, 16, dtype=np.int32))
+            obs, _, term, trunc, _ = env.step(rng.integers(0, 3, 16, dtype=np.int32))
             assert obs.min() >= space.low.min() and obs.max() <= space.high.max()
-        assert all(space.contains(o) for o in obs)
+            done = term | trunc
+            final = env.final_observations[done]  # the last observation of each finished episode
+            assert final.min(initial=0) >= space.low.min() and final.max(initial=0) <= space.high.max()
+            ended += done.sum()
+        assert all(space.contains(o) for o in obs) and ended > 100
 
 
 @pytest.mark.parametrize("pixels", [0, 1])
