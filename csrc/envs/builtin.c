@@ -11,6 +11,7 @@ const PufferEnvDef* const puffer_builtin_envs[] = {
     &multiagent_env_def,
     &continuous_env_def,
     &noop_env_def,
+    &breakout_env_def,
     &snake_env_def,
 };
 

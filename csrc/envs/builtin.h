@@ -12,6 +12,7 @@ extern const PufferEnvDef stochastic_env_def;
 extern const PufferEnvDef multiagent_env_def;
 extern const PufferEnvDef continuous_env_def;
 extern const PufferEnvDef noop_env_def;
+extern const PufferEnvDef breakout_env_def;
 extern const PufferEnvDef snake_env_def;
 
 extern const PufferEnvDef* const puffer_builtin_envs[];
