@@ -53,9 +53,10 @@
  * float rounding at ordinary spins), the touchdown test is a few multiply-adds, and the observation
  * is rewritten in place.
  *
- * Render: 480 x 400, the sky (30 m x 40 m at 12 px/m), the ground with the pad (green, its flags
- * at the edges), the lander's hull (blue), legs and, while the engines burn, its flame (orange,
- * length with the throttle) and a side-thruster puff; a fuel gauge (gold) along the bottom.
+ * Render: 480 x 400, the sky (40 m x 30 m at 12 px/m), the ground with the pad (green, a flag at
+ * each edge), the lander (a blue hull with a window, its nozzle and legs) and, while the engines
+ * burn, its flame (orange, as long as the throttle) and a side-thruster puff; a fuel gauge (gold)
+ * along the bottom.
  */
 #include "../puffer_draw.h"
 #include "../puffer_env.h"
@@ -270,12 +271,49 @@ static inline void lander_body_pixel(const Lander* env, float bx, float by, floa
                  px, py);
 }
 
+/* Fills the convex quadrilateral of body-frame corners q (in order): every pixel whose centre lies
+ * inside all four edges. */
+static void lander_fill_body_quad(PufferCanvas* c, const Lander* env, const float q[4][2], PufferColor col) {
+    float px[4], py[4];
+    float x0 = 1e9f, y0 = 1e9f, x1 = -1e9f, y1 = -1e9f;
+    for (int k = 0; k < 4; k++) {
+        lander_body_pixel(env, q[k][0], q[k][1], &px[k], &py[k]);
+        x0 = fminf(x0, px[k]); x1 = fmaxf(x1, px[k]);
+        y0 = fminf(y0, py[k]); y1 = fmaxf(y1, py[k]);
+    }
+    int xa, ya, xb, yb;
+    puffer__bounds(c, x0, y0, x1, y1, &xa, &ya, &xb, &yb);
+    for (int y = ya; y <= yb; y++) {
+        for (int x = xa; x <= xb; x++) {
+            int neg = 0, pos = 0;
+            for (int k = 0; k < 4; k++) {
+                int n = (k + 1) & 3;
+                float cross = (px[n] - px[k]) * ((float)y - py[k]) - (py[n] - py[k]) * ((float)x - px[k]);
+                neg |= cross < 0.0f;
+                pos |= cross > 0.0f;
+            }
+            if (!(neg & pos)) puffer_draw_pixel(c, x, y, col);
+        }
+    }
+}
+
 static int lander_render(Lander* env, uint8_t* rgb, int w, int h) {
     if (w < 480 || h < 400) return -1;
     PufferCanvas c = puffer_canvas(rgb, w, h);
     PufferColor sky = puffer_color(226, 234, 246), ground = puffer_color(150, 128, 104);
     puffer_draw_clear(&c, PUFFER_PAPER);
     puffer_draw_rect(&c, 0, 0, 480, LD_SKY, sky);
+
+    /* the flame, out of the nozzle, as long as the throttle (up to 3 m); the ground hides what
+     * reaches below it */
+    float ax, ay, bx, by;
+    if (env->throttle > 0.02f) {
+        lander_body_pixel(env, 0.0f, -0.8f, &ax, &ay);
+        lander_body_pixel(env, 0.0f, -0.8f - 3.0f * env->throttle, &bx, &by);
+        puffer_draw_line(&c, ax, ay, bx, by, 0.7f * LD_PX, PUFFER_ORANGE);
+        lander_body_pixel(env, 0.0f, -0.8f - 1.5f * env->throttle, &bx, &by);
+        puffer_draw_line(&c, ax, ay, bx, by, 0.3f * LD_PX, PUFFER_GOLD);
+    }
     puffer_draw_rect(&c, 0, LD_SKY, 480, 28, ground);
     puffer_draw_rect(&c, 0, LD_SKY, 480, 2, PUFFER_INK);
 
@@ -289,35 +327,29 @@ static int lander_render(Lander* env, uint8_t* rgb, int w, int h) {
         puffer_draw_line(&c, fx, top, fx, top - 30.0f, 2.0f, PUFFER_INK);
         puffer_draw_rect(&c, (int)fx + (k ? -12 : 1), (int)top - 30, 11, 7, PUFFER_GOLD);
     }
-
-    /* the flame, under the hull, as long as the throttle (up to 3 m) */
-    float ax, ay, bx, by;
-    if (env->throttle > 0.02f) {
-        lander_body_pixel(env, 0.0f, -LD_LEG_Y, &ax, &ay);
-        lander_body_pixel(env, 0.0f, -LD_LEG_Y - 3.0f * env->throttle, &bx, &by);
-        puffer_draw_line(&c, ax, ay, bx, by, 0.8f * LD_PX, PUFFER_ORANGE);
-        lander_body_pixel(env, 0.0f, -LD_LEG_Y - 1.5f * env->throttle, &bx, &by);
-        puffer_draw_line(&c, ax, ay, bx, by, 0.35f * LD_PX, PUFFER_GOLD);
-    }
     /* a side-thruster puff at the top corner that pushes the way the torque turns */
     if (fabsf(env->torque) > 0.05f) {
         float side = env->torque > 0.0f ? 1.0f : -1.0f;
-        lander_body_pixel(env, side * LD_TOP_X, 0.8f * LD_TOP_Y, &ax, &ay);
-        lander_body_pixel(env, side * (LD_TOP_X + 0.9f * fabsf(env->torque)), 0.8f * LD_TOP_Y, &bx, &by);
+        lander_body_pixel(env, side * 0.6f, 0.8f, &ax, &ay);
+        lander_body_pixel(env, side * (0.7f + 0.9f * fabsf(env->torque)), 0.8f, &bx, &by);
         puffer_draw_line(&c, ax, ay, bx, by, 4.0f, PUFFER_GREY);
     }
-    /* legs from the hull's lower sides to the feet, then the hull and its window */
+    /* legs from the hull to the feet (with foot pads), the nozzle, the hull and its window */
     for (int k = -1; k <= 1; k += 2) {
-        lander_body_pixel(env, 0.5f * (float)k, -0.2f, &ax, &ay);
-        lander_body_pixel(env, LD_LEG_X * (float)k, -LD_LEG_Y, &bx, &by);
+        float side = (float)k;
+        lander_body_pixel(env, 0.55f * side, -0.3f, &ax, &ay);
+        lander_body_pixel(env, LD_LEG_X * side, -LD_LEG_Y, &bx, &by);
         puffer_draw_line(&c, ax, ay, bx, by, 3.0f, PUFFER_INK);
-        puffer_draw_line(&c, bx - 4.0f, by, bx + 4.0f, by, 3.0f, PUFFER_INK);
+        lander_body_pixel(env, (LD_LEG_X - 0.3f) * side, -LD_LEG_Y, &ax, &ay);
+        lander_body_pixel(env, (LD_LEG_X + 0.3f) * side, -LD_LEG_Y, &bx, &by);
+        puffer_draw_line(&c, ax, ay, bx, by, 3.0f, PUFFER_INK);
     }
-    lander_body_pixel(env, 0.0f, -0.2f, &ax, &ay);
-    lander_body_pixel(env, 0.0f, 0.4f, &bx, &by);
-    puffer_draw_line(&c, ax, ay, bx, by, 1.6f * LD_PX, PUFFER_BLUE);
-    lander_body_pixel(env, 0.0f, 0.3f, &ax, &ay);
-    puffer_draw_circle(&c, ax, ay, 0.28f * LD_PX, PUFFER_WHITE);
+    static const float nozzle[4][2] = {{-0.3f, -0.45f}, {0.3f, -0.45f}, {0.42f, -0.85f}, {-0.42f, -0.85f}};
+    static const float hull[4][2] = {{-0.8f, -0.5f}, {0.8f, -0.5f}, {0.6f, 1.0f}, {-0.6f, 1.0f}};
+    lander_fill_body_quad(&c, env, nozzle, PUFFER_DARK_GREY);
+    lander_fill_body_quad(&c, env, hull, PUFFER_BLUE);
+    lander_body_pixel(env, 0.0f, 0.4f, &ax, &ay);
+    puffer_draw_circle(&c, ax, ay, 0.3f * LD_PX, PUFFER_WHITE);
 
     /* the fuel gauge */
     float left_fraction = env->fuel > 0.0f ? env->fuel_left / env->fuel : 0.0f;
