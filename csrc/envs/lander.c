@@ -10,9 +10,12 @@
  *
  * Dynamics: each step is 0.1 s, integrated as two semi-implicit Euler substeps of 0.05 s
  * (velocities first, then positions with the new velocities):
- *   v     += (throttle * max_thrust * (-sin theta, cos theta) - (0, gravity)) * dt
+ *   v     += (throttle * max_thrust * (-sin theta, cos theta) + (wind_x, -gravity)) * dt
  *   omega += torque * max_torque * dt           (omega then clipped to +-8 rad/s)
  *   (x, y) += v * dt,  theta += omega * dt       (theta wrapped to [-pi, pi])
+ * wind_x is a horizontal acceleration drawn uniformly from [-wind, wind] at every reset and constant
+ * through the episode; it is not observed (a policy infers it from the drift). With the default
+ * wind = 0 there is none.
  * Fuel: the tank holds `fuel` seconds of full main throttle; a step burns
  *   (throttle + 0.5 * |torque|) * 0.1; once it is empty both engines are dead (the lander falls).
  *
@@ -46,7 +49,7 @@
  *   distance (|x - pad_x| at the end, m). A truncated episode counts in none of the first three.
  *
  * Start: x in [-15, 15], y in [18, 24], vx in [-2, 2], vy in [-2, 0], theta in [-0.2, 0.2],
- *   omega in [-0.3, 0.3] (uniform), a full tank.
+ *   omega in [-0.3, 0.3], wind_x in [-wind, wind] (uniform), a full tank.
  *
  * Speed: the state is a few floats; sin and cos of theta are kept in the state and turned through
  * omega * dt each substep (a short series, no libm call; they follow the integrated theta to within
@@ -55,8 +58,8 @@
  *
  * Render: 480 x 400, the sky (40 m x 30 m at 12 px/m), the ground with the pad (green, a flag at
  * each edge), the lander (a blue hull with a window, its nozzle and legs) and, while the engines
- * burn, its flame (orange, as long as the throttle) and a side-thruster puff; a fuel gauge (gold)
- * along the bottom.
+ * burn, its flame (orange, as long as the throttle) and a side-thruster puff; the wind as an arrow
+ * at the top; a fuel gauge (gold) along the bottom.
  */
 #include "../puffer_draw.h"
 #include "../puffer_env.h"
@@ -94,7 +97,8 @@ typedef struct {
     float throttle, torque;    /* the last step's engines, for the render only */
     int32_t steps;
     int32_t max_steps;
-    float gravity, max_thrust, max_torque, fuel, inv_fuel, pad_half;
+    float wind_x;              /* this episode's wind, m/s^2 */
+    float gravity, max_thrust, max_torque, fuel, inv_fuel, pad_half, wind;
     PufferRng rng;
 } Lander;
 
@@ -107,6 +111,7 @@ static const PufferParam lander_params[] = {
     {"max_torque", 4.0, 0.1, 50.0, 0, "side thrusters' angular acceleration at full torque, rad/s^2"},
     {"fuel", 10.0, 0.1, 1e6, 0, "tank size in seconds of full main throttle"},
     {"pad_width", 5.0, 3.0, 20.0, 0, "width of the landing pad, m (the feet are 2.4 m apart)"},
+    {"wind", 0.0, 0.0, 10.0, 0, "largest horizontal wind acceleration, m/s^2 (drawn per episode, unobserved)"},
 };
 static const char* const lander_stats[] = {"landed", "off_pad", "crashed", "fuel_used", "distance"};
 
@@ -130,6 +135,7 @@ static void lander_init(Lander* env, const double* p, PufferRng rng, PufferRng s
     env->fuel = (float)p[4];
     env->inv_fuel = 1.0f / env->fuel;
     env->pad_half = 0.5f * (float)p[5];
+    env->wind = (float)p[6];
     env->rng = rng;
 }
 
@@ -161,6 +167,7 @@ static void lander_reset(Lander* env, PufferRows r) {
     env->vy = puffer_rand_uniform(rng, -2.0f, 0.0f);
     env->theta = puffer_rand_uniform(rng, -0.2f, 0.2f);
     env->omega = puffer_rand_uniform(rng, -0.3f, 0.3f);
+    env->wind_x = puffer_rand_uniform(rng, -env->wind, env->wind);
     env->sin_t = sinf(env->theta);
     env->cos_t = cosf(env->theta);
     env->fuel_left = env->fuel;
@@ -207,12 +214,12 @@ static inline void lander_step(Lander* env, PufferRows r) {
 
     float accel = throttle * env->max_thrust * LD_DT;
     float spin = torque * env->max_torque * LD_DT;
-    float gdt = env->gravity * LD_DT;
+    float gdt = env->gravity * LD_DT, wdt = env->wind_x * LD_DT;
     float x = env->x, y = env->y, vx = env->vx, vy = env->vy;
     float theta = env->theta, omega = env->omega, s = env->sin_t, c = env->cos_t;
     int ground = 0;
     for (int k = 0; k < LD_SUBSTEPS && !ground; k++) {
-        vx -= s * accel;
+        vx += wdt - s * accel;
         vy += c * accel - gdt;
         omega = puffer_clampf(omega + spin, -LD_MAX_SPIN, LD_MAX_SPIN);
         x += vx * LD_DT;
@@ -351,6 +358,13 @@ static int lander_render(Lander* env, uint8_t* rgb, int w, int h) {
     lander_body_pixel(env, 0.0f, 0.4f, &ax, &ay);
     puffer_draw_circle(&c, ax, ay, 0.3f * LD_PX, PUFFER_WHITE);
 
+    /* the wind, as an arrow from the top centre (20 px per m/s^2) */
+    if (env->wind_x != 0.0f) {
+        float tip = 240.0f + 20.0f * env->wind_x, back = env->wind_x > 0.0f ? -6.0f : 6.0f;
+        puffer_draw_line(&c, 240.0f, 16.0f, tip, 16.0f, 2.0f, PUFFER_DARK_GREY);
+        puffer_draw_line(&c, tip, 16.0f, tip + back, 10.0f, 2.0f, PUFFER_DARK_GREY);
+        puffer_draw_line(&c, tip, 16.0f, tip + back, 22.0f, 2.0f, PUFFER_DARK_GREY);
+    }
     /* the fuel gauge */
     float left_fraction = env->fuel > 0.0f ? env->fuel_left / env->fuel : 0.0f;
     puffer_draw_progress(&c, 0, LD_SKY + 28, 480, h - LD_SKY - 28, left_fraction, PUFFER_GOLD,
@@ -369,4 +383,4 @@ PUFFER_DEFINE_ENV_EXT(Lander, lander,
     "  |angle| <= 0.25, |spin| <= 1.5, else a crash) or leaving the world; truncated after max_steps\n"
     "statistics: landed (on the pad), off_pad, crashed, fuel_used, distance (to the pad at the end)\n"
     "render: the ground, the pad, the lander with its flame and a fuel gauge",
-    lander_params, 6, lander_stats, 5, NULL, lander_render)
+    lander_params, 7, lander_stats, 5, NULL, lander_render)

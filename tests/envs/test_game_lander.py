@@ -14,6 +14,7 @@ BONUS = np.array([0.0, 10.0, 3.0, -5.0])
 GREEN = (58, 168, 84)
 BLUE = (52, 108, 220)
 ORANGE = (240, 148, 40)
+DARK_GREY = (110, 112, 124)
 
 
 def decode(obs, fuel=DEFAULTS["fuel"]):
@@ -167,6 +168,23 @@ def test_an_empty_tank_cuts_both_engines():
     np.testing.assert_allclose(after["omega"], before["omega"], atol=1e-5)
 
 
+def test_wind_is_a_constant_push_drawn_per_episode():
+    with pufferlib.make("lander", num_envs=64, seed=3) as calm, \
+            pufferlib.make("lander", num_envs=64, seed=3, wind=2.0) as windy:
+        start, _ = calm.reset()
+        obs, _ = windy.reset()
+        np.testing.assert_array_equal(obs, start)     # the wind is drawn after the rest of the start
+        drift = []
+        for _ in range(3):    # engines off: vx changes by wind_x * 0.1 s a step
+            before = obs[:, 2] * 5
+            obs, _, term, _, _ = windy.step(np.tile([-1.0, 0.0], (64, 1)).astype(np.float32))
+            assert not term.any()
+            drift.append((obs[:, 2] * 5 - before) / 0.1)
+    drift = np.stack(drift)
+    np.testing.assert_allclose(drift, drift[:1].repeat(3, axis=0), atol=1e-3)
+    assert (np.abs(drift) <= 2.0 + 1e-3).all() and np.ptp(drift[0]) > 2.0
+
+
 def test_a_controller_lands_softly_and_on_the_pad_only_when_it_steers():
     plain = scripted.evaluate("lander", "scripted", episodes=400, num_envs=32, seed=0)
     assert plain["crashed"] == 0.0 and plain["landed"] + plain["off_pad"] == 1.0
@@ -272,6 +290,7 @@ def test_checked_actions_refuse_nan():
 @pytest.mark.parametrize("params, name", [
     ({"max_steps": 0}, "max_steps"), ({"gravity": 0.1}, "gravity"), ({"max_thrust": 60}, "max_thrust"),
     ({"max_torque": 0}, "max_torque"), ({"fuel": 0}, "fuel"), ({"pad_width": 2.0}, "pad_width"),
+    ({"wind": -1}, "wind"), ({"wind": 11}, "wind"),
 ])
 def test_out_of_range_parameters_raise(params, name):
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
@@ -291,6 +310,16 @@ def test_render_draws_the_lander_over_its_offset_from_the_pad():
     _, body_cols = pixels_of(frame, BLUE)
     # 12 pixels per metre; the pad is centred on pad_x, the hull on x
     assert body_cols.mean() - pad_cols.mean() == pytest.approx(obs[0, 0] * 10 * 12, abs=2.0)
+
+
+def test_render_shows_the_wind_only_when_there_is_some():
+    frames = []
+    for wind in (0.0, 3.0):
+        with pufferlib.make("lander", num_envs=1, seed=6, wind=wind) as env:
+            env.reset()
+            frames.append(env.render())
+    top = [frame[:30] for frame in frames]
+    assert len(pixels_of(top[0], DARK_GREY)[0]) == 0 and len(pixels_of(top[1], DARK_GREY)[0]) > 20
 
 
 def test_render_shows_the_flame_only_while_the_engine_burns():
