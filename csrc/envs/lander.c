@@ -29,7 +29,7 @@
  *   2 vx / 5, 3 vy / 5           [-8, 8]
  *   4 sin theta, 5 cos theta     [-1, 1]
  *   6 omega / 4                  [-2, 2]
- *   7 fuel left / fuel           [-1, 1]   (in [0, 1])
+ *   7 fuel left / fuel           [0, 1]
  *
  * Episode end (terminated) at the first substep where any hull corner reaches the ground:
  *   - a landing when the touchdown is soft: vy >= -1.5 m/s, |vx| <= 1 m/s, |theta| <= 0.25 rad
@@ -122,6 +122,7 @@ static int lander_describe(const double* p, PufferSpec* s, char* err, int errlen
     s->render_width = 480;
     s->render_height = 400;
     puffer_obs_symmetric(s, 8, high);
+    s->obs_low_vec[7] = 0.0f;    /* the fuel left is a fraction */
     puffer_act_box(s, 2, -1.0f, 1.0f);
     return 0;
 }
@@ -382,5 +383,5 @@ PUFFER_DEFINE_ENV_EXT(Lander, lander,
     "episode end: terminated on touching the ground (a landing if vy >= -1.5, |vx| <= 1,\n"
     "  |angle| <= 0.25, |spin| <= 1.5, else a crash) or leaving the world; truncated after max_steps\n"
     "statistics: landed (on the pad), off_pad, crashed, fuel_used, distance (to the pad at the end)\n"
-    "render: the ground, the pad, the lander with its flame and a fuel gauge",
+    "render: the ground, the pad, the lander with its flame, the wind and a fuel gauge",
     lander_params, 7, lander_stats, 5, NULL, lander_render)

@@ -72,6 +72,7 @@ def test_spaces():
         obs_space, act_space = env.single_observation_space, env.single_action_space
     assert obs_space.shape == (8,) and obs_space.dtype == np.float32
     np.testing.assert_array_equal(obs_space.high, [4, 4, 8, 8, 1, 1, 2, 1])
+    np.testing.assert_array_equal(obs_space.low, [-4, -4, -8, -8, -1, -1, -2, 0])
     assert act_space.shape == (2,) and (act_space.low == -1).all() and (act_space.high == 1).all()
 
 
