@@ -22,8 +22,8 @@ original
 
 games
     Every game of the suite built into pufferlib (`pufferlib.envs.list_envs()` less the sanity
-    envs) at 1 env and at 4096 envs, or for a many-agent game (snake, gather) at its shipped
-    config's num_envs, at each --threads, in agent-steps per second; beside the original's game of
+    envs) at 1 env and at 4096 envs, or for a many-agent game (snake, gather) at as many envs as
+    make 4096 agents, at each --threads, in agent-steps per second; beside the original's game of
     the same name (pong, breakout, snake, connect4, tetris: shared/tools/pufferlib3/bench_games.py
     in its own venv, at 1 env and at 4096 or its shipped count), as ratios: ours over its Python
     `step()` (what a user calls) and over its bare C `vec_step`. Target: >= 2x at 1 thread. A game
@@ -413,13 +413,14 @@ def bench_original_games(names, seconds, runs, notes):
 # ----------------------------------------------------------------------------------------------
 
 def game_sizes(name):
-    """(num_envs at 1 env, the many-env count): 4096, or a many-agent game's shipped num_envs."""
+    """[1, the many-env count]: 4096 envs, or for a many-agent game as many envs as make 4096 agent
+    rows (its shipped config's num_envs when that is more)."""
     import pufferlib.envs
     from pufferlib.train import load_config
-    spec = pufferlib.envs.builtin_envs()[name].spec()
-    if spec["num_agents"] == 1:
+    agents = pufferlib.envs.env_def(name).spec()["num_agents"]
+    if agents == 1:
         return [1, 4096]
-    return [1, load_config(name).env.num_envs]
+    return [1, max(-(-4096 // agents), load_config(name).env.num_envs)]
 
 
 def suite_games():
@@ -449,7 +450,7 @@ def games_summary(rows):
     for r in ours:
         many = r["num_envs"] > 1
         entry = dict(env=r["env"], num_envs=r["num_envs"], num_agents=r.get("num_agents"),
-                     threads=r["threads"], sps=r["sps_median"])
+                     threads=r["threads"], threads_used=r.get("threads_used"), sps=r["sps_median"])
         for mode in ("step", "vec_step"):
             # the original at 1 env, or at its own many-env count (4096, or its shipped count)
             cands = [o for o in theirs if o["env"] == r["env"] and o["library"] == f"{PUFFERLIB3} {mode}"
@@ -564,7 +565,7 @@ def games_table(rows):
               "3.0.0 vec_step", "vs vec_step"]
     cells = []
     for g in games_summary(rows):
-        cells.append([g["env"], f"{g['num_envs']} ({g['num_agents']})", g["threads"], human(g["sps"]),
+        cells.append([g["env"], f"{g['num_envs']} ({g['num_agents']})", threads_text(g), human(g["sps"]),
                       human(g["original_step"]) if g["original_step"] else "", ratio_text(g["ratio_step"]),
                       human(g["original_vec_step"]) if g["original_vec_step"] else "",
                       ratio_text(g["ratio_vec_step"])])
@@ -583,8 +584,8 @@ def target(name, measured, goal, at_least, unit, fmt):
                 target_text=f"{comparison} {fmt.format(goal)}")
 
 
-def evaluate_targets(rows, n=4096):
-    """The issue's targets, from the measured rows."""
+def evaluate_targets(rows, n=4096, sections=SECTIONS):
+    """The issue's targets of the sections measured, from the measured rows."""
     def median(section, library, env, threads, size=n):
         """The median steps/s of that row, or None."""
         r = find(rows, section, library, env, size, threads)
@@ -603,13 +604,13 @@ def evaluate_targets(rows, n=4096):
         return 1e9 / sps if sps is not None else None
 
     targets = []
-    for t, entry in scaling_summary(rows).items():
+    for t, entry in scaling_summary(rows).items() if "scaling" in sections else ():
         if t != 1:
             targets.append(target(f"cartpole, {rows_num_envs(rows)} envs, scaling at {t} threads / the plain "
                                   "OpenMP loop's", entry["fraction"], 0.9, True, "", "{:.2f}"))
     cart1 = median("original", "pufferlib", "cartpole", 1)
     cart2 = median("original", "pufferlib", "cartpole", 2)
-    targets += [
+    targets += [] if "original" not in sections else [
         target(f"cartpole, {n} envs, 1 thread / plain C loop",
                ratio(cart1, median("original", REFERENCE, "cartpole", 1)), 1.1, True, "x", "{:.2f}x"),
         target(f"cartpole, {n} envs, 2 threads / same engine on 1 thread", ratio(cart2, cart1),
@@ -796,7 +797,7 @@ def main(argv=None):
     notes, start = [], time.perf_counter()
     rows = measure(args, notes)
     add_ratios(rows)
-    targets = evaluate_targets(rows, max(args.num_envs))
+    targets = evaluate_targets(rows, max(args.num_envs), args.sections)
     machine["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     load = (f"load average {machine['load_average'][0]:.2f} before, "
             f"{machine['load_average_after'][0]:.2f} after") if machine["load_average"] else ""
