@@ -67,7 +67,6 @@ typedef struct {
     int32_t pad;               /* side of the padded code grid: size + 2 * vision */
     int32_t num_empty;         /* patch cells without an item */
     int32_t num_patch;         /* patch cells */
-    int32_t delivered_step;    /* items delivered by all agents this step */
     uint8_t* grid;             /* [size * size] G_* flags */
     uint8_t* codes;            /* [pad * pad] observation codes, the border wall */
     int32_t* empty;            /* [size * size] the empty patch cells (first num_empty) */
@@ -281,6 +280,7 @@ static void gather_reset(Gather* env, PufferRows r) {
         /* describe() leaves room for every agent, so a free cell always exists */
         int c = gather_free_cell(env, 1);
         if (c < 0) c = gather_free_cell(env, 0);
+        if (c < 0) c = 0;   /* unreachable (see describe); keeps every index inside the grid */
         env->pos[a] = c;
         env->grid[c] |= G_AGENT;
         env->carried[a] = env->delivered[a] = env->picked[a] = env->collisions[a] = 0;
@@ -366,7 +366,6 @@ static inline void gather_step(Gather* env, PufferRows r) {
             k -= 1;   /* the list's last entry moved into slot k: it is next in line */
         }
     }
-    env->delivered_step = team;
     if (team) {
         float bonus = env->share * (float)team / (float)n;
         for (int a = 0; a < n; a++) r.rew[a] += bonus;
