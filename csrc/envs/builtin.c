@@ -10,8 +10,10 @@ const PufferEnvDef* const puffer_builtin_envs[] = {
     &stochastic_env_def,
     &multiagent_env_def,
     &continuous_env_def,
+    &lander_env_def,
     &noop_env_def,
     &pong_env_def,
+    &breakout_env_def,
 };
 
 const int puffer_num_builtin_envs = (int)(sizeof(puffer_builtin_envs) / sizeof(puffer_builtin_envs[0]));
