@@ -343,3 +343,4 @@ PUFFER_DEFINE_ENV_EXT(Pong, pong,
     "statistics: point_rate, wins, score (points won minus lost), rally (hits per point)\n"
     "render: the court, paddles (ours blue), ball and score",
     pong_params, 5, pong_stats, 4, NULL, pong_render)
+PUFFER_EXPORT(pong)
