@@ -14,6 +14,7 @@ const PufferEnvDef* const puffer_builtin_envs[] = {
     &noop_env_def,
     &pong_env_def,
     &breakout_env_def,
+    &snake_env_def,
 };
 
 const int puffer_num_builtin_envs = (int)(sizeof(puffer_builtin_envs) / sizeof(puffer_builtin_envs[0]));
