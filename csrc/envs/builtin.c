@@ -11,6 +11,7 @@ const PufferEnvDef* const puffer_builtin_envs[] = {
     &multiagent_env_def,
     &continuous_env_def,
     &noop_env_def,
+    &tetris_env_def,
 };
 
 const int puffer_num_builtin_envs = (int)(sizeof(puffer_builtin_envs) / sizeof(puffer_builtin_envs[0]));

@@ -12,6 +12,7 @@ extern const PufferEnvDef stochastic_env_def;
 extern const PufferEnvDef multiagent_env_def;
 extern const PufferEnvDef continuous_env_def;
 extern const PufferEnvDef noop_env_def;
+extern const PufferEnvDef tetris_env_def;
 
 extern const PufferEnvDef* const puffer_builtin_envs[];
 extern const int puffer_num_builtin_envs;
