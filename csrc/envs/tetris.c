@@ -46,7 +46,11 @@
  *                            before clearing; capped at 255). An afterstate summary that lets a small
  *                            MLP rank placements; the game is the same with or without it.
  * Rewards: reward_scale * (the score gained) + survival_reward per piece locked, and
- *   -game_over_penalty on the step that ends the game.
+ *   -game_over_penalty on the step that ends the game. Optional shaping, per piece locked (all 0 by
+ *   default; the placement features show each term ahead): -hole_penalty per hole it covers (empty
+ *   cells under its lowest cell of each column, down to the stack or the floor), -height_penalty
+ *   per row of its top's height above the floor, -bump_penalty per unit of the surface's bumpiness
+ *   after it (sum of |height differences| of neighbouring columns), both before rows are cleared.
  * Episode end: terminated at game over (a new piece cannot appear); truncated after max_steps
  *   steps (pieces with placement=1, ticks with placement=0).
  * Statistics (per episode): score, lines (cleared), pieces (locked), tetrises (4-row clears).
@@ -115,7 +119,7 @@ enum { TT_NOOP, TT_LEFT, TT_RIGHT, TT_ROTATE, TT_SOFT, TT_HARD, TT_HOLD };
 typedef struct {
     uint16_t rows[TT_MAX_H];     /* locked blocks, row 0 on top */
     int32_t width, height, placement, preview, hold, gravity, level_lines, max_steps;
-    float reward_scale, survival_reward, game_over_penalty;
+    float reward_scale, survival_reward, game_over_penalty, hole_penalty, height_penalty, bump_penalty;
     int32_t features;
     int32_t pieces_at, hold_at, features_at, obs_size, num_actions;   /* observation offsets, sizes */
     uint16_t full;               /* a full row */
@@ -143,6 +147,9 @@ static const PufferParam tetris_params[] = {
     {"survival_reward", 0, 0, 10, 0, "reward per piece locked"},
     {"game_over_penalty", 0, 0, 1000, 0, "subtracted from the reward of the step that ends the game"},
     {"features", 0, 0, 1, 1, "placement=1: append what each placement would do to the observation"},
+    {"hole_penalty", 0, 0, 10, 0, "subtracted from the reward per hole a locked piece covers"},
+    {"height_penalty", 0, 0, 10, 0, "subtracted from the reward per row of a locked piece's top height"},
+    {"bump_penalty", 0, 0, 10, 0, "subtracted from the reward per unit of bumpiness after a lock"},
 };
 static const char* const tetris_stats[] = {"score", "lines", "pieces", "tetrises"};
 
@@ -195,6 +202,9 @@ static void tetris_init(Tetris* e, const double* p, PufferRng rng, PufferRng sha
     e->survival_reward = (float)p[9];
     e->game_over_penalty = (float)p[10];
     e->features = (int32_t)p[11];
+    e->hole_penalty = (float)p[12];
+    e->height_penalty = (float)p[13];
+    e->bump_penalty = (float)p[14];
     e->full = (uint16_t)((1u << e->width) - 1u);
     e->pieces_at = e->width * e->height;
     e->hold_at = e->pieces_at + TT_PIECES * (1 + e->preview);
@@ -291,6 +301,35 @@ static int tt_lock(Tetris* e, uint8_t* obs, float* reward) {
     }
     e->pieces += 1;
     *reward += e->survival_reward;
+    if (e->hole_penalty != 0.0f) {
+        /* the empty cells under the piece's lowest cell of each column, down to the stack */
+        int holes = 0;
+        for (int j = 0; j < s->w; j++) {
+            uint32_t bit = 1u << (e->col + j);
+            int low = 0;
+            for (int k = 0; k < s->h; k++) low = (s->m[k] >> j & 1) ? k : low;
+            for (int r = row + low + 1; r < e->height && !(e->rows[r] & bit); r++) holes++;
+        }
+        *reward -= e->hole_penalty * (float)holes;
+    }
+    *reward -= e->height_penalty * (float)(e->height - row);
+    if (e->bump_penalty != 0.0f) {
+        /* sum of |differences| of neighbouring column heights (first filled row from the top) */
+        int bump = 0, prev = 0;
+        uint32_t seen = 0;
+        int top[TT_MAX_W];
+        for (int c = 0; c < e->width; c++) top[c] = e->height;
+        for (int r = 0; r < e->height && seen != e->full; r++) {
+            for (uint32_t fresh = e->rows[r] & ~seen; fresh; fresh &= fresh - 1) top[__builtin_ctz(fresh)] = r;
+            seen |= e->rows[r];
+        }
+        for (int c = 0; c < e->width; c++) {
+            int height = e->height - top[c];
+            bump += c ? (height > prev ? height - prev : prev - height) : 0;
+            prev = height;
+        }
+        *reward -= e->bump_penalty * (float)bump;
+    }
     if (cleared) {
         /* compact the rows above the lowest cleared one downwards */
         int dst = bottom - 1;
@@ -609,7 +648,9 @@ PUFFER_DEFINE_ENV_EXT(Tetris, tetris,
     "action: placement=1: Discrete(4*width + hold) rotation x leftmost column, hard-dropped, masked\n"
     "  to the legal placements (last: hold); placement=0: Discrete(6 + hold) nothing, left, right,\n"
     "  rotate, soft drop, hard drop (, hold), with gravity every `gravity` ticks\n"
-    "reward: reward_scale * points + survival_reward per piece, -game_over_penalty at game over\n"
+    "reward: reward_scale * points + survival_reward per piece, -game_over_penalty at game over;\n"
+    "  shaping per piece: -hole_penalty per hole covered, -height_penalty per row of its top height,\n"
+    "  -bump_penalty per unit of bumpiness after it\n"
     "episode end: terminated when a new piece cannot appear, truncated after max_steps\n"
     "statistics: score, lines, pieces, tetrises\n"
     "render: the well, the current piece in colour, the score, the next and held pieces",

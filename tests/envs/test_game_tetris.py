@@ -17,10 +17,11 @@ class Reference:
     """Placement tetris written plainly from the rules (a boolean board, cell lists)."""
 
     def __init__(self, width, height, level_lines=10, reward_scale=0.01, survival_reward=0.0,
-                 game_over_penalty=0.0):
+                 game_over_penalty=0.0, hole_penalty=0.0, height_penalty=0.0, bump_penalty=0.0):
         self.width, self.height = width, height
         self.level_lines, self.scale = level_lines, reward_scale
-        self.survival, self.penalty = survival_reward, game_over_penalty
+        self.survival, self.penalty, self.hole_penalty = survival_reward, game_over_penalty, hole_penalty
+        self.height_penalty, self.bump_penalty = height_penalty, bump_penalty
         self.board = np.zeros((height, width), bool)
         self.score = self.lines = 0
 
@@ -50,16 +51,23 @@ class Reference:
             board = self.board.copy()
             for r, c in cells:
                 board[row + r, col + c] = True
-            holes = 0
-            for c in {c for _, c in cells}:
-                r = row + max(r for r, cc in cells if cc == c) + 1
-                while r < self.height and not board[r, col + c]:
-                    holes += 1
-                    r += 1
-            heights = np.where(board.any(axis=0), self.height - board.argmax(axis=0), 0)
-            out[action] = [self.height - row, int(board.all(axis=1).sum()), holes,
-                           int(np.abs(np.diff(heights)).sum())]
+            holes = self.holes(board, cells, col, row)
+            out[action] = [self.height - row, int(board.all(axis=1).sum()), holes, self.bumpiness(board)]
         return out
+
+    def holes(self, board, cells, col, row):
+        """Empty cells under the lowest cell of each of the piece's columns, down to the stack."""
+        holes = 0
+        for c in {c for _, c in cells}:
+            r = row + max(r for r, cc in cells if cc == c) + 1
+            while r < self.height and not board[r, col + c]:
+                holes += 1
+                r += 1
+        return holes
+
+    def bumpiness(self, board):
+        heights = np.where(board.any(axis=0), self.height - board.argmax(axis=0), 0)
+        return int(np.abs(np.diff(heights)).sum())
 
     def place(self, piece, action, next_piece):
         """Returns (reward, game over)."""
@@ -73,13 +81,16 @@ class Reference:
             row += 1
         for r, c in cells:
             self.board[row + r, col + c] = True
+        holes = self.holes(self.board, cells, col, row)
+        shaping = (self.hole_penalty * holes + self.height_penalty * (self.height - row)
+                   + self.bump_penalty * self.bumpiness(self.board))
         full = self.board.all(axis=1)
         cleared = int(full.sum())
         level = 1 + self.lines // self.level_lines if self.level_lines else 1
         self.board = np.concatenate([np.zeros((cleared, self.width), bool), self.board[~full]])
         self.score += LINE_SCORE[cleared] * level
         self.lines += cleared
-        reward = self.scale * LINE_SCORE[cleared] * level + self.survival
+        reward = self.scale * LINE_SCORE[cleared] * level + self.survival - shaping
         spawn = (self.width - BOX[next_piece]) // 2
         over = not self.fits(SHAPES[next_piece][0], spawn, 0)
         return (reward - self.penalty if over else reward), over
@@ -111,7 +122,8 @@ def seed_with_first_piece(piece, **params):
 def test_placements_match_the_reference(width, height, level_lines, features):
     levels_up = (width, level_lines) == (4, 2)   # random play clears enough rows to level up there
     params = dict(width=width, height=height, level_lines=level_lines, survival_reward=0.25,
-                  game_over_penalty=2.0)
+                  game_over_penalty=2.0, hole_penalty=0.125 * features, height_penalty=0.0625 * features,
+                  bump_penalty=0.03125 * features)
     at = width * height + 14
     n = 16
     rng = np.random.default_rng(width)
