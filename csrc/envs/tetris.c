@@ -63,6 +63,7 @@
  * position with placement=1), and beside it the score, the next pieces, the held piece and the
  * lines cleared.
  */
+#include <stdlib.h>
 #include "../puffer_draw.h"
 #include "../puffer_env.h"
 
@@ -371,8 +372,13 @@ static void tt_write_choices(const Tetris* e, uint8_t* mask, uint8_t* obs) {
      * fits at row 0 has empty cells from each column's highest to its lowest cell (the cells of a
      * tetromino's column are contiguous), so it drops onto top[highest cell][column]. */
     int top[3][TT_MAX_W];
+    int surface[TT_MAX_W], edge[TT_MAX_W], bump_all = 0;   /* column heights, |differences| */
     if (feat) {
         for (int k = 0; k < 3; k++) {
+            if (k && !e->rows[k - 1]) {   /* an empty row k - 1 changes nothing below it */
+                memcpy(top[k], top[k - 1], sizeof(top[k]));
+                continue;
+            }
             uint32_t seen = 0;
             for (int c = 0; c < w; c++) top[k][c] = h;
             for (int r = k; r < h && seen != e->full; r++) {
@@ -381,6 +387,11 @@ static void tt_write_choices(const Tetris* e, uint8_t* mask, uint8_t* obs) {
                 }
                 seen |= e->rows[r];
             }
+        }
+        for (int c = 0; c < w; c++) surface[c] = h - top[0][c];
+        for (int c = 0; c + 1 < w; c++) {
+            edge[c] = abs(surface[c] - surface[c + 1]);
+            bump_all += edge[c];
         }
     }
     for (int r = 0; r < 4; r++) {
@@ -418,19 +429,25 @@ static void tt_write_choices(const Tetris* e, uint8_t* mask, uint8_t* obs) {
                 int at = top[high[j]][c + j] - 1 - low[j];
                 land = at < land ? at : land;
             }
-            int cleared = 0, holes = 0, bump = 0, prev = 0;
+            int cleared = 0, holes = 0;
             for (int k = 0; k < s->h; k++) {
                 cleared += (uint16_t)(e->rows[land + k] | ((uint32_t)s->m[k] << c)) == e->full;
             }
             for (int j = 0; j < s->w; j++) holes += top[high[j]][c + j] - 1 - (land + low[j]);
-            for (int x = 0; x < w; x++) {
-                int height = h - top[0][x];
+            /* the bumpiness changes only on the edges touching the piece's columns */
+            int after[TT_MAX_W + 2];
+            int first = c > 0 ? c - 1 : 0, last = c + s->w < w ? c + s->w : w - 1;
+            for (int x = first; x <= last; x++) {
+                int height = surface[x];
                 if (x >= c && x < c + s->w) {
                     int piece_top = h - (land + high[x - c]);
                     height = piece_top > height ? piece_top : height;
                 }
-                bump += x ? (height > prev ? height - prev : prev - height) : 0;
-                prev = height;
+                after[x - first] = height;
+            }
+            int bump = bump_all;
+            for (int x = first; x < last; x++) {
+                bump += abs(after[x - first] - after[x + 1 - first]) - edge[x];
             }
             out[0] = (uint8_t)(h - land);
             out[1] = (uint8_t)cleared;
