@@ -10,7 +10,10 @@ const PufferEnvDef* const puffer_builtin_envs[] = {
     &stochastic_env_def,
     &multiagent_env_def,
     &continuous_env_def,
+    &lander_env_def,
     &noop_env_def,
+    &breakout_env_def,
+    &snake_env_def,
     &tetris_env_def,
 };
 
