@@ -29,7 +29,8 @@
  *   The original PufferLib's tetris plays the primitive way; its steps/s compare with placement=0.
  *
  * Observation: Box(uint8, (height * width + 7 * (1 + preview) + 8 * hold + 16 * width * features,)),
- *   one flat row, in [0, 2] (0, 1 with placement=1; 255 with features=1):
+ *   one flat row; the Box bounds are [0, 2] with placement=0, [0, 1] with placement=1 and
+ *   [0, 255] with features=1:
  *   [0, H*W)                 the well, row-major from the top row: 0 empty, 1 a locked block,
  *                            2 the falling piece (placement=0 only; with placement=1 the piece to
  *                            place is not on the board)
@@ -54,6 +55,12 @@
  * Episode end: terminated at game over (a new piece cannot appear); truncated after max_steps
  *   steps (pieces with placement=1, ticks with placement=0).
  * Statistics (per episode): score, lines (cleared), pieces (locked), tetrises (4-row clears).
+ *
+ * Parameters (tetris_params, [min, max], default): width [4, 16] 10, height [4, 32] 20,
+ *   placement [0, 1] 1, preview [0, 5] 1, hold [0, 1] 0, gravity [1, 60] 2 (placement=0), level_lines
+ *   [0, 1000] 10, max_steps [1, 1e9] 10000, reward_scale [0, 10] 0.01, survival_reward [0, 10] 0,
+ *   game_over_penalty [0, 1000] 0, features [0, 1] 0 (1 needs placement=1), hole_penalty,
+ *   height_penalty and bump_penalty [0, 10] 0.
  *
  * State: one uint16 bit mask per row (bit c = column c), so collisions, drops and line clears are
  * a few ANDs per piece row; the observation is updated incrementally (the cells of a locked piece,
