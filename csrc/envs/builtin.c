@@ -15,6 +15,7 @@ const PufferEnvDef* const puffer_builtin_envs[] = {
     &pong_env_def,
     &breakout_env_def,
     &snake_env_def,
+    &tetris_env_def,
 };
 
 const int puffer_num_builtin_envs = (int)(sizeof(puffer_builtin_envs) / sizeof(puffer_builtin_envs[0]));

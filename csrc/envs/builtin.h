@@ -16,6 +16,7 @@ extern const PufferEnvDef noop_env_def;
 extern const PufferEnvDef pong_env_def;
 extern const PufferEnvDef breakout_env_def;
 extern const PufferEnvDef snake_env_def;
+extern const PufferEnvDef tetris_env_def;
 
 extern const PufferEnvDef* const puffer_builtin_envs[];
 extern const int puffer_num_builtin_envs;
