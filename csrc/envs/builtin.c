@@ -12,7 +12,10 @@ const PufferEnvDef* const puffer_builtin_envs[] = {
     &continuous_env_def,
     &lander_env_def,
     &noop_env_def,
+    &pong_env_def,
     &breakout_env_def,
+    &snake_env_def,
+    &tetris_env_def,
     &gather_env_def,
 };
 
