@@ -13,8 +13,11 @@ extern const PufferEnvDef multiagent_env_def;
 extern const PufferEnvDef continuous_env_def;
 extern const PufferEnvDef lander_env_def;
 extern const PufferEnvDef noop_env_def;
+extern const PufferEnvDef pong_env_def;
 extern const PufferEnvDef breakout_env_def;
 extern const PufferEnvDef snake_env_def;
+extern const PufferEnvDef tetris_env_def;
+extern const PufferEnvDef gather_env_def;
 
 extern const PufferEnvDef* const puffer_builtin_envs[];
 extern const int puffer_num_builtin_envs;
