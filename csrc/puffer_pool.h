@@ -158,9 +158,10 @@ static int puffer_pool_crowded(PufferPool* p, int me) {
  * instructions (it keeps its core, and sees the next step of a tight loop within a few hundred
  * nanoseconds), then sched_yield() between checks (on a machine busier than its cores, the thread
  * it waits for may need this very core; a yielded core may go to another process for a whole time
- * slice, so not sooner). It stops spinning at once when another thread of the pool shares its
- * core (the scheduler put both there): spinning would only keep that one from running. Returns 1
- * while it should go on spinning, 0 once it should sleep. */
+ * slice, so not sooner). It yields from the start when another thread of the pool shares its core
+ * (the scheduler put both there): pausing would only keep that one from running, while a thread
+ * that stays runnable is one the scheduler's balancing can move to another core. Returns 1 while
+ * it should go on spinning, 0 once it should sleep. */
 typedef struct {
     PufferPool* pool;
     int me;
@@ -176,8 +177,7 @@ static int puffer_pool_keep_waiting(PufferPoolWait* w) {
     int64_t now = puffer_pool_now_ns();
     if (w->start == 0) w->start = now;
     if (now - w->start >= PUFFER_POOL_SPIN_NS) return 0;
-    if (puffer_pool_crowded(w->pool, w->me)) return 0;
-    if (now - w->start < PUFFER_POOL_PAUSE_NS) {
+    if (now - w->start < PUFFER_POOL_PAUSE_NS && !puffer_pool_crowded(w->pool, w->me)) {
         w->checks = 0;
         puffer_pool_pause();
         return 1;
