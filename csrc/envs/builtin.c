@@ -10,6 +10,8 @@ const PufferEnvDef* const puffer_builtin_envs[] = {
     &stochastic_env_def,
     &multiagent_env_def,
     &continuous_env_def,
+    &connect4_env_def,
+    &g2048_env_def,
     &noop_env_def,
 };
 

@@ -11,6 +11,8 @@ extern const PufferEnvDef password_env_def;
 extern const PufferEnvDef stochastic_env_def;
 extern const PufferEnvDef multiagent_env_def;
 extern const PufferEnvDef continuous_env_def;
+extern const PufferEnvDef connect4_env_def;
+extern const PufferEnvDef g2048_env_def;
 extern const PufferEnvDef noop_env_def;
 
 extern const PufferEnvDef* const puffer_builtin_envs[];
