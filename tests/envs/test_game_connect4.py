@@ -204,7 +204,7 @@ def test_many_steps_stay_inside_the_spaces(bad):
     with pufferlib.make("connect4", num_envs=32, num_threads=2, opponent=3, depth=3,
                         check_actions=False) as env:
         env.reset(seed=0)
-        for obs, rew, term, mask in play(env, np.random.default_rng(1), 400, bad):
+        for obs, rew, _, mask in play(env, np.random.default_rng(1), 400, bad):
             assert env.single_observation_space.contains(obs[0]) and obs.max() <= 2
             assert set(np.unique(rew)) <= {-1.0, 0.0, 1.0}
             assert mask.any(axis=1).all()

@@ -137,7 +137,7 @@ def test_max_steps_truncates():
     with pufferlib.make("g2048", num_envs=16, seed=5, max_steps=7) as env:
         env.reset()
         rng = np.random.default_rng(0)
-        for step in range(7):
+        for _ in range(7):
             _, _, term, trunc, infos = env.step(scripted.random_actions(env, rng))
         assert trunc.all() and not term.any() and infos["episode_length"] == 7
 
@@ -176,7 +176,7 @@ def test_different_seeds_differ():
 def test_many_steps_stay_inside_the_spaces(bad):
     with pufferlib.make("g2048", num_envs=32, num_threads=2, check_actions=False, max_steps=300) as env:
         env.reset(seed=0)
-        for obs, rew, term, trunc, mask in play(env, np.random.default_rng(1), 1000, bad):
+        for obs, rew, _, _, mask in play(env, np.random.default_rng(1), 1000, bad):
             assert env.single_observation_space.contains(obs[0]) and obs.max() <= 17
             assert np.isfinite(rew).all() and (rew >= 0).all()
             assert mask.any(axis=1).all()

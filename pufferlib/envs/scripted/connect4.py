@@ -1,5 +1,7 @@
-"""Connect Four baseline: win if a column wins now, else block the opponent's winning column, else
-play the legal column nearest the centre (ties to the left).
+"""Connect Four baseline: win, else block, else the legal column nearest the centre.
+
+It plays a column that wins at once if there is one, else one that stops the opponent from winning
+at once, else the legal column nearest the centre (ties to the left).
 
 Reads the (6, 7) board of csrc/envs/connect4.c (row 0 on top; 1 own pieces, 2 the opponent's).
 """

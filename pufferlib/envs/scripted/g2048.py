@@ -1,5 +1,7 @@
-"""2048 baseline: the corner strategy. Play the first move that changes the board in the order
-down, left, right, up, which keeps the large tiles in the bottom-left corner.
+"""2048 baseline: the corner strategy.
+
+It plays the first move that changes the board in the order down, left, right, up, which keeps the
+large tiles in the bottom-left corner.
 
 Reads the (4, 4) log2 grid of csrc/envs/g2048.c (row 0 on top; moves 0 up, 1 down, 2 left, 3 right).
 """
@@ -12,12 +14,11 @@ PRIORITY = np.array([1, 2, 3, 0])  # down, left, right, up
 
 def _can_move_left(grid):
     """[rows] bool: sliding the [rows, 4, 4] grids left changes them."""
-    empty_then_tile = (grid[:, :, :-1] == 0) & (grid[:, :, 1:] != 0)
-    pair = (grid[:, :, :-1] == grid[:, :, 1:]) & (grid[:, :, 1:] != 0)
-    # a tile after an empty cell further left also moves: compare with a running "seen empty"
+    # a tile with an empty cell anywhere to its left moves; two equal neighbours merge
     seen_empty = np.logical_or.accumulate(grid == 0, axis=2)
-    gap = (seen_empty[:, :, :-1] & (grid[:, :, 1:] != 0))
-    return (empty_then_tile | pair | gap).any(axis=(1, 2))
+    gap = seen_empty[:, :, :-1] & (grid[:, :, 1:] != 0)
+    pair = (grid[:, :, :-1] == grid[:, :, 1:]) & (grid[:, :, 1:] != 0)
+    return (gap | pair).any(axis=(1, 2))
 
 
 def legal_moves(observations):
