@@ -95,7 +95,12 @@ typedef struct PufferPPOBatch {
     long n;
     const uint8_t* masks;        /* (B,) 0 where the row's agent was absent (no loss there), or NULL */
     long count;                  /* the minibatch rows that count: n, less those masked out */
+    const uint8_t* action_masks; /* (B, num_logits) 0 where a choice was illegal, or NULL */
 } PufferPPOBatch;
+
+/* The logit an illegal choice gets (what ActionDistribution.mask gives it in torch): its probability
+ * is exactly 0 in float32, and 0 * its log-probability stays finite in the entropy. */
+#define PUFFER_MLP_MASKED_LOGIT (-1e9f)
 
 typedef struct PufferPPOConfig {
     float clip_coef, vf_coef, ent_coef, vf_clip_coef;
@@ -482,6 +487,12 @@ PUFFER_MLP_INLINE void puffer_mlp_row_loss(const PufferMLP* net, const PufferPPO
         if (nc == 0) continue;
         float* z = logit + (long)off * CH;
         float* p = dlogit + (long)off * CH;
+        if (b->action_masks) {
+            const uint8_t* legal = b->action_masks + r * net->num_logits + off;
+            for (int a = 0; a < nc; a++) {
+                if (!legal[a]) z[a * CH] = PUFFER_MLP_MASKED_LOGIT;
+            }
+        }
         float zmax = z[0];
         for (int a = 1; a < nc; a++) zmax = fmaxf(zmax, z[a * CH]);
         float sum = 0.0f;

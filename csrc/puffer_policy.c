@@ -799,6 +799,13 @@ static int choose(const float* logits, int n, const float* u) {
     return below < n ? below : n - 1;
 }
 
+void puffer_policy_mask(const PufferPolicy* p, float* params, const uint8_t* legal) {
+    int logits = p->num_params - p->num_continuous;
+    for (int k = 0; k < logits; k++) {
+        if (!legal[k]) params[k] = -1e9f;
+    }
+}
+
 void puffer_policy_act(const PufferPolicy* p, const float* params, const float* uniforms, void* actions) {
     const float* logits = params;
     const float* means = params + (p->num_params - p->num_continuous);

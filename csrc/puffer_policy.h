@@ -35,6 +35,7 @@
  *   for each step:
  *       if (episode_start) puffer_policy_state_reset(&policy, &state);
  *       puffer_policy_forward(&policy, &state, obs, params, &value);
+ *       puffer_policy_mask(&policy, params, legal);           envs with action masks only
  *       puffer_policy_act(&policy, params, NULL, actions);    NULL: most likely actions
  *   puffer_policy_state_free(&state);
  *   puffer_policy_free(&policy);
@@ -165,6 +166,12 @@ void puffer_policy_state_free(PufferPolicyState* state);
  * LSTM state of recurrent policies. */
 void puffer_policy_forward(const PufferPolicy* policy, PufferPolicyState* state, const float* obs,
                            float* params, float* value);
+
+/* For an environment with action masks: sets the logits of illegal choices in params (from
+ * puffer_policy_forward) to -1e9, so that puffer_policy_act never takes them, as the trainer's
+ * policy does. legal[k] != 0 when logit k (k < num_params - num_continuous: the choices of every
+ * discrete entry, in order, as the env's action_masks row) is a legal choice. */
+void puffer_policy_mask(const PufferPolicy* policy, float* params, const uint8_t* legal);
 
 /* Actions from the parameters of puffer_policy_forward, in the environment's layout: int32[k]
  * when every entry is discrete (policy->discrete), else float32[k] (discrete entries as whole

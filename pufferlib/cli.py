@@ -201,7 +201,7 @@ def cmd_train(args, extra):
 
 
 def cmd_eval(args):
-    """Evaluates a checkpoint and prints the mean and std of episode return and length."""
+    """Evaluates a checkpoint; prints the return and length (mean, std) and the env's statistics."""
     from pufferlib.train.evaluate import evaluate
 
     result = evaluate(args.env, args.checkpoint, data_dir=args.data_dir, episodes=args.episodes,
@@ -209,6 +209,9 @@ def cmd_eval(args):
     print(f"{args.env}: {result['episodes']} episodes, return {result['mean_return']:.4g} "
           f"+- {result['std_return']:.3g}, length {result['mean_length']:.4g} +- {result['std_length']:.3g} "
           f"(checkpoint {result['checkpoint']})")
+    if result["stats"]:
+        stats = {key: value for key, value in result["stats"].items() if key != "episodes"}
+        print("  " + ", ".join(f"{key} {value:.4g}" for key, value in stats.items()))
     if args.video:
         print(f"video written to {args.video}")
     return 0

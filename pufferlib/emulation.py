@@ -29,7 +29,7 @@ from pufferlib.environment import EpisodeStats, PufferEnv
 from pufferlib.errors import APIUsageError
 
 __all__ = ["ActionLayout", "EnvSpec", "GymnasiumPufferEnv", "Layout", "Leaf", "PettingZooPufferEnv",
-           "make_layout", "nativize"]
+           "action_mask_view", "make_layout", "nativize"]
 
 CHECK_MODES = ("first", "always", "never")
 
@@ -507,6 +507,24 @@ def _numeric(info, prefix=""):
     return out
 
 
+def action_mask_view(observations, layout):
+    """The `action_mask` entry of Dict observation rows, as a [rows, n] view, or None without one.
+
+    PettingZoo's (and many Gymnasium envs') convention: a Dict observation whose "action_mask"
+    holds 1 for each legal choice of a Discrete (or MultiDiscrete, concatenated) action. The entry
+    stays in the observation rows (the policy sees it); the view is what the vector env exposes as
+    `action_masks`, so that policies give illegal choices zero probability.
+
+    Args:
+        observations: [rows, ...] flat observation buffer.
+        layout: the `Layout` of the original observation space.
+    """
+    space = layout.space
+    if not (isinstance(space, spaces.Dict) and "action_mask" in space.spaces):
+        return None
+    return nativize(observations, layout)["action_mask"].reshape(observations.shape[0], -1)
+
+
 def _make_env(env, env_creator, env_args, env_kwargs):
     if (env is None) == (env_creator is None):
         raise TypeError("pass exactly one of env (an environment) or env_creator (a callable returning one)")
@@ -548,11 +566,7 @@ class _Emulated(PufferEnv):
         # the vector env's own check, when stepped directly; a vector env has checked them already
         self._action_check = ActionCheck(self.actions, self.action_layout.nvec, self.action_layout.discrete) \
             if check_actions else None
-        self.action_masks = None
-        space = self.observation_layout.space
-        if isinstance(space, spaces.Dict) and "action_mask" in space.spaces:
-            mask = nativize(self.observations, self.observation_layout)["action_mask"]
-            self.action_masks = mask.reshape(self.num_agents, -1)
+        self.action_masks = action_mask_view(self.observations, self.observation_layout)
 
     def _write(self, observation, out, row):
         self._flattener.flatten(observation, out, row)

@@ -40,6 +40,7 @@ cdef extern from "puffer_mlp.h" nogil:
         long n
         const uint8_t* masks
         long count
+        const uint8_t* action_masks
 
     ctypedef struct PufferPPOConfig:
         float clip_coef

@@ -247,7 +247,8 @@ cdef class ActorCriticKernel:
                                              ws + threadid() * per_thread)
 
     def update(self, obs, actions, old_logprobs, advantages, returns, old_values, indices, *, lr, clip_coef,
-               vf_coef, ent_coef, max_grad_norm, norm_adv=True, clip_vloss=False, vf_clip_coef=0.2):
+               vf_coef, ent_coef, max_grad_norm, norm_adv=True, clip_vloss=False, vf_clip_coef=0.2,
+               action_masks=None):
         """One PPO minibatch step: loss, gradient, global grad-norm clip and an Adam step, in place.
 
         The loss is cleanrl's: the clipped surrogate, vf_coef times half the mean squared value error
@@ -276,6 +277,8 @@ cdef class ActorCriticKernel:
             norm_adv: normalize the minibatch's advantages (mean 0, unbiased std 1).
             clip_vloss: clip the value update around old_values.
             vf_clip_coef: the value clip.
+            action_masks: bool (B, sum of the categorical sizes): False where a choice was illegal
+                for the row (its probability is 0), or None when every choice is legal.
 
         Returns:
             A dict of python floats: policy_loss, value_loss, entropy, approx_kl, old_approx_kl,
@@ -287,7 +290,7 @@ cdef class ActorCriticKernel:
             IndexError: an index outside the batch.
         """
         stats = self._minibatch(obs, actions, old_logprobs, advantages, returns, old_values, indices,
-                                clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef)
+                                clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef, action_masks)
         cdef double norm = stats["grad_norm"]
         cdef float scale = 1.0
         if not (isfinite(norm) and isfinite(stats["policy_loss"]) and isfinite(stats["value_loss"])
@@ -303,7 +306,7 @@ cdef class ActorCriticKernel:
         return stats
 
     def gradients(self, obs, actions, old_logprobs, advantages, returns, old_values, indices, *, clip_coef,
-                  vf_coef, ent_coef, norm_adv=True, clip_vloss=False, vf_clip_coef=0.2):
+                  vf_coef, ent_coef, norm_adv=True, clip_vloss=False, vf_clip_coef=0.2, action_masks=None):
         """The gradient of update()'s loss, before clipping, without changing weights or Adam's state.
 
         Takes update()'s arguments less those of the optimizer (lr, max_grad_norm).
@@ -316,7 +319,7 @@ cdef class ActorCriticKernel:
             As update().
         """
         stats = self._minibatch(obs, actions, old_logprobs, advantages, returns, old_values, indices,
-                                clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef)
+                                clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef, action_masks)
         flat = np.asarray(self._grad).copy()
         return self._unflatten(flat), stats
 
@@ -384,7 +387,7 @@ cdef class ActorCriticKernel:
 
     cdef long _prepare_batch(self, PufferPPOBatch* batch, PufferPPOConfig* cfg, obs, actions, old_logprobs,
                              advantages, returns, old_values, indices, masks, clip_coef, vf_coef, ent_coef,
-                             norm_adv, clip_vloss, vf_clip_coef) except -1:
+                             norm_adv, clip_vloss, vf_clip_coef, action_masks) except -1:
         """Checks a minibatch and fills batch and cfg (advantage statistics included); returns its rows.
 
         The gradient partials and row statistics are sized for it. masks (bool (B,), or None) leaves the
@@ -413,6 +416,13 @@ cdef class ActorCriticKernel:
         batch.masks = NULL
         if masks is not None:
             batch.masks = <const uint8_t*> _data("masks", masks, np.bool_, cnp.NPY_BOOL, batch_rows, -1, 1)
+        batch.action_masks = NULL
+        if action_masks is not None:
+            if self.net.num_logits == 0:
+                raise ValueError("action_masks were given for a policy without categorical actions; "
+                                 "pass action_masks=None")
+            batch.action_masks = <const uint8_t*> _data("action_masks", action_masks, np.bool_, cnp.NPY_BOOL,
+                                                        batch_rows, self.net.num_logits, 2)
         cdef long n = indices.shape[0]
         if n == 0:
             raise ValueError("indices must select at least one row, got an empty array")
@@ -462,13 +472,13 @@ cdef class ActorCriticKernel:
         return n
 
     def _minibatch(self, obs, actions, old_logprobs, advantages, returns, old_values, indices, clip_coef,
-                   vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef):
+                   vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef, action_masks):
         """Checks the batch, then fills self._grad with the loss gradient; returns the loss statistics."""
         cdef PufferPPOBatch batch
         cdef PufferPPOConfig cfg
         cdef long n = self._prepare_batch(&batch, &cfg, obs, actions, old_logprobs, advantages, returns,
                                           old_values, indices, None, clip_coef, vf_coef, ent_coef, norm_adv,
-                                          clip_vloss, vf_clip_coef)
+                                          clip_vloss, vf_clip_coef, action_masks)
         cdef long chunks = (n + PUFFER_MLP_CHUNK - 1) // PUFFER_MLP_CHUNK, c
         cdef long P = self.net.num_params
         cdef const PufferMLP* net = &self.net
@@ -759,7 +769,7 @@ cdef class RecurrentKernel:
 
     def update(self, obs, actions, old_logprobs, advantages, returns, old_values, masks, indices, starts, h0,
                c0, *, lr, clip_coef, vf_coef, ent_coef, max_grad_norm, norm_adv=True, clip_vloss=False,
-               vf_clip_coef=0.2):
+               vf_clip_coef=0.2, action_masks=None):
         """One PPO minibatch step on [B, T] sequences: loss, gradient, clip and Adam, in place.
 
         The loss, clipping and Adam are ActorCriticKernel.update's, over the sequences' steps (without
@@ -774,8 +784,8 @@ cdef class RecurrentKernel:
             indices: int64 (B, T): the batch rows of each sequence's steps.
             starts: float32 (B, T): 1 where an episode starts (the LSTM state is zeroed before it).
             h0, c0: float32 (B, W): the LSTM state before each sequence's first step.
-            lr, clip_coef, vf_coef, ent_coef, max_grad_norm, norm_adv, clip_vloss, vf_clip_coef: as
-                ActorCriticKernel.update.
+            lr, clip_coef, vf_coef, ent_coef, max_grad_norm, norm_adv, clip_vloss, vf_clip_coef,
+                action_masks: as ActorCriticKernel.update.
 
         Returns:
             A dict of python floats: policy_loss, value_loss, entropy, approx_kl, old_approx_kl,
@@ -785,7 +795,8 @@ cdef class RecurrentKernel:
             TypeError, ValueError, IndexError: as ActorCriticKernel.update, and for the sequence arrays.
         """
         stats = self._minibatch(obs, actions, old_logprobs, advantages, returns, old_values, masks, indices,
-                                starts, h0, c0, clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef)
+                                starts, h0, c0, clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef,
+                                action_masks)
         cdef double norm = stats["grad_norm"]
         cdef float scale = 1.0
         if not (isfinite(norm) and isfinite(stats["policy_loss"]) and isfinite(stats["value_loss"])
@@ -805,14 +816,16 @@ cdef class RecurrentKernel:
         return stats
 
     def gradients(self, obs, actions, old_logprobs, advantages, returns, old_values, masks, indices, starts, h0,
-                  c0, *, clip_coef, vf_coef, ent_coef, norm_adv=True, clip_vloss=False, vf_clip_coef=0.2):
+                  c0, *, clip_coef, vf_coef, ent_coef, norm_adv=True, clip_vloss=False, vf_clip_coef=0.2,
+                  action_masks=None):
         """The gradient of update()'s loss, before clipping, without changing weights or Adam's state.
 
         Returns:
             (grads, stats): float32 arrays by parameter name (see `parameter_names`), and the statistics.
         """
         stats = self._minibatch(obs, actions, old_logprobs, advantages, returns, old_values, masks, indices,
-                                starts, h0, c0, clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef)
+                                starts, h0, c0, clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef,
+                                action_masks)
         grads = self.mlp._unflatten(np.asarray(self.mlp._grad).copy())
         grads.update(self._unflatten_lstm(np.asarray(self._lgrad).copy()))
         return grads, stats
@@ -866,7 +879,7 @@ cdef class RecurrentKernel:
         np.asarray(self._lv)[:] = flats["exp_avg_sq"]
 
     def _minibatch(self, obs, actions, old_logprobs, advantages, returns, old_values, masks, indices, starts,
-                   h0, c0, clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef):
+                   h0, c0, clip_coef, vf_coef, ent_coef, norm_adv, clip_vloss, vf_clip_coef, action_masks):
         """Checks the minibatch, fills the gradients (mlp._grad, self._lgrad); returns the statistics."""
         cdef ActorCriticKernel mlp = self.mlp
         if not isinstance(indices, np.ndarray) or indices.ndim != 2:
@@ -883,7 +896,7 @@ cdef class RecurrentKernel:
         cdef PufferPPOConfig cfg
         cdef long n = mlp._prepare_batch(&batch, &cfg, obs, actions, old_logprobs, advantages, returns,
                                          old_values, indices.reshape(-1), masks, clip_coef, vf_coef, ent_coef,
-                                         norm_adv, clip_vloss, vf_clip_coef)
+                                         norm_adv, clip_vloss, vf_clip_coef, action_masks)
         cdef float* shared
         cdef float* lws
         self._shape(B, T, &shared, &lws)

@@ -58,6 +58,7 @@ class _Run:
         self.problems = {}
         self.episodes = 0
         with NativeVecEnv(d, num_envs=num_envs, num_threads=num_threads, seed=seed, **params) as env:
+            self.has_masks = env.action_masks is not None
             space = env.single_observation_space
             low, high = space.low, space.high
             rng = np.random.default_rng(12345)
@@ -68,13 +69,16 @@ class _Run:
             if not np.array_equal(first, again):
                 self.problems.setdefault("reset", "reset(seed) twice with the same seed gave different "
                                                   "observations")
+            self._masks(env, "after reset")
             self.digests.append(_digest(obs))
             actions = env.action_space
             actions.seed(int(rng.integers(2**31)))
             for t in range(1, steps + 1):
                 obs, rew, term, trunc, infos = env.step(actions.sample())
-                self.digests.append(_digest(obs, rew, term, trunc))
+                self.digests.append(_digest(obs, rew, term, trunc, *(
+                    () if env.action_masks is None else (env.action_masks,))))
                 where = f"at step {t}"
+                self._masks(env, where)
                 self._bounds("bounds", obs, low, high, where)
                 flags = np.concatenate([term.view(np.uint8), trunc.view(np.uint8)])
                 if (flags > 1).any():
@@ -91,6 +95,21 @@ class _Run:
                 bad = [k for k, v in infos.items() if not np.isfinite(v)]
                 if bad:
                     self.problems.setdefault("statistics", f"{bad[0]} = {infos[bad[0]]} {where}")
+
+    def _masks(self, env, where):
+        """Every action dimension of every row keeps a legal choice (a policy must have one to take)."""
+        if env.action_masks is None or "masks" in self.problems:
+            return
+        start = 0
+        for dim, n in enumerate(env.spec["act_n"]):
+            legal = env.action_masks[:, start:start + n].any(axis=1)
+            if not legal.all():
+                row = int(np.flatnonzero(~legal)[0])
+                self.problems["masks"] = (f"row {row}'s action mask leaves no legal choice of action "
+                                          f"dimension {dim} {where}: write 1 for at least one choice of each "
+                                          "dimension, in reset and in every step")
+                return
+            start += n
 
     def _bounds(self, check, obs, low, high, where):
         if check in self.problems:
@@ -126,8 +145,10 @@ def check(env, steps=1000, num_envs=64, seed=0, progress=None, **params):
     threads give the same trajectory: no state shared between copies), `seeds` (another seed
     gives another trajectory), `bounds` (observations, after reset, every step and at episode
     ends, inside the declared space), `reset` (reset(seed) repeats itself; episodes end with a
-    terminal or truncation flag within `steps`), `flags` (0 or 1), `rewards` (finite) and
-    `statistics` (finite means).
+    terminal or truncation flag within `steps`), `flags` (0 or 1), `rewards` (finite),
+    `statistics` (finite means) and `masks` (an env with action masks leaves every row a legal
+    choice of each action dimension, after reset and every step).
+    Actions are uniformly random, masked choices included: an env must be safe with those too.
 
     Args:
         env: a built-in name, a path (.c, .so or .dylib), or an EnvDef.
@@ -195,6 +216,7 @@ def check(env, steps=1000, num_envs=64, seed=0, progress=None, **params):
         "flags": "terminal and truncation flags are 0 or 1",
         "rewards": "rewards are finite",
         "statistics": "episode statistics are finite",
+        "masks": "every row keeps a legal choice" if base.has_masks else "the env has no action masks",
     }
     if base.episodes == 0 and "reset" not in problems:
         problems["reset"] = (f"no episode ended in {size}: every episode must end with a terminal or "

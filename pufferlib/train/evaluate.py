@@ -2,6 +2,7 @@
 import numpy as np
 import torch
 
+from pufferlib._native.protocol import EpisodeStats
 from pufferlib.envs import make_vecenvs
 from pufferlib.train import checkpoint as ckpt
 from pufferlib.train.config import Config
@@ -33,7 +34,9 @@ def evaluate(env, checkpoint="latest", data_dir="runs", episodes=100, determinis
         video_fps: frames per second of the video.
 
     Returns:
-        dict: episodes, mean_return, std_return, mean_length, std_length, returns, lengths, checkpoint.
+        dict: episodes, mean_return, std_return, mean_length, std_length, returns, lengths, checkpoint,
+        and stats: the means of the environment's own statistics (score, wins, ...) over the
+        episodes that finished while evaluating.
 
     Raises:
         CheckpointError: missing or incompatible checkpoint, or an environment whose spaces differ
@@ -69,11 +72,14 @@ def _run(vecenv, policy, config, episodes, deterministic, seed, video, video_fps
     starts = torch.ones(rows, dtype=torch.bool)
     obs, _ = vecenv.reset(seed=seed)
     frames = []
+    stats = EpisodeStats()  # the env's own statistics (score, wins, ...) of the episodes played
     while min(len(r) for r in returns) < quota:
         if video is not None and len(returns[0]) < quota:
             frames.append(vecenv.render(0))
-        actions, _, _, _, state = learner.act(obs, state, starts, generator, deterministic)
-        obs, rewards, terminals, truncations, _ = vecenv.step(np.asarray(actions))
+        actions, _, _, _, state = learner.act(obs, state, starts, generator, deterministic,
+                                              action_masks=vecenv.action_masks)
+        obs, rewards, terminals, truncations, infos = vecenv.step(np.asarray(actions))
+        stats.merge(infos)
         present = vecenv.masks
         running_return += rewards * present
         running_length += present
@@ -94,4 +100,6 @@ def _run(vecenv, policy, config, episodes, deterministic, seed, video, video_fps
     return {"episodes": int(flat_returns.size), "mean_return": float(flat_returns.mean()),
             "std_return": float(flat_returns.std()), "mean_length": float(flat_lengths.mean()),
             "std_length": float(flat_lengths.std()), "returns": flat_returns.tolist(),
-            "lengths": flat_lengths.tolist()}
+            "lengths": flat_lengths.tolist(),
+            "stats": {k: v for k, v in stats.means().items()
+                      if k not in ("episode_return", "episode_length")}}

@@ -18,7 +18,7 @@ import torch
 
 from pufferlib._native.mlp import ActorCriticKernel, RecurrentKernel
 from pufferlib.train.learner import Learner, TorchLearner, nonfinite_update
-from pufferlib.train.policies import LSTMPolicy, Policy
+from pufferlib.train.policies import MASKED_LOGIT, LSTMPolicy, Policy
 
 __all__ = ["KernelLearner", "RecurrentKernelLearner", "make_learner"]
 
@@ -133,16 +133,30 @@ class KernelLearner(Learner):
         diff = x - params[:, self.num_logits:]
         return -((diff * diff) @ (0.5 / (std * std))) - (self.log_std + HALF_LOG_2PI).sum()
 
-    def act(self, obs, state, starts, generator, deterministic=False):
+    def act(self, obs, state, starts, generator, deterministic=False, action_masks=None):
         """Samples actions: (env actions, stored actions, log-probs, values, None), numpy arrays.
 
-        Continuous entries are stored as sampled and clipped to the space's bounds for the env.
+        Continuous entries are stored as sampled and clipped to the space's bounds for the env;
+        choices that `action_masks` marks illegal are never sampled.
         """
         params, values = self._forward(obs)
-        return self._sample(params, values, deterministic) + (None,)
+        return self._sample(params, values, deterministic, action_masks) + (None,)
 
-    def _sample(self, params, values, deterministic):
+    def _mask(self, params, action_masks):
+        """Sets the logits of illegal choices to MASKED_LOGIT, in place (as ActionDistribution.mask)."""
+        if action_masks is None:
+            return
+        legal = np.asarray(action_masks)
+        if legal.shape != (params.shape[0], self.num_logits) or self.num_logits == 0:
+            raise ValueError(f"action masks must have one entry per choice ({self.num_logits}: the "
+                             f"categorical sizes {self.dist.logit_sizes}) for each of the {params.shape[0]} "
+                             f"rows, got shape {legal.shape}; the env's action_masks rows are what the "
+                             "policy takes")
+        np.copyto(params[:, :self.num_logits], np.float32(MASKED_LOGIT), where=legal == 0)
+
+    def _sample(self, params, values, deterministic, action_masks=None):
         """(env actions, stored actions, log-probs, values) from the action parameters of some rows."""
+        self._mask(params, action_masks)
         rows, dist = params.shape[0], self.dist
         actions = np.empty((rows, len(dist.nvec)), np.int32 if dist.discrete else np.float32)
         logp = np.zeros(rows, np.float32)
@@ -183,6 +197,7 @@ class KernelLearner(Learner):
         """(log-probs, values) [rows, horizon] of the rollout's stored actions from every step's outputs."""
         segments, horizon = self.storage.obs.shape[:2]
         actions = self.batch["actions"]
+        self._mask(params, self.batch["action_masks"])
         logp = np.zeros(params.shape[0], np.float32)
         for entry, shifted, log_norm in self._categorical(params):
             index = actions[:, entry:entry + 1].astype(np.int64)
@@ -211,7 +226,9 @@ class KernelLearner(Learner):
         self.batch = {"features": self._features(obs.reshape((count,) + tuple(obs.shape[2:]))),
                       "actions": np.ascontiguousarray(actions, dtype),
                       "logprobs": flat("logprobs"), "advantages": flat("advantages"),
-                      "returns": flat("returns"), "values": flat("values"), "masks": flat("masks")}
+                      "returns": flat("returns"), "values": flat("values"), "masks": flat("masks"),
+                      "action_masks": None if storage.action_masks is None
+                      else storage.action_masks.numpy().reshape(count, -1)}
 
     def update(self, indices, weights=None):
         """One PPO minibatch step on the rollout's steps `indices` (flat [rows * horizon] indices).
@@ -235,7 +252,7 @@ class KernelLearner(Learner):
         c = self.config
         return dict(lr=self.lr, clip_coef=c.clip_coef, vf_coef=c.vf_coef, ent_coef=c.ent_coef,
                     max_grad_norm=c.max_grad_norm, norm_adv=c.norm_adv, clip_vloss=c.clip_vloss,
-                    vf_clip_coef=c.vf_clip_coef)
+                    vf_clip_coef=c.vf_clip_coef, action_masks=self.batch["action_masks"])
 
     def _checked(self, stats):
         """The kernel's update statistics; NonFiniteError when the kernel refused a non-finite step."""
@@ -309,14 +326,15 @@ class RecurrentKernelLearner(KernelLearner):
         self.kernel.step(x, h, c, starts, params, values, h_out, c_out)
         return params, values, (h_out, c_out)
 
-    def act(self, obs, state, starts, generator, deterministic=False):
+    def act(self, obs, state, starts, generator, deterministic=False, action_masks=None):
         """Samples actions: (env actions, stored actions, log-probs, values, new state (h, c)).
 
         The state is zeroed for rows whose episode starts, then stepped; the new one comes back as
-        tensors (the trainer stores them).
+        tensors (the trainer stores them). Choices `action_masks` marks illegal are never sampled.
         """
         params, values, (h, c) = self._step(obs, state, starts)
-        return self._sample(params, values, deterministic) + ((torch.from_numpy(h), torch.from_numpy(c)),)
+        return self._sample(params, values, deterministic, action_masks) + (
+            (torch.from_numpy(h), torch.from_numpy(c)),)
 
     def value(self, obs, state=None):
         """Values of observations, stepping the LSTM from `state` (zeros when None)."""

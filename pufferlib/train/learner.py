@@ -98,7 +98,7 @@ class Learner(Protocol):
     name: ClassVar[str]
     """The learner's kind, stored in checkpoints ("torch", "kernel"): a run resumes with the same kind."""
 
-    def act(self, obs, state, starts, generator, deterministic=False):
+    def act(self, obs, state, starts, generator, deterministic=False, action_masks=None):
         """Samples one step's actions for some rows.
 
         Args:
@@ -107,6 +107,8 @@ class Learner(Protocol):
             starts: per row, whether this step starts an episode (the recurrent state resets there).
             generator: the torch.Generator that torch sampling draws from.
             deterministic: take the most probable action instead of sampling.
+            action_masks: the rows' legal choices (the env's `action_masks`), or None: illegal
+                choices get probability 0.
 
         Returns:
             (env actions, stored actions, log-probs, values, new state): arrays or tensors of one
@@ -201,15 +203,16 @@ class TorchLearner(Learner):
         return tensor.to(self.device, non_blocking=True) if tensor.device != self.device else tensor
 
     @torch.no_grad()
-    def act(self, obs, state, starts, generator, deterministic=False):
+    def act(self, obs, state, starts, generator, deterministic=False, action_masks=None):
         """Samples actions for a step: (env actions, stored actions, log-probs, values, new state).
 
-        obs and starts are the env's numpy arrays (or tensors); the results are tensors.
+        obs, starts and action_masks are the env's numpy arrays (or tensors); the results are tensors.
         """
         obs = self._tensor(obs)
         starts = None if state is None else self._tensor(starts)
         params, values, state = self._forward(obs, state, starts)
         dist = self.policy.dist
+        params = dist.mask(params, None if action_masks is None else self._tensor(action_masks))
         actions = dist.sample(params, self.policy.log_std, generator, deterministic)
         logp, _ = dist.log_prob_entropy(params, actions, self.policy.log_std)
         return dist.clip(actions), actions, logp, values, state
@@ -234,6 +237,8 @@ class TorchLearner(Learner):
             params, values = params.reshape(segments * horizon, -1), values.reshape(-1)
         else:
             params, values = self.policy(obs.reshape((segments * horizon,) + obs.shape[2:]))
+        if s.action_masks is not None:
+            params = self.policy.dist.mask(params.float(), s.action_masks.reshape(segments * horizon, -1))
         logp, _ = self.policy.dist.log_prob_entropy(params.float(), actions.reshape(
             (segments * horizon,) + actions.shape[2:]), self.policy.log_std)
         return logp.reshape(segments, horizon), values.float().reshape(segments, horizon)
@@ -273,7 +278,8 @@ class TorchLearner(Learner):
                 mb = {k: v.reshape(-1, *v.shape[2:]) for k, v in mb.items() if k not in ("h", "c")}
             else:
                 params, values = self.model(mb["obs"])
-        logp, entropy = policy.dist.log_prob_entropy(params.float(), mb["actions"], policy.log_std)
+        params = policy.dist.mask(params.float(), mb.get("action_masks"))
+        logp, entropy = policy.dist.log_prob_entropy(params, mb["actions"], policy.log_std)
         loss, stats = ppo_loss(logp, entropy, values.float(), mb, self.config, weights)
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()

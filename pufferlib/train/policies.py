@@ -26,6 +26,11 @@ __all__ = ["ActionDistribution", "ConvPolicy", "LSTMPolicy", "Policy", "architec
            "make_policy"]
 
 
+# The logit an illegal choice gets: its probability is exactly 0 in float32, and 0 times its
+# log-probability stays finite in the entropy (-inf would make it NaN). The C kernel uses the same.
+MASKED_LOGIT = -1e9
+
+
 class ActionDistribution:
     """Sampling, log-probabilities and entropy for flat action rows of any supported kind.
 
@@ -66,6 +71,28 @@ class ActionDistribution:
                                        [self._continuous_index])
             self.high = torch.as_tensor(np.asarray(action_space.high, np.float32).reshape(-1)
                                         [self._continuous_index])
+
+    def mask(self, params, action_masks):
+        """`params` with the logits of illegal choices set to MASKED_LOGIT (their probability is 0).
+
+        Args:
+            params: [..., num_params] action parameters.
+            action_masks: [..., sum of the categorical sizes] bool (or 0/1) tensor or array, True
+                where a choice is legal (the env's `action_masks` rows), or None: `params` unchanged.
+
+        Raises:
+            ValueError: masks whose width is not the number of logits.
+        """
+        if action_masks is None:
+            return params
+        width = sum(self.logit_sizes)
+        legal = torch.as_tensor(action_masks, device=params.device)
+        if legal.shape[-1:] != (width,) or width == 0:
+            raise ValueError(f"action masks must have one entry per choice ({width}: the categorical "
+                             f"sizes {self.logit_sizes}), got shape {tuple(legal.shape)}; the env's "
+                             "action_masks rows are what the policy takes")
+        logits = params[..., :width].masked_fill(legal == 0, MASKED_LOGIT)
+        return torch.cat([logits, params[..., width:]], -1) if self.num_continuous else logits
 
     def _split(self, params):
         logits = params[..., :sum(self.logit_sizes)]

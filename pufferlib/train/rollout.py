@@ -38,11 +38,12 @@ class _StepViews:
     """The tensors a rollout writes step by step, as numpy views on the CPU (tensors elsewhere)."""
 
     __slots__ = ("obs", "actions", "logprobs", "values", "masks", "starts", "rewards", "terminals",
-                 "truncations", "final_values", "next_starts", "bootstrap")
+                 "truncations", "final_values", "next_starts", "bootstrap", "action_masks")
 
     def __init__(self, storage, as_view):
         for name in self.__slots__:
-            setattr(self, name, as_view(getattr(storage, name)))
+            tensor = getattr(storage, name)
+            setattr(self, name, None if tensor is None else as_view(tensor))
 
 
 # The stored tensors a NaN or inf could reach, checked in this order, and what one there means.
@@ -68,10 +69,13 @@ class RolloutStorage:
         device: where the tensors live (the learner's device).
         hidden_size: the recurrent policy's state size, or None for a feed-forward policy.
         bptt_horizon: the length of a recurrent policy's training segments (ignored without one).
+        mask_size: the width of the env's action masks (rows of legal choices), 0 without masks.
 
     Attributes:
         obs, actions, logprobs, values, masks, starts: what the policy saw and did at each step;
             `starts` marks the first step of an episode.
+        action_masks: [rows, horizon, mask_size] bool, the legal choices at each step (None when
+            the env has no action masks).
         rewards, terminals, truncations: what the environments returned for each step.
         final_values: V(final observation) at the steps that truncated an episode.
         next_values, advantages, returns, ratios: derived by `compute_advantages` (ratios are the
@@ -87,7 +91,7 @@ class RolloutStorage:
     """
 
     def __init__(self, rows, horizon, observation_space, action_shape, action_dtype, device, *,
-                 hidden_size=None, bptt_horizon=1):
+                 hidden_size=None, bptt_horizon=1, mask_size=0):
         self.rows, self.horizon, self.device = rows, horizon, device
         shape = (rows, horizon)
         self.obs = torch.zeros(shape + observation_space.shape, dtype=torch_dtype(observation_space.dtype),
@@ -99,6 +103,8 @@ class RolloutStorage:
         for name in ("terminals", "truncations", "masks", "starts"):
             setattr(self, name, torch.zeros(shape, dtype=torch.bool, device=device))
         self.ratios.fill_(1.0)
+        self.action_masks = torch.ones(shape + (mask_size,), dtype=torch.bool, device=device) \
+            if mask_size else None
         self.recurrent = hidden_size is not None
         self.segment = bptt_horizon if self.recurrent else 1
         if self.recurrent:
@@ -177,9 +183,9 @@ class RolloutStorage:
             indices: a 1-D int64 tensor of unit indices, on the storage's device.
 
         Returns:
-            dict of obs, actions, logprobs, values, advantages, returns and masks: [N] (steps) for a
-            feed-forward policy; [N, bptt_horizon] (segments) plus starts and the segments' initial
-            state h and c [N, size] for a recurrent one.
+            dict of obs, actions, logprobs, values, advantages, returns, masks (and action_masks when
+            the env has them): [N] (steps) for a feed-forward policy; [N, bptt_horizon] (segments)
+            plus starts and the segments' initial state h and c [N, size] for a recurrent one.
         """
         if self.segment == 1:
             flat = lambda x: x.reshape((-1,) + x.shape[2:])[indices]  # noqa: E731
@@ -193,6 +199,8 @@ class RolloutStorage:
             mb = {"starts": flat(self.starts), "h": self.h[row, seq], "c": self.c[row, seq]}
         for name in ("obs", "actions", "logprobs", "values", "advantages", "returns", "masks"):
             mb[name] = flat(getattr(self, name))
+        if self.action_masks is not None:
+            mb["action_masks"] = flat(self.action_masks)
         return mb
 
     # -- checks ------------------------------------------------------------------------------

@@ -317,8 +317,11 @@ class Trainer(Closeable):
                     if t % bptt == 0:
                         storage.h[rows, t // bptt] = state[0]
                         storage.c[rows, t // bptt] = state[1]
+                legal = env.action_masks
                 env_actions, actions, logp, values, state = learner.act(env.observations, state, starts,
-                                                                        generator)
+                                                                        generator, action_masks=legal)
+                if legal is not None:
+                    s.action_masks[rows, t] = convert(legal)
                 if state is not None:
                     carry[0][rows], carry[1][rows] = state
                 s.obs[rows, t] = convert(env.observations)
@@ -591,7 +594,7 @@ class Trainer(Closeable):
         self.storage = RolloutStorage(self.rows, t.horizon, self.single_observation_space, act_buf.shape[1:],
                                       torch_dtype(act_buf.dtype), self.device,
                                       hidden_size=self.policy.hidden_size if self.policy.recurrent else None,
-                                      bptt_horizon=t.bptt_horizon)
+                                      bptt_horizon=t.bptt_horizon, mask_size=_mask_size(first))
         self.global_step = 0
         self.iteration = 0
         self.elapsed_before = 0.0
@@ -702,3 +705,9 @@ def train(env, config=None, **kwargs):
     with Trainer(env, config, **kwargs) as trainer:
         return trainer.train()
 
+
+
+def _mask_size(vecenv):
+    """The width of a vector env's action masks (legal choices per row), 0 when it has none."""
+    masks = getattr(vecenv, "action_masks", None)
+    return 0 if masks is None else int(masks.shape[1])

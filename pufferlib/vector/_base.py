@@ -196,6 +196,11 @@ class VecEnv(VectorProtocol):
     `_init_protocol(seed)`, and implement the hooks `_reset`, `_send`, `_recv`, `_render`, `_close`.
     """
 
+    def _set_buffers(self, arrays):
+        """Adopts {name: array} as the buffers; `action_masks` is the observations' action_mask entry."""
+        super()._set_buffers(dict(arrays, action_masks=emulation.action_mask_view(arrays["observations"],
+                                                                                  self.observation_layout)))
+
     def _use_spec(self, spec):
         """Takes the spaces, layouts and rows per env of the vector env's first env."""
         self.env_spec = spec

@@ -694,3 +694,39 @@ def test_constructor_rejects_a_read_only_log_std():
     log_std.flags.writeable = False
     with pytest.raises(ValueError, match="log_std must be writeable"):
         mlp.ActorCriticKernel([linear(8, 4)], linear(3, 8), [linear(8, 4)], linear(1, 8), [2, 0], log_std=log_std)
+
+
+def test_gradients_with_action_masks_match_torch_on_masked_logits(instruction_set):
+    nvec = [3, 4, 2]
+    actor, critic = torch_towers(11, 37, 2, sum(nvec), "tanh", head_scale=3.0)
+    kernel = kernel_for(actor, critic, nvec, "tanh")
+    batch = make_batch(actor, 11, nvec, rows=150)
+    rng = np.random.default_rng(5)
+    legal = rng.random((150, sum(nvec))) < 0.5
+    offsets = np.cumsum([0] + nvec[:-1])
+    legal[np.arange(150)[:, None], offsets + batch["actions"]] = True  # a masked policy sampled them
+    indices = minibatch(150, 120)
+    settings = dict(clip_coef=0.2, vf_coef=0.5, ent_coef=0.05)
+    grads, stats = kernel.gradients(**batch, indices=indices, action_masks=legal, **settings)
+    dist = ActionDistribution(gymnasium.spaces.MultiDiscrete(nvec))
+    rows_legal = torch.from_numpy(legal[indices])
+
+    def masked_actor(obs):
+        return dist.mask(actor(obs), rows_legal)
+
+    loss, expected = torch_loss(masked_actor, critic, batch, indices, nvec, dist=dist, **settings)
+    loss.backward()
+    assert_grads_close(grads, actor, critic)
+    assert stats["entropy"] == pytest.approx(expected["entropy"], rel=1e-5)
+    unmasked = kernel.gradients(**batch, indices=indices, **settings)[1]
+    assert stats["entropy"] < unmasked["entropy"]  # fewer choices: less entropy
+
+
+def test_action_masks_of_the_wrong_shape_are_refused():
+    nvec = [3, 2]
+    actor, critic = torch_towers(5, 16, 1, sum(nvec), "relu")
+    kernel = kernel_for(actor, critic, nvec, "relu")
+    batch = make_batch(actor, 5, nvec, rows=20)
+    with pytest.raises(ValueError, match="action_masks"):
+        kernel.gradients(**batch, indices=minibatch(20, 10), clip_coef=0.2, vf_coef=0.5, ent_coef=0.0,
+                         action_masks=np.ones((20, 4), np.bool_))

@@ -1,10 +1,12 @@
 /* driver.c: runs an exported policy on inputs from a file, for tests/export/test_export_c.py.
  *
- * Usage: driver POLICY.bin INPUT OUTPUT
+ * Usage: driver POLICY.bin INPUT OUTPUT [MASKS]
  * INPUT (float32 little-endian): steps T, then per step: start (1: reset the state first),
  *   obs[obs_size], uniforms[discrete entries].
  * OUTPUT (float32): per step: params[num_params], value, h[state_size], c[state_size],
  *   most likely actions[num_entries], sampled actions[num_entries] (int32 actions as floats).
+ * MASKS (uint8, optional): per step, one byte per logit; the actions are then chosen after
+ *   puffer_policy_mask (the params written are the unmasked ones).
  * Exits with -code (1..6) and the loader's message on stderr when the policy does not load.
  */
 #include <stdio.h>
@@ -29,8 +31,8 @@ static void write_actions(const PufferPolicy* p, const void* actions, FILE* out)
 }
 
 int main(int argc, char** argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: driver POLICY.bin INPUT OUTPUT\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: driver POLICY.bin INPUT OUTPUT [MASKS]\n");
         return 10;
     }
     PufferPolicy p;
@@ -41,6 +43,9 @@ int main(int argc, char** argv) {
         return -code;
     }
     int discrete = p.num_entries - p.num_continuous;
+    FILE* masks = argc == 5 ? fopen(argv[4], "rb") : NULL;
+    int num_logits = p.num_params - p.num_continuous;
+    uint8_t* legal = malloc((size_t)num_logits + 1);
     FILE* in = fopen(argv[2], "rb");
     FILE* out = fopen(argv[3], "wb");
     float* steps = in ? read_floats(in, 1) : NULL;
@@ -67,6 +72,13 @@ int main(int argc, char** argv) {
         fwrite(&value, sizeof(float), 1, out);
         fwrite(s.h, sizeof(float), (size_t)p.state_size, out);
         fwrite(s.c, sizeof(float), (size_t)p.state_size, out);
+        if (masks) {
+            if (fread(legal, 1, (size_t)num_logits, masks) != (size_t)num_logits) {
+                fprintf(stderr, "the masks end at step %d\n", t);
+                return 14;
+            }
+            puffer_policy_mask(&p, params, legal);
+        }
         puffer_policy_act(&p, params, NULL, actions);
         write_actions(&p, actions, out);
         puffer_policy_act(&p, params, uniforms, actions);
@@ -78,6 +90,8 @@ int main(int argc, char** argv) {
     free(steps);
     free(params);
     free(actions);
+    free(legal);
+    if (masks) fclose(masks);
     fclose(in);
     fclose(out);
     puffer_policy_state_free(&s);

@@ -89,18 +89,23 @@ def sealed(mutate):
     return apply
 
 
-def run_driver(driver, weights, tmp_path, obs, starts, uniforms):
-    """Feeds the driver T steps; returns its raw float outputs (or the CompletedProcess on failure)."""
+def run_driver(driver, weights, tmp_path, obs, starts, uniforms, masks=None):
+    """Feeds the driver T steps (and action masks); returns its raw float outputs (or the CompletedProcess on
+    failure)."""
     rows = [np.concatenate([[float(s)], o, u]) for s, o, u in zip(starts, obs, uniforms)]
     data = np.concatenate([[len(rows)], *rows]).astype("<f4")
     (tmp_path / "in.bin").write_bytes(data.tobytes())
-    result = subprocess.run([str(driver), str(weights), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
-                            capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
+    args = [str(driver), str(weights), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")]
+    if masks is not None:
+        (tmp_path / "masks.bin").write_bytes(np.asarray(masks, np.uint8).tobytes())
+        args.append(str(tmp_path / "masks.bin"))
+    result = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
     return result, np.fromfile(tmp_path / "out.bin", "<f4") if result.returncode == 0 else None
 
 
-def torch_reference(policy, obs, starts, seed):
-    """Torch's params, values, states, most likely and sampled actions, and the uniforms it drew."""
+def torch_reference(policy, obs, starts, seed, masks=None):
+    """Torch's params, values, states, most likely and sampled actions (legal ones under `masks`), and the
+    uniforms it drew."""
     dist = policy.dist
     obs_t = torch.as_tensor(obs)
     with torch.no_grad():
@@ -115,8 +120,9 @@ def torch_reference(policy, obs, starts, seed):
         else:
             params, values = policy(obs_t)
             states = np.zeros((len(obs), 0), np.float32)
-        likely = dist.clip(dist.sample(params, policy.log_std, deterministic=True))
-        sampled = dist.clip(dist.sample(params, policy.log_std, torch.Generator().manual_seed(seed)))
+        masked = dist.mask(params, masks)
+        likely = dist.clip(dist.sample(masked, policy.log_std, deterministic=True))
+        sampled = dist.clip(dist.sample(masked, policy.log_std, torch.Generator().manual_seed(seed)))
     # the uniforms ActionDistribution.sample drew: one [T, 1] draw per discrete entry, in order
     generator = torch.Generator().manual_seed(seed)
     uniforms = [torch.rand((len(obs), 1), generator=generator) for _ in dist.logit_sizes]
@@ -126,12 +132,12 @@ def torch_reference(policy, obs, starts, seed):
             sampled.reshape(rows, -1).float().numpy(), uniforms)
 
 
-def compare(driver, policy, tmp_path, steps, starts, seed=3, obs=None):
+def compare(driver, policy, tmp_path, steps, starts, seed=3, obs=None, masks=None):
     weights = write_weights(policy, tmp_path / "policy.bin")
     rng = np.random.default_rng(seed)
     obs = rng.normal(0.0, 2.0, (steps, 5)).astype(np.float32) if obs is None else obs
-    params, values, states, likely, sampled, uniforms = torch_reference(policy, obs, starts, seed)
-    result, out = run_driver(driver, weights, tmp_path, obs, starts, uniforms)
+    params, values, states, likely, sampled, uniforms = torch_reference(policy, obs, starts, seed, masks)
+    result, out = run_driver(driver, weights, tmp_path, obs, starts, uniforms, masks)
     assert result.returncode == 0, result.stderr
     k = likely.shape[1]
     widths = [params.shape[1], 1, states.shape[1], k, k]

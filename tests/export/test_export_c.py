@@ -33,6 +33,20 @@ def test_c_feed_forward_matches_torch(driver, tmp_path, action, layers, activati
 
 
 @needs_cc
+@pytest.mark.parametrize("action", ["discrete", "multidiscrete", "mixed"])
+def test_c_policy_mask_keeps_actions_legal_as_torch_does(driver, tmp_path, action):
+    policy = make_policy(action, 2, "relu")
+    rng = np.random.default_rng(7)
+    width = sum(policy.dist.logit_sizes)
+    masks = rng.random((40, width)) < 0.5
+    start = 0
+    for n in policy.dist.logit_sizes:       # one legal choice at least per entry
+        masks[np.arange(40), start + rng.integers(0, n, 40)] = True
+        start += n
+    compare(driver, policy, tmp_path, steps=40, starts=np.zeros(40), masks=masks)
+
+
+@needs_cc
 @pytest.mark.parametrize("action, layers, activation", RECURRENT)
 def test_c_lstm_matches_torch_over_steps_with_a_reset(driver, tmp_path, action, layers, activation):
     policy = make_policy(action, layers, activation, lstm=True)

@@ -24,6 +24,18 @@ def test_check_fails_on_a_nondeterministic_env(tmp_path):
     assert "PASS bounds" in result.stdout and "Traceback" not in result.stderr
 
 
+def test_check_fails_on_an_action_mask_without_a_legal_choice(tmp_path):
+    masked = tiny(tmp_path, spaces="puffer_act_mask(s);")
+    results = {r.name: r for r in toolchain.check(masked, steps=50, num_envs=8)}
+    assert results["masks"].passed and results["masks"].detail == "every row keeps a legal choice"
+    source = tiny(tmp_path, name="none_legal.c", spaces="puffer_act_mask(s);",
+                  observation="(memset(r.action_mask, 0, 2), 0.5f)")
+    results = {r.name: r for r in toolchain.check(source, steps=50, num_envs=8)}
+    assert not results["masks"].passed
+    assert results["masks"].detail.startswith("row 0's action mask leaves no legal choice of action dimension 0 "
+                                              "at step 1: write 1 for at least one choice")
+
+
 def test_check_fails_on_observations_out_of_bounds(tmp_path):
     source = tiny(tmp_path, observation="(e->tick == 3 ? 2.5f : 0.5f)")
     results = {r.name: r for r in toolchain.check(source, steps=50, num_envs=8)}
@@ -99,7 +111,7 @@ def test_check_of_a_huge_observation_is_one_line(tmp_path):
 def test_check_takes_a_built_in_name_a_path_or_an_env_def():
     import pufferlib.envs
 
-    names = ["determinism", "threads", "seeds", "bounds", "reset", "flags", "rewards", "statistics"]
+    names = ["determinism", "threads", "seeds", "bounds", "reset", "flags", "rewards", "statistics", "masks"]
     assert [r.name for r in toolchain.check("cartpole", steps=50, num_envs=4)] == names
     assert [r.name for r in toolchain.check(pufferlib.envs.env_def("cartpole"), steps=50, num_envs=4)] == names
     with pytest.raises(UnknownEnvironmentError, match=r"unknown environment 'cartpol'; the built-in "

@@ -16,6 +16,7 @@ import importlib
 import numpy as np
 
 from pufferlib._native.protocol import EpisodeStats
+from pufferlib.envs.registry import make
 
 __all__ = ["evaluate", "policy", "random_actions"]
 
@@ -77,14 +78,12 @@ def evaluate(name, player="scripted", episodes=100, num_envs=16, seed=0, max_ste
     Raises:
         ValueError: an unknown player, or a game without a scripted baseline.
     """
-    import pufferlib
-
     if player not in ("scripted", "random"):
         raise ValueError(f"player must be 'scripted' or 'random', got {player!r}")
     act = policy(name) if player == "scripted" else None
     rng = np.random.default_rng(seed)
     total = EpisodeStats()
-    with pufferlib.make(name, num_envs=num_envs, seed=seed, **params) as env:
+    with make(name, num_envs=num_envs, seed=seed, **params) as env:
         obs, _ = env.reset(seed=seed)
         for _ in range(max_steps):
             actions = random_actions(env, rng) if act is None else act(obs, env.action_masks, rng)
