@@ -18,6 +18,8 @@ extern const PufferEnvDef breakout_env_def;
 extern const PufferEnvDef snake_env_def;
 extern const PufferEnvDef tetris_env_def;
 extern const PufferEnvDef gather_env_def;
+extern const PufferEnvDef connect4_env_def;
+extern const PufferEnvDef g2048_env_def;
 
 extern const PufferEnvDef* const puffer_builtin_envs[];
 extern const int puffer_num_builtin_envs;

@@ -23,6 +23,7 @@ from pufferlib.train.policies import MASKED_LOGIT, LSTMPolicy, Policy
 __all__ = ["KernelLearner", "RecurrentKernelLearner", "make_learner"]
 
 HALF_LOG_2PI = np.float32(0.5 * math.log(2 * math.pi))
+TINY = np.float32(1e-30)
 
 
 def _linear(layer):
@@ -164,7 +165,9 @@ class KernelLearner(Learner):
             if deterministic:
                 index = shifted.argmax(1)
             else:  # Gumbel-max: argmax of logits plus Gumbel noise is a categorical sample
-                index = (shifted - np.log(-np.log(self.rng.random(shifted.shape, np.float32)))).argmax(1)
+                uniform = self.rng.random(shifted.shape, np.float32)
+                np.maximum(uniform, TINY, out=uniform)    # random() may return 0, whose log is -inf
+                index = (shifted - np.log(-np.log(uniform))).argmax(1)
             actions[:, entry] = index
             logp += np.take_along_axis(shifted, index[:, None], 1)[:, 0] - log_norm
         if dist.discrete:

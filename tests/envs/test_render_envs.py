@@ -5,7 +5,7 @@ import pytest
 import pufferlib
 
 RENDERING = ["cartpole", "squared", "bandit", "memory", "password", "stochastic", "multiagent", "continuous",
-             "lander", "breakout", "snake", "tetris", "pong", "gather"]
+             "lander", "breakout", "snake", "tetris", "pong", "gather", "connect4", "g2048"]
 
 # Colours of csrc/puffer_draw.h's palette that the tests look for.
 INK = (34, 36, 48)

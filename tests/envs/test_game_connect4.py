@@ -1,0 +1,233 @@
+"""connect4: the rules against a reference, the scripted opponents, the action mask, illegal moves,
+determinism, memory safety under adversarial actions, and render."""
+import numpy as np
+import pytest
+
+import pufferlib
+from pufferlib.envs import scripted
+from pufferlib.envs.scripted import connect4 as script
+
+BAD_ACTIONS = np.array([-1, 7, 99, 2**31 - 1, -(2**31)], np.int32)
+
+
+def landing_row(board, col):
+    """The row a piece dropped into `col` of one (6, 7) board lands on, or -1 when it is full."""
+    empty = np.nonzero(board[:, col] == 0)[0]
+    return int(empty.max()) if len(empty) else -1
+
+
+def has_four(board, player):
+    return bool(script._four((board == player)[None])[0])
+
+
+def random_legal(env, rng):
+    return scripted.random_actions(env, rng)
+
+
+def test_reset_gives_an_empty_board_or_one_opponent_piece_at_the_bottom():
+    with pufferlib.make("connect4", num_envs=200, first=2) as env:
+        obs, _ = env.reset(seed=0)
+        pieces = (obs != 0).sum(axis=(1, 2))
+        assert set(pieces.tolist()) == {0, 1}
+        assert (obs[pieces == 1, 5] == 2).sum(axis=1).tolist() == [1] * int((pieces == 1).sum())
+        assert 60 < (pieces == 1).sum() < 140  # first=2 draws who starts per game
+
+
+@pytest.mark.parametrize("first, pieces", [(0, 0), (1, 1)])
+def test_first_decides_who_starts(first, pieces):
+    with pufferlib.make("connect4", num_envs=50, first=first) as env:
+        obs, _ = env.reset(seed=1)
+        assert ((obs != 0).sum(axis=(1, 2)) == pieces).all()
+        _, _, term, _, _ = env.step(np.full(50, 3, np.int32))
+        infos = {}
+        while not infos:
+            _, _, _, _, infos = env.step(random_legal(env, np.random.default_rng(0)))
+        assert infos["first"] == float(first == 0)
+
+
+@pytest.mark.parametrize("opponent", [0, 1, 2, 3])
+def test_every_step_follows_the_rules(opponent):
+    """Agent's piece lands where the column says, the opponent adds exactly one legal piece, rewards
+    and game ends agree with a reference four-in-a-row check, and the mask is the columns with room."""
+    rng = np.random.default_rng(opponent)
+    with pufferlib.make("connect4", num_envs=32, seed=opponent, opponent=opponent, depth=3) as env:
+        obs, _ = env.reset()
+        games = 0
+        for _ in range(300):
+            before = obs.copy()
+            np.testing.assert_array_equal(env.action_masks, before[:, 0, :] == 0)
+            actions = random_legal(env, rng)
+            obs, rew, term, trunc, _ = env.step(actions)
+            assert not trunc.any()
+            for i in range(32):
+                board = before[i].copy()
+                board[landing_row(board, actions[i]), actions[i]] = 1
+                end = env.final_observations[i] if term[i] else obs[i]
+                if has_four(board, 1):
+                    assert term[i] and rew[i] == 1.0
+                    np.testing.assert_array_equal(end, board)
+                    continue
+                added = np.argwhere(end != board)
+                if (board != 0).all():
+                    assert term[i] and rew[i] == 0.0 and len(added) == 0
+                    continue
+                assert len(added) == 1
+                r, c = added[0]
+                assert end[r, c] == 2 and r == landing_row(board, c)
+                board[r, c] = 2
+                if has_four(board, 2):
+                    assert term[i] and rew[i] == -1.0
+                elif (board != 0).all():
+                    assert term[i] and rew[i] == 0.0
+                else:
+                    assert not term[i] and rew[i] == 0.0
+                    np.testing.assert_array_equal(obs[i], board)
+            games += int(term.sum())
+        assert games > 100
+
+
+def test_four_stacked_in_one_column_wins():
+    """Against the random opponent, the agent stacking column 3 from an empty board wins on its fourth
+    move wherever the opponent never played column 3."""
+    with pufferlib.make("connect4", num_envs=64, opponent=0, first=0) as env:
+        env.reset(seed=2)
+        for move in range(4):
+            obs, rew, term, _, _ = env.step(np.full(64, 3, np.int32))
+            if move < 3:
+                clean = (obs[:, :, 3] != 2).all(axis=1) & ~term
+        won = clean & term & (rew == 1.0)
+        assert won.sum() == clean.sum() > 20
+
+
+@pytest.mark.parametrize("opponent, depth", [(1, 2), (2, 2), (2, 4)])
+def test_the_opponent_wins_when_it_can_and_blocks_a_single_threat(opponent, depth):
+    """After each random agent move: where the opponent can complete four, it does; else, where the
+    agent threatens to complete four in exactly one column, the opponent plays there."""
+    rng = np.random.default_rng(depth)
+    checked = 0
+    with pufferlib.make("connect4", num_envs=32, seed=depth, opponent=opponent, depth=depth) as env:
+        obs, _ = env.reset()
+        for _ in range(200):
+            actions = random_legal(env, rng)
+            boards = obs.copy()
+            for i in range(32):
+                boards[i, landing_row(boards[i], actions[i]), actions[i]] = 1
+            wins, threats = script.winning_columns(boards, 2), script.winning_columns(boards, 1)
+            obs, _, term, _, _ = env.step(actions)
+            for i in range(32):
+                end = env.final_observations[i] if term[i] else obs[i]
+                added = np.argwhere((end != boards[i]) & (end == 2))
+                if has_four(boards[i], 1) or not len(added):
+                    continue
+                column = added[0][1]
+                if wins[i].any():
+                    assert wins[i, column]
+                    checked += 1
+                elif threats[i].sum() == 1:
+                    assert threats[i, column]
+                    checked += 1
+    assert checked > 50
+
+
+def test_stronger_opponents_beat_the_scripted_player_more_often():
+    random_opp = scripted.evaluate("connect4", "scripted", episodes=200, opponent=0)
+    minimax = scripted.evaluate("connect4", "scripted", episodes=200, opponent=2, depth=2)
+    assert random_opp["wins"] > 0.9 and minimax["wins"] < 0.3
+
+
+def test_a_full_column_is_masked_and_playing_it_loses():
+    with pufferlib.make("connect4", num_envs=64, opponent=1, first=0) as env:
+        obs, _ = env.reset(seed=4)
+        alive = np.ones(64, bool)
+        for _ in range(6):  # column 0 while it has room, then the leftmost legal column
+            actions = np.where(env.action_masks[:, 0], 0, env.action_masks.argmax(axis=1))
+            obs, _, term, _, _ = env.step(actions.astype(np.int32))
+            alive &= ~term
+        full = alive & (obs[:, 0, 0] != 0)
+        assert full.sum() > 10
+        assert not env.action_masks[full, 0].any() and env.action_masks[full, 1:].any(axis=1).all()
+        _, rew, term, _, infos = env.step(np.zeros(64, np.int32))
+        assert term[full].all() and (rew[full] == -1.0).all()
+        assert infos["illegal"] > 0
+
+
+@pytest.mark.parametrize("action", BAD_ACTIONS.tolist())
+def test_an_out_of_range_action_unchecked_loses_at_once(action):
+    with pufferlib.make("connect4", num_envs=8, first=0, check_actions=False) as env:
+        env.reset(seed=5)
+        obs, rew, term, trunc, infos = env.step(np.full(8, action, np.int32))
+        assert term.all() and not trunc.any() and (rew == -1.0).all()
+        assert infos["illegal"] == 1.0 and infos["losses"] == 1.0 and infos["moves"] == 0.0
+        assert (env.final_observations == 0).all()
+
+
+def test_checked_out_of_range_actions_raise():
+    with pufferlib.make("connect4", num_envs=2) as env:
+        env.reset(seed=0)
+        with pytest.raises(ValueError, match="action"):
+            env.step(np.array([0, 7], np.int32))
+
+
+def play(env, rng, steps, bad=False):
+    frames = []
+    for _ in range(steps):
+        actions = rng.choice(BAD_ACTIONS, env.num_agents) if bad else rng.integers(0, 7, env.num_agents)
+        obs, rew, term, trunc, _ = env.step(actions.astype(np.int32))
+        frames.append((obs.copy(), rew.copy(), term.copy(), env.action_masks.copy()))
+    return frames
+
+
+@pytest.mark.parametrize("opponent", [0, 3])
+def test_same_seed_same_games_at_any_thread_count(opponent):
+    runs = []
+    for threads in (1, 2, 2):
+        with pufferlib.make("connect4", num_envs=16, num_threads=threads, seed=9, opponent=opponent) as env:
+            env.reset()
+            runs.append(play(env, np.random.default_rng(0), 60))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            for x, y in zip(a, b):
+                np.testing.assert_array_equal(x, y)
+
+
+def test_different_seeds_differ():
+    boards = []
+    for seed in (1, 2):
+        with pufferlib.make("connect4", num_envs=16, seed=seed, opponent=0) as env:
+            env.reset()
+            boards.append(play(env, np.random.default_rng(0), 10)[-1][0])
+    assert not np.array_equal(*boards)
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_many_steps_stay_inside_the_spaces(bad):
+    with pufferlib.make("connect4", num_envs=32, num_threads=2, opponent=3, depth=3,
+                        check_actions=False) as env:
+        env.reset(seed=0)
+        for obs, rew, _, mask in play(env, np.random.default_rng(1), 400, bad):
+            assert env.single_observation_space.contains(obs[0]) and obs.max() <= 2
+            assert set(np.unique(rew)) <= {-1.0, 0.0, 1.0}
+            assert mask.any(axis=1).all()
+
+
+def test_render_draws_the_board_and_does_not_change_the_game():
+    rng = np.random.default_rng(0)
+    with pufferlib.make("connect4", num_envs=2, seed=3) as a, pufferlib.make("connect4", num_envs=2, seed=3) as b:
+        a.reset()
+        b.reset()
+        height, width = a.spec["render_size"]
+        for _ in range(15):
+            actions = random_legal(a, rng)
+            frame = a.render(0)
+            assert frame.shape == (height, width, 3)
+            np.testing.assert_array_equal(frame, a.render(0))
+            obs_a = a.step(actions)[0]
+            obs_b = b.step(actions)[0]
+            np.testing.assert_array_equal(obs_a, obs_b)
+        red = np.all(a.render(0) == (212, 62, 52), axis=-1).sum()
+        gold = np.all(a.render(0) == (226, 188, 36), axis=-1).sum()
+        pieces = a.observations[0]
+        # each piece is a disc of about the same area
+        if (pieces == 1).any() and (pieces == 2).any():
+            per_red, per_gold = red / (pieces == 1).sum(), gold / (pieces == 2).sum()
+            assert 0.8 < per_red / per_gold < 1.25
