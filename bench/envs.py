@@ -76,6 +76,15 @@ REFERENCE_LIBRARIES = ("c", "gymnasium", "envpool", "pufferlib3")
 ORIGINAL_ROWS = ("cartpole", "bandit", "squared")
 # The games of the suite that the original PufferLib 3.0.0 has a game of the same name for.
 ORIGINAL_GAMES = ("pong", "breakout", "snake", "connect4", "tetris")
+# The settings under which a game of the suite plays the original's game of the same name, used in the
+# games section: tetris one tick a step (its default places a whole piece a step), snake on the
+# original's map (640 x 360, 256 snakes, 4096 food; its default is a quarter of that), connect4 against
+# the original's only opponent, a 4-ply search. Pong and breakout play the original's rules by default.
+GAME_PARAMS = {
+    "tetris": {"placement": 0},
+    "snake": {"width": 640, "height": 360, "num_snakes": 256, "num_food": 4096},
+    "connect4": {"opponent": 2, "depth": 4},
+}
 # pufferlib's built-in envs that are not games (sanity checks, the engine's no-op).
 SANITY_ENVS = ("cartpole", "squared", "bandit", "memory", "password", "stochastic", "multiagent",
                "continuous", "noop")
@@ -174,20 +183,20 @@ class Recorder:
 # pufferlib and the plain C loop
 # ----------------------------------------------------------------------------------------------
 
-def make_env(name, num_envs, threads):
-    """A reset pufferlib vector env and its cached random actions."""
+def make_env(name, num_envs, threads, params=None):
+    """A reset pufferlib vector env (with these parameters) and its cached random actions."""
     import pufferlib
-    env = pufferlib.make(name, num_envs=num_envs, num_threads=threads, seed=0)
+    env = pufferlib.make(name, num_envs=num_envs, num_threads=threads, seed=0, **(params or {}))
     env.reset()
     return env, random_action_batches(env, ACTION_CACHE)
 
 
-def bench_pufferlib(record, section, env_names, sizes, threads, seconds, runs):
+def bench_pufferlib(record, section, env_names, sizes, threads, seconds, runs, params=None):
     """pufferlib's C environments through the public make()/step(), at every size and thread count."""
     for name in env_names:
         for n in sizes:
             for t in threads:
-                env, actions = make_env(name, n, t)
+                env, actions = make_env(name, n, t, params)
                 try:
                     rates = time_steps(env.step, actions, env.num_agents, seconds, runs)
                     extra = dict(threads_used=env.num_threads, num_agents=env.num_agents)
@@ -417,7 +426,7 @@ def game_sizes(name):
     rows (its shipped config's num_envs when that is more)."""
     import pufferlib.envs
     from pufferlib.train import load_config
-    agents = pufferlib.envs.env_def(name).spec()["num_agents"]
+    agents = pufferlib.envs.env_def(name).spec(GAME_PARAMS.get(name))["num_agents"]
     if agents == 1:
         return [1, 4096]
     return [1, max(-(-4096 // agents), load_config(name).env.num_envs)]
@@ -433,7 +442,7 @@ def bench_games(record, names, threads, seconds, runs):
     """Each game at 1 env and its many-env count, at every thread count."""
     for name in names:
         sizes = game_sizes(name)
-        bench_pufferlib(record, "games", [name], sizes, threads, seconds, runs)
+        bench_pufferlib(record, "games", [name], sizes, threads, seconds, runs, GAME_PARAMS.get(name))
 
 
 def add_original_games(record, originals):
@@ -795,6 +804,10 @@ def main(argv=None):
           f"{'on' if machine['openmp_enabled'] else 'OFF'}; {machine['cpu_model']}, "
           f"{machine['cores_available']} cores, load {machine['load_average']}", file=sys.stderr)
     notes, start = [], time.perf_counter()
+    if "games" in args.sections:
+        played = [f"{name} " + " ".join(f"{k}={v}" for k, v in params.items())
+                  for name, params in GAME_PARAMS.items()]
+        notes.append("games played as the original's game of the same name: " + "; ".join(played))
     rows = measure(args, notes)
     add_ratios(rows)
     targets = evaluate_targets(rows, max(args.num_envs), args.sections)
