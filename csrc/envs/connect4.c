@@ -114,27 +114,37 @@ static inline int c4_evaluate(uint64_t me, uint64_t them) {
 
 static const int8_t c4_order[C4_COLS] = {3, 2, 4, 1, 5, 0, 6};
 
-/* Negamax with alpha-beta over `depth` plies, `me` to move; a win found at ply k scores 1000 - k. */
+/* Negamax with alpha-beta over `depth` plies, `me` to move; a win found at ply k scores 1000 - k.
+ * Fail-soft: the exact value when it lies inside (alpha, beta), else a bound on the right side, so
+ * the pruning below never changes a value the root compares. */
 static int c4_negamax(uint64_t me, uint64_t them, int depth, int ply, int alpha, int beta) {
     uint64_t filled = me | them;
     uint64_t playable = c4_playable(filled);
     if (c4_threats(me, filled) & playable) return C4_WIN_SCORE - ply;
     if (!playable) return 0;
+    uint64_t their_threats = c4_threats(them, filled);
     if (depth <= 1) {
         /* no win on this ply: each move leads to a leaf, scored from our view after it (the
          * c4_evaluate of the leaf, with their threats computed once: a move only removes one) */
-        uint64_t centre = c4_column(3), their_threats = c4_threats(them, filled);
-        int theirs = c4_popcount(them & centre);
+        uint64_t centre = c4_column(3);
+        int base = c4_popcount(me & centre) - c4_popcount(them & centre);
         int best = -C4_WIN_SCORE - 64;
         for (int k = 0; k < C4_COLS; k++) {
             uint64_t move = playable & c4_column(c4_order[k]);
             if (!move) continue;
-            uint64_t mine = me | move;
-            int v = 4 * (c4_popcount(c4_threats(mine, filled | move)) - c4_popcount(their_threats & ~move))
-                    + c4_popcount(mine & centre) - theirs;
-            best = v > best ? v : best;
+            int v = 4 * (c4_popcount(c4_threats(me | move, filled | move)) - c4_popcount(their_threats & ~move))
+                    + base + (int)((move & centre) != 0);
+            if (v > best) { best = v; if (best >= beta) break; }
         }
         return best;
+    }
+    /* Their immediate wins: two or more (in different columns) cannot all be blocked, so every
+     * move loses at the next ply; exactly one must be blocked, any other move scores that same
+     * loss, which is no better than the block's value: search the block alone. */
+    uint64_t forced = their_threats & playable;
+    if (forced) {
+        if (forced & (forced - 1)) return -(C4_WIN_SCORE - ply - 1);
+        return -c4_negamax(them, me | forced, depth - 1, ply + 1, -beta, -alpha);
     }
     int best = -C4_WIN_SCORE - 64;
     for (int k = 0; k < C4_COLS; k++) {
@@ -184,16 +194,20 @@ static int c4_opponent_move(Connect4* env) {
         }
         return __builtin_ctz(legal);
     }
-    /* minimax: exact scores at the root (a full window per column), ties drawn at random */
+    /* minimax: the set of best columns, ties drawn at random. A winning column scores 1000, above
+     * anything searched. Each other column is searched with the window (best - 1, inf): one that
+     * cannot reach the best so far fails low cheaply, one that reaches it gets its exact score. */
+    unsigned win = c4_columns_of(c4_threats(me, filled) & playable);
+    if (win) return c4_pick(&env->rng, win);
     int best = -C4_WIN_SCORE - 128;
     unsigned ties = 0;
-    for (int c = 0; c < C4_COLS; c++) {
+    for (int k = 0; k < C4_COLS; k++) {
+        int c = c4_order[k];
         if (!(legal >> c & 1)) continue;
         uint64_t move = playable & c4_column(c);
         int v;
-        if (c4_has_four(me | move)) v = C4_WIN_SCORE;
-        else if (env->depth <= 1) v = -c4_evaluate(them, me | move);
-        else v = -c4_negamax(them, me | move, env->depth - 1, 1, -C4_WIN_SCORE - 64, C4_WIN_SCORE + 64);
+        if (env->depth <= 1) v = -c4_evaluate(them, me | move);
+        else v = -c4_negamax(them, me | move, env->depth - 1, 1, -C4_WIN_SCORE - 64, 1 - best);
         if (v > best) { best = v; ties = 0; }
         if (v == best) ties |= 1u << c;
     }
