@@ -52,6 +52,9 @@ typedef struct {
     int32_t agent_first;
     int32_t last_col, outcome;            /* for render: last move, +1 win / -1 loss / 0 */
     PufferRng rng;
+    uint8_t book[64];                     /* minimax's best columns (a 7-bit set, 0 unknown) for the
+                                           * positions of at most 2 pieces: the costliest searches,
+                                           * the same every game (see c4_book_key) */
 } Connect4;
 
 static const PufferParam connect4_params[] = {
@@ -172,6 +175,17 @@ static inline unsigned c4_columns_of(uint64_t cells) {
     return cols;
 }
 
+/* The book slot of a position with the opponent (`me`) to move and at most 2 pieces, else -1:
+ * 0 the empty board, 1 + c the agent's first piece in column c, 8 + 7 a + b the opponent's in a and
+ * the agent's in b. */
+static inline int c4_book_key(uint64_t me, uint64_t them) {
+    int pieces = c4_popcount(me | them);
+    if (pieces > 2 || c4_popcount(them) != (pieces + 1) / 2) return -1;
+    if (pieces == 0) return 0;
+    int b = __builtin_ctzll(them) / C4_STRIDE;
+    return pieces == 1 ? 1 + b : 8 + __builtin_ctzll(me) / C4_STRIDE * C4_COLS + b;
+}
+
 /* The opponent's column (the board has room). */
 static int c4_opponent_move(Connect4* env) {
     uint64_t me = env->other, them = env->own, filled = me | them;
@@ -199,6 +213,8 @@ static int c4_opponent_move(Connect4* env) {
      * cannot reach the best so far fails low cheaply, one that reaches it gets its exact score. */
     unsigned win = c4_columns_of(c4_threats(me, filled) & playable);
     if (win) return c4_pick(&env->rng, win);
+    int key = c4_book_key(me, them);    /* the search is a function of the position and depth */
+    if (key >= 0 && env->book[key]) return c4_pick(&env->rng, env->book[key]);
     int best = -C4_WIN_SCORE - 128;
     unsigned ties = 0;
     for (int k = 0; k < C4_COLS; k++) {
@@ -211,6 +227,7 @@ static int c4_opponent_move(Connect4* env) {
         if (v > best) { best = v; ties = 0; }
         if (v == best) ties |= 1u << c;
     }
+    if (key >= 0) env->book[key] = (uint8_t)ties;
     return c4_pick(&env->rng, ties);
 }
 
@@ -257,6 +274,7 @@ static void connect4_init(Connect4* env, const double* p, PufferRng rng, PufferR
     env->depth = (int32_t)p[1];
     env->first = (int32_t)p[2];
     env->rng = rng;
+    memset(env->book, 0, sizeof(env->book));
 }
 
 static void connect4_reset(Connect4* env, PufferRows r) {
