@@ -52,6 +52,9 @@ typedef struct {
     int32_t agent_first;
     int32_t last_col, outcome;            /* for render: last move, +1 win / -1 loss / 0 */
     PufferRng rng;
+    uint8_t book[64];                     /* minimax's best columns (a 7-bit set, 0 unknown) for the
+                                           * positions of at most 2 pieces: the costliest searches,
+                                           * the same every game (see c4_book_key) */
 } Connect4;
 
 static const PufferParam connect4_params[] = {
@@ -114,27 +117,37 @@ static inline int c4_evaluate(uint64_t me, uint64_t them) {
 
 static const int8_t c4_order[C4_COLS] = {3, 2, 4, 1, 5, 0, 6};
 
-/* Negamax with alpha-beta over `depth` plies, `me` to move; a win found at ply k scores 1000 - k. */
+/* Negamax with alpha-beta over `depth` plies, `me` to move; a win found at ply k scores 1000 - k.
+ * Fail-soft: the exact value when it lies inside (alpha, beta), else a bound on the right side, so
+ * the pruning below never changes a value the root compares. */
 static int c4_negamax(uint64_t me, uint64_t them, int depth, int ply, int alpha, int beta) {
     uint64_t filled = me | them;
     uint64_t playable = c4_playable(filled);
     if (c4_threats(me, filled) & playable) return C4_WIN_SCORE - ply;
     if (!playable) return 0;
+    uint64_t their_threats = c4_threats(them, filled);
     if (depth <= 1) {
         /* no win on this ply: each move leads to a leaf, scored from our view after it (the
          * c4_evaluate of the leaf, with their threats computed once: a move only removes one) */
-        uint64_t centre = c4_column(3), their_threats = c4_threats(them, filled);
-        int theirs = c4_popcount(them & centre);
+        uint64_t centre = c4_column(3);
+        int base = c4_popcount(me & centre) - c4_popcount(them & centre);
         int best = -C4_WIN_SCORE - 64;
         for (int k = 0; k < C4_COLS; k++) {
             uint64_t move = playable & c4_column(c4_order[k]);
             if (!move) continue;
-            uint64_t mine = me | move;
-            int v = 4 * (c4_popcount(c4_threats(mine, filled | move)) - c4_popcount(their_threats & ~move))
-                    + c4_popcount(mine & centre) - theirs;
-            best = v > best ? v : best;
+            int v = 4 * (c4_popcount(c4_threats(me | move, filled | move)) - c4_popcount(their_threats & ~move))
+                    + base + (int)((move & centre) != 0);
+            if (v > best) { best = v; if (best >= beta) break; }
         }
         return best;
+    }
+    /* Their immediate wins: two or more (in different columns) cannot all be blocked, so every
+     * move loses at the next ply; exactly one must be blocked, any other move scores that same
+     * loss, which is no better than the block's value: search the block alone. */
+    uint64_t forced = their_threats & playable;
+    if (forced) {
+        if (forced & (forced - 1)) return -(C4_WIN_SCORE - ply - 1);
+        return -c4_negamax(them, me | forced, depth - 1, ply + 1, -beta, -alpha);
     }
     int best = -C4_WIN_SCORE - 64;
     for (int k = 0; k < C4_COLS; k++) {
@@ -162,6 +175,17 @@ static inline unsigned c4_columns_of(uint64_t cells) {
     return cols;
 }
 
+/* The book slot of a position with the opponent (`me`) to move and at most 2 pieces, else -1:
+ * 0 the empty board, 1 + c the agent's first piece in column c, 8 + 7 a + b the opponent's in a and
+ * the agent's in b. */
+static inline int c4_book_key(uint64_t me, uint64_t them) {
+    int pieces = c4_popcount(me | them);
+    if (pieces > 2 || c4_popcount(them) != (pieces + 1) / 2) return -1;
+    if (pieces == 0) return 0;
+    int b = __builtin_ctzll(them) / C4_STRIDE;
+    return pieces == 1 ? 1 + b : 8 + __builtin_ctzll(me) / C4_STRIDE * C4_COLS + b;
+}
+
 /* The opponent's column (the board has room). */
 static int c4_opponent_move(Connect4* env) {
     uint64_t me = env->other, them = env->own, filled = me | them;
@@ -184,19 +208,26 @@ static int c4_opponent_move(Connect4* env) {
         }
         return __builtin_ctz(legal);
     }
-    /* minimax: exact scores at the root (a full window per column), ties drawn at random */
+    /* minimax: the set of best columns, ties drawn at random. A winning column scores 1000, above
+     * anything searched. Each other column is searched with the window (best - 1, inf): one that
+     * cannot reach the best so far fails low cheaply, one that reaches it gets its exact score. */
+    unsigned win = c4_columns_of(c4_threats(me, filled) & playable);
+    if (win) return c4_pick(&env->rng, win);
+    int key = c4_book_key(me, them);    /* the search is a function of the position and depth */
+    if (key >= 0 && env->book[key]) return c4_pick(&env->rng, env->book[key]);
     int best = -C4_WIN_SCORE - 128;
     unsigned ties = 0;
-    for (int c = 0; c < C4_COLS; c++) {
+    for (int k = 0; k < C4_COLS; k++) {
+        int c = c4_order[k];
         if (!(legal >> c & 1)) continue;
         uint64_t move = playable & c4_column(c);
         int v;
-        if (c4_has_four(me | move)) v = C4_WIN_SCORE;
-        else if (env->depth <= 1) v = -c4_evaluate(them, me | move);
-        else v = -c4_negamax(them, me | move, env->depth - 1, 1, -C4_WIN_SCORE - 64, C4_WIN_SCORE + 64);
+        if (env->depth <= 1) v = -c4_evaluate(them, me | move);
+        else v = -c4_negamax(them, me | move, env->depth - 1, 1, -C4_WIN_SCORE - 64, 1 - best);
         if (v > best) { best = v; ties = 0; }
         if (v == best) ties |= 1u << c;
     }
+    if (key >= 0) env->book[key] = (uint8_t)ties;
     return c4_pick(&env->rng, ties);
 }
 
@@ -243,6 +274,7 @@ static void connect4_init(Connect4* env, const double* p, PufferRng rng, PufferR
     env->depth = (int32_t)p[1];
     env->first = (int32_t)p[2];
     env->rng = rng;
+    memset(env->book, 0, sizeof(env->book));
 }
 
 static void connect4_reset(Connect4* env, PufferRows r) {

@@ -231,3 +231,90 @@ def test_render_draws_the_board_and_does_not_change_the_game():
         if (pieces == 1).any() and (pieces == 2).any():
             per_red, per_gold = red / (pieces == 1).sum(), gold / (pieces == 2).sum()
             assert 0.8 < per_red / per_gold < 1.25
+
+
+# A plain full-width negamax over bitboards (7 bits a column, bit 0 the bottom cell), written from
+# the rules in connect4.c's header: the optimised C search (alpha-beta, narrowed root windows,
+# forced blocks) must pick among exactly the columns this one scores best.
+CELLS = [c * 7 + h for c in range(7) for h in range(6)]
+CENTRE = sum(1 << (3 * 7 + h) for h in range(6))
+
+
+def ref_four(b):
+    return any((b & (b >> s)) & ((b & (b >> s)) >> 2 * s) for s in (1, 6, 7, 8))
+
+
+def ref_threats(p, filled):
+    """The empty cells where `p` would complete four in a row."""
+    return [cell for cell in CELLS if not filled >> cell & 1 and ref_four(p | 1 << cell)]
+
+
+def ref_moves(filled):
+    """The cell a piece dropped into each column with room would take."""
+    moves = []
+    for c in range(7):
+        h = next((h for h in range(6) if not filled >> (c * 7 + h) & 1), None)
+        if h is not None:
+            moves.append((c, 1 << (c * 7 + h)))
+    return moves
+
+
+def ref_evaluate(me, them):
+    filled = me | them
+    return (4 * (len(ref_threats(me, filled)) - len(ref_threats(them, filled)))
+            + bin(me & CENTRE).count("1") - bin(them & CENTRE).count("1"))
+
+
+def ref_negamax(me, them, depth, ply):
+    moves = ref_moves(me | them)
+    if any(ref_four(me | m) for _, m in moves):
+        return 1000 - ply
+    if not moves:
+        return 0
+    if depth <= 1:
+        return max(ref_evaluate(me | m, them) for _, m in moves)
+    return max(-ref_negamax(them, me | m, depth - 1, ply + 1) for _, m in moves)
+
+
+def ref_best_columns(me, them, depth):
+    scores = {}
+    for c, m in ref_moves(me | them):
+        if ref_four(me | m):
+            scores[c] = 1000
+        elif depth <= 1:
+            scores[c] = ref_evaluate(me | m, them)
+        else:
+            scores[c] = -ref_negamax(them, me | m, depth - 1, 1)
+    top = max(scores.values())
+    return {c for c, v in scores.items() if v == top}
+
+
+def bitboards(board):
+    """(the opponent's, the agent's) bitboards of one (6, 7) observation (row 0 on top)."""
+    b = [0, 0]
+    for r, c in zip(*np.nonzero(board)):
+        b[board[r, c] - 1] |= 1 << (c * 7 + 5 - r)
+    return b[1], b[0]
+
+
+@pytest.mark.parametrize("depth, steps", [(1, 12), (2, 12), (3, 8), (4, 3)])
+def test_minimax_picks_a_column_the_plain_negamax_scores_best(depth, steps):
+    rng = np.random.default_rng(depth)
+    checked = 0
+    with pufferlib.make("connect4", num_envs=12, seed=depth, opponent=2, depth=depth, first=2) as env:
+        obs, _ = env.reset()
+        for _ in range(steps):
+            actions = random_legal(env, rng)
+            boards = obs.copy()
+            for i in range(12):
+                boards[i, landing_row(boards[i], actions[i]), actions[i]] = 1
+            obs, _, term, _, _ = env.step(actions)
+            for i in range(12):
+                end = env.final_observations[i] if term[i] else obs[i]
+                added = np.argwhere((end != boards[i]) & (end == 2))
+                if not len(added):
+                    continue
+                me, them = bitboards(boards[i])
+                assert added[0][1] in ref_best_columns(me, them, depth)
+                checked += 1
+    assert checked > 8 * steps
