@@ -38,11 +38,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from envs import PUFFERLIB3, find_tool, original_environ  # noqa: E402
+from envs import PUFFER3T_HOME, PUFFERLIB3, find_tool, original_environ  # noqa: E402
 from train import solve_time_from_metrics  # noqa: E402
-
-CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-PUFFER3T_HOME = os.environ.get("PUFFER3T_HOME") or os.path.join(CACHE, "pufferlib3-train")
 
 # Per game: `metric` (a metrics.jsonl key: "episode_return" or "env/<statistic>") whose mean over the
 # last `window` finished episodes must reach `level` (the issue's level, or for "a level well above
