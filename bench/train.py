@@ -71,7 +71,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -115,24 +114,9 @@ BIG_MLP = {"policy.hidden_size": 512, "policy.num_layers": 3}
 
 def solve_time_from_metrics(metrics, key="episode_return", threshold=SOLVED, window=WINDOW, burn_in=0):
     """(seconds, steps) when the mean of `key` over the last `window` episodes first reached
-    `threshold`, from metrics.jsonl intervals (each: episodes finished in it and their mean of `key`),
-    or (None, None). Intervals that end at or before global step `burn_in` are left out."""
-    recent = deque()  # (count, mean) of recent intervals, newest last
-    for m in metrics:
-        if not m.get("episodes") or m.get(key) is None or m["global_step"] <= burn_in:
-            continue
-        recent.append((m["episodes"], m[key]))
-        while sum(c for c, _ in recent) - recent[0][0] >= window:
-            recent.popleft()
-        total = sum(c for c, _ in recent)
-        if total < window:
-            continue
-        # the oldest interval contributes only the episodes the window still needs (at its mean)
-        extra = total - window
-        mean = sum(c * r for c, r in recent) - extra * recent[0][1]
-        if mean / window >= threshold:
-            return m["time_s"], m["global_step"]
-    return None, None
+    `threshold`, or (None, None): pufferlib.train.logger.solve_time, the sweeps' criterion too."""
+    from pufferlib.train.logger import solve_time
+    return solve_time(metrics, key, threshold, window, burn_in)
 
 
 # -- configuration shared by both sides of a row ----------------------------------------------------

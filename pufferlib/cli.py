@@ -3,6 +3,7 @@
 puffer envs [NAME]
 puffer bench ENV [--num-envs N] [--threads T] [--seconds S] [--env.KEY VALUE ...]
 puffer train ENV [--timesteps N] [--seed N] [--data-dir DIR] [--config FILE] [--section.key VALUE ...]
+puffer sweep ENV [--trials N] [--jobs K] [--storage URL] [--study NAME] [--config FILE] [--report] ...
 puffer eval ENV --checkpoint PATH|latest [--episodes N] [--deterministic] [--video out.gif]
 puffer export [ENV] --checkpoint PATH|latest --format c|onnx|torchscript -o DIR
 puffer new NAME [--dir DIR]                       write a template C environment and its tests
@@ -200,6 +201,55 @@ def cmd_train(args, extra):
     return 0
 
 
+def cmd_sweep(args, extra):
+    """Runs (or continues) a hyperparameter sweep; --report reports on it, --dashboard serves it."""
+    from pufferlib.sweep.study import storage_url
+    from pufferlib.train.config import load_config
+
+    if args.report or args.dashboard:
+        if extra:
+            raise ValueError(f"--report and --dashboard read the study as it is; settings such as {extra[0]} "
+                             "belong to the sweep itself")
+        if args.report:
+            from pufferlib.sweep import report
+
+            report(args.env, storage=args.storage, study=args.study, data_dir=args.data_dir,
+                   output=args.output)
+        if args.dashboard:
+            from pufferlib.sweep.runner import default_study_name, study_dir
+
+            folder = study_dir(args.data_dir, args.study or default_study_name(args.env))
+            return _dashboard(storage_url(args.storage, folder), args.port)
+        return 0
+    from pufferlib.sweep import sweep
+
+    overrides = _overrides(extra, args.command_parser.option_strings())
+    fixed = set(overrides)  # settings given on the command line leave the search space
+    for flag in ("trials", "jobs", "metric", "timeout", "seed"):
+        if getattr(args, flag) is not None:
+            overrides[f"sweep.{flag}"] = getattr(args, flag)
+    config = load_config(args.env, args.config, overrides)
+    summary = sweep(args.env, config, fixed={name for name in fixed if not name.startswith("sweep.")},
+                    storage=args.storage, study=args.study, data_dir=args.data_dir)
+    if summary["interrupted"]:
+        return 128 + int(summary["interrupted"])
+    return 1 if summary["aborted"] else 0
+
+
+def _dashboard(url, port):
+    """Serves the study's storage in optuna-dashboard (an optional package) until Ctrl-C."""
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise ValueError("--dashboard serves the study with Optuna's own web dashboard: pip install "
+                         "optuna-dashboard") from None
+    from pufferlib.sweep.study import open_storage
+
+    print(f"serving the study on http://127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
+    optuna_dashboard.run_server(open_storage(url), host="127.0.0.1", port=port)
+    return 0
+
+
 def cmd_eval(args):
     """Evaluates a checkpoint; prints the return and length (mean, std) and the env's statistics."""
     from pufferlib.train.evaluate import evaluate
@@ -265,7 +315,7 @@ def cmd_build(args):
 
 
 def build_parser():
-    """The argument parser of `puffer` (subcommands envs, bench, train, eval, export, new and build)."""
+    """The argument parser of `puffer` (subcommands envs, bench, train, sweep, eval, export, new, build)."""
     parser = _Parser(prog="puffer", description="pufferlib: fast reinforcement learning.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -301,6 +351,38 @@ def build_parser():
     train.add_argument("--wandb", action="store_true", help="log to Weights & Biases (log.wandb)")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs (log.tensorboard)")
     train.set_defaults(func=cmd_train, takes_extra="settings")
+
+    sweep = sub.add_parser("sweep", help="search hyperparameters with Optuna (parallel, resumable)",
+                           description="Search an environment's hyperparameters with Optuna. The search "
+                                       "space is the [sweep.SECTION.KEY] tables of the environment's "
+                                       "shipped config and of --config FILE.toml; a setting given on the "
+                                       "command line is fixed (it leaves the space). Running the same "
+                                       "command again continues the study. See docs/sweeps.md.",
+                           epilog=_sweep_settings_help, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_argument("env", help="a built-in name (puffer envs), path/to/env.c, gymnasium:ID or "
+                                   "module:callable")
+    sweep.add_argument("--trials", metavar="N", help="trials in the study, over every sweep sharing it "
+                                                     "(sweep.trials)")
+    sweep.add_argument("--jobs", metavar="K", help="trials at once on this machine (sweep.jobs)")
+    sweep.add_argument("--metric", help="return, eval, or an env statistic's name (sweep.metric)")
+    sweep.add_argument("--timeout", metavar="S", help="seconds after which no trial starts (sweep.timeout)")
+    sweep.add_argument("--seed", metavar="N", help="the sampler's seed (sweep.seed)")
+    sweep.add_argument("--storage", metavar="URL",
+                       help="a database URL (sqlite:///sweep.db, postgresql://user@host/db) or "
+                            "journal:PATH (default: a SQLite file in the study's folder)")
+    sweep.add_argument("--study", metavar="NAME", help="the study's name (default: the environment's)")
+    sweep.add_argument("--config", help="a TOML file of [section] settings and [sweep...] tables")
+    sweep.add_argument("--data-dir", default="runs",
+                       help="where the study's folder sweeps/NAME goes (default runs/)")
+    sweep.add_argument("--report", action="store_true",
+                       help="print the best trials and the Pareto front; write best.toml and plots")
+    sweep.add_argument("-o", "--output", help="the folder --report writes to (default: the study's "
+                                              "folder/report)")
+    sweep.add_argument("--dashboard", action="store_true",
+                       help="serve the study in optuna-dashboard (pip install optuna-dashboard)")
+    sweep.add_argument("--port", type=_positive(int), default=8080,
+                       help="the dashboard's port (default 8080)")
+    sweep.set_defaults(func=cmd_sweep, takes_extra="settings")
 
     evaluate = sub.add_parser("eval", help="evaluate a trained checkpoint")
     evaluate.add_argument("env", help="the environment the checkpoint was trained on")
@@ -354,6 +436,12 @@ def _settings_help():
     from pufferlib.train.config import settings_help
 
     return settings_help()
+
+
+def _sweep_settings_help():
+    from pufferlib.train.config import SECTIONS, settings_help
+
+    return settings_help(sections=tuple(SECTIONS))
 
 
 def _unrecognized(extra, takes):

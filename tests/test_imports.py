@@ -30,7 +30,7 @@ LAYERS = [
     {"toolchain"},                       # users' C environments: compile, load, check
     {"envs"},                            # the registry of names, make, the env spec
     {"train"},
-    {"export"},
+    {"export", "sweep"},                 # export a policy; hyperparameter search (pufferlib.sweep)
     {"cli"},
     {PACKAGE},                           # the package root
 ]

@@ -16,6 +16,8 @@ its accepted values, is a `ConfigError` that names the key and what it accepts.
 import copy
 import dataclasses
 import inspect
+import io
+import json
 import math
 import sys
 import textwrap
@@ -31,8 +33,9 @@ else:  # pragma: no cover - Python < 3.11 reads TOML through the backport
 from pufferlib.errors import PufferError, did_you_mean
 
 __all__ = ["Config", "ConfigError", "EnvConfig", "LogConfig", "PolicyConfig", "Range", "Setting",
-           "TrainConfig", "VecConfig", "all_settings", "apply_overrides", "load_config", "parse_value",
-           "setting", "settings_help", "shipped_config_names"]
+           "SweepConfig", "TrainConfig", "VecConfig", "all_settings", "apply_overrides", "check_setting",
+           "config_to_toml",
+           "load_config", "parse_value", "setting", "settings_help", "shipped_config_names"]
 
 
 class ConfigError(PufferError, ValueError):
@@ -55,7 +58,7 @@ class Range(typing.NamedTuple):
         return f"in {'(' if self.open_low else '['}{self.low}, {self.high}]"
 
 
-def setting(default, doc, *, range=None, choices=None):
+def setting(default, doc, *, range=None, choices=None, optional=False):
     """A configuration field: its default, its documentation and the values it accepts, in one place.
 
     Validation (`Config.validate`), `settings_help` and `puffer train --help` read these, and only
@@ -66,9 +69,11 @@ def setting(default, doc, *, range=None, choices=None):
         doc: what the key does; the first sentence is the one `puffer train --help` shows.
         range: the `Range` a numeric key must lie in (every int and float key has one).
         choices: the strings a string key accepts.
+        optional: the key may be unset (None, its default then): absent from a TOML file, `none`
+            on the command line.
 
     Returns:
-        A `dataclasses.field` carrying `doc`, `range` and `choices` as its metadata.
+        A `dataclasses.field` carrying `doc`, `range`, `choices` and `optional` as its metadata.
 
     >>> @dataclasses.dataclass
     ... class Example:
@@ -76,7 +81,7 @@ def setting(default, doc, *, range=None, choices=None):
     >>> dataclasses.fields(Example)[0].metadata["range"]
     Range(low=1, high=64, open_low=False)
     """
-    metadata = {"doc": inspect.cleandoc(doc), "range": range, "choices": choices}
+    metadata = {"doc": inspect.cleandoc(doc), "range": range, "choices": choices, "optional": optional}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -275,8 +280,60 @@ class LogConfig:
     wandb_project: str = setting("pufferlib", "The W&B project.")
 
 
+@dataclasses.dataclass
+class SweepConfig:
+    """`puffer sweep`: how trials run and what they are scored on (pufferlib.sweep).
+
+    `puffer train` ignores it. Tables [sweep.SECTION.KEY] declare the search space (docs/sweeps.md).
+    """
+
+    trials: int = setting(100, """Trials the study runs to an end (completed, pruned, or failed in their
+        own right), counted over every sweep sharing its storage; trials cut off by a killed sweep are
+        not counted.""", range=Range(1, 10**6))
+    jobs: int = setting(1, """Trials run at once on this machine, each in its own process; every trial's
+        env.num_threads and train.torch_threads are capped at cores / jobs unless set on the command
+        line.""", range=Range(1, 1024))
+    timeout: float = setting(0.0, "Seconds after which this sweep starts no new trial (0: no limit).",
+                             range=_NON_NEGATIVE)
+    seed: int = setting(0, "Seeds the sampler: one job with the same seed and storage makes the same "
+                           "suggestions given the same results.", range=Range(0, 2**32 - 1))
+    sampler: str = setting("tpe", "'tpe' (Optuna's Tree-structured Parzen Estimator) or 'random'.",
+                           choices=("tpe", "random"))
+    pruner: str = setting("auto", """Stops poor trials early from their intermediate scores: 'median',
+        'halving' (successive halving), 'hyperband' or 'none'; 'auto' is 'median', or 'none' for
+        objective 'pareto' (Optuna prunes single-objective studies only).""",
+                          choices=("auto", "median", "halving", "hyperband", "none"))
+    objective: str = setting("auto", """What a trial is worth: 'time' (minimise the seconds until the
+        score reaches sweep.threshold), 'penalized' (maximise score - cost_weight * cost), 'pareto'
+        (maximise score and minimise cost together; the report gives the Pareto front); 'auto' is
+        'time' when sweep.threshold is set, else 'pareto'.""",
+                            choices=("auto", "time", "penalized", "pareto"))
+    metric: str = setting("return", """The score: 'return' (mean episode return over the last
+        sweep.episodes training episodes), 'eval' (mean return of sweep.eval_episodes episodes of the
+        trained policy) or the name of one of the environment's statistics (e.g. 'score'), over the
+        last sweep.episodes episodes.""")
+    episodes: int = setting(100, "Training episodes the running score averages over.",
+                            range=Range(1, 10**7))
+    eval_episodes: int = setting(100, "Episodes of the final evaluation (metric 'eval').",
+                                 range=Range(1, 10**7))
+    threshold: float = setting(None, "The score a trial must reach (objective 'time'); none by default.",
+                               optional=True)
+    cost: str = setting("time", "What a trial costs: 'time' (seconds of training) or 'steps' (millions "
+                                "of environment steps).", choices=("time", "steps"))
+    cost_weight: float = setting(1.0, "Score given up per unit of cost (objective 'penalized').",
+                                 range=_NON_NEGATIVE)
+    trial_seconds: float = setting(600.0, """Seconds of training after which a trial stops and is
+        recorded as failed (a hung trial is killed soon after).""", range=_POSITIVE)
+    reports: int = setting(20, """Points of the base config's total_timesteps at which trials report their
+        running score to the pruner (trials are compared at the same points).""", range=Range(1, 10**4))
+    space: dict = setting({}, "The search space: {\"section.key\": {distribution, min, max | values}}, "
+                              "from the [sweep.SECTION.KEY] tables.")
+
+
 SECTIONS = {"env": EnvConfig, "vec": VecConfig, "train": TrainConfig, "policy": PolicyConfig,
-            "log": LogConfig}
+            "log": LogConfig, "sweep": SweepConfig}
+# the sections a run's settings live in, and a sweep's space may search (not [sweep] itself)
+RUN_SECTIONS = ("env", "vec", "train", "policy", "log")
 
 
 @dataclasses.dataclass
@@ -288,6 +345,7 @@ class Config:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
+    sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig)
 
     def to_dict(self):
         """The configuration as a nested dict of plain values (for TOML/JSON and checkpoints)."""
@@ -336,11 +394,42 @@ class Config:
         if section == "env" and key not in fields:  # environment parameters live beside num_envs
             target.params[key] = parse_value(f"env.{key}", None, value, source)
             return
+        if section == "sweep" and key.partition(".")[0] in RUN_SECTIONS:  # the search space
+            self._set_space(key, value, source)
+            return
         if key not in fields:
             close = did_you_mean(key, {name: f"{section}.{name}" for name in fields})
             raise ConfigError(f"{source}: unknown key {section}.{key}" + (close or f"; [{section}] has "
                               f"{', '.join(sorted(fields))}"))
+        if fields[key].metadata["optional"] and value in (None, "none"):
+            setattr(target, key, None)
+            return
         setattr(target, key, parse_value(f"{section}.{key}", fields[key].type, value, source))
+
+    def _set_space(self, key, value, source):
+        """[sweep.SECTION] tables, or --sweep.SECTION.KEY.FIELD VALUE, into sweep.space["SECTION.KEY"].
+
+        What the entries say is checked by `pufferlib.sweep.space.parse_space`.
+        """
+        section, _, rest = key.partition(".")
+        space = self.sweep.space
+        if not rest:  # a whole [sweep.SECTION] table of {KEY: {field: value}}
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: sweep.{section} must be a table of [sweep.{section}.KEY] "
+                                  f"tables, got {value!r}")
+            for name, entry in value.items():
+                self._set_space(f"{section}.{name}", entry, source)
+            return
+        name, _, field = rest.partition(".")
+        dotted = f"{section}.{name}"
+        if field:  # the command line narrows one field of an entry: --sweep.train.learning_rate.max 0.01
+            space.setdefault(dotted, {})[field] = parse_value(f"sweep.{dotted}.{field}", None, value, source)
+            return
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: sweep.{dotted} must be a table (distribution = \"...\", min, "
+                              f"max or values), got {value!r}")
+        space[dotted] = {field: parse_value(f"sweep.{dotted}.{field}", None, item, source)
+                         if not isinstance(item, list) else list(item) for field, item in value.items()}
 
     def validate(self, source="config"):
         """Checks every key against its field's choices or range, and the keys against each other.
@@ -350,19 +439,28 @@ class Config:
         """
         for item in all_settings():
             section, _, key = item.name.partition(".")
-            value = getattr(getattr(self, section), key)
-            if item.choices is not None and value not in item.choices:
-                raise ConfigError(f"{source}: {item.name} must be one of {', '.join(item.choices)}, "
-                                  f"got {value!r}")
-            if item.type is float and not math.isfinite(value):  # inf and nan train nothing
-                raise ConfigError(f"{source}: {item.name} must be a finite number, got {value!r}")
-            if item.range is not None and value not in item.range:
-                raise ConfigError(f"{source}: {item.name} must be {item.range}, got {value!r}")
+            check_setting(item, getattr(getattr(self, section), key), source)
         t, p = self.train, self.policy
         p.cnn_layers(source)
         if p.lstm and t.horizon % t.bptt_horizon:
             raise ConfigError(f"{source}: train.bptt_horizon ({t.bptt_horizon}) must divide train.horizon "
                               f"({t.horizon}); try bptt_horizon = {math.gcd(t.horizon, t.bptt_horizon)}")
+
+
+def check_setting(item, value, source="config"):
+    """Checks one key's (parsed) value against its `Setting`: choices, finiteness, range.
+
+    Raises:
+        ConfigError: the value is not one the key accepts (the message says which it accepts).
+    """
+    if value is None and item.optional:
+        return
+    if item.choices is not None and value not in item.choices:
+        raise ConfigError(f"{source}: {item.name} must be one of {', '.join(item.choices)}, got {value!r}")
+    if item.type is float and not math.isfinite(value):  # inf and nan train nothing
+        raise ConfigError(f"{source}: {item.name} must be a finite number, got {value!r}")
+    if item.range is not None and value not in item.range:
+        raise ConfigError(f"{source}: {item.name} must be {item.range}, got {value!r}")
 
 
 def parse_value(name, kind, value, source="command line"):
@@ -423,6 +521,7 @@ class Setting(typing.NamedTuple):
         doc: what the key does.
         range: the `Range` a numeric key accepts (every int and float key has one), else None.
         choices: the strings a string key accepts when it is one of a few, else None.
+        optional: the key may be None (unset).
     """
 
     name: str
@@ -431,6 +530,7 @@ class Setting(typing.NamedTuple):
     doc: str
     range: typing.Optional[Range]
     choices: typing.Optional[tuple]
+    optional: bool = False
 
 
 def all_settings():
@@ -446,7 +546,7 @@ def all_settings():
         for f in dataclasses.fields(cls):
             default = f.default_factory() if f.default is dataclasses.MISSING else f.default
             found.append(Setting(f"{section}.{f.name}", f.type, default, f.metadata["doc"],
-                                 f.metadata["range"], f.metadata["choices"]))
+                                 f.metadata["range"], f.metadata["choices"], f.metadata["optional"]))
     return found
 
 
@@ -465,15 +565,18 @@ def typed_setting_names():
     return {**{name.partition(".")[2]: name for name in names}, **{name: name for name in names}}
 
 
-def settings_help():
+def settings_help(sections=RUN_SECTIONS):
     """The text listing every setting: --section.key TYPE = default (accepted values), then its doc.
 
-    `puffer train --help` prints it; the fields of the dataclasses above are its only source.
+    `puffer train --help` (the run's sections) and `puffer sweep --help` (with [sweep]) print it; the
+    fields of the dataclasses above are its only source.
     """
     lines = ["settings: --section.key VALUE on the command line, or [section] key = VALUE in a --config",
              "FILE; the defaults shown are before an environment's own (pufferlib/train/configs/ENV.toml)."]
     section = None
     for item in all_settings():
+        if item.name.partition(".")[0] not in sections:
+            continue
         if item.name.partition(".")[0] != section:
             section = item.name.partition(".")[0]
             lines.append("")
@@ -481,6 +584,8 @@ def settings_help():
         first = doc.split(". ")[0].rstrip(".") + "." if doc else ""
         if item.name == "env.params":
             head = "--env.NAME VALUE"
+        elif item.name == "sweep.space":
+            head = "--sweep.SECTION.KEY.FIELD VALUE"
         else:
             head = f"--{item.name} {item.type.__name__.upper()} = {_toml(item.default)}"
             if item.choices is not None:
@@ -493,14 +598,56 @@ def settings_help():
 
 
 def _toml(value):
-    """A default as it is written in TOML or on the command line: true, 'name', 0.00025, 64."""
+    """A default as it is written in TOML or on the command line: true, 'name', 0.00025, 64, none."""
+    if value is None:
+        return "none"
     if isinstance(value, bool):
         return str(value).lower()
     return f"{value:g}" if isinstance(value, float) else repr(value)
 
 
+def _toml_value(value):
+    """A scalar as TOML writes it, exactly: true, "name", 0.00025 (repr keeps every digit), 64."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) as a TOML value")
+
+
+def config_to_toml(config, sections=RUN_SECTIONS, header=""):
+    """A Config as the text of a TOML file that `load_config(config_file=...)` reads back unchanged.
+
+    Every key of `sections` is written (environment parameters among [env]'s keys), so the file
+    says the whole run, whatever defaults an environment ships; unset optional keys are left out.
+
+    Args:
+        config: the Config.
+        sections: the sections to write (by default the run's, not [sweep]).
+        header: comment lines to put first (each without its "# ").
+
+    >>> text = config_to_toml(load_config("cartpole"))
+    >>> load_config(config_file=io.StringIO(text)).to_dict() == load_config("cartpole").to_dict()
+    True
+    """
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    data = config.to_dict()
+    for section in sections:
+        lines += ["", f"[{section}]"] if lines else [f"[{section}]"]
+        for key, value in data[section].items():
+            if isinstance(value, dict):  # env.params, beside num_envs
+                lines += [f"{name} = {_toml_value(item)}" for name, item in value.items()]
+            elif value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
 def _read_toml(path, source):
-    """The tables of the TOML file `path`; every way it cannot be read is a ConfigError naming it."""
+    """The tables of the TOML file `path` (or a text stream); a ConfigError for any way it cannot be read."""
+    if isinstance(path, io.TextIOBase):
+        return tomllib.loads(path.read())
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
@@ -545,7 +692,7 @@ def load_config(env_name=None, config_file=None, overrides=None):
 
     Args:
         env_name: the environment; its shipped defaults apply when pufferlib has them.
-        config_file: optional path of a TOML file with [section] tables.
+        config_file: optional path of a TOML file with [section] tables (or a text stream of one).
         overrides: {"section.key": value} from the command line (strings are parsed as TOML
             scalars: 3, 0.5, true, "name").
 
@@ -559,7 +706,9 @@ def load_config(env_name=None, config_file=None, overrides=None):
     if env_name is not None and env_name in shipped_config_names():
         path = resources.files("pufferlib.train") / "configs" / f"{env_name}.toml"
         config.update(tomllib.loads(path.read_text()), source=f"shipped defaults for {env_name}")
-    if config_file is not None:
+    if isinstance(config_file, io.TextIOBase):
+        config.update(_read_toml(config_file, "config text"), source="config text")
+    elif config_file is not None:
         config.update(_read_toml(Path(config_file), str(config_file)), source=str(config_file))
     apply_overrides(config, overrides)
     return config

@@ -25,6 +25,7 @@ import numbers
 import pathlib
 import sys
 import time
+from collections import deque
 from collections.abc import Mapping
 
 from rich.columns import Columns
@@ -38,7 +39,7 @@ from rich.text import Text
 from pufferlib.environment import Closeable
 from pufferlib.errors import APIUsageError
 
-__all__ = ["RunLogger", "read_metrics", "METRICS_FILE", "CURVES_FILE"]
+__all__ = ["RunLogger", "EpisodeWindow", "read_metrics", "solve_time", "METRICS_FILE", "CURVES_FILE"]
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
@@ -57,6 +58,69 @@ _CURVES = (("episode_return", "episode return"), ("episode_length", "episode len
            ("losses/value_loss", "value loss"), ("losses/entropy", "entropy"),
            ("losses/approx_kl", "approx KL"), ("losses/clipfrac", "clip fraction"),
            ("losses/explained_variance", "explained variance"))
+
+
+class EpisodeWindow:
+    """The mean of a statistic over the last `window` finished episodes, from log intervals.
+
+    A metrics record holds how many episodes finished in its interval ("episodes") and their mean of
+    each statistic; the window keeps the newest intervals that cover `window` episodes, and the
+    oldest of them contributes only the episodes the window still needs (at its mean).
+
+    >>> w = EpisodeWindow(100)
+    >>> w.add(60, 10.0); w.add(60, 20.0)
+    >>> w.full, w.mean  # the last 100: 40 of the first interval's, 60 of the second's
+    (True, 16.0)
+    """
+
+    def __init__(self, window):
+        self.window = window
+        self.recent = deque()  # (count, mean) of recent intervals, newest last
+
+    def add(self, count, mean):
+        """Takes one interval: `count` episodes finished in it, with `mean` the mean of the statistic."""
+        if not count or mean is None:
+            return
+        self.recent.append((count, mean))
+        while sum(c for c, _ in self.recent) - self.recent[0][0] >= self.window:
+            self.recent.popleft()
+
+    @property
+    def full(self):
+        """Whether the intervals so far hold at least `window` episodes."""
+        return sum(c for c, _ in self.recent) >= self.window
+
+    @property
+    def mean(self):
+        """The mean over the last `window` episodes (over all of them while fewer); None before any."""
+        total = sum(c for c, _ in self.recent)
+        if not total:
+            return None
+        extra = max(total - self.window, 0)
+        return (sum(c * m for c, m in self.recent) - extra * self.recent[0][1]) / (total - extra)
+
+
+def solve_time(metrics, key="episode_return", threshold=475.0, window=100, burn_in=0):
+    """(seconds, steps) when the mean of `key` over the last `window` episodes first reached `threshold`.
+
+    Args:
+        metrics: a run's records (`read_metrics`), or the records as they are logged.
+        key: the statistic ("episode_return", or "env/NAME" for an environment's own).
+        threshold: the mean to reach.
+        window: the episodes it is a mean over.
+        burn_in: records at or before this global step are left out.
+
+    Returns:
+        The time_s and global_step of the first record at which it was reached, or (None, None).
+    """
+    episodes = EpisodeWindow(window)
+    for m in metrics:
+        if m["global_step"] <= burn_in:
+            continue
+        episodes.add(m.get("episodes"), m.get(key))
+        if episodes.full and episodes.mean >= threshold:
+            return m["time_s"], m["global_step"]
+    return None, None
 
 
 def read_metrics(run_dir):

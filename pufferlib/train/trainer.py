@@ -197,8 +197,13 @@ class Trainer(Closeable):
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def train(self):
+    def train(self, on_log=None):
         """Trains until total_timesteps; returns a summary dict (steps, time, last returns, checkpoint).
+
+        Args:
+            on_log: optional callable given each log interval's metrics (the dict `metrics.jsonl`
+                gets); when it returns True the run stops there, saved as at its end, and the summary
+                says `stopped` (a sweep's pruner and trial budget stop runs this way).
 
         Ctrl-C (SIGINT) or SIGTERM asks the run to stop after the current iteration; if that iteration
         is still waiting for Python environments STOP_GRACE_SECONDS later (a hung env, say), its
@@ -217,10 +222,11 @@ class Trainer(Closeable):
         self.last_metrics = {}
         interval, last_checkpoint = _Interval(self.global_step, start), start
         finished = (self.global_step, self.iteration)  # the counters at the end of the last update
+        stopped = False  # by on_log
         try:
             with self.stop.handling():
                 try:
-                    while self.global_step < t.total_timesteps and self.stop.signal is None:
+                    while self.global_step < t.total_timesteps and self.stop.signal is None and not stopped:
                         finished = (self.global_step, self.iteration)
                         # 1. collect: horizon steps of every row (a stop may drop a rollout of
                         #    Python envs, which can hang; native envs step in process and cannot)
@@ -237,6 +243,7 @@ class Trainer(Closeable):
                         if now - interval.start >= log.interval or done:
                             self._log(interval, now, start)
                             interval = _Interval(self.global_step, now)
+                            stopped = bool(on_log is not None and on_log(self.last_metrics))
                         if now - last_checkpoint >= log.checkpoint_interval and not done:
                             self.save()
                             last_checkpoint = now
@@ -251,7 +258,8 @@ class Trainer(Closeable):
                 summary = self._finish()
         finally:
             self.elapsed_before += time.perf_counter() - start
-        summary.update(global_step=self.global_step, time_s=self.elapsed_before, metrics=self.last_metrics)
+        summary.update(global_step=self.global_step, time_s=self.elapsed_before, metrics=self.last_metrics,
+                       stopped=stopped)
         return summary
 
     def _uncount_rollout(self, finished):

@@ -57,7 +57,7 @@ from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
 from pufferlib.vector._base import EnvGroup, WorkerPool, close_quietly, first_env
 
-__all__ = ["Multiprocessing", "split_envs"]
+__all__ = ["Multiprocessing", "describe_exit", "die_with_parent", "split_envs", "unguarded_main_line"]
 
 _STEP, _RESET, _CLOSE, _RENDER, _BUILD = 1, 2, 3, 4, 5   # commands
 _OK, _STATS, _ERROR, _FRAME, _SPEC = 0, 1, 2, 3, 4        # kinds of answers
@@ -266,8 +266,10 @@ def _watch_parent(conn, parent_pid):
     os._exit(1)
 
 
-def _die_with_parent(conn, parent_pid, pdeathsig):
+def die_with_parent(conn, parent_pid, pdeathsig):
     """Makes this worker end when its parent does, even while its main thread is stuck in env code.
+
+    Also what a sweep's trial processes use (pufferlib.sweep.worker).
 
     Args:
         conn: the worker's end of its pipe (it closes when the parent exits).
@@ -298,7 +300,7 @@ def _worker(conn, shared, sync_raw, mail_raw, command, answers, w, num_workers, 
     too big for the mailbox, and tells the worker when the parent has gone.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_parent(conn, parent_pid, pdeathsig)
+    die_with_parent(conn, parent_pid, pdeathsig)
     group = env0 = None
     sync = _sync_views(sync_raw, num_workers)[w]
     mailbox = _mailboxes(mail_raw, num_workers)[w]
@@ -621,16 +623,10 @@ class Multiprocessing(WorkerPool):
     def _died(self, w, doing):
         process = self._processes[w]
         process.join(0.5)
-        code = process.exitcode
-        how = f"exit code {code}"
-        if code is not None and code < 0:
-            try:
-                how = f"signal {signal.Signals(-code).name}"
-            except ValueError:
-                how = f"signal {-code}"
+        how = describe_exit(process.exitcode)
         envs = f"{self._first[w]}-{self._first[w + 1] - 1}"
         first_answer = self._answered[w] == 0 and self._start_method != "fork"
-        unguarded = _unguarded_main_line() if first_answer else None
+        unguarded = unguarded_main_line() if first_answer else None
         if unguarded is not None:  # it died importing the main script, before it could answer
             path, line = unguarded
             error = WorkerError(
@@ -657,7 +653,17 @@ def _main_test(node):
             and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
 
 
-def _unguarded_main_line():
+def describe_exit(code):
+    """How a process ended, from its exit code: 'exit code 1', 'signal SIGSEGV' (a negative code)."""
+    if code is not None and code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def unguarded_main_line():
     """(path, line) where the main script's unguarded top level runs the caller, else None.
 
     The line is at the main script's top level, outside `if __name__ == "__main__":`, and is
