@@ -25,3 +25,19 @@ def test_headers_are_installed():
 def test_abi_version_matches_the_header():
     with open(os.path.join(pufferlib.get_include(), "puffer_env.h")) as f:
         assert f"#define PUFFER_ABI_VERSION {pufferlib.ABI_VERSION}\n" in f.read()
+
+
+def test_every_package_is_listed_for_the_wheel():
+    # pyproject.toml lists the packages by hand: one missing from the list is missing from a
+    # non-editable install (pufferlib.envs.scripted once was).
+    import sys
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+    found = {os.path.relpath(folder, root).replace(os.sep, ".")
+             for folder, _, files in os.walk(os.path.join(root, "pufferlib")) if "__init__.py" in files}
+    assert found - listed == set()

@@ -60,6 +60,7 @@ def report(env=None, *, storage=None, study=None, data_dir="runs", output=None, 
         ConfigError: no such study, or a study without completed trials to report on.
     """
     stream = stream or sys.stdout
+    studies.require_optuna()
     if env is None and study is None:
         raise ConfigError("a report needs the environment or --study NAME")
     name = study or default_study_name(env)

@@ -33,6 +33,8 @@ __all__ = ["sweep", "study_dir", "default_study_name"]
 
 # Seconds a stopping sweep gives its trials to save and end before it kills them.
 STOP_GRACE_S = 30.0
+# The longest log interval of a trial: its score is read (and the threshold checked) at each.
+TRIAL_LOG_INTERVAL = 0.1
 
 
 def default_study_name(env):
@@ -68,9 +70,10 @@ def sweep(env, config, *, fixed=(), storage=None, study=None, data_dir="runs", s
     Raises:
         ConfigError: a bad search space, bad sweep settings, a storage that cannot be opened, or a
             study of that name made by another sweep.
-        PufferError: the trial processes could not start.
+        PufferError: Optuna is not installed, or the trial processes could not start.
     """
     stream = stream or sys.stdout
+    studies.require_optuna()
     params = parse_space(config, fixed)
     plan = studies.resolve_plan(env, config, params)
     name = study or default_study_name(env)
@@ -82,7 +85,7 @@ def sweep(env, config, *, fixed=(), storage=None, study=None, data_dir="runs", s
     if marked:
         print(f"marked {len(marked)} trial(s) left running by a stopped sweep as failed (interrupted, not "
               f"counted): {', '.join(map(str, marked))}", file=stream, flush=True)
-    task = {"plan": _capped_plan(plan, config.sweep.jobs, fixed, stream), "space": plan["space"],
+    task = {"plan": _trial_plan(plan, config.sweep.jobs, fixed, stream), "space": plan["space"],
             "storage": url, "study": name, "sampler": config.sweep.sampler,
             "trials_dir": str((folder / "trials").resolve())}
     s = config.sweep
@@ -137,11 +140,13 @@ def _value_text(values, plan):
     return f"value {values[0]:.4g}"
 
 
-def _capped_plan(plan, jobs, fixed, stream):
-    """The plan the trial processes run: env and torch threads capped at cores / jobs, unless fixed.
+def _trial_plan(plan, jobs, fixed, stream):
+    """The plan the trial processes run: threads capped at cores / jobs, and logs at least every 0.1 s.
 
     Trials run side by side; each one's environment threads and torch threads share cores // jobs
-    cores, so that the sweep never oversubscribes the machine by default.
+    cores, so that the sweep never oversubscribes the machine by default. A trial's score is read at
+    its log intervals, so they are kept short enough to time a fast run (CartPole solves in under a
+    second). Settings fixed on the command line are left as they are.
     """
     from pufferlib._native.threads import available_cores
 
@@ -150,7 +155,6 @@ def _capped_plan(plan, jobs, fixed, stream):
     if jobs > cores:
         print(f"note: {jobs} jobs on {cores} cores: trials share cores, and their times (their cost) "
               "are inflated", file=stream, flush=True)
-    capped = dict(plan)
     base = {section: dict(values) for section, values in plan["base"].items()}
     for section, key in (("env", "num_threads"), ("train", "torch_threads"), ("vec", "num_workers")):
         name, value = f"{section}.{key}", base[section][key]
@@ -161,8 +165,9 @@ def _capped_plan(plan, jobs, fixed, stream):
             continue
         if value == 0 or value > share:  # 0: the cores available, which other trials share
             base[section][key] = share
-    capped["base"] = base
-    return capped
+    if "log.interval" not in fixed:
+        base["log"]["interval"] = min(base["log"]["interval"], TRIAL_LOG_INTERVAL)
+    return dict(plan, base=base)
 
 
 class _Worker:
@@ -204,9 +209,8 @@ class _Pool:
     def run(self):
         """Runs trials until the study has enough, the timeout passes, or a signal stops the sweep."""
         with self._handling_signals():
-            for _ in range(self.settings.jobs):
-                if self._needed() > 0:
-                    self._spawn()
+            for _ in range(min(self.settings.jobs, max(self._needed(), 0))):
+                self._spawn()
             while self.workers:
                 self._step()
 

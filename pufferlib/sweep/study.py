@@ -10,17 +10,19 @@ Trials are counted as they ended: completed, pruned, or failed in their own righ
 killed is marked failed and `interrupted`, and is not counted, so the sweep run again replaces it.
 """
 import contextlib
+import datetime
 import math
 import os
 import socket
 import warnings
 from pathlib import Path
 
+from pufferlib.errors import PufferError
 from pufferlib.train.config import ConfigError
 
 __all__ = ["HEARTBEAT_S", "GRACE_S", "Plan", "counts", "directions", "fail", "load_study", "make_pruner",
-           "make_sampler", "mark_interrupted", "open_storage", "quiet_optuna", "resolve_plan", "storage_url",
-           "trial_id"]
+           "make_sampler", "mark_interrupted", "open_storage", "quiet_optuna", "require_optuna",
+           "resolve_plan", "storage_url", "trial_id"]
 
 # A trial's process records a heartbeat in a database storage every HEARTBEAT_S seconds; a running
 # trial silent for GRACE_S (its machine died, or its sweep was killed) is failed by the next sweep
@@ -38,6 +40,16 @@ class Plan(dict):
     of `Parameter.to_plain()`), objective, directions, metric, threshold, cost, cost_weight,
     episodes, eval_episodes, reports, trial_seconds.
     """
+
+
+def require_optuna():
+    """Imports Optuna, or says how to install it (a PufferError) when it is missing."""
+    try:
+        import optuna
+    except ImportError:
+        raise PufferError("puffer sweep needs Optuna, which is not installed: pip install optuna "
+                          "(or, in a checkout, pip install -e \".[sweep]\")") from None
+    return optuna
 
 
 def resolve_plan(env, config, params):
@@ -283,9 +295,14 @@ def mark_interrupted(study, storage):
 
     host, marked = socket.gethostname(), []
     running = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+    now = datetime.datetime.now()
     for trial in running:
         attrs = trial.user_attrs
-        if attrs.get("host") == host and not _alive(attrs.get("pid")):
+        # gone: its process on this machine has ended, or it never said where it ran (its process died
+        # between taking the trial and starting it) and has been running for longer than the grace
+        gone = not _alive(attrs.get("pid")) if attrs.get("host") == host else \
+            "host" not in attrs and (now - trial.datetime_start).total_seconds() > GRACE_S
+        if gone:
             fail(storage, trial_id(storage, study, trial.number), interrupted=True)
             marked.append(trial.number)
     if isinstance(storage, optuna.storages.RDBStorage):

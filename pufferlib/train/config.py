@@ -397,6 +397,12 @@ class Config:
         if section == "sweep" and key.partition(".")[0] in RUN_SECTIONS:  # the search space
             self._set_space(key, value, source)
             return
+        if section == "sweep" and key == "space":  # a whole space, {"section.key": {...}} (from_dict)
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: sweep.space must be a table, got {value!r}")
+            for name, entry in value.items():
+                self._set_space(name, entry, source)
+            return
         if key not in fields:
             close = did_you_mean(key, {name: f"{section}.{name}" for name in fields})
             raise ConfigError(f"{source}: unknown key {section}.{key}" + (close or f"; [{section}] has "
@@ -562,7 +568,8 @@ def typed_setting_names():
     The choices `did_you_mean` picks from for a mistyped setting (e.g. --learning_rate).
     """
     names = [item.name for item in all_settings()]
-    return {**{name.partition(".")[2]: name for name in names}, **{name: name for name in names}}
+    bare = {name.partition(".")[2]: name for name in reversed(names)}  # a bare key names its first owner
+    return {**bare, **{name: name for name in names}}
 
 
 def settings_help(sections=RUN_SECTIONS):
@@ -690,6 +697,9 @@ def apply_overrides(config, overrides, source="command line"):
 def load_config(env_name=None, config_file=None, overrides=None):
     """Resolves a run's configuration: defaults < shipped env defaults < config file < overrides.
 
+    A config file that declares a search space ([sweep.SECTION.KEY] tables) replaces the shipped
+    space as a whole; every other key of the file overrides the shipped one alone.
+
     Args:
         env_name: the environment; its shipped defaults apply when pufferlib has them.
         config_file: optional path of a TOML file with [section] tables (or a text stream of one).
@@ -706,9 +716,12 @@ def load_config(env_name=None, config_file=None, overrides=None):
     if env_name is not None and env_name in shipped_config_names():
         path = resources.files("pufferlib.train") / "configs" / f"{env_name}.toml"
         config.update(tomllib.loads(path.read_text()), source=f"shipped defaults for {env_name}")
-    if isinstance(config_file, io.TextIOBase):
-        config.update(_read_toml(config_file, "config text"), source="config text")
-    elif config_file is not None:
-        config.update(_read_toml(Path(config_file), str(config_file)), source=str(config_file))
+    if config_file is not None:
+        source = "config text" if isinstance(config_file, io.TextIOBase) else str(config_file)
+        data = _read_toml(config_file if source == "config text" else Path(config_file), source)
+        sweep = data.get("sweep")
+        if isinstance(sweep, dict) and any(key in RUN_SECTIONS for key in sweep):
+            config.sweep.space = {}  # a file's search space replaces the shipped one, never widens it
+        config.update(data, source=source)
     apply_overrides(config, overrides)
     return config

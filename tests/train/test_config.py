@@ -108,7 +108,8 @@ def numeric_settings(kind):
 
 def test_every_numeric_setting_has_a_range_and_every_setting_a_doc():
     ranged = {tuple(s.name.split(".")) for s in all_settings() if s.range is not None}
-    assert set(numeric_settings(int) + numeric_settings(float)) == ranged
+    optional = {tuple(s.name.split(".")) for s in all_settings() if s.optional}  # unset or any number
+    assert set(numeric_settings(int) + numeric_settings(float)) - optional == ranged
     for s in all_settings():
         assert s.doc, s.name
     assert [s.name for s in all_settings()] == [f"{section}.{f.name}" for section, cls in SECTIONS.items()
@@ -180,11 +181,11 @@ def test_config_file_that_is_a_directory(tmp_path):
 
 # -- one home per key: the field holds type, range, choices and doc ----------------------------------
 
-@pytest.mark.parametrize("name", [name for name in SETTINGS if name != "env.params"])
+@pytest.mark.parametrize("name", [name for name in SETTINGS if name not in ("env.params", "sweep.space")])
 def test_help_shows_what_the_field_holds_and_validation_enforces(name):
     s = SETTINGS[name]
     section, key = name.split(".")
-    help_lines = settings_help().splitlines()
+    help_lines = settings_help(sections=tuple(SECTIONS)).splitlines()
     head = next(line for line in help_lines if line.startswith(f"  --{name} "))
     assert head.startswith(f"  --{name} {s.type.__name__.upper()} = ")
     first = " ".join(s.doc.split()).split(". ")[0].rstrip(".")
@@ -206,6 +207,11 @@ def test_help_shows_what_the_field_holds_and_validation_enforces(name):
             assert load_config(None, overrides={name: str(s.range.low)})
             with pytest.raises(ConfigError, match=refused):
                 load_config(None, overrides={name: str(s.type(s.range.low) - 1)})
+    elif s.optional:  # unset (none) by default; any finite number when set
+        assert getattr(getattr(load_config(None, overrides={name: "-2.5"}), section), key) == -2.5
+        assert getattr(getattr(load_config(None, overrides={name: "none"}), section), key) is None
+        with pytest.raises(ConfigError, match=rf"{re.escape(name)} must be a finite number"):
+            load_config(None, overrides={name: "inf"})
     else:
         assert s.type in (bool, str), name  # only booleans and free strings go unchecked
 
