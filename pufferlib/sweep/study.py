@@ -12,13 +12,13 @@ killed is marked failed and `interrupted`, and is not counted, so the sweep run 
 import contextlib
 import datetime
 import math
-import os
 import socket
 import warnings
 from pathlib import Path
 
 from pufferlib.errors import PufferError
 from pufferlib.train.config import ConfigError
+from pufferlib.vector.multiprocessing import process_alive
 
 __all__ = ["HEARTBEAT_S", "GRACE_S", "Plan", "counts", "directions", "fail", "load_study", "make_pruner",
            "make_sampler", "mark_interrupted", "open_storage", "quiet_optuna", "require_optuna",
@@ -300,7 +300,7 @@ def mark_interrupted(study, storage):
         attrs = trial.user_attrs
         # gone: its process on this machine has ended, or it never said where it ran (its process died
         # between taking the trial and starting it) and has been running for longer than the grace
-        gone = not _alive(attrs.get("pid")) if attrs.get("host") == host else \
+        gone = not process_alive(attrs.get("pid")) if attrs.get("host") == host else \
             "host" not in attrs and (now - trial.datetime_start).total_seconds() > GRACE_S
         if gone:
             fail(storage, trial_id(storage, study, trial.number), interrupted=True)
@@ -340,16 +340,3 @@ def fail(storage, trial_id, reason=None, interrupted=False):
         return storage.set_trial_state_values(trial_id, TrialState.FAIL)
     except RuntimeError:  # it ended between the two calls
         return False
-
-
-def _alive(pid):
-    """Whether a process `pid` exists on this machine."""
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True

@@ -25,6 +25,7 @@ import torch
 
 from pufferlib.emulation import EnvSpec
 from pufferlib.errors import CheckpointError
+from pufferlib.vector.multiprocessing import process_alive
 
 __all__ = ["FORMAT", "VERSION", "check_compatible", "check_env_spec", "find_latest",
            "list_checkpoints", "load_checkpoint", "load_policy", "load_policy_state", "plain", "read_spec",
@@ -146,23 +147,11 @@ def _remove_stale_temporaries(folder):
         match = _TEMPORARY.match(entry.name)
         # this process writes one checkpoint at a time, so a temporary with its own pid is a leftover
         # of an earlier process that had the same pid
-        if match and (int(match.group(1)) == os.getpid() or not _process_alive(int(match.group(1)))):
+        if match and (int(match.group(1)) == os.getpid() or not process_alive(int(match.group(1)))):
             try:
                 entry.unlink()
             except OSError:  # removed meanwhile, or not ours to remove
                 pass
-
-
-def _process_alive(pid):
-    if os.name == "nt":  # os.kill would terminate it: keep every temporary
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def load_checkpoint(path):

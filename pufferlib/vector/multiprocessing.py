@@ -57,7 +57,8 @@ from pufferlib.environment import Buffers
 from pufferlib.errors import WorkerError, WorkerTimeoutError
 from pufferlib.vector._base import EnvGroup, WorkerPool, close_quietly, first_env
 
-__all__ = ["Multiprocessing", "describe_exit", "die_with_parent", "split_envs", "unguarded_main_line"]
+__all__ = ["Multiprocessing", "describe_exit", "die_with_parent", "process_alive", "split_envs",
+           "unguarded_main_line"]
 
 _STEP, _RESET, _CLOSE, _RENDER, _BUILD = 1, 2, 3, 4, 5   # commands
 _OK, _STATS, _ERROR, _FRAME, _SPEC = 0, 1, 2, 3, 4        # kinds of answers
@@ -651,6 +652,21 @@ def _main_test(node):
     sides = [node.left, node.comparators[0]]
     return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
             and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
+
+
+def process_alive(pid):
+    """Whether a process `pid` exists on this machine (another user's counts; on Windows, always True)."""
+    if not isinstance(pid, int):
+        return False
+    if os.name == "nt":  # os.kill would terminate it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def describe_exit(code):
