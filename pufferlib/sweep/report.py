@@ -74,10 +74,8 @@ def report(env=None, *, storage=None, study=None, data_dir="runs", output=None, 
     found = studies.counts(the_study)
     rows = _completed(the_study)
     print(f"study {name!r} ({plan['env']}): objective {plan['objective']}, metric {plan['metric']}, cost "
-          f"{plan['cost']}; {found['ended']} trials ended: {found['complete']} complete, {found['pruned']} "
-          f"pruned, {found['failed']} failed ({found['interrupted']} interrupted, {found['running']} "
-          "running)",
-          file=stream)
+          f"{plan['cost']}; {found['ended']} trials ended: {studies.counts_text(found)} "
+          f"({found['interrupted']} interrupted, {found['running']} running)", file=stream)
     if not rows:
         raise ConfigError(f"study {name!r} has no completed trial yet: nothing to report")
     best = best_trial(the_study, plan)

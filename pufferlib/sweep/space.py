@@ -122,7 +122,10 @@ def _parse_entry(settings, name, entry):
         raise ConfigError(f"{where}: the space searches the sections {', '.join(RUN_SECTIONS)}, "
                           f"got {section}")
     setting = settings.get(name)
-    if setting is None and section != "env" or name == "env.params":
+    if name == "env.params":  # the table of all of them, not one setting
+        raise ConfigError(f"{where}: env.params holds the environment's parameters; search one of them "
+                          "as [sweep.env.NAME] (e.g. [sweep.env.size])")
+    if setting is None and section != "env":
         keys = {item.name.partition(".")[2]: item.name for item in settings.values()
                 if item.name.startswith(section + ".")}
         raise ConfigError(f"{where}: {section} has no setting {key}{did_you_mean(key, keys)}")

@@ -11,8 +11,10 @@ killed is marked failed and `interrupted`, and is not counted, so the sweep run 
 """
 import contextlib
 import datetime
+import importlib.util
 import math
 import socket
+import time
 import warnings
 from pathlib import Path
 
@@ -20,9 +22,9 @@ from pufferlib.errors import PufferError
 from pufferlib.train.config import ConfigError
 from pufferlib.vector.multiprocessing import process_alive
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "Plan", "counts", "directions", "fail", "load_study", "make_pruner",
-           "make_sampler", "mark_interrupted", "open_storage", "quiet_optuna", "require_optuna",
-           "resolve_plan", "storage_url", "trial_id"]
+__all__ = ["HEARTBEAT_S", "GRACE_S", "Plan", "counts", "counts_text", "directions", "fail", "load_study",
+           "make_pruner", "make_sampler", "mark_interrupted", "open_storage", "quiet_optuna",
+           "require_optuna", "resolve_plan", "storage_url", "trial_id"]
 
 # A trial's process records a heartbeat in a database storage every HEARTBEAT_S seconds; a running
 # trial silent for GRACE_S (its machine died, or its sweep was killed) is failed by the next sweep
@@ -31,6 +33,7 @@ HEARTBEAT_S = 5
 GRACE_S = 30
 _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_CREATE_TRIES = 5
 
 
 class Plan(dict):
@@ -123,7 +126,10 @@ def open_storage(url):
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as error:
             raise ConfigError(f"cannot open the journal file {path}: {error.strerror or error}") from None
-    kwargs = {}
+    kwargs, spec = {}, url  # the URL as given, for messages
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None:
+        # SQLAlchemy 2.1 reads postgresql:// as psycopg (3), 2.0 as psycopg2: take the one [postgres] installs
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
     if url.startswith("sqlite:"):
         path = url.partition(":///")[2]
         if path:
@@ -134,16 +140,34 @@ def open_storage(url):
         # several trial processes write one file: wait for its lock instead of failing at once
         kwargs = {"connect_args": {"timeout": 60}}
     try:
-        with quiet_optuna():
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                              grace_period=GRACE_S)
-    except ModuleNotFoundError as error:
-        raise ConfigError(f"the storage {_hide_password(url)} needs the Python package {error.name!r}: "
-                          f"pip install {_driver_package(error.name)}") from None
+        for attempt in range(_CREATE_TRIES):
+            try:
+                with quiet_optuna():
+                    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs,
+                                                      heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+            except Exception as error:
+                # sweeps started together on a new database race to create its tables: the losers retry
+                if attempt + 1 == _CREATE_TRIES or not _lost_creation_race(error):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+    except ImportError as error:  # Optuna raises a missing driver's ModuleNotFoundError as an ImportError
+        missing = getattr(error if isinstance(error, ModuleNotFoundError) else error.__cause__, "name", None)
+        if missing is None:
+            raise ConfigError(f"cannot open the storage {_hide_password(spec)}: {error}") from None
+        raise ConfigError(f"the storage {_hide_password(spec)} needs the Python package {missing!r}: "
+                          f"pip install {_driver_package(missing)}") from None
     except Exception as error:  # SQLAlchemy's errors: a bad URL, a server that is down, bad credentials
         reason = " ".join(str(error).split("\n")[0].split())[:300]
-        raise ConfigError(f"cannot open the storage {_hide_password(url)}: {type(error).__name__}: "
+        raise ConfigError(f"cannot open the storage {_hide_password(spec)}: {type(error).__name__}: "
                           f"{reason}") from None
+
+
+def _lost_creation_race(error):
+    """Whether opening a database failed because another process was creating its tables meanwhile."""
+    import sqlalchemy.exc
+
+    return isinstance(error, sqlalchemy.exc.IntegrityError) or \
+        isinstance(error, sqlalchemy.exc.DBAPIError) and "already exists" in str(error)
 
 
 @contextlib.contextmanager
@@ -210,10 +234,14 @@ def load_study(name, storage, plan, sampler=None, pruner=None, create=False):
     """
     import optuna
 
-    names = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
-    if name not in names:
+    try:
+        storage.get_study_id_from_name(name)  # one lookup: listing the studies reads all their trials
+        exists = True
+    except KeyError:
+        exists = False
+    if not exists:
         if not create:
-            known = ", ".join(sorted(names)) or "none"
+            known = ", ".join(sorted(s.study_name for s in storage.get_all_studies())) or "none"
             raise ConfigError(f"no study {name!r} in this storage (studies: {known}); run `puffer sweep` "
                               "first, or pass its --study NAME and --storage")
         with quiet_optuna():
@@ -265,10 +293,15 @@ def _first_difference(old, new, path):
 
 
 def counts(study):
-    """The study's trials by how they ended: ended, complete, pruned, failed, interrupted, running."""
+    """The study's trials by how they ended (ended, complete, pruned, failed, ...), and running.
+
+    Keys: ended, complete, pruned, infeasible, failed, interrupted, running. Infeasible trials
+    (settings that cannot run together) are among the pruned ones.
+    """
     from optuna.trial import TrialState
 
-    found = dict.fromkeys(("ended", "complete", "pruned", "failed", "interrupted", "running"), 0)
+    found = dict.fromkeys(("ended", "complete", "pruned", "infeasible", "failed", "interrupted",
+                           "running"), 0)
     for trial in study.get_trials(deepcopy=False):
         if trial.state in (TrialState.RUNNING, TrialState.WAITING):
             found["running"] += 1
@@ -276,12 +309,19 @@ def counts(study):
             found["complete"] += 1
         elif trial.state == TrialState.PRUNED:
             found["pruned"] += 1
+            found["infeasible"] += "infeasible" in trial.user_attrs
         elif "fail_reason" in trial.user_attrs:
             found["failed"] += 1
         else:
             found["interrupted"] += 1
     found["ended"] = found["complete"] + found["pruned"] + found["failed"]
     return found
+
+
+def counts_text(found):
+    """'40 complete, 7 pruned (2 infeasible), 3 failed': a `counts` result as the sweep prints it."""
+    return (f"{found['complete']} complete, {found['pruned']} pruned ({found['infeasible']} infeasible), "
+            f"{found['failed']} failed")
 
 
 def mark_interrupted(study, storage):
@@ -308,10 +348,10 @@ def mark_interrupted(study, storage):
     if isinstance(storage, optuna.storages.RDBStorage):
         with quiet_optuna():  # other machines' trials, silent past the grace period
             optuna.storages.fail_stale_trials(study)
-        for trial in running:
-            tid = trial_id(storage, study, trial.number)
-            if trial.number not in marked and storage.get_trial(tid).state == TrialState.FAIL:
-                storage.set_trial_user_attr(tid, "interrupted", True)
+        for trial in running:  # failed without a reason: interrupted (a finished trial takes no attributes)
+            ended = storage.get_trial(trial_id(storage, study, trial.number))
+            if trial.number not in marked and ended.state == TrialState.FAIL and "fail_reason" not in \
+                    ended.user_attrs:
                 marked.append(trial.number)
     return sorted(marked)
 

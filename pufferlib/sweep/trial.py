@@ -19,14 +19,23 @@ import math
 import os
 import socket
 
-from pufferlib.train.config import Config
+from pufferlib.train.config import Config, ConfigError
 from pufferlib.train.logger import EpisodeWindow
 
-__all__ = ["TrialFailed", "TrialInterrupted", "run_trial", "suggest_settings"]
+__all__ = ["TrialFailed", "TrialInfeasible", "TrialInterrupted", "run_trial", "suggest_settings"]
 
 
 class TrialFailed(Exception):
     """A trial failed in its own right: the message is the reason recorded with it."""
+
+
+class TrialInfeasible(Exception):
+    """The suggested settings contradict each other or the base (a minibatch larger than the rollout).
+
+    Recorded as pruned before its first step, with the reason as its `infeasible` attribute: Optuna's
+    TPE learns from pruned trials (ranking them below every completed one) and ignores failed ones,
+    so it would go on suggesting what can never run.
+    """
 
 
 class TrialInterrupted(Exception):
@@ -53,6 +62,7 @@ def run_trial(trial, plan, params, trials_dir, stream=None):
 
     Raises:
         optuna.TrialPruned: the pruner stopped it.
+        TrialInfeasible: the suggested settings cannot run together.
         TrialFailed: it could not be built, diverged, ran past trial_seconds or scored nothing.
         TrialInterrupted: a signal stopped it.
     """
@@ -72,12 +82,19 @@ def run_trial(trial, plan, params, trials_dir, stream=None):
         section, _, key = name.partition(".")
         nested.setdefault(section, {})[key] = value
     score = _Score(trial, plan)
+    os.makedirs(run_dir, exist_ok=True)
+    log = open(os.path.join(run_dir, "train.log"), "a")
     try:
         config.update(nested, source=f"trial {trial.number}")
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "train.log"), "a") as log, \
-                Trainer(plan["env"], config, run_dir=run_dir, dashboard=False,
-                        stream=stream or log) as trainer:
+        trainer = Trainer(plan["env"], config, run_dir=run_dir, dashboard=False, stream=stream or log)
+    except ConfigError as error:  # settings that contradict each other (a minibatch above the rollout)
+        log.close()
+        raise TrialInfeasible(str(error)) from None
+    except BaseException:
+        log.close()
+        raise
+    try:
+        with log, trainer:
             summary = trainer.train(on_log=score.on_log)
     except NonFiniteError as error:
         raise TrialFailed(f"training diverged: {error}") from None

@@ -77,7 +77,7 @@ def _objective(trial, conn, storage, study, plan, params, trials_dir, report):
     import optuna
 
     from pufferlib.sweep.study import trial_id
-    from pufferlib.sweep.trial import TrialFailed, TrialInterrupted, run_trial
+    from pufferlib.sweep.trial import TrialFailed, TrialInfeasible, TrialInterrupted, run_trial
 
     report["number"], report["trial_id"] = trial.number, trial_id(storage, study, trial.number)
     conn.send(("started", trial.number, report["trial_id"]))
@@ -85,6 +85,9 @@ def _objective(trial, conn, storage, study, plan, params, trials_dir, report):
         return run_trial(trial, plan, params, trials_dir)
     except optuna.TrialPruned:
         raise
+    except TrialInfeasible as error:
+        trial.set_user_attr("infeasible", str(error))
+        raise optuna.TrialPruned(f"infeasible: {error}") from None
     except TrialInterrupted:
         trial.set_user_attr("interrupted", True)
         raise
