@@ -503,7 +503,7 @@ def sweep_rows(sweeps, args):
         if s["returncode"] != 0:  # 1: its first 3 trials failed alike; or a signal
             counts += f"; sweep {s['seed']} exited with {s['returncode']}: {s['output_tail'][-1]}"
     rows.append([f"sweep, {args.minutes:g} min, {args.jobs} jobs: trials run / complete / pruned / "
-                 f"failed{over}", counts, "failed: minibatch > rollout, expected"])
+                 f"failed{over}", counts, "minibatches > rollout: pruned as infeasible"])
     best_text, _ = per_sweep([s["figures"]["best"]["value"] if s["figures"]["best"] and
                               not s["figures"]["best"].get("unsolved") else None for s in sweeps],
                              lambda v: f"{v:.2f} s")

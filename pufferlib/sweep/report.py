@@ -124,7 +124,11 @@ def _ranked(rows, plan):
 def _table(rows, plan):
     """Rows as an aligned text table: trial, value, score, cost, then one column per setting."""
     names = sorted({key for r in rows for key in r["settings"]})
-    value_head = {"time": f"s to {plan['threshold']:g}", "penalized": "value"}.get(plan["objective"])
+    value_head = None  # 'pareto': its values are the score and cost columns
+    if plan["objective"] == "time":  # the only objective sure to have a threshold
+        value_head = f"s to {plan['threshold']:g}"
+    elif plan["objective"] == "penalized":
+        value_head = "value"
     heads = ["trial"] + ([value_head] if value_head else []) + \
         ["score", "seconds", "M steps"] + [n.partition(".")[2] for n in names]
     body = []

@@ -266,7 +266,9 @@ class _Pool:
                 worker.conn.send("run")
                 worker.asked = True
                 needed -= 1
-            else:
+            elif self.signal is not None or not any(w.asked for w in self.workers):
+                # not while a trial asked for is unconfirmed: it may be running in the study already,
+                # counted twice (running, and asked) until its process says "started"
                 worker.conn.send("stop")
                 worker.stopping = True
 

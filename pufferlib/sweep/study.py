@@ -33,7 +33,7 @@ HEARTBEAT_S = 5
 GRACE_S = 30
 _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-_CREATE_TRIES = 5
+_CREATE_TRIES = 10  # about 4 s in all: another process is creating the tables meanwhile
 
 
 class Plan(dict):
@@ -149,7 +149,7 @@ def open_storage(url):
                 # sweeps started together on a new database race to create its tables: the losers retry
                 if attempt + 1 == _CREATE_TRIES or not _lost_creation_race(error):
                     raise
-                time.sleep(0.05 * (attempt + 1))
+                time.sleep(0.05 * 2 ** min(attempt, 4))
     except ImportError as error:  # Optuna raises a missing driver's ModuleNotFoundError as an ImportError
         missing = getattr(error if isinstance(error, ModuleNotFoundError) else error.__cause__, "name", None)
         if missing is None:

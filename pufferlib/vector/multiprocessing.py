@@ -655,7 +655,10 @@ def _main_test(node):
 
 
 def process_alive(pid):
-    """Whether a process `pid` exists on this machine (another user's counts; on Windows, always True)."""
+    """Whether a process `pid` runs on this machine: another user's counts, a zombie does not.
+
+    On Windows, always True.
+    """
     if not isinstance(pid, int):
         return False
     if os.name == "nt":  # os.kill would terminate it
@@ -665,6 +668,11 @@ def process_alive(pid):
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
+        return True
+    try:  # a zombie has ended: it only waits for its parent (or, orphaned, for init) to reap it
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS), or it was reaped meanwhile
         return True
     return True
 

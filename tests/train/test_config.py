@@ -1,14 +1,17 @@
 import dataclasses
+import io
 import re
 
 import pytest
 
 from pufferlib.train.config import (
+    RUN_SECTIONS,
     SECTIONS,
     Config,
     ConfigError,
     all_settings,
     apply_overrides,
+    config_to_toml,
     load_config,
     parse_value,
     settings_help,
@@ -267,3 +270,90 @@ def test_lstm_size_is_not_a_setting(tmp_path):
     old.write_text("[policy]\nlstm = true\nlstm_size = 128\n")
     with pytest.raises(ConfigError, match=r"old\.toml: unknown key policy\.lstm_size; did you mean policy\.lstm\?"):
         load_config(None, old)
+
+
+# -- config_to_toml, optional settings, and the [sweep] section --------------------------------------
+
+def run_sections(config):
+    return {section: values for section, values in config.to_dict().items() if section in RUN_SECTIONS}
+
+
+@pytest.mark.parametrize("name", shipped_config_names())
+def test_config_to_toml_reads_back_unchanged(name):
+    config = load_config(name)
+    text = config_to_toml(config, header="a header\nof two lines")
+    assert text.startswith("# a header\n# of two lines\n\n[env]\n")
+    assert run_sections(load_config(None, io.StringIO(text))) == run_sections(config)  # alone, it says the run
+    assert run_sections(load_config(name, io.StringIO(text))) == run_sections(config)
+
+
+def test_config_to_toml_writes_every_value_exactly():
+    name = 'a "quoted" \\ name'
+    config = load_config(None, overrides={"train.learning_rate": "0.1", "train.gamma": str(1 / 3),
+                                          "log.wandb_project": name, "env.size": "7"})
+    again = load_config(None, io.StringIO(config_to_toml(config)))
+    assert again.train.gamma == 1 / 3 and again.log.wandb_project == name
+    assert again.env.params == {"size": 7} and run_sections(again) == run_sections(config)
+
+
+def test_an_optional_setting_is_unset_by_none_on_the_command_line():
+    assert load_config("cartpole").sweep.threshold == 475.0  # shipped
+    assert load_config("cartpole", overrides={"sweep.threshold": "none"}).sweep.threshold is None
+    assert load_config("cartpole", overrides={"sweep.threshold": "400"}).sweep.threshold == 400.0
+
+
+def test_unset_optional_settings_are_left_out_of_toml():
+    config = load_config(None)
+    assert config.sweep.threshold is None
+    assert "threshold" not in config_to_toml(config, sections=("sweep",)).replace("[sweep]", "")
+
+
+def test_sweep_tables_become_the_search_space():
+    text = """
+[sweep]
+trials = 7
+[sweep.train.learning_rate]
+distribution = "log_uniform"
+min = 1e-4
+max = 1e-2
+[sweep.policy.activation]
+distribution = "categorical"
+values = ["tanh", "relu"]
+"""
+    config = load_config(None, io.StringIO(text))
+    assert config.sweep.trials == 7
+    assert config.sweep.space == {
+        "train.learning_rate": {"distribution": "log_uniform", "min": 1e-4, "max": 1e-2},
+        "policy.activation": {"distribution": "categorical", "values": ["tanh", "relu"]}}
+
+
+def test_a_config_files_space_replaces_the_shipped_one():
+    shipped = load_config("cartpole").sweep.space
+    assert "train.gamma" in shipped and len(shipped) > 1
+    text = "[sweep.train.learning_rate]\ndistribution = 'uniform'\nmin = 0.001\nmax = 0.01\n"
+    assert load_config("cartpole", io.StringIO(text)).sweep.space == {
+        "train.learning_rate": {"distribution": "uniform", "min": 0.001, "max": 0.01}}
+    assert load_config("cartpole", io.StringIO("[sweep]\ntrials = 3\n")).sweep.space == shipped  # no tables
+
+
+def test_the_command_line_narrows_one_field_of_the_space():
+    config = load_config("cartpole", overrides={"sweep.train.learning_rate.max": "0.01"})
+    assert config.sweep.space["train.learning_rate"] == {
+        **load_config("cartpole").sweep.space["train.learning_rate"], "max": 0.01}
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[sweep]\ntrain = 3\n", r"sweep\.train must be a table of \[sweep\.train\.KEY\] tables, got 3$"),
+    ("[sweep.train]\nlearning_rate = 3\n",
+     r"sweep\.train\.learning_rate must be a table \(distribution = \"\.\.\.\", min, max or values\), got 3$"),
+    ("[sweep]\nspace = 3\n", r"sweep\.space must be a table, got 3$"),
+    ("[sweep]\ntrails = 3\n", r"unknown key sweep\.trails; did you mean sweep\.trials\?$"),
+])
+def test_a_malformed_sweep_section_is_refused(text, match):
+    with pytest.raises(ConfigError, match=rf"^config text: {match}"):
+        load_config(None, io.StringIO(text))
+
+
+def test_a_config_with_a_search_space_round_trips_through_a_dict():
+    config = load_config("cartpole", overrides={"sweep.threshold": "none"})
+    assert Config.from_dict(config.to_dict()) == config  # what a checkpoint stores and `puffer eval` reads
