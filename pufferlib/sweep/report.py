@@ -28,7 +28,7 @@ def pareto_front(points):
 
     Ties on both keep one of them. The front is returned by ascending cost (and so ascending score).
 
-    >>> pareto_front([(1.0, 5.0), (2.0, 6.0), (0.5, 7.0), (2.0, 4.0)])
+    >>> pareto_front([(1.0, 3.0), (2.0, 6.0), (0.5, 7.0), (2.0, 4.0)])
     [0, 3]
     """
     order = sorted(range(len(points)), key=lambda i: (points[i][1], -points[i][0]))

@@ -15,8 +15,8 @@ Each table names one setting and how to draw it::
 draws. Every bound and value must be one the setting itself accepts: the space is checked before a
 single trial runs, and each mistake is one `ConfigError` naming the table and what it accepts.
 
->>> from pufferlib.train.config import load_config
->>> config = load_config("cartpole")
+>>> from pufferlib.train.config import Config
+>>> config = Config()
 >>> config.update({"sweep": {"train": {"update_epochs": {"distribution": "int", "min": 1, "max": 8}}}})
 >>> parse_space(config)
 [Parameter(name='train.update_epochs', distribution='int', low=1, high=8, values=None, step=None)]
