@@ -252,6 +252,10 @@ def load_study(name, storage, plan, sampler=None, pruner=None, create=False):
     else:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     stored = study.user_attrs.get("pufferlib")
+    deadline = time.monotonic() + 10.0
+    while stored is None and time.monotonic() < deadline:  # another sweep created it, its plan comes next
+        time.sleep(0.1)
+        stored = study.user_attrs.get("pufferlib")
     if stored is None:
         raise ConfigError(f"study {name!r} was not made by puffer sweep (it has no plan); "
                           "give another --study")

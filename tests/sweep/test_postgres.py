@@ -65,7 +65,7 @@ def test_the_report_reads_the_study_from_postgresql(shared, postgres_url, tmp_pa
     assert (tmp_path / "best.toml").is_file() and (tmp_path / "score_vs_cost.png").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="each sweep seeds its first trial process with sweep.seed plus the trials "
+@pytest.mark.xfail(strict=False, reason="(passes when the two sweeps happen not to start together) each sweep seeds its first trial process with sweep.seed plus the trials "
                    "in the study when it starts: two sweeps started together on one study (the same command on "
                    "two machines) both seed theirs with sweep.seed, and draw the same settings")
 def test_sweeps_sharing_a_study_do_not_repeat_each_others_suggestions(shared):
