@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from pufferlib.sweep import study as studies
-from pufferlib.sweep.runner import best_trial, default_study_name, study_dir
+from pufferlib.sweep.runner import best_trial, default_study_name, short_text, study_dir
 from pufferlib.train.config import Config, ConfigError, config_to_toml
 
 __all__ = ["pareto_front", "report"]
@@ -144,11 +144,7 @@ def _table(rows, plan):
 
 
 def _fmt(value):
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return short_text(value, missing="-")
 
 
 def _write_best(path, plan, best, name):

@@ -94,7 +94,7 @@ def sweep(env, config, *, fixed=(), storage=None, study=None, data_dir="runs", s
     s = config.sweep
     print(f"sweep {name!r} of {env}: objective {plan['objective']}, metric {plan['metric']}, "
           f"pruner {plan['pruner']}, {s.trials} trials, {s.jobs} at once; storage "
-          f"{studies._hide_password(url)}", file=stream, flush=True)
+          f"{studies.hide_password(url)}", file=stream, flush=True)
     pool = _Pool(the_study, store, task, s, stream)
     try:
         pool.run()
@@ -390,18 +390,18 @@ class _Pool:
 
     def _print_trial(self, report):
         attrs, state = report.get("user_attrs", {}), report.get("state")
-        settings = " ".join(f"{k}={_short(v)}" for k, v in attrs.get("settings", {}).items())
+        settings = " ".join(f"{k}={short_text(v)}" for k, v in attrs.get("settings", {}).items())
         plan = self.task["plan"]
         number = report["number"]
         if state == "COMPLETE":
-            what = f"{_value_text(report['values'], plan)} (score {_short(attrs.get('score'))}, " \
+            what = f"{_value_text(report['values'], plan)} (score {short_text(attrs.get('score'))}, " \
                    f"{attrs.get('seconds', 0):.1f} s, {attrs.get('steps', 0) / 1e6:.3g}M steps)"
             self._note_end(None)
         elif state == "PRUNED" and "infeasible" in attrs:
             what = f"infeasible: {attrs['infeasible']}"
         elif state == "PRUNED":
-            what = f"pruned (score {_short(attrs.get('score'))} after {attrs.get('steps', 0) / 1e6:.3g}M " \
-                   "steps)"
+            steps = attrs.get("steps", 0) / 1e6
+            what = f"pruned (score {short_text(attrs.get('score'))} after {steps:.3g}M steps)"
             self._note_end(None)
         elif attrs.get("interrupted"):
             what = "interrupted"
@@ -421,7 +421,8 @@ class _Pool:
                   flush=True)
 
 
-def _short(value):
+def short_text(value, missing="n/a"):
+    """A trial's number or setting as the sweep and its report print it: floats to 4 digits."""
     if isinstance(value, float):
         return f"{value:.4g}"
-    return "n/a" if value is None else str(value)
+    return missing if value is None else str(value)

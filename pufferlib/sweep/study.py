@@ -153,12 +153,12 @@ def open_storage(url):
     except ImportError as error:  # Optuna raises a missing driver's ModuleNotFoundError as an ImportError
         missing = getattr(error if isinstance(error, ModuleNotFoundError) else error.__cause__, "name", None)
         if missing is None:
-            raise ConfigError(f"cannot open the storage {_hide_password(spec)}: {error}") from None
-        raise ConfigError(f"the storage {_hide_password(spec)} needs the Python package {missing!r}: "
+            raise ConfigError(f"cannot open the storage {hide_password(spec)}: {error}") from None
+        raise ConfigError(f"the storage {hide_password(spec)} needs the Python package {missing!r}: "
                           f"pip install {_driver_package(missing)}") from None
     except Exception as error:  # SQLAlchemy's errors: a bad URL, a server that is down, bad credentials
         reason = " ".join(str(error).split("\n")[0].split())[:300]
-        raise ConfigError(f"cannot open the storage {_hide_password(spec)}: {type(error).__name__}: "
+        raise ConfigError(f"cannot open the storage {hide_password(spec)}: {type(error).__name__}: "
                           f"{reason}") from None
 
 
@@ -189,7 +189,7 @@ def _driver_package(module):
     return {"psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "pymysql": "pymysql"}.get(module, module)
 
 
-def _hide_password(url):
+def hide_password(url):
     """postgresql://user:secret@host/db -> postgresql://user:***@host/db (for messages)."""
     scheme, sep, rest = url.partition("://")
     credentials, at, host = rest.rpartition("@")
