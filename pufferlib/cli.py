@@ -251,8 +251,14 @@ def _dashboard(url, port):
 
 
 def cmd_eval(args):
-    """Evaluates a checkpoint; prints the return and length (mean, std) and the env's statistics."""
+    """Evaluates a checkpoint; prints the return and length (mean, std) and the env's statistics.
+
+    With --opponent, plays it against that opponent on every seat and prints wins, draws, losses.
+    """
     from pufferlib.train.evaluate import evaluate
+
+    if args.opponent is not None:
+        return _eval_match(args)
 
     result = evaluate(args.env, args.checkpoint, data_dir=args.data_dir, episodes=args.episodes,
                       deterministic=args.deterministic, video=args.video)
@@ -264,6 +270,43 @@ def cmd_eval(args):
         print("  " + ", ".join(f"{key} {value:.4g}" for key, value in stats.items()))
     if args.video:
         print(f"video written to {args.video}")
+    return 0
+
+
+def _eval_match(args):
+    """`puffer eval GAME --opponent B`: the checkpoint's games against B, per seat and in total."""
+    from pufferlib.selfplay.match import play
+    from pufferlib.train.checkpoint import resolve_checkpoint
+
+    if args.video:
+        raise ValueError("--video records a checkpoint alone; drop --video or --opponent")
+    first = str(resolve_checkpoint(args.env, args.checkpoint, args.data_dir))
+    result = play(args.env, first, args.opponent, games=args.episodes, seed=args.seed,
+                  deterministic=args.deterministic)
+    print(f"{args.env}: {first} against {args.opponent}, {args.episodes} games on each of its "
+          f"{len(result['seats'])} seats")
+    rows = [(f"seat {t}", r) for t, r in enumerate(result["seats"])] + [("total", result["total"])]
+    print(f"  {'':8} {'wins':>6} {'draws':>6} {'losses':>6} {'win rate':>9}")
+    for name, r in rows:
+        games = r["wins"] + r["draws"] + r["losses"]
+        print(f"  {name:8} {r['wins']:>6} {r['draws']:>6} {r['losses']:>6} {r['wins'] / games:>9.3f}")
+    return 0
+
+
+def cmd_league(args):
+    """Plays a round robin of checkpoints (and scripted/random players); prints their Elo ratings."""
+    from pufferlib.selfplay.match import round_robin
+    from pufferlib.train.checkpoint import resolve_checkpoint
+
+    players = [p if p == "random" or p.startswith("scripted") else
+               str(resolve_checkpoint(args.env, p, args.data_dir)) for p in args.checkpoints]
+    table = round_robin(args.env, players, games=args.episodes, seed=args.seed)
+    print(f"{args.env}: round robin of {len(players)} players, {args.episodes} games per pairing and seat")
+    width = max(len(row["player"]) for row in table)
+    print(f"  {'player':{width}} {'Elo':>7} {'games':>6} {'wins':>6} {'draws':>6} {'losses':>6}")
+    for row in table:
+        print(f"  {row['player']:{width}} {row['rating']:>7.0f} {row['games']:>6} {row['wins']:>6} "
+              f"{row['draws']:>6} {row['losses']:>6}")
     return 0
 
 
@@ -392,7 +435,23 @@ def build_parser():
     evaluate.add_argument("--episodes", type=_positive(int), default=100, help="episodes to average over")
     evaluate.add_argument("--deterministic", action="store_true", help="take the most likely actions")
     evaluate.add_argument("--video", help="record the first environment to a .gif or .mp4")
+    evaluate.add_argument("--opponent", metavar="B",
+                          help="play against B on every seat and print wins/draws/losses: a checkpoint "
+                               "file or run directory, random, or scripted[:PARAM] (multi-agent games)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the games against --opponent")
     evaluate.set_defaults(func=cmd_eval)
+
+    league = sub.add_parser("league", help="a round robin of checkpoints with Elo ratings",
+                            description="Every pair of players plays --episodes games on each seat; the "
+                                        "ratings (Elo, mean 1000) are fitted to all the results at once.")
+    league.add_argument("env", help="the game (a multi-agent environment)")
+    league.add_argument("--checkpoints", nargs="+", required=True, metavar="A",
+                        help="checkpoint files or run directories, random, or scripted[:PARAM]")
+    league.add_argument("--data-dir", default="runs", help="where `latest` looks (default runs/)")
+    league.add_argument("--episodes", type=_positive(int), default=100,
+                        help="games per pairing and seat (default 100)")
+    league.add_argument("--seed", type=int, default=0, help="seed of the games")
+    league.set_defaults(func=cmd_league)
 
     export = sub.add_parser("export", help="export a trained policy as C, ONNX or TorchScript",
                             description="Export a checkpoint's policy (see docs/export.md). The policy is "

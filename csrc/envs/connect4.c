@@ -1,18 +1,34 @@
-/* connect4: Connect Four on a 7-column, 6-row board against a scripted opponent.
+/* connect4: Connect Four on a 7-column, 6-row board against a scripted opponent, or two-seat
+ * self-play.
  *
- * Rules: the agent and the opponent take turns dropping a piece into one of the 7 columns; it falls
- * to the lowest empty cell. Four in a row (horizontal, vertical or diagonal) wins; a full board
- * with no four is a draw. Who moves first is the `first` parameter.
+ * Rules: two sides take turns dropping a piece into one of the 7 columns; it falls to the lowest
+ * empty cell. Four in a row (horizontal, vertical or diagonal) wins; a full board with no four is a
+ * draw. Who moves first is the `first` parameter.
  *
- * Observation: Box(uint8, (6, 7)), row 0 the top row, from the agent's view: 0 empty, 1 the agent's
- * pieces, 2 the opponent's. An episode starting with the opponent's move shows that piece already.
+ * One seat (self_play=0): the agent against the scripted `opponent`, which answers each agent move
+ *   within the same step, so every step is the agent's turn.
+ * Self-play (self_play=1): 2 agents (rows) per env, seat 0 and seat 1, and no scripted opponent
+ *   (`opponent` and `depth` are unused). One piece a step: the seat to move plays its row's action;
+ *   the waiting seat's action is not read at all (any value, no illegal-move check). `first`: 0
+ *   seat 0 begins, 1 seat 1, 2 drawn per game.
+ *
+ * Observation: Box(uint8, (6, 7)), row 0 the top row, from the row's own view: 0 empty, 1 its own
+ * pieces, 2 the other side's, so a policy trained in one mode plays in the other. An episode
+ * starting with the opponent's move shows that piece already (one seat). In self-play the two rows
+ * are the same board with 1 and 2 swapped.
  * Action: Discrete(7), the column to drop into. Action mask: column k is legal while it has room.
+ * In self-play the waiting seat's mask has exactly one legal entry, column 0 (its action is
+ * ignored), and its row is marked absent (`masks` 0, the engine's agent-present flag) while it waits:
+ * a learner trains on the steps where a seat chooses, the rewards of the steps between (the loss
+ * that arrives on the opponent's winning move) still reaching its last choice through the returns.
  * An illegal move (a full column, or with check_actions=False any action outside 0..6) loses the
- * game at once: reward -1, terminated, counted as a loss and as illegal. Policies that honour the
- * mask never make one.
- * Reward: +1 when the agent wins, -1 when it loses, 0 for a draw and on every other step.
- * Episode end: terminated when the game is over (win, loss, draw or illegal move); never truncated
- * (a game lasts at most 21 agent moves).
+ * game at once for the side that made it: -1 (and +1 for the other seat in self-play), terminated,
+ * counted as a loss and as illegal. Policies that honour the mask never make one.
+ * Reward: +1 when the agent wins, -1 when it loses, 0 for a draw and on every other step. Self-play
+ * is zero-sum: in the step of the game's last move the winner's row gets +1, the loser's -1 (a draw
+ * 0 for both); 0 for both on every other step.
+ * Episode end: terminated when the game is over (win, loss, draw or illegal move), both rows in
+ * self-play; never truncated (a game lasts at most 21 agent moves, 42 self-play steps).
  *
  * The opponent (`opponent`): 0 random (uniform over the legal columns); 1 heuristic (wins when it
  * can, else blocks a column where the agent would win, else plays a legal column at random with
@@ -25,14 +41,16 @@
  *
  * Statistics (per game): wins, losses, draws (1 or 0 each, so their means are rates), moves (the
  * agent's moves in the game), illegal (1 when the game ended on an illegal move), first (1 when the
- * agent moved first).
+ * agent moved first). Self-play reports seat 0's view (wins, losses, draws, moves and first are seat
+ * 0's); illegal counts an illegal move by either seat.
  *
  * Representation: bitboards, one bit per cell, 7 bits per column (6 cells and an always-empty
  * sentinel bit above them), so that a win is four shifts and ANDs and the cells where a side would
  * complete a four ("threats") are a dozen more. The observation is updated one cell a move.
  *
- * Render: the blue board with the agent's pieces in red and the opponent's in gold, the last move
- * ringed, and a bar under the board: green after a win, red after a loss, grey otherwise.
+ * Render: the blue board with the agent's (seat 0's) pieces in red and the opponent's (seat 1's) in
+ * gold, the last move ringed, and a bar under the board from the agent's (seat 0's) view: green
+ * after a win, red after a loss, grey otherwise.
  */
 #include "../puffer_draw.h"
 #include "../puffer_env.h"
@@ -45,12 +63,13 @@
 #define C4_WIN_SCORE 1000
 
 typedef struct {
-    uint64_t own, other;                  /* the agent's pieces, the opponent's */
-    int32_t opponent, depth, first;
+    uint64_t own, other;                  /* the agent's (seat 0's) pieces, the opponent's (seat 1) */
+    int32_t opponent, depth, first, self_play;
     int32_t mode;                         /* this game's opponent (opponent, or a draw for mixed) */
-    int32_t moves;                        /* the agent's moves this game */
-    int32_t agent_first;
-    int32_t last_col, outcome;            /* for render: last move, +1 win / -1 loss / 0 */
+    int32_t moves;                        /* the agent's (seat 0's) moves this game */
+    int32_t agent_first;                  /* the agent (seat 0) moved first this game */
+    int32_t to_move;                      /* self-play: the seat whose move it is (else always 0) */
+    int32_t last_col, outcome;            /* for render: last move, +1 win / -1 loss / 0 (seat 0) */
     PufferRng rng;
     uint8_t book[64];                     /* minimax's best columns (a 7-bit set, 0 unknown) for the
                                            * positions of at most 2 pieces: the costliest searches,
@@ -61,7 +80,10 @@ static const PufferParam connect4_params[] = {
     {"opponent", 1, 0, 3, 1, "0 random, 1 heuristic (win, block, centre-biased random), 2 minimax to "
                              "`depth` plies, 3 mixed (each game draws one of 0, 1, 2)"},
     {"depth", 2, 1, 8, 1, "plies the minimax opponent searches, its own move included"},
-    {"first", 2, 0, 2, 1, "who moves first: 0 the agent, 1 the opponent, 2 random per game"},
+    {"first", 2, 0, 2, 1, "who moves first: 0 the agent (seat 0), 1 the opponent (seat 1), 2 random "
+                          "per game"},
+    {"self_play", 0, 0, 1, 1, "1: two agents, seat 0 and seat 1, each seeing the board from its own "
+                              "side (`opponent` and `depth` unused)"},
 };
 static const char* const connect4_stats[] = {"wins", "losses", "draws", "moves", "illegal", "first"};
 
@@ -238,9 +260,19 @@ static inline int c4_cell(uint64_t bit) {
     return (C4_ROWS - 1 - h) * C4_COLS + c;
 }
 
+/* The mover's row: the columns with room. Self-play's waiting row: column 0 alone, a single choice
+ * (its action is ignored; one legal entry leaves a masked policy nothing to learn from there). */
 static inline void c4_write_mask(Connect4* env, PufferRows r) {
     uint64_t filled = env->own | env->other;
-    for (int c = 0; c < C4_COLS; c++) r.action_mask[c] = (uint8_t)((filled & c4_top(c)) == 0);
+    uint8_t* mover = r.action_mask + env->to_move * C4_COLS;
+    for (int c = 0; c < C4_COLS; c++) mover[c] = (uint8_t)((filled & c4_top(c)) == 0);
+    if (env->self_play) {
+        uint8_t* waiting = r.action_mask + (env->to_move ^ 1) * C4_COLS;
+        memset(waiting, 0, C4_COLS);
+        waiting[0] = 1;
+        r.mask[env->to_move] = 1;          /* present: the mover acts */
+        r.mask[env->to_move ^ 1] = 0;      /* absent while waiting: nothing to learn from that step */
+    }
 }
 
 /* The opponent plays; returns 1 when that ends the game (writing reward and stats). */
@@ -255,8 +287,8 @@ static inline int c4_opponent_turn(Connect4* env, uint8_t* obs) {
 }
 
 static int connect4_describe(const double* p, PufferSpec* s, char* err, int errlen) {
-    (void)p; (void)err; (void)errlen;
-    s->num_agents = 1;
+    (void)err; (void)errlen;
+    s->num_agents = p[3] != 0.0 ? 2 : 1;
     puffer_obs_box(s, PUFFER_UINT8, C4_ROWS * C4_COLS, 0.0f, 2.0f);
     s->obs_ndim = 2;
     s->obs_shape[0] = C4_ROWS;
@@ -273,26 +305,35 @@ static void connect4_init(Connect4* env, const double* p, PufferRng rng, PufferR
     env->opponent = (int32_t)p[0];
     env->depth = (int32_t)p[1];
     env->first = (int32_t)p[2];
+    env->self_play = p[3] != 0.0;
     env->rng = rng;
     memset(env->book, 0, sizeof(env->book));
 }
 
 static void connect4_reset(Connect4* env, PufferRows r) {
     uint8_t* obs = (uint8_t*)r.obs;
-    memset(obs, 0, C4_ROWS * C4_COLS);
+    memset(obs, 0, (size_t)r.num_agents * C4_ROWS * C4_COLS);
     env->own = env->other = 0;
     env->moves = 0;
     env->outcome = 0;
     env->last_col = -1;
-    env->mode = env->opponent == 3 ? puffer_rand_int(&env->rng, 3) : env->opponent;
+    if (!env->self_play) {
+        env->mode = env->opponent == 3 ? puffer_rand_int(&env->rng, 3) : env->opponent;
+    }
     env->agent_first = env->first == 2 ? puffer_rand_int(&env->rng, 2) == 0 : env->first == 0;
-    if (!env->agent_first) c4_opponent_turn(env, obs);   /* one piece cannot end a game */
+    if (env->self_play) env->to_move = !env->agent_first;
+    else if (!env->agent_first) c4_opponent_turn(env, obs);   /* one piece cannot end a game */
     if (r.action_mask) c4_write_mask(env, r);
 }
 
+/* The game is over; `reward` is the agent's (seat 0's), and seat 1's the opposite. */
 static inline void c4_finish(Connect4* env, PufferRows r, float reward, int illegal) {
     r.rew[0] = reward;
     r.term[0] = 1;
+    if (env->self_play) {
+        r.rew[1] = -reward;
+        r.term[1] = 1;
+    }
     double* st = r.log->stats;
     st[0] += reward > 0.0f;
     st[1] += reward < 0.0f;
@@ -302,7 +343,48 @@ static inline void c4_finish(Connect4* env, PufferRows r, float reward, int ille
     st[5] += env->agent_first;
 }
 
+/* Self-play: one piece, the mover's. Seat s's bitboard is own (s = 0) or other (s = 1); a cell it
+ * takes reads 1 in its own row and 2 in the other seat's. */
+static void c4_seat_step(Connect4* env, PufferRows r) {
+    uint8_t* obs = (uint8_t*)r.obs;
+    int s = env->to_move;
+    uint32_t c = (uint32_t)((const int32_t*)r.act)[s];
+    uint64_t filled = env->own | env->other;
+    float mover_wins = s ? -1.0f : 1.0f;   /* seat 0's reward when the mover wins */
+    r.trunc[0] = r.trunc[1] = 0;
+    if (c >= C4_COLS || (filled & c4_top((int)c))) {
+        env->outcome = (int32_t)-mover_wins;
+        c4_finish(env, r, -mover_wins, 1);
+        return;
+    }
+    uint64_t move = c4_drop(filled, (int)c);
+    uint64_t* mine = s ? &env->other : &env->own;
+    *mine |= move;
+    env->moves += s == 0;
+    env->last_col = (int32_t)c;
+    int cell = c4_cell(move);
+    obs[s * C4_ROWS * C4_COLS + cell] = 1;
+    obs[(s ^ 1) * C4_ROWS * C4_COLS + cell] = 2;
+    if (c4_has_four(*mine)) {
+        env->outcome = (int32_t)mover_wins;
+        c4_finish(env, r, mover_wins, 0);
+        return;
+    }
+    if ((filled | move) == C4_BOARD) {
+        c4_finish(env, r, 0.0f, 0);
+        return;
+    }
+    env->to_move = s ^ 1;
+    r.rew[0] = r.rew[1] = 0.0f;
+    r.term[0] = r.term[1] = 0;
+    if (r.action_mask) c4_write_mask(env, r);
+}
+
 static void connect4_step(Connect4* env, PufferRows r) {
+    if (env->self_play) {
+        c4_seat_step(env, r);
+        return;
+    }
     uint8_t* obs = (uint8_t*)r.obs;
     uint32_t c = (uint32_t)((const int32_t*)r.act)[0];
     uint64_t filled = env->own | env->other;
@@ -363,15 +445,19 @@ static int connect4_render(Connect4* env, uint8_t* rgb, int w, int h) {
 }
 
 PUFFER_DEFINE_ENV_EXT(Connect4, connect4,
-    "Connect Four (7 columns, 6 rows) against a scripted opponent.\n"
-    "observation: Box(uint8, (6, 7)) row 0 on top, 0 empty, 1 the agent's pieces, 2 the opponent's\n"
+    "Connect Four (7 columns, 6 rows) against a scripted opponent, or two-seat self-play.\n"
+    "observation: Box(uint8, (6, 7)) row 0 on top, 0 empty, 1 the row's own pieces, 2 the other "
+    "side's\n"
     "action: Discrete(7) the column, with an action mask of the columns that have room; an illegal "
     "move (full column, or out of range) loses the game\n"
     "reward: +1 win, -1 loss, 0 draw and between moves\n"
     "episode end: terminated when the game is over; never truncated\n"
     "opponent: 0 random, 1 heuristic (win, block, centre-biased random), 2 minimax to `depth` plies, "
     "3 a mix drawn per game; `first`: 0 agent, 1 opponent, 2 random\n"
-    "statistics: wins, losses, draws (rates), moves, illegal, first (rate of games the agent began)\n"
-    "render: the board, the agent in red, the opponent in gold, the last move ringed",
-    connect4_params, 3, connect4_stats, 6, NULL, connect4_render)
+    "self_play=1: 2 agents (seats 0 and 1), one piece a step by the seat to move; the waiting seat's "
+    "action is ignored and its mask is column 0 alone; zero-sum +1/-1 at the game's end\n"
+    "statistics: wins, losses, draws (rates), moves, illegal, first (rate of games the agent began); "
+    "seat 0's view in self-play\n"
+    "render: the board, the agent (seat 0) in red, the opponent (seat 1) in gold, the last move ringed",
+    connect4_params, 4, connect4_stats, 6, NULL, connect4_render)
 PUFFER_EXPORT(connect4)

@@ -32,10 +32,10 @@ else:  # pragma: no cover - Python < 3.11 reads TOML through the backport
 
 from pufferlib.errors import PufferError, did_you_mean
 
-__all__ = ["Config", "ConfigError", "EnvConfig", "LogConfig", "PolicyConfig", "Range", "Setting",
-           "SweepConfig", "TrainConfig", "VecConfig", "all_settings", "apply_overrides", "check_setting",
-           "config_to_toml",
-           "load_config", "parse_value", "setting", "settings_help", "shipped_config_names"]
+__all__ = ["Config", "ConfigError", "EnvConfig", "LogConfig", "PolicyConfig", "Range", "SelfPlayConfig",
+           "Setting", "SweepConfig", "TrainConfig", "VecConfig", "all_settings", "apply_overrides",
+           "check_setting", "config_to_toml", "load_config", "parse_value", "setting", "settings_help",
+           "shipped_config_names"]
 
 
 class ConfigError(PufferError, ValueError):
@@ -281,6 +281,42 @@ class LogConfig:
 
 
 @dataclasses.dataclass
+class SelfPlayConfig:
+    """Self-play: the learner against a league of its past selves and fixed opponents (pufferlib.selfplay).
+
+    In a multi-agent environment the learner controls one team's rows of every env and opponents
+    drawn from the pool control the others; docs/selfplay.md.
+    """
+
+    enabled: bool = setting(False, """Train against a pool of opponents: the learner plays one team of
+        every env (drawn per game), frozen policies of the pool the others. A built-in game with a
+        `self_play` parameter is switched to its multi-seat mode.""")
+    pool_size: int = setting(8, "Snapshots of the learner the pool keeps (the opponents of "
+                                "selfplay.opponents come on top).", range=Range(1, 1024))
+    snapshot_interval: int = setting(10, "Updates between snapshots of the learner into the pool.",
+                                     range=Range(1, 10**9))
+    drop: str = setting("oldest", "Which snapshot leaves a full pool: 'oldest', or 'weakest' (lowest "
+                                  "Elo).", choices=("oldest", "weakest"))
+    sampling: str = setting("pfsp", """How each game's opponent is drawn from the pool: 'latest' (the
+        newest snapshot), 'uniform', or 'pfsp' (prioritised fictitious self-play: by how often the
+        learner loses to each, weight (1 - win rate) ** pfsp_power).""",
+                            choices=("latest", "uniform", "pfsp"))
+    pfsp_power: float = setting(2.0, "The exponent of pfsp's weights (0: uniform; higher: the hardest "
+                                     "opponents more often).", range=Range(0, 100))
+    opponents: str = setting("", """Fixed members of the pool, comma-separated: 'random' (uniform legal
+        actions), 'scripted' or 'scripted:PARAM' (the game's scripted player,
+        pufferlib.envs.scripted), or checkpoint files / run directories; never dropped.""")
+    teams: str = setting("auto", """The env's seats in teams, e.g. '0,1/2,3' for 2v2: teams separated
+        by '/', seats by ','; 'auto': every seat its own team. The learner plays one team per
+        env, an opponent from the pool each other team.""")
+    elo_k: float = setting(16.0, "Elo's K factor: the rating points a game moves at most.",
+                           range=Range(0, 1000, open_low=True))
+    initial_elo: float = setting(1000.0, "The learner's and every fixed opponent's starting rating "
+                                         "(snapshots start at the learner's rating).",
+                                 range=Range(-1e6, 1e6))
+
+
+@dataclasses.dataclass
 class SweepConfig:
     """`puffer sweep`: how trials run and what they are scored on (pufferlib.sweep).
 
@@ -331,9 +367,9 @@ class SweepConfig:
 
 
 SECTIONS = {"env": EnvConfig, "vec": VecConfig, "train": TrainConfig, "policy": PolicyConfig,
-            "log": LogConfig, "sweep": SweepConfig}
+            "log": LogConfig, "selfplay": SelfPlayConfig, "sweep": SweepConfig}
 # the sections a run's settings live in, and a sweep's space may search (not [sweep] itself)
-RUN_SECTIONS = ("env", "vec", "train", "policy", "log")
+RUN_SECTIONS = ("env", "vec", "train", "policy", "log", "selfplay")
 
 
 @dataclasses.dataclass
@@ -345,6 +381,7 @@ class Config:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
+    selfplay: SelfPlayConfig = dataclasses.field(default_factory=SelfPlayConfig)
     sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig)
 
     def to_dict(self):

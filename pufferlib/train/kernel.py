@@ -116,6 +116,21 @@ class KernelLearner(Learner):
         self.kernel.forward(x, params, values)
         return params, values
 
+    def forward_into(self, obs, params, values):
+        """The action parameters and values of observation rows, written into `params` and `values`.
+
+        With `sample`, how a batch of rows acted on by several frozen policies of one action space
+        is sampled in one call (self-play's opponents): each policy's forward into its slice.
+        """
+        self.kernel.forward(self._features(obs), params, values)
+
+    def sample(self, params, values, deterministic=False, action_masks=None):
+        """(env actions, stored actions, log-probs, values) from action parameters (see `act`).
+
+        `params` is changed in place (illegal choices masked).
+        """
+        return self._sample(params, values, deterministic, action_masks)
+
     def _categorical(self, params):
         """(entry, logits minus their max, log of the softmax normaliser) of each categorical entry."""
         start = 0

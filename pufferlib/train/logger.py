@@ -58,6 +58,9 @@ _CURVES = (("episode_return", "episode return"), ("episode_length", "episode len
            ("losses/value_loss", "value loss"), ("losses/entropy", "entropy"),
            ("losses/approx_kl", "approx KL"), ("losses/clipfrac", "clip fraction"),
            ("losses/explained_variance", "explained variance"))
+# a self-play run's panels, added when its metrics hold them
+_SELFPLAY_CURVES = (("selfplay/elo", "Elo rating (learner)"), ("selfplay/wins", "win rate against the pool"),
+                    ("selfplay/pool_elo", "mean Elo of the pool"))
 
 
 class EpisodeWindow:
@@ -460,12 +463,16 @@ class RunLogger(Closeable):
             return
         try:
             # A Figure on an Agg canvas: headless, and pyplot's global backend is never touched.
-            figure = Figure(figsize=(13, 9), dpi=100)
+            curves = _CURVES
+            if any("selfplay/elo" in record for record in records):
+                curves = _CURVES + _SELFPLAY_CURVES
+            rows = -(-len(curves) // 3)
+            figure = Figure(figsize=(13, 3 * rows), dpi=100)
             # fixed margins: matplotlib's constrained layout would triple the time this takes
             figure.subplots_adjust(left=0.05, right=0.98, bottom=0.06, top=0.92, hspace=0.45, wspace=0.22)
             canvas = FigureCanvasAgg(figure)
             figure.suptitle(f"{self._env_name}: {self._run_dir.name}")
-            for axes, (key, title) in zip(figure.subplots(3, 3).flat, _CURVES):
+            for axes, (key, title) in zip(figure.subplots(rows, 3).flat, curves):
                 points = [(record.get("global_step"), record.get(key)) for record in records]
                 points = [(x, y) for x, y in points if _is_number(x) and _is_number(y)]
                 axes.set_title(title)

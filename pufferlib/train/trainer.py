@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pufferlib import selfplay
 from pufferlib.environment import Closeable, EpisodeStats
 from pufferlib.envs import env_kind, make_vecenvs
 from pufferlib.errors import CheckpointError, NonFiniteError, WorkerError, WorkerTimeoutError
@@ -185,8 +186,14 @@ class Trainer(Closeable):
         overlap = t.overlap == "on" or (t.overlap == "auto" and not self.native
                                         and config.vec.backend != "serial")
         groups = 2 if overlap and config.env.num_envs % 2 == 0 else 1
-        envs = make_vecenvs(env, config, self.seed, groups)
+        self.league = None
+        if config.selfplay.enabled:
+            envs = make_vecenvs(env, selfplay.multi_seat(env, config), self.seed, groups)
+        else:
+            envs = make_vecenvs(env, config, self.seed, groups)
         try:
+            if config.selfplay.enabled:
+                envs = self._seat(envs)
             self._build(envs, checkpoint)
             self.run_dir = self._make_run_dir(Path(data_dir), run_dir, checkpoint)
         except BaseException:
@@ -194,6 +201,17 @@ class Trainer(Closeable):
                 e.close()
             raise
         self.logger = self._make_logger(dashboard, stream, resume=checkpoint is not None)
+
+    def _seat(self, envs):
+        """Self-play: the league, and each vector env seen as the learner's seats (SeatedEnv)."""
+        first = envs[0]
+        try:
+            teams = selfplay.parse_teams(self.config.selfplay.teams, first.num_agents // first.num_envs)
+            self.league = selfplay.League(self.config, self.env_name, first.env_spec, self.device, self.seed)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        return [selfplay.SeatedEnv(e, self.league, teams, seed=self.seed + 104729 * (g + 1))
+                for g, e in enumerate(envs)]
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -347,7 +365,7 @@ class Trainer(Closeable):
         with timing.measure("inference"):
             self._bootstrap()
         storage.check_finite(self._row_name, self.iteration + 1)
-        self.global_step += self.rows * horizon * self.world_size
+        self.global_step += self.agent_rows * horizon * self.world_size
         return episodes
 
     def _receive(self, g, t, episodes):
@@ -441,6 +459,8 @@ class Trainer(Closeable):
         means["explained_variance"] = storage.explained_variance()
         means["learning_rate"] = self.learning_rate()
         self.iteration += 1
+        if self.league is not None:
+            self.league.after_update(self.iteration, self.policy)
         return means
 
     def _recompute(self):
@@ -486,8 +506,12 @@ class Trainer(Closeable):
             name = "charts/learning_rate" if key == "learning_rate" else f"losses/{key}"
             metrics[name] = value / updates
         for key, value in means.items():
-            if key not in ("episode_return", "episode_length", "episodes"):
+            if key.startswith("selfplay/"):  # the learner's results against the league
+                metrics[key] = value
+            elif key not in ("episode_return", "episode_length", "episodes"):
                 metrics[f"env/{key}"] = value
+        if self.league is not None:
+            metrics.update(self.league.metrics())
         for key, value in self.timing.pop().items():
             metrics[f"timing/{key}"] = value
         self.last_metrics = metrics
@@ -512,6 +536,8 @@ class Trainer(Closeable):
                    "policy": self.policy.state_dict(), "learner": self.learner.state_dict(),
                    "global_step": self.global_step, "iteration": self.iteration,
                    "elapsed": self.elapsed_before, "envs": snapshots,
+                   "league": None if self.league is None else
+                   {"pool": self.league.state_dict(), "seats": [g.env.state_dict() for g in self.groups]},
                    "rng": {"torch": torch.get_rng_state(), "sampler": self.generator.get_state()},
                    "carry": {"next_starts": self.storage.next_starts.cpu(),
                              "state": None if self.storage.state is None else
@@ -540,11 +566,19 @@ class Trainer(Closeable):
             if storage.state is not None and carry["state"] is not None:
                 storage.state[0].copy_(carry["state"][0])
                 storage.state[1].copy_(carry["state"][1])
+            league = data.get("league")
+            if self.league is not None and league is not None:  # the same pool, ratings and seats
+                self.league.load_state_dict(league["pool"], self.policy)
             if data["envs"] and len(data["envs"]) == len(self.groups):
                 for g, snap in zip(self.groups, data["envs"]):
                     g.env.restore(ckpt.to_numpy(snap))
+                if self.league is not None and league is not None:
+                    for g, seats in zip(self.groups, league["seats"]):
+                        g.env.load_state_dict(ckpt.to_numpy(seats))
             else:  # Python environments cannot be snapshotted: they start new episodes
                 storage.start_new_episodes()
+                if self.league is not None:  # against opponents of the restored pool
+                    self._reset_envs()
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:  # what their owners raise
             reason = " ".join(str(e).split())
             raise CheckpointError(f"{data['path']} is damaged: its training state does not fit this run "
@@ -579,6 +613,7 @@ class Trainer(Closeable):
             self.groups.append(_Group(env, start, overlap=len(envs) > 1))
             start += env.num_agents
         self.rows = start
+        self.agent_rows = sum(getattr(env, "agent_rows", env.num_agents) for env in envs)  # stepped
         first = envs[0]
         self.single_observation_space = first.single_observation_space
         self.single_action_space = first.single_action_space
@@ -606,6 +641,8 @@ class Trainer(Closeable):
         self.global_step = 0
         self.iteration = 0
         self.elapsed_before = 0.0
+        if self.league is not None:  # the pool starts with the initial policy
+            self.league.add_snapshot(self.policy, 0)
         self._reset_envs()
         if checkpoint is not None:
             self._restore(checkpoint)

@@ -1,9 +1,10 @@
 """connect4: the rules against a reference, the scripted opponents, the action mask, illegal moves,
-determinism, memory safety under adversarial actions, and render."""
+determinism, memory safety under adversarial actions, render, and the two-seat self-play mode."""
 import numpy as np
 import pytest
 
 import pufferlib
+from pufferlib.environment import EpisodeStats
 from pufferlib.envs import scripted
 from pufferlib.envs.scripted import connect4 as script
 
@@ -318,3 +319,242 @@ def test_minimax_picks_a_column_the_plain_negamax_scores_best(depth, steps):
                 assert added[0][1] in ref_best_columns(me, them, depth)
                 checked += 1
     assert checked > 8 * steps
+
+
+# ---- Self-play (self_play=1: seat 0 and seat 1, one piece a step) ----
+
+WAITING = np.eye(7, dtype=bool)[0]  # the waiting seat's mask: column 0 alone
+SWAP = np.array([0, 2, 1], np.uint8)  # one seat's view into the other's
+
+# A full board without four: columns 0-2 and 4-6 alternate bottom-up from the first mover, column 3
+# from the second, so rows read XXXOXXX / OOOXOOO and every diagonal and column alternates. Each
+# mover drops into the leftmost column whose next cell is its own.
+DRAW = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 4, 3, 3, 3, 3, 3, 3,
+        4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6]
+
+
+def seat_to_move(obs, first):
+    """The seat to move in each env of a self-play batch whose games `first` began: the beginner
+    when both have as many pieces, else the other (rows 0::2 are seat 0's views)."""
+    own, other = (obs[0::2] == 1).sum(axis=(1, 2)), (obs[0::2] == 2).sum(axis=(1, 2))
+    return np.where(own == other, first, 1 - first)
+
+
+def play_script(columns, first, **params):
+    """One game from a reset, the mover of each step dropping into the next of `columns` and the
+    waiting seat playing 0; the game must end on the last column. Returns the env's rewards,
+    terminals, statistics, final and new observations of that last step."""
+    with pufferlib.make("connect4", num_envs=1, self_play=1, first=first, **params) as env:
+        env.reset(seed=0)
+        for k, column in enumerate(columns):
+            actions = np.zeros(2, np.int32)
+            actions[(first + k) % 2] = column
+            obs, rew, term, trunc, infos = env.step(actions)
+            assert not trunc.any()
+            assert term.all() == (k == len(columns) - 1)
+        return rew.copy(), term.copy(), infos, env.final_observations.copy(), obs.copy()
+
+
+def play_legal(env, rng, steps):
+    frames = []
+    for _ in range(steps):
+        obs, rew, term, _, _ = env.step(random_legal(env, rng))
+        frames.append((obs.copy(), rew.copy(), term.copy(), env.action_masks.copy()))
+    return frames
+
+
+def test_self_play_gives_two_rows_per_env_with_the_one_seat_spaces():
+    with pufferlib.make("connect4", num_envs=5, self_play=1) as two, pufferlib.make("connect4", num_envs=5) as one:
+        assert two.num_agents == 10 and one.num_agents == 5
+        assert two.single_observation_space == one.single_observation_space
+        assert two.single_action_space == one.single_action_space
+        assert two.action_masks.shape == (10, 7)
+
+
+def test_self_play_drops_the_movers_piece_and_ignores_the_waiting_seat():
+    """Two envs of one seed get the same movers' columns; one waiting seat plays column 0, the other
+    anything (out of range included, with the action check off). The games are the same, and each
+    step adds exactly the mover's piece, where its column says."""
+    rng = np.random.default_rng(0)
+    junk = np.concatenate([BAD_ACTIONS, np.arange(7, dtype=np.int32)])
+    params = dict(num_envs=16, seed=3, self_play=1, first=0, check_actions=False)
+    with pufferlib.make("connect4", **params) as a, pufferlib.make("connect4", **params) as b:
+        obs, _ = a.reset()
+        b.reset()
+        moved = 0
+        for _ in range(150):
+            seat = seat_to_move(obs, 0)
+            waiting = 2 * np.arange(16) + 1 - seat
+            quiet = random_legal(a, rng)
+            assert (quiet[waiting] == 0).all()
+            noisy = quiet.copy()
+            noisy[waiting] = rng.choice(junk, 16)
+            before = obs[0::2].copy()
+            obs, rew, term, _, _ = a.step(noisy)
+            for x, y in zip((obs, rew, term, a.final_observations), b.step(quiet)[:3] + (b.final_observations,)):
+                np.testing.assert_array_equal(x, y)
+            ends = np.where(term[0::2, None, None], a.final_observations[0::2], obs[0::2])
+            for i in range(16):
+                column = quiet[2 * i + seat[i]]
+                board = before[i].copy()
+                board[landing_row(board, column), column] = 1 + seat[i]
+                np.testing.assert_array_equal(ends[i], board)
+                moved += 1
+        assert moved == 150 * 16 and term.sum() > 0
+
+
+def test_self_play_seats_see_one_board_with_1_and_2_swapped():
+    rng = np.random.default_rng(1)
+    with pufferlib.make("connect4", num_envs=16, seed=1, self_play=1, first=2) as env:
+        obs, _ = env.reset()
+        for _ in range(100):
+            np.testing.assert_array_equal(obs[1::2], SWAP[obs[0::2]])
+            obs, _, term, _, _ = env.step(random_legal(env, rng))
+            final = env.final_observations
+            np.testing.assert_array_equal(final[1::2][term[1::2]], SWAP[final[0::2][term[0::2]]])
+        assert (obs == 1).any() and (obs == 2).any()
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_self_play_masks_give_the_mover_the_columns_with_room_and_the_waiting_seat_column_0(first):
+    rng = np.random.default_rng(first)
+    with pufferlib.make("connect4", num_envs=32, seed=first, self_play=1, first=first) as env:
+        obs, _ = env.reset()
+        full = 0
+        for _ in range(200):
+            seat = seat_to_move(obs, first)
+            masks = env.action_masks.reshape(32, 2, 7)
+            np.testing.assert_array_equal(masks[np.arange(32), seat], obs[0::2, 0, :] == 0)
+            np.testing.assert_array_equal(masks[np.arange(32), 1 - seat], np.tile(WAITING, (32, 1)))
+            full += int((obs[0::2, 0, :] != 0).any(axis=1).sum())
+            obs = env.step(random_legal(env, rng))[0]
+        assert full > 50
+
+
+def test_self_play_seat_0_stacking_a_column_wins_in_the_step_of_its_fourth_piece():
+    rew, term, infos, final, obs = play_script([3, 0, 3, 0, 3, 0, 3], first=0)
+    np.testing.assert_array_equal(rew, [1.0, -1.0])
+    assert term.all()
+    assert (final[0, 2:, 3] == 1).all() and (final[1, 2:, 3] == 2).all()
+    assert infos["wins"] == 1.0 and infos["losses"] == 0.0 and infos["draws"] == 0.0
+    assert infos["moves"] == 4.0 and infos["illegal"] == 0.0 and infos["first"] == 1.0
+    assert (obs == 0).all()  # same-step autoreset: the next game's empty board
+
+
+def test_self_play_seat_1_stacking_a_column_is_a_loss_for_seat_0():
+    rew, term, infos, final, _ = play_script([3, 0, 3, 0, 3, 0, 3], first=1)
+    np.testing.assert_array_equal(rew, [-1.0, 1.0])
+    assert term.all()
+    assert (final[1, 2:, 3] == 1).all()
+    assert infos["losses"] == 1.0 and infos["wins"] == 0.0
+    assert infos["moves"] == 3.0 and infos["illegal"] == 0.0 and infos["first"] == 0.0
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_self_play_a_full_board_without_four_is_a_draw(first):
+    rew, term, infos, final, _ = play_script(DRAW, first=first)
+    np.testing.assert_array_equal(rew, [0.0, 0.0])
+    assert term.all()
+    assert (final != 0).all() and not has_four(final[0], 1) and not has_four(final[0], 2)
+    assert infos["draws"] == 1.0 and infos["wins"] == 0.0 and infos["losses"] == 0.0
+    assert infos["moves"] == 21.0 and infos["first"] == float(first == 0)
+
+
+@pytest.mark.parametrize("first", [0, 1])
+@pytest.mark.parametrize("columns", [[0] * 7, [7], [-1], [2**31 - 1]],
+                         ids=["full column", "7", "-1", "int32 max"])
+def test_self_play_an_illegal_move_loses_for_the_mover(first, columns):
+    """The 7th piece into column 0, or an out-of-range column with the action check off; either way
+    the last move is the beginner's."""
+    rew, term, infos, final, _ = play_script(columns, first=first, check_actions=False)
+    mover = first
+    np.testing.assert_array_equal(rew, np.where(np.arange(2) == mover, -1.0, 1.0))
+    assert term.all()
+    assert infos["illegal"] == 1.0 and infos["wins"] == float(mover == 1) and infos["losses"] == float(mover == 0)
+    assert (final != 0).sum() == 2 * (len(columns) - 1)  # the illegal move left the board as it was
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_self_play_first_picks_the_seat_that_begins_every_game(first):
+    rng = np.random.default_rng(first)
+    stats = EpisodeStats()
+    with pufferlib.make("connect4", num_envs=16, seed=first, self_play=1, first=first) as env:
+        obs, _ = env.reset()
+        games = 0
+        for _ in range(200):
+            new = (obs[0::2] == 0).all(axis=(1, 2))
+            masks = env.action_masks.reshape(16, 2, 7)
+            assert masks[new, first].all() and (masks[new, 1 - first] == WAITING).all()
+            games += int(new.sum())
+            obs, _, _, _, infos = env.step(random_legal(env, rng))
+            stats.merge(infos)
+        assert games > 60
+        assert stats["first"] == float(first == 0)
+
+
+def test_self_play_first_2_draws_the_beginner_per_game():
+    rng = np.random.default_rng(2)
+    stats = EpisodeStats()
+    with pufferlib.make("connect4", num_envs=64, seed=2, self_play=1, first=2) as env:
+        obs, _ = env.reset()
+        began = []
+        for _ in range(150):
+            new = (obs[0::2] == 0).all(axis=(1, 2))
+            masks = env.action_masks.reshape(64, 2, 7)
+            began += masks[new, 0].all(axis=1).tolist()  # seat 0 begins where its row has every column
+            assert (masks[new, 0].all(axis=1) != masks[new, 1].all(axis=1)).all()
+            obs, _, _, _, infos = env.step(random_legal(env, rng))
+            stats.merge(infos)
+        assert len(began) > 300 and 0.4 < np.mean(began) < 0.6
+        assert stats["episodes"] > 500 and 0.4 < stats["first"] < 0.6
+
+
+def test_self_play_same_seed_same_games_at_any_thread_count():
+    runs = []
+    for threads in (1, 2, 2):
+        with pufferlib.make("connect4", num_envs=16, num_threads=threads, seed=9, self_play=1, first=2) as env:
+            env.reset()
+            runs.append(play_legal(env, np.random.default_rng(0), 80))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            for x, y in zip(a, b):
+                np.testing.assert_array_equal(x, y)
+
+
+def test_self_play_different_seeds_differ():
+    boards = []
+    for seed in (1, 2):
+        with pufferlib.make("connect4", num_envs=16, seed=seed, self_play=1, first=2) as env:
+            env.reset()
+            boards.append(play_legal(env, np.random.default_rng(0), 10)[-1][0])
+    assert not np.array_equal(*boards)
+
+
+def test_self_play_adversarial_actions_stay_inside_the_spaces():
+    rng = np.random.default_rng(3)
+    actions = np.concatenate([BAD_ACTIONS, np.arange(7, dtype=np.int32)])
+    with pufferlib.make("connect4", num_envs=32, num_threads=2, seed=3, self_play=1, first=2,
+                        check_actions=False) as env:
+        env.reset()
+        for _ in range(300):
+            obs, rew, _, _, _ = env.step(rng.choice(actions, 64))
+            assert env.single_observation_space.contains(obs[0]) and obs.max() <= 2
+            assert set(np.unique(rew)) <= {-1.0, 0.0, 1.0} and (rew[1::2] == -rew[0::2]).all()
+            assert env.action_masks.any(axis=1).all()
+
+
+def test_self_play_render_draws_seat_0_red_and_seat_1_gold():
+    with pufferlib.make("connect4", num_envs=1, self_play=1, first=0) as env:
+        env.reset(seed=0)
+        for column in (3, 0, 3, 0, 3):  # seat 0: three in column 3, seat 1: two in column 0
+            actions = np.zeros(2, np.int32)
+            actions[int((env.observations[0] != 0).sum() % 2)] = column
+            env.step(actions)
+        frame = env.render(0)
+        cell = frame.shape[1] // 7
+        red = np.all(frame == (212, 62, 52), axis=-1)
+        gold = np.all(frame == (226, 188, 36), axis=-1)
+        assert (np.nonzero(red)[1] // cell == 3).all() and (np.nonzero(gold)[1] // cell == 0).all()
+        # the two bottom rows hold two discs of each colour, neither of them the ringed last move
+        bottom = slice(4 * cell, 6 * cell)
+        assert red[bottom].sum() == gold[bottom].sum() > 0

@@ -9,6 +9,7 @@ GAMES = {
     "pong": {}, "breakout": {}, "snake": {"width": 40, "height": 30, "num_snakes": 16, "num_food": 40},
     "connect4": {"opponent": 3}, "tetris": {}, "gather": {}, "lander": {}, "g2048": {},
     "tetris_moves": {"placement": 0}, "pong_pixels": {"pixels": 1, "self_play": 1},
+    "connect4_selfplay": {"self_play": 1},
 }
 
 

@@ -18,29 +18,40 @@ import numpy as np
 from pufferlib._native.protocol import EpisodeStats
 from pufferlib.envs.registry import make
 
-__all__ = ["evaluate", "policy", "random_actions"]
+__all__ = ["evaluate", "policy", "random_actions", "random_rows"]
 
 
 def random_actions(vecenv, rng):
     """Uniformly random actions for every row of `vecenv`, legal ones only where it has action masks."""
-    space = vecenv.single_action_space
-    rows = vecenv.num_agents
+    actions = random_rows(vecenv.single_action_space, vecenv.num_agents, vecenv.action_masks, rng)
+    return actions.reshape(vecenv.actions.shape).astype(vecenv.actions.dtype)
+
+
+def random_rows(space, rows, action_masks, rng):
+    """Uniformly random actions for `rows` rows of the flat action space `space`.
+
+    Args:
+        space: a Discrete, MultiDiscrete or Box (a vector env's `single_action_space`).
+        rows: how many rows.
+        action_masks: [rows, choices] legal choices (legal ones only are drawn), or None.
+        rng: a numpy Generator.
+
+    Returns:
+        int64 [rows, entries] choices, or float32 [rows, *shape] values within the Box's bounds.
+    """
     if hasattr(space, "nvec") or hasattr(space, "n"):
         nvec = np.atleast_1d(getattr(space, "nvec", getattr(space, "n", None))).astype(np.int64)
-        masks = vecenv.action_masks
         columns, start = [], 0
         for n in nvec:
-            if masks is None:
+            if action_masks is None:
                 columns.append(rng.integers(0, n, rows))
             else:
                 # a random legal choice: the argmax of uniform noise over the legal entries
-                noise = rng.random((rows, int(n))) * masks[:, start:start + n]
+                noise = rng.random((rows, int(n))) * action_masks[:, start:start + n]
                 columns.append(noise.argmax(axis=1))
             start += int(n)
-        actions = np.stack(columns, axis=1)
-        return actions.reshape(vecenv.actions.shape).astype(vecenv.actions.dtype)
-    low, high = space.low, space.high
-    return rng.uniform(low, high, (rows,) + space.shape).astype(np.float32)
+        return np.stack(columns, axis=1)
+    return rng.uniform(space.low, space.high, (rows,) + space.shape).astype(np.float32)
 
 
 def policy(name):
