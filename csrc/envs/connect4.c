@@ -10,7 +10,8 @@
  * Self-play (self_play=1): 2 agents (rows) per env, seat 0 and seat 1, and no scripted opponent
  *   (`opponent` and `depth` are unused). One piece a step: the seat to move plays its row's action;
  *   the waiting seat's action is not read at all (any value, no illegal-move check). `first`: 0
- *   seat 0 begins, 1 seat 1, 2 drawn per game.
+ *   seat 0 begins, 1 seat 1, 2 drawn per game. `openings` = k: each game first plays 0 to k
+ *   (drawn per game) random legal moves, alternating from the beginner, for varied positions.
  *
  * Observation: Box(uint8, (6, 7)), row 0 the top row, from the row's own view: 0 empty, 1 its own
  * pieces, 2 the other side's, so a policy trained in one mode plays in the other. An episode
@@ -64,7 +65,7 @@
 
 typedef struct {
     uint64_t own, other;                  /* the agent's (seat 0's) pieces, the opponent's (seat 1) */
-    int32_t opponent, depth, first, self_play;
+    int32_t opponent, depth, first, self_play, openings;
     int32_t mode;                         /* this game's opponent (opponent, or a draw for mixed) */
     int32_t moves;                        /* the agent's (seat 0's) moves this game */
     int32_t agent_first;                  /* the agent (seat 0) moved first this game */
@@ -84,6 +85,8 @@ static const PufferParam connect4_params[] = {
                           "per game"},
     {"self_play", 0, 0, 1, 1, "1: two agents, seat 0 and seat 1, each seeing the board from its own "
                               "side (`opponent` and `depth` unused)"},
+    {"openings", 0, 0, 6, 1, "self-play: each game begins with 0 to `openings` random legal moves "
+                             "(their number drawn per game), for varied positions"},
 };
 static const char* const connect4_stats[] = {"wins", "losses", "draws", "moves", "illegal", "first"};
 
@@ -306,8 +309,28 @@ static void connect4_init(Connect4* env, const double* p, PufferRng rng, PufferR
     env->depth = (int32_t)p[1];
     env->first = (int32_t)p[2];
     env->self_play = p[3] != 0.0;
+    env->openings = (int32_t)p[4];
     env->rng = rng;
     memset(env->book, 0, sizeof(env->book));
+}
+
+/* Self-play: 0 to `openings` random legal moves, alternating from the first mover. At most 6
+ * pieces cannot make four of one side, nor fill more than one column. */
+static void c4_random_opening(Connect4* env, uint8_t* obs) {
+    int plies = env->openings ? puffer_rand_int(&env->rng, env->openings + 1) : 0;
+    for (int k = 0; k < plies; k++) {
+        uint64_t filled = env->own | env->other;
+        int c = puffer_rand_int(&env->rng, C4_COLS);
+        if (filled & c4_top(c)) c = (c + 1) % C4_COLS;   /* only one column can be full */
+        uint64_t move = c4_drop(filled, c);
+        int s = env->to_move;
+        *(s ? &env->other : &env->own) |= move;
+        int cell = c4_cell(move);
+        obs[s * C4_ROWS * C4_COLS + cell] = 1;
+        obs[(s ^ 1) * C4_ROWS * C4_COLS + cell] = 2;
+        env->last_col = c;
+        env->to_move = s ^ 1;
+    }
 }
 
 static void connect4_reset(Connect4* env, PufferRows r) {
@@ -321,8 +344,12 @@ static void connect4_reset(Connect4* env, PufferRows r) {
         env->mode = env->opponent == 3 ? puffer_rand_int(&env->rng, 3) : env->opponent;
     }
     env->agent_first = env->first == 2 ? puffer_rand_int(&env->rng, 2) == 0 : env->first == 0;
-    if (env->self_play) env->to_move = !env->agent_first;
-    else if (!env->agent_first) c4_opponent_turn(env, obs);   /* one piece cannot end a game */
+    if (env->self_play) {
+        env->to_move = !env->agent_first;
+        c4_random_opening(env, obs);
+    } else if (!env->agent_first) {
+        c4_opponent_turn(env, obs);   /* one piece cannot end a game */
+    }
     if (r.action_mask) c4_write_mask(env, r);
 }
 
@@ -459,5 +486,5 @@ PUFFER_DEFINE_ENV_EXT(Connect4, connect4,
     "statistics: wins, losses, draws (rates), moves, illegal, first (rate of games the agent began); "
     "seat 0's view in self-play\n"
     "render: the board, the agent (seat 0) in red, the opponent (seat 1) in gold, the last move ringed",
-    connect4_params, 4, connect4_stats, 6, NULL, connect4_render)
+    connect4_params, 5, connect4_stats, 6, NULL, connect4_render)
 PUFFER_EXPORT(connect4)

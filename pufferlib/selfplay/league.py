@@ -47,6 +47,7 @@ class League:
         self.rating = float(self.config.initial_elo)
         self.rng = np.random.default_rng(seed)
         self.members = []
+        self.active = None  # the members in play until the next update (refresh)
         self.recent = {}    # member -> the learner's running score against it
         for kind, argument in parse_opponents(self.config.opponents, env_name):
             self.members.append(self._fixed(kind, argument))
@@ -84,9 +85,21 @@ class League:
                                               seed=self.seed + 7919 * (iteration + 1)))
 
     def after_update(self, iteration, policy):
-        """Takes a snapshot when `iteration` (updates done) is a multiple of selfplay.snapshot_interval."""
+        """After each update: a snapshot every selfplay.snapshot_interval updates, new opponents in play."""
         if iteration % self.config.snapshot_interval == 0:
             self.add_snapshot(policy, iteration)
+        self.refresh()
+
+    def refresh(self):
+        """Draws the opponents in play until the next update: selfplay.active members of the pool.
+
+        Games draw their opponents among these only, so that opponent inference runs in a few large
+        batches however big the pool; over many updates every member plays its share.
+        """
+        weights = self.weights()
+        count = min(self.config.active, int((weights > 0).sum()))
+        index = self.rng.choice(len(self.members), size=count, replace=False, p=weights)
+        self.active = [self.members[i] for i in sorted(index)]
 
     def weights(self):
         """Each member's probability of being drawn for a game (selfplay.sampling)."""
@@ -103,9 +116,13 @@ class League:
         return weights / weights.sum()
 
     def draw(self, count):
-        """`count` opponents for new games, drawn by selfplay.sampling (a list of members)."""
-        index = self.rng.choice(len(self.members), size=count, p=self.weights())
-        return [self.members[i] for i in index]
+        """`count` opponents for new games: members in play, drawn by selfplay.sampling (a list)."""
+        if self.active is None or any(m not in self.members for m in self.active):
+            self.refresh()
+        weights = self.weights()[[self.members.index(m) for m in self.active]]
+        weights = weights / weights.sum() if weights.sum() > 0 else None   # None: uniform
+        index = self.rng.choice(len(self.active), size=count, p=weights)
+        return [self.active[i] for i in index]
 
     # -- results -------------------------------------------------------------------------------
 
@@ -144,6 +161,7 @@ class League:
         """The league as plain data: ratings, records, snapshot weights and the RNG's state."""
         return {"rating": self.rating, "members": [m.state_dict() for m in self.members],
                 "recent": {m.name: score for m, score in self.recent.items()},
+                "active": [m.name for m in self.active or ()],
                 "rng": copy.deepcopy(self.rng.bit_generator.state)}
 
     def load_state_dict(self, state, policy):
@@ -173,6 +191,8 @@ class League:
         self.members = list(fixed.values()) + members
         recent = state["recent"]
         self.recent = {m: float(recent[m.name]) for m in self.members if m.name in recent}
+        names = {m.name: m for m in self.members}
+        self.active = [names[name] for name in state["active"] if name in names] or None
         self.rng.bit_generator.state = state["rng"]
 
     def member(self, name):

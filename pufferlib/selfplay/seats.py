@@ -109,7 +109,6 @@ class SeatedEnv:
         self.opponents = np.empty((self.num_envs, len(self.teams)), object)   # member per (env, team)
         self._states = {}                        # recurrent member -> (h, c) over every row
         self._stats = EpisodeStats()
-        self._pending = False
 
     # -- seats ---------------------------------------------------------------------------------
 
@@ -143,8 +142,9 @@ class SeatedEnv:
         self.fast_rows = np.array([r for _, rows in fast for r in rows], np.int64)
         self.fast, start = [], 0
         for member, rows in fast:
-            self.fast.append((member, slice(start, start + len(rows))))
+            self.fast.append(member)
             start += len(rows)
+        self._fast_bounds = np.cumsum([0] + [len(rows) for _, rows in fast])   # each member's slice
         if fast:
             width = fast[0][0].actor.kernel.num_actions
             self._params = np.empty((start, width), np.float32)
@@ -174,19 +174,42 @@ class SeatedEnv:
         return self.observations, {}
 
     def send(self, actions):
-        """Starts a step: the learner's `actions` for its rows, the opponents' computed here."""
+        """Starts a step in the background: `actions` on the learner's rows, the opponents' computed here."""
+        self.env.send(self._all_actions(actions))
+
+    def step(self, actions):
+        """Steps at once (no hand-off to the env's stepping thread): `recv`'s results."""
+        return self._received(self.env.step(self._all_actions(actions)))
+
+    def _all_actions(self, actions):
+        """Every row's actions: the learner's `actions` on its rows, the opponents' on theirs.
+
+        Opponents act for the rows that are present (`masks`): an absent seat, such as the one that
+        waits for the other's move in a turn-based game, keeps its last action, which the env ignores.
+        """
         full, env = self._actions, self.env
         full[self.learner_rows] = np.asarray(actions).reshape(self.actions.shape)
-        masks = getattr(env, "action_masks", None)
-        if self.fast:
-            rows = self.fast_rows
-            obs = env.observations[rows]
-            for member, part in self.fast:
-                member.forward_into(obs[part], self._params[part], self._values[part])
-            chosen = self.fast[0][0].actor.sample(self._params, self._values,
-                                                  action_masks=None if masks is None else masks[rows])[0]
-            full[rows] = chosen.reshape((len(rows),) + full.shape[1:])
+        masks, present = getattr(env, "action_masks", None), env.masks
+        if self.fast:   # feed-forward kernel members: a forward pass each, one sampling for all
+            rows, bounds = self.fast_rows, self._fast_bounds
+            keep = present[rows]
+            if not keep.all():
+                kept = np.flatnonzero(keep)
+                rows, bounds = rows[kept], np.searchsorted(kept, bounds)
+            count = len(rows)
+            if count:
+                obs = env.observations[rows]
+                for member, start, stop in zip(self.fast, bounds[:-1], bounds[1:]):
+                    if stop > start:
+                        member.forward_into(obs[start:stop], self._params[start:stop],
+                                            self._values[start:stop])
+                chosen = self.fast[0].actor.sample(self._params[:count], self._values[:count],
+                                                   action_masks=None if masks is None else masks[rows])[0]
+                full[rows] = chosen.reshape((count,) + full.shape[1:])
         for member, rows in self.batches:
+            rows = rows[present[rows]]
+            if not len(rows):
+                continue
             state = None
             if member.recurrent:
                 if member not in self._states:
@@ -199,9 +222,8 @@ class SeatedEnv:
             if state is not None:
                 h, c = self._states[member]
                 h[rows], c[rows] = state[0], state[1]
-        self._starts[:] = False
-        env.send(full)
-        self._pending = True
+            self._starts[rows] = False
+        return full
 
     def recv(self):
         """Finishes the step: (observations, rewards, terminals, truncations, infos) of the learner's rows.
@@ -210,9 +232,12 @@ class SeatedEnv:
         result against each opponent: selfplay/wins, draws, losses overall and per opponent class
         (selfplay/CLASS/wins, ...).
         """
+        return self._received(self.env.recv())
+
+    def _received(self, result):
+        """The learner's view of the env's step `result`; scores and redraws the games that ended."""
         env = self.env
-        _, rewards, terminals, truncations, _ = env.recv()
-        self._pending = False
+        _, rewards, terminals, truncations, _ = result
         rows = self.learner_rows
         np.take(rewards, rows, out=self.rewards)
         np.take(terminals, rows, out=self.terminals)
@@ -227,11 +252,6 @@ class SeatedEnv:
             self._finish_episodes(done)
         self._gather()
         return self.observations, self.rewards, self.terminals, self.truncations, self._stats.pop()
-
-    def step(self, actions):
-        """`send` then `recv`."""
-        self.send(actions)
-        return self.recv()
 
     def _finish_episodes(self, done):
         """Logs the learner's finished episodes; scores and redraws the games every seat finished."""

@@ -301,6 +301,9 @@ class SelfPlayConfig:
         newest snapshot), 'uniform', or 'pfsp' (prioritised fictitious self-play: by how often the
         learner loses to each, weight (1 - win rate) ** pfsp_power).""",
                             choices=("latest", "uniform", "pfsp"))
+    active: int = setting(8, """Opponents in play at once: each update draws this many members of the
+        pool (by selfplay.sampling) and new games draw among them, so opponent inference runs in
+        a few large batches however big the pool.""", range=Range(1, 1024))
     pfsp_power: float = setting(2.0, "The exponent of pfsp's weights (0: uniform; higher: the hardest "
                                      "opponents more often).", range=Range(0, 100))
     opponents: str = setting("", """Fixed members of the pool, comma-separated: 'random' (uniform legal

@@ -179,6 +179,7 @@ class Trainer(Closeable):
         torch.manual_seed(t.seed)              # the initial weights do not
         self.generator = torch.Generator(self.device).manual_seed(self.seed)
         self.timing = Timing()
+        self._started = None   # perf_counter at the start of the running train() call
         self.stop = StopSignals()
         self.last_metrics = {}
 
@@ -235,7 +236,7 @@ class Trainer(Closeable):
             WorkerTimeoutError: a worker took longer than vec.timeout over a step; saved likewise.
         """
         t, log = self.config.train, self.config.log
-        start = time.perf_counter()
+        start = self._started = time.perf_counter()
         self.timing.reset()
         self.last_metrics = {}
         interval, last_checkpoint = _Interval(self.global_step, start), start
@@ -276,6 +277,7 @@ class Trainer(Closeable):
                 summary = self._finish()
         finally:
             self.elapsed_before += time.perf_counter() - start
+            self._started = None
         summary.update(global_step=self.global_step, time_s=self.elapsed_before, metrics=self.last_metrics,
                        stopped=stopped)
         return summary
@@ -535,7 +537,7 @@ class Trainer(Closeable):
                    "architecture": self.architecture(),
                    "policy": self.policy.state_dict(), "learner": self.learner.state_dict(),
                    "global_step": self.global_step, "iteration": self.iteration,
-                   "elapsed": self.elapsed_before, "envs": snapshots,
+                   "elapsed": self.elapsed(), "envs": snapshots,
                    "league": None if self.league is None else
                    {"pool": self.league.state_dict(), "seats": [g.env.state_dict() for g in self.groups]},
                    "rng": {"torch": torch.get_rng_state(), "sampler": self.generator.get_state()},
@@ -543,6 +545,11 @@ class Trainer(Closeable):
                              "state": None if self.storage.state is None else
                              [s.cpu() for s in self.storage.state]}}
         return ckpt.save_checkpoint(path, payload)
+
+    def elapsed(self):
+        """Seconds of training so far: the runs before (resumed) and the current train() call."""
+        running = 0.0 if self._started is None else time.perf_counter() - self._started
+        return self.elapsed_before + running
 
     def _restore(self, data):
         """Continues from a checkpoint: weights, optimizer, counters, RNGs, environments.

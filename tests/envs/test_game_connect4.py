@@ -558,3 +558,33 @@ def test_self_play_render_draws_seat_0_red_and_seat_1_gold():
         # the two bottom rows hold two discs of each colour, neither of them the ringed last move
         bottom = slice(4 * cell, 6 * cell)
         assert red[bottom].sum() == gold[bottom].sum() > 0
+
+
+def test_self_play_marks_only_the_mover_present():
+    rng = np.random.default_rng(3)
+    with pufferlib.make("connect4", num_envs=16, seed=3, self_play=1, first=2) as env:
+        obs, _ = env.reset()
+        for _ in range(100):
+            present = env.masks.reshape(16, 2)
+            assert (present.sum(1) == 1).all()
+            mover = present.argmax(1)
+            masks = env.action_masks.reshape(16, 2, 7)
+            np.testing.assert_array_equal(masks[np.arange(16), mover], obs[0::2, 0, :] == 0)
+            np.testing.assert_array_equal(masks[np.arange(16), 1 - mover], np.tile(WAITING, (16, 1)))
+            obs = env.step(random_legal(env, rng))[0]
+
+
+@pytest.mark.parametrize("openings", [0, 3, 6])
+def test_self_play_openings_start_games_from_up_to_that_many_random_moves(openings):
+    with pufferlib.make("connect4", num_envs=256, seed=4, self_play=1, openings=openings, first=0) as env:
+        obs, _ = env.reset()
+        pieces = (obs[0::2] != 0).sum((1, 2))
+        assert pieces.min() == 0 and pieces.max() == openings
+        assert len(set(pieces.tolist())) == openings + 1
+        np.testing.assert_array_equal(obs[1::2], SWAP[obs[0::2]])
+        own, other = (obs[0::2] == 1).sum((1, 2)), (obs[0::2] == 2).sum((1, 2))
+        assert ((own - other) == pieces % 2).all()          # seat 0 began: it has the extra piece
+        present = env.masks.reshape(256, 2)
+        np.testing.assert_array_equal(present[:, 1], pieces % 2 == 1)   # then seat 1 is to move
+        for board in obs[0::2]:
+            assert not has_four(board, 1) and not has_four(board, 2)

@@ -159,3 +159,25 @@ def test_random_opponent_plays_legal_moves_only(spec):
 
 def test_env_spec_is_the_one_of_the_two_seat_game(spec):
     assert isinstance(spec, EnvSpec) and spec.agents_per_env == 2
+
+
+def test_games_draw_among_the_active_members_which_change_with_every_update(spec):
+    league, policy = league_of(spec, pool_size=20, active=3, sampling="uniform")
+    for it in range(20):
+        league.add_snapshot(policy, it)
+    seen = set()
+    for update in range(10):
+        league.refresh()
+        drawn = {m.name for m in league.draw(300)}
+        assert len(drawn) == 3 and drawn == {m.name for m in league.active}
+        seen |= drawn
+    assert len(seen) > 10
+
+
+def test_pfsp_keeps_drawing_when_the_learner_beats_every_active_member(spec):
+    league, policy = league_of(spec, active=1, opponents="random")
+    league.add_snapshot(policy, 0)
+    for member in league.members:
+        for _ in range(200):
+            league.record(member, 1.0)
+    assert len(league.draw(10)) == 10

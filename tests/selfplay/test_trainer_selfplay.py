@@ -32,13 +32,13 @@ def test_opponent_rows_never_reach_the_learners_loss(tmp_path):
     with trainer(tmp_path, config) as t:
         env = t.groups[0].env
         assert isinstance(env, SeatedEnv) and t.rows == 8 and env.agent_rows == 16
-        learner_seats = []                 # (env id, seat) of the learner's rows before each step
-        recv = env.recv
+        learner_seats = []                 # (env id, seat) of the learner's rows at each step
+        all_actions = env._all_actions     # what every step calls with the learner's actions
 
-        def logged_recv():
+        def logged(actions):
             learner_seats.append(set(map(tuple, env.observations[:, :2].astype(int).tolist())))
-            return recv()
-        env.recv = logged_recv
+            return all_actions(actions)
+        env._all_actions = logged
         t.rollout()
         t.storage.compute_advantages(t.config.train)
         seen = []                          # the observations of the minibatches, with their gradient
@@ -170,3 +170,15 @@ def test_the_selfplay_section_is_a_run_setting():
     with pytest.raises(ConfigError, match="selfplay.sampling must be one of"):
         config.update({"selfplay": {"sampling": "best"}})
     assert np.isfinite(config.selfplay.elo_k)
+
+
+def test_two_overlapping_groups_share_one_league(tmp_path):
+    config = load_config("connect4")
+    config.update({"selfplay": {"enabled": True, "snapshot_interval": 1}, "env": {"num_envs": 8},
+                   "train": {"overlap": "on", "total_timesteps": 2 * 8 * 16 * 3, "horizon": 16,
+                             "minibatch_size": 64}, "log": {"interval": 1e9}})
+    with trainer(tmp_path, config, env="connect4") as t:
+        assert len(t.groups) == 2 and t.groups[0].env.league is t.groups[1].env.league is t.league
+        t.train()
+        assert t.global_step == 2 * 8 * 16 * 3
+        assert sum(m.games for m in t.league.members) > 0
