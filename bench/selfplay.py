@@ -16,9 +16,9 @@ What is measured (the targets of the self-play issue, on the 2-core machine)
       fraction of the points is read. Reported: the first checkpoint at >= 90% of the points.
     - steps/s with self-play on and off, the same env (the game's two-seat mode) and network:
       off, the learner plays both seats (plain shared-policy self-play); on, one seat against the
-      default league (a snapshot every 10 updates, 8 in the pool, PFSP, 8 in play). Steps are agent steps, every seat
-      counted, as the trainer counts them; the learner's own rows are half of them when on.
-      --runs runs of --sps-steps each, alternating off and on; medians.
+      default league (a snapshot every 10 updates, 8 in the pool, PFSP, 8 in play). Steps are
+      agent steps, every seat counted, as the trainer counts them; the learner's own rows are half
+      of them when on. --runs runs of --sps-steps each, alternating off and on; medians.
     The original PufferLib's self-play is GPU-only (its 3.0 release, the one that runs on a CPU,
     has none), so there is no same-machine comparison with it here.
 
@@ -61,7 +61,8 @@ def train(env, overrides, seconds, every, data_dir):
     from pufferlib.train import Trainer, load_config
 
     config = load_config(env)
-    config.update({"train": {"total_timesteps": 10**12}, "log": {"interval": 5.0, "checkpoint_interval": every}})
+    config.update({"train": {"total_timesteps": 10**12},
+                   "log": {"interval": 5.0, "checkpoint_interval": every}})
     config.update(overrides)
     with open(os.devnull, "w") as quiet, \
             Trainer(env, config, data_dir=data_dir, dashboard=False, stream=quiet) as trainer:
@@ -119,7 +120,7 @@ def bench_connect4(args, data_dir):
     league = None
     if args.league_games:
         log("connect4: round robin of the checkpoints, random and scripted ...")
-        from pufferlib.selfplay.match import round_robin
+        from pufferlib.train.selfplay.match import round_robin
 
         players = [r["checkpoint"] for r in rows] + ["random", "scripted"]
         league = round_robin("connect4", players, games=args.league_games)
@@ -207,13 +208,14 @@ def report(results, args):
                   "| player | Elo | games | wins | draws | losses |", "|---|---:|---:|---:|---:|---:|"]
         for row in results["connect4"]["league"]:
             name = os.path.basename(row["player"])
-            lines.append(f"| {name} | {row['rating']:.0f} | {row['games']} | {row['wins']} | {row['draws']} | "
-                         f"{row['losses']} |")
+            lines.append(f"| {name} | {row['rating']:.0f} | {row['games']} | {row['wins']} | "
+                         f"{row['draws']} | {row['losses']} |")
     if "connect4" in results:
         c4 = results["connect4"]
         lines += ["", f"connect4, self-play only ({c4['run']['global_step']:,} agent steps in "
                   f"{c4['run']['time_s']:.0f} s); greedy wins over {args.games} games per seat:", "",
-                  "| training s | vs random, first | vs random, second | vs minimax 2, first | vs minimax 2, second |",
+                  "| training s | vs random, first | vs random, second | vs minimax 2, first "
+                  "| vs minimax 2, second |",
                   "|---:|---:|---:|---:|---:|"]
         for r in c4["checkpoints"]:
             lines.append(f"| {r['time_s']:.0f} | {r['random_first']:.3f} | {r['random_second']:.3f} | "

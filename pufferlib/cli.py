@@ -275,8 +275,8 @@ def cmd_eval(args):
 
 def _eval_match(args):
     """`puffer eval GAME --opponent B`: the checkpoint's games against B, per seat and in total."""
-    from pufferlib.selfplay.match import play
     from pufferlib.train.checkpoint import resolve_checkpoint
+    from pufferlib.train.selfplay.match import play
 
     if args.video:
         raise ValueError("--video records a checkpoint alone; drop --video or --opponent")
@@ -295,8 +295,8 @@ def _eval_match(args):
 
 def cmd_league(args):
     """Plays a round robin of checkpoints (and scripted/random players); prints their Elo ratings."""
-    from pufferlib.selfplay.match import round_robin
     from pufferlib.train.checkpoint import resolve_checkpoint
+    from pufferlib.train.selfplay.match import round_robin
 
     players = [p if p == "random" or p.startswith("scripted") else
                str(resolve_checkpoint(args.env, p, args.data_dir)) for p in args.checkpoints]
@@ -380,7 +380,7 @@ def build_parser():
     train = sub.add_parser("train", help="train PPO on an environment",
                            description="Train PPO. ENV is a built-in name, a C file, gymnasium:ID or "
                                        "module:callable.\nAny setting can be given as --section.key VALUE "
-                                       "(sections env, vec, train, policy, log; listed below).",
+                                       "(sections env, vec, train, policy, log, selfplay; listed below).",
                            epilog=_settings_help, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("env", help="a built-in name (puffer envs), path/to/env.c, gymnasium:ID or "
                                    "module:callable")

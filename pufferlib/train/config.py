@@ -282,7 +282,7 @@ class LogConfig:
 
 @dataclasses.dataclass
 class SelfPlayConfig:
-    """Self-play: the learner against a league of its past selves and fixed opponents (pufferlib.selfplay).
+    """Self-play: the learner against a league of its past selves and fixed opponents (train.selfplay).
 
     In a multi-agent environment the learner controls one team's rows of every env and opponents
     drawn from the pool control the others; docs/selfplay.md.

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pufferlib import selfplay
 from pufferlib.environment import Closeable, EpisodeStats
 from pufferlib.envs import env_kind, make_vecenvs
 from pufferlib.errors import CheckpointError, NonFiniteError, WorkerError, WorkerTimeoutError
 from pufferlib.train import checkpoint as ckpt
+from pufferlib.train import selfplay
 from pufferlib.train.config import Config, ConfigError, load_config
 from pufferlib.train.kernel import make_learner
 from pufferlib.train.policies import architecture, make_policy

@@ -143,7 +143,7 @@ def test_settings_fixed_on_the_command_line_leave_the_space():
     ("train.learnig_rate", {"distribution": "log_uniform", "min": 1e-4, "max": 0.1},
      r"train has no setting learnig_rate; did you mean train\.learning_rate\?$"),
     ("sweep.trials", {"distribution": "int", "min": 1, "max": 8},
-     r"the space searches the sections env, vec, train, policy, log, got sweep$"),
+     r"the space searches the sections env, vec, train, policy, log, selfplay, got sweep$"),
     ("env.params", {"distribution": "int", "min": 1, "max": 8},
      r"env\.params holds the environment's parameters; search one of them as \[sweep\.env\.NAME\]"),
 ])

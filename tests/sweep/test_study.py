@@ -146,7 +146,7 @@ def test_auto_objective_and_pruner(settings, objective, pruner):
 
 def test_the_plan_holds_the_run_sections_and_the_space():
     plan = plan_of(trials=3, jobs=2)
-    assert set(plan["base"]) == {"env", "vec", "train", "policy", "log"}
+    assert set(plan["base"]) == {"env", "vec", "train", "policy", "log", "selfplay"}
     assert plan["base"]["train"] == load_config("cartpole").to_dict()["train"]
     assert plan["space"] == [{"name": "train.learning_rate", "distribution": "log_uniform", "low": 1e-4,
                               "high": 1e-2}]

@@ -2,7 +2,9 @@
 
 Each game `NAME` with a scripted baseline has a module `pufferlib.envs.scripted.NAME` defining
 ``act(observations, action_masks, rng) -> actions``: a plain numpy policy over a batch of rows (the
-vector env's buffers), written from the game's rules and its observation layout. They are the
+vector env's buffers), written from the game's rules and its observation layout. A module may also
+define ``opponent(param)``, the player of a self-play opponent `scripted:PARAM` (pong: a slower
+tracker; connect4: the baseline with a chance of random moves). They are the
 yardsticks the docs (docs/games.md) and `bench/games.py` compare trained agents with.
 
 Example:
@@ -18,7 +20,7 @@ import numpy as np
 from pufferlib._native.protocol import EpisodeStats
 from pufferlib.envs.registry import make
 
-__all__ = ["evaluate", "policy", "random_actions", "random_rows"]
+__all__ = ["evaluate", "fraction", "policy", "random_actions", "random_rows"]
 
 
 def random_actions(vecenv, rng):
@@ -52,6 +54,21 @@ def random_rows(space, rows, action_masks, rng):
             start += int(n)
         return np.stack(columns, axis=1)
     return rng.uniform(space.low, space.high, (rows,) + space.shape).astype(np.float32)
+
+
+def fraction(param, what):
+    """The number in [0, 1] that a scripted opponent's `scripted:PARAM` gives.
+
+    Raises:
+        ValueError: PARAM is not a number in [0, 1] (`what` names it in the message).
+    """
+    try:
+        value = float(param)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{what} must be a number in [0, 1], got {param!r}")
+    return value
 
 
 def policy(name):

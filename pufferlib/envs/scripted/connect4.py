@@ -7,7 +7,7 @@ Reads the (6, 7) board of csrc/envs/connect4.c (row 0 on top; 1 own pieces, 2 th
 """
 import numpy as np
 
-__all__ = ["act", "legal_columns", "winning_columns"]
+__all__ = ["act", "legal_columns", "opponent", "winning_columns"]
 
 CENTRE_FIRST = np.array([3, 2, 4, 1, 5, 0, 6])
 
@@ -55,3 +55,30 @@ def act(observations, action_masks, rng):
     # the first allowed column in centre-first order
     ordered = choice[:, CENTRE_FIRST]
     return CENTRE_FIRST[ordered.argmax(axis=1)].astype(np.int32)
+
+
+def opponent(param):
+    """The scripted player with noise, for `scripted:P` opponents.
+
+    It plays a random legal column with probability P (in [0, 1]), else `act`'s column.
+
+    Raises:
+        ValueError: P is not a number in [0, 1].
+
+    >>> rng = np.random.default_rng(0)
+    >>> boards = np.zeros((4, 6, 7), np.uint8)
+    >>> opponent("0")(boards, None, rng).tolist()      # no noise: the centre column
+    [3, 3, 3, 3]
+    """
+    from pufferlib.envs.scripted import fraction
+
+    noise = fraction(param, "connect4's scripted:P (the chance of a random legal column)")
+
+    def noisy(observations, action_masks, rng):
+        boards = np.asarray(observations).reshape(-1, 6, 7)
+        legal = legal_columns(boards) if action_masks is None else np.asarray(action_masks, bool)
+        chosen = act(observations, action_masks, rng)
+        random = (rng.random(legal.shape) * legal).argmax(1).astype(np.int32)
+        return np.where(rng.random(len(chosen)) < noise, random, chosen)
+    return noisy
+

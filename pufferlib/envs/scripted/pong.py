@@ -6,7 +6,7 @@ own paddle the lit pixels of column 40.
 """
 import numpy as np
 
-__all__ = ["act"]
+__all__ = ["act", "opponent"]
 
 STAY, UP, DOWN = 0, 1, 2
 DEAD_ZONE = 0.04  # observation units (2 * court units): half a paddle move, against jitter
@@ -32,3 +32,28 @@ def act(observations, action_masks, rng):
     ball_y, paddle_y = _heights(np.asarray(observations))
     gap = ball_y - paddle_y
     return np.where(gap < -DEAD_ZONE, UP, np.where(gap > DEAD_ZONE, DOWN, STAY)).astype(np.int32)
+
+
+def opponent(param):
+    """A slower tracker, for `scripted:SKILL` opponents.
+
+    It follows the ball on a fraction SKILL (in [0, 1]) of the steps and stays on the others (1 is
+    `act`).
+
+    Raises:
+        ValueError: SKILL is not a number in [0, 1].
+
+    >>> rng = np.random.default_rng(0)
+    >>> obs = np.zeros((1000, 6), np.float32); obs[:, 1] = -1.0   # the ball above the paddle
+    >>> moves = opponent("0.25")(obs, None, rng)
+    >>> bool(abs((moves == UP).mean() - 0.25) < 0.05)
+    True
+    """
+    from pufferlib.envs.scripted import fraction
+
+    skill = fraction(param, "pong's scripted:SKILL (the fraction of steps it follows the ball)")
+
+    def slower(observations, action_masks, rng):
+        moves = act(observations, action_masks, rng)
+        return np.where(rng.random(len(moves)) < skill, moves, STAY).astype(np.int32)
+    return slower

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from pufferlib.selfplay import SeatedEnv
 from pufferlib.train import Config, Trainer, load_config
 from pufferlib.train.config import ConfigError
+from pufferlib.train.selfplay import SeatedEnv
 
-DUEL = "tests.selfplay.games:duel"
+DUEL = "tests.train.selfplay.games:duel"
 QUIET = dict(dashboard=False)
 
 
@@ -181,4 +181,16 @@ def test_two_overlapping_groups_share_one_league(tmp_path):
         assert len(t.groups) == 2 and t.groups[0].env.league is t.groups[1].env.league is t.league
         t.train()
         assert t.global_step == 2 * 8 * 16 * 3
+        assert sum(m.games for m in t.league.members) > 0
+
+
+def test_a_2v2_pettingzoo_game_trains_one_team_against_the_league(tmp_path):
+    config = duel_config(selfplay={"teams": "0,2/1,3", "opponents": "random"})
+    with trainer(tmp_path, config, env="tests.train.selfplay.games:teams") as t:
+        env = t.groups[0].env
+        assert (t.rows, env.agent_rows, env.team_size) == (16, 32, 2)
+        t.train()
+        seats = t.storage.obs[:, :, 1].numpy().astype(int)          # [learner rows, steps]: seats
+        pairs = {tuple(sorted(p)) for p in seats.reshape(8, 2, -1).transpose(0, 2, 1).reshape(-1, 2).tolist()}
+        assert pairs <= {(0, 2), (1, 3)}                            # team mates, never opponents
         assert sum(m.games for m in t.league.members) > 0

@@ -84,7 +84,7 @@ def test_league_prints_a_ratings_table(trained):
     (("train", "cartpole", "--selfplay.enabled", "true", "--timesteps", "64"), "at least 2 agents per env"),
     (("train", "connect4", "--selfplay.enabled", "true", "--selfplay.teams", "0,1"), "at least 2 teams"),
     (("train", "connect4", "--selfplay.enabled", "true", "--selfplay.opponents", "scripted:4"),
-     "takes no parameter"),
+     "must be a number in [0, 1], got '4'"),
     (("train", "connect4", "--selfplay.sampling", "best"), "selfplay.sampling must be one of"),
 ])
 def test_errors_are_one_line_and_exit_2(trained, args, message):

@@ -7,10 +7,10 @@ pool of snapshots and fixed opponents, how they are drawn and the Elo ratings ar
 (`league.py`, `opponents.py`, `elo.py`). `match.py` plays checkpoints against each other for
 `puffer eval --opponent` and `puffer league`. docs/selfplay.md is the guide.
 """
-from pufferlib.selfplay.elo import expected_score, fit_ratings, update
-from pufferlib.selfplay.league import League
-from pufferlib.selfplay.opponents import Opponent, parse_opponents
-from pufferlib.selfplay.seats import SeatedEnv, parse_teams
+from pufferlib.train.selfplay.elo import expected_score, fit_ratings, update
+from pufferlib.train.selfplay.league import League
+from pufferlib.train.selfplay.opponents import Opponent, parse_opponents
+from pufferlib.train.selfplay.seats import SeatedEnv, parse_teams
 
 __all__ = ["League", "Opponent", "SeatedEnv", "expected_score", "fit_ratings", "multi_seat",
            "parse_opponents", "parse_teams", "update"]

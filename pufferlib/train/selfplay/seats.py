@@ -62,7 +62,7 @@ class SeatedEnv:
 
     Args:
         vecenv: the vector env (any backend; `num_agents` rows, `num_envs` envs).
-        league: the `pufferlib.selfplay.league.League` whose members play and whose ratings the
+        league: the `pufferlib.train.selfplay.league.League` whose members play and whose ratings the
             games update (shared by the trainer's groups).
         teams: the seats of each team (`parse_teams`).
         seed: seeds the draw of the learner's team per game.

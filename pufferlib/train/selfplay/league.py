@@ -5,7 +5,7 @@ The pool holds snapshots of the learner, taken every `selfplay.snapshot_interval
 `selfplay.opponents`. Each game's opponent is drawn by `selfplay.sampling`: the newest snapshot,
 uniformly, or by prioritised fictitious self-play (PFSP: weight (1 - s) ** p, s the learner's
 recent score against it, so the opponents it loses to come back most). Every finished game updates
-the learner's and that opponent's ratings (`pufferlib.selfplay.elo.update`) and their record.
+the learner's and that opponent's ratings (`pufferlib.train.selfplay.elo.update`) and their record.
 
 The league's state (members, snapshot weights, ratings, records, its RNG) is plain data that a
 checkpoint holds, so a resumed run continues the same league.
@@ -14,8 +14,8 @@ import copy
 
 import numpy as np
 
-from pufferlib.selfplay import elo
-from pufferlib.selfplay.opponents import Opponent, parse_opponents
+from pufferlib.train.selfplay import elo
+from pufferlib.train.selfplay.opponents import Opponent, parse_opponents
 
 __all__ = ["League"]
 

@@ -1,4 +1,4 @@
-"""Small PettingZoo games for the self-play tests (`module:callable` specs: tests.selfplay.games:NAME)."""
+"""Small PettingZoo games for the self-play tests (`module:callable` specs: tests.train.selfplay.games:NAME)."""
 import itertools
 
 import gymnasium

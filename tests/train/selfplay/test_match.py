@@ -1,10 +1,10 @@
 import pytest
 
 from pufferlib.errors import CheckpointError
-from pufferlib.selfplay.match import play, round_robin
 from pufferlib.train import Trainer, load_config
+from pufferlib.train.selfplay.match import play, round_robin
 
-DUEL = "tests.selfplay.games:duel"
+DUEL = "tests.train.selfplay.games:duel"
 
 
 def test_play_counts_games_per_seat_from_the_first_players_view():

@@ -3,8 +3,8 @@ import pytest
 
 from pufferlib import vector
 from pufferlib.envs import make
-from pufferlib.selfplay import SeatedEnv, parse_teams
-from tests.selfplay.games import duel, teams
+from pufferlib.train.selfplay import SeatedEnv, parse_teams
+from tests.train.selfplay.games import duel, teams
 
 
 class Player:

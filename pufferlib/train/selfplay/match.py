@@ -12,9 +12,9 @@ the sign of the teams' return difference, as in training.
 import numpy as np
 import torch
 
-from pufferlib.selfplay import elo
-from pufferlib.selfplay.opponents import Opponent, parse_opponents
-from pufferlib.selfplay.seats import SeatedEnv, parse_teams
+from pufferlib.train.selfplay import elo
+from pufferlib.train.selfplay.opponents import Opponent, parse_opponents
+from pufferlib.train.selfplay.seats import SeatedEnv, parse_teams
 
 __all__ = ["load_player", "play", "round_robin"]
 
@@ -41,9 +41,9 @@ def load_player(spec, env_name, env_spec, seed=0):
 
 def _env_config(env_name, players):
     """The config to make the match's envs with: a checkpoint player's, else the shipped one."""
-    from pufferlib.selfplay import multi_seat
     from pufferlib.train.checkpoint import load_checkpoint
     from pufferlib.train.config import Config, load_config
+    from pufferlib.train.selfplay import multi_seat
 
     config = load_config(env_name)
     for spec in players:

@@ -4,7 +4,7 @@ import torch
 
 from pufferlib.train import Trainer, load_config
 
-ENV = "tests.selfplay.games:weighted_rps"
+ENV = "tests.train.selfplay.games:weighted_rps"
 # the row player's payoff: rock beating scissors pays 1, paper beating rock and scissors beating paper
 # 1/2; the equilibrium is (1/4, 1/2, 1/4), where every throw earns 0
 PAYOFF = np.array([[0, -0.5, 1], [0.5, 0, -0.5], [-1, 0.5, 0]])

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from pufferlib.selfplay import elo
+from pufferlib.train.selfplay import elo
 
 
 def test_expected_score_is_the_logistic_of_the_rating_difference():

@@ -5,10 +5,10 @@ import torch
 from pufferlib.emulation import EnvSpec
 from pufferlib.envs import make
 from pufferlib.errors import CheckpointError
-from pufferlib.selfplay import League, parse_opponents
-from pufferlib.selfplay.elo import update
 from pufferlib.train import Config
 from pufferlib.train.policies import make_policy
+from pufferlib.train.selfplay import League, parse_opponents
+from pufferlib.train.selfplay.elo import update
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,9 @@ def test_scripted_opponent_needs_a_game_with_a_scripted_player(spec):
     with pytest.raises(ValueError, match="no scripted baseline"):
         League(config, "squared", spec, torch.device("cpu"))
     config.update({"selfplay": {"opponents": "scripted:2"}})
-    with pytest.raises(ValueError, match="takes no parameter"):
+    with pytest.raises(ValueError, match="snake's scripted player takes no parameter"):
+        League(config, "snake", spec, torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"must be a number in \[0, 1\], got '2'"):
         League(config, "connect4", spec, torch.device("cpu"))
 
 
@@ -166,7 +168,7 @@ def test_games_draw_among_the_active_members_which_change_with_every_update(spec
     for it in range(20):
         league.add_snapshot(policy, it)
     seen = set()
-    for update in range(10):
+    for _ in range(10):   # updates
         league.refresh()
         drawn = {m.name for m in league.draw(300)}
         assert len(drawn) == 3 and drawn == {m.name for m in league.active}
@@ -181,3 +183,21 @@ def test_pfsp_keeps_drawing_when_the_learner_beats_every_active_member(spec):
         for _ in range(200):
             league.record(member, 1.0)
     assert len(league.draw(10)) == 10
+
+
+@pytest.mark.parametrize("game, param", [("connect4", "0.5"), ("pong", "0.3")])
+def test_scripted_opponents_take_the_games_parameter(game, param):
+    from pufferlib.train.selfplay import Opponent
+
+    member = Opponent.scripted(game, param, 1000.0)
+    assert member.name == f"scripted:{param}" and member.label == f"scripted:{param}"
+    rows = 2000
+    if game == "connect4":
+        obs, masks = np.zeros((rows, 6, 7), np.uint8), np.ones((rows, 7), bool)
+        moves, _ = member.act(obs, masks)
+        assert 0.4 < (moves != 3).mean() * 7 / 6 < 0.6     # half the moves random (1/7 of those centre)
+    else:
+        obs = np.zeros((rows, 6), np.float32)
+        obs[:, 1] = 1.0                                     # the ball below the paddle: the tracker goes down
+        moves, _ = member.act(obs, None)
+        assert 0.25 < (moves == 2).mean() < 0.35
