@@ -146,15 +146,6 @@ class League:
         return {"selfplay/elo": self.rating, "selfplay/pool_size": len(self.members),
                 "selfplay/pool_elo": float(np.mean(ratings)) if ratings else None}
 
-    def table(self):
-        """[(name, rating, games, wins, draws, losses)] of the members and the learner, best first.
-
-        The learner's row is named 'learner' and has no record (None).
-        """
-        rows = [(m.name, m.rating, m.games, m.wins, m.draws, m.losses) for m in self.members]
-        rows.append(("learner", self.rating, None, None, None, None))
-        return sorted(rows, key=lambda row: -row[1])
-
     # -- persistence -----------------------------------------------------------------------------
 
     def state_dict(self):

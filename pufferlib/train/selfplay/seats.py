@@ -139,16 +139,13 @@ class SeatedEnv:
         # batchable members (feed-forward kernel policies) are sampled together: their rows first
         fast = [(m, rows) for m, rows in batches.items() if m.batchable]
         self.batches = [(m, np.array(rows)) for m, rows in batches.items() if not m.batchable]
+        self.fast = [member for member, _ in fast]
         self.fast_rows = np.array([r for _, rows in fast for r in rows], np.int64)
-        self.fast, start = [], 0
-        for member, rows in fast:
-            self.fast.append(member)
-            start += len(rows)
         self._fast_bounds = np.cumsum([0] + [len(rows) for _, rows in fast])   # each member's slice
         if fast:
-            width = fast[0][0].actor.kernel.num_actions
-            self._params = np.empty((start, width), np.float32)
-            self._values = np.empty(start, np.float32)
+            width = self.fast[0].actor.kernel.num_actions
+            self._params = np.empty((len(self.fast_rows), width), np.float32)
+            self._values = np.empty(len(self.fast_rows), np.float32)
         for member in [m for m in self._states if m not in batches]:
             del self._states[member]
 
