@@ -53,13 +53,8 @@ class League:
             self.members.append(self._fixed(kind, argument))
 
     def _fixed(self, kind, argument):
-        rating, seed = self.config.initial_elo, self.seed + 1 + len(self.members)
-        if kind == "random":
-            return Opponent.random(self.env_spec.single_action_space, rating, seed)
-        if kind == "scripted":
-            return Opponent.scripted(self.env_name, argument, rating, seed)
-        return Opponent.checkpoint(argument, self.env_name, self.env_spec, rating, self.device,
-                                   self.train_config, seed)
+        return Opponent.named(kind, argument, self.env_name, self.env_spec, self.config.initial_elo,
+                              self.device, self.train_config, seed=self.seed + 1 + len(self.members))
 
     # -- the pool ------------------------------------------------------------------------------
 

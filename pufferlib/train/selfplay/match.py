@@ -32,11 +32,7 @@ def load_player(spec, env_name, env_spec, seed=0):
     from pufferlib.train.config import TrainConfig
 
     ((kind, argument),) = parse_opponents(spec, env_name, where="player")
-    if kind == "random":
-        return Opponent.random(env_spec.single_action_space, 0.0, seed)
-    if kind == "scripted":
-        return Opponent.scripted(env_name, argument, 0.0, seed)
-    return Opponent.checkpoint(argument, env_name, env_spec, 0.0, torch.device("cpu"), TrainConfig(), seed)
+    return Opponent.named(kind, argument, env_name, env_spec, 0.0, torch.device("cpu"), TrainConfig(), seed)
 
 
 def _env_config(env_name, players):

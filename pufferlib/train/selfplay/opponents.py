@@ -112,6 +112,15 @@ class Opponent:
         return cls(f"checkpoint:{path}", "checkpoint", rating, policy=policy.to(device), device=device,
                    train_config=train_config, seed=seed)
 
+    @classmethod
+    def named(cls, kind, argument, env_name, env_spec, rating, device, train_config, seed=0):
+        """The fixed opponent a `parse_opponents` entry names: random, scripted or a checkpoint."""
+        if kind == "random":
+            return cls.random(env_spec.single_action_space, rating, seed)
+        if kind == "scripted":
+            return cls.scripted(env_name, argument, rating, seed)
+        return cls.checkpoint(argument, env_name, env_spec, rating, device, train_config, seed)
+
     # -- acting --------------------------------------------------------------------------------
 
     def initial_state(self, rows):
