@@ -188,10 +188,8 @@ class Trainer(Closeable):
                                         and config.vec.backend != "serial")
         groups = 2 if overlap and config.env.num_envs % 2 == 0 else 1
         self.league = None
-        if config.selfplay.enabled:
-            envs = make_vecenvs(env, selfplay.multi_seat(env, config), self.seed, groups)
-        else:
-            envs = make_vecenvs(env, config, self.seed, groups)
+        env_config = selfplay.multi_seat(env, config) if config.selfplay.enabled else config
+        envs = make_vecenvs(env, env_config, self.seed, groups)
         try:
             if config.selfplay.enabled:
                 envs = self._seat(envs)
