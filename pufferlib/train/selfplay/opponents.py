@@ -6,6 +6,7 @@ results against it. A policy member (a snapshot of the learner, or a checkpoint)
 same fast path as training (`pufferlib.train.kernel.make_learner`: the C kernel on the CPU for the
 default policy, torch otherwise), frozen.
 
+>>> import gymnasium
 >>> member = Opponent.random(gymnasium.spaces.Discrete(3), rating=1000.0)
 >>> member.name, member.kind, member.label
 ('random', 'random', 'random')
@@ -13,7 +14,6 @@ default policy, torch otherwise), frozen.
 import copy
 from pathlib import Path
 
-import gymnasium  # noqa: F401  (the doctest's spaces)
 import numpy as np
 import torch
 
